@@ -1,0 +1,143 @@
+"""Footprint of a job too big to run: from FLOPs on a device, or from power x hours.
+
+From FLOPs:  device-seconds = FLOPs / sustained FLOP/s; energy = TDP x device-hours x PUE.
+From power:  energy = power x hours x PUE (Strubell et al. 2019's formula).
+Both:        CO2e = energy x grid intensity; money = device-hours x price per hour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from frugalml.cost import carbon, hardware
+from frugalml.cost.currency import ESTIMATED, Cost
+from frugalml.errors import FrugalError
+
+HOURS_PER_YEAR = 24 * 365
+
+
+@dataclass
+class Estimate:
+    device_hours: float
+    device_years: float
+    wall_hours: float
+    energy_kwh: float | None
+    co2e_kg: float | None
+    co2e_lbs: float | None
+    cost_usd: float | None
+    assumptions: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def cost(self) -> Cost:
+        note = f"{ESTIMATED}: " + "; ".join(f"{k}={v}" for k, v in self.assumptions.items())
+        return Cost(
+            energy_j=None if self.energy_kwh is None else self.energy_kwh * 3.6e6,
+            co2e_g=None if self.co2e_kg is None else self.co2e_kg * 1000,
+            usd=self.cost_usd,
+            latency_s=self.wall_hours * 3600,
+            notes={"energy_j": note, "co2e_g": note, "usd": note, "latency_s": note},
+        )
+
+
+def _positive(name: str, value: float | None, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if value != value or value < 0 or (value == 0 and not allow_zero):
+        raise FrugalError(f"{name} must be {'non-negative' if allow_zero else 'positive'}, got {value}")
+
+
+def estimate(
+    *,
+    flops: float | None = None,
+    hardware_name: str | None = None,
+    sustained_tflops: float | None = None,
+    devices: int = 1,
+    power_w: float | None = None,
+    hours: float | None = None,
+    pue: float | None = None,
+    intensity: float | None = None,
+    region: str | None = None,
+    price_per_hour: float | None = None,
+) -> Estimate:
+    """Estimate device-time, energy, CO2e and money for a job.
+
+    Give either (`flops`, `hardware_name`) or (`power_w`, `hours`). `power_w` is the
+    whole job's draw; with `hardware_name` and no `power_w`, each device draws its TDP.
+    """
+    for n, v in [("flops", flops), ("sustained_tflops", sustained_tflops), ("power_w", power_w),
+                 ("hours", hours), ("pue", pue), ("devices", devices)]:  # fmt: skip
+        _positive(n, v)
+    _positive("intensity", intensity, allow_zero=True)
+    _positive("price_per_hour", price_per_hour, allow_zero=True)
+    if pue is not None and pue < 1:
+        raise FrugalError(f"pue is a ratio of facility to IT energy and cannot be below 1, got {pue}")
+    if intensity is not None and region is not None:
+        raise FrugalError("give either --intensity or --region, not both")
+    notes: dict[str, str] = {}
+    hw = hardware.get(hardware_name) if hardware_name else None
+
+    if flops is not None:
+        if hw is None:
+            raise FrugalError("an estimate from --flops needs --hardware")
+        if hours is not None:
+            raise FrugalError("give either --flops or --hours, not both")
+        tflops = sustained_tflops or hw.sustained_tflops
+        if not tflops:
+            raise FrugalError(f"no sustained throughput known for '{hw.name}': pass --sustained-tflops")
+        notes["sustained_tflops"] = f"{tflops:g} per device" + (
+            "" if sustained_tflops else f" ({hw.name} default: {hw.source})"
+        )
+        device_hours = flops / (tflops * 1e12) / 3600
+        wall_hours = device_hours / devices
+        if power_w is None and hw.tdp_w is not None:
+            power_w = hw.tdp_w * devices
+            notes["power_w"] = f"{hw.tdp_w:g} W TDP per device x {devices}"
+    elif hours is not None:
+        wall_hours = hours
+        device_hours = hours * devices
+        if power_w is None and hw is not None and hw.tdp_w is not None:
+            power_w = hw.tdp_w * devices
+            notes["power_w"] = f"{hw.tdp_w:g} W TDP per device x {devices}"
+    else:
+        raise FrugalError("give --flops with --hardware, or --hours (with --power-w or --hardware)")
+
+    energy_kwh = co2e_kg = None
+    if power_w is not None:
+        notes.setdefault("power_w", f"{power_w:g} W (given)")
+        if pue is None:
+            pue = carbon.DEFAULT_DATACENTRE_PUE
+            notes["pue"] = f"{pue} (default: Uptime Institute 2018 average)"
+        else:
+            notes["pue"] = f"{pue} (given)"
+        energy_kwh = power_w * wall_hours * pue / 1000
+        if intensity is None:
+            region = region or carbon.configured_region()
+            ci = carbon.intensity(region) if region else carbon.intensity("world")
+            intensity = ci.g_per_kwh
+            notes["intensity"] = f"{intensity:g} g/kWh ({ci.region}: {ci.source})"
+        else:
+            notes["intensity"] = f"{intensity:g} g/kWh (given)"
+        co2e_kg = energy_kwh * intensity / 1000
+    else:
+        notes["energy"] = "unknown: give --power-w or a --hardware with a TDP"
+
+    if price_per_hour is None and hw is not None:
+        price_per_hour = hw.price_per_hour_usd
+        if price_per_hour is not None:
+            notes["price_per_hour"] = f"${price_per_hour:g} per device-hour ({hw.name} default)"
+    elif price_per_hour is not None:
+        notes["price_per_hour"] = f"${price_per_hour:g} per device-hour (given)"
+    cost_usd = None if price_per_hour is None else device_hours * price_per_hour
+
+    return Estimate(
+        device_hours=device_hours,
+        device_years=device_hours / HOURS_PER_YEAR,
+        wall_hours=wall_hours,
+        energy_kwh=energy_kwh,
+        co2e_kg=co2e_kg,
+        co2e_lbs=None if co2e_kg is None else co2e_kg * carbon.LBS_PER_KG,
+        cost_usd=cost_usd,
+        assumptions=notes,
+    )

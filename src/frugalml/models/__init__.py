@@ -1,0 +1,99 @@
+"""One registry of reference networks, every one constructible by name.
+
+    from frugalml import models
+    net = models.get("resnet50")              # standard ImageNet definition
+    net = models.get("mlp", in_features=40)   # LeNet-300-100 style for MNIST-1D
+    models.default_input("alexnet-grouped")   # (1, 3, 227, 227)
+
+`get` also accepts "package.module:factory" so users can bring their own network.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from frugalml.errors import FrugalError
+
+
+@dataclass(frozen=True)
+class Entry:
+    factory: Callable
+    default_input: tuple[int, ...]
+    summary: str
+
+
+_REGISTRY: dict[str, Entry] = {}
+
+
+def register(name: str, default_input: tuple[int, ...], summary: str = ""):
+    def deco(fn):
+        _REGISTRY[name] = Entry(fn, tuple(default_input), summary or (fn.__doc__ or "").strip())
+        return fn
+
+    return deco
+
+
+def _load_builtin() -> None:
+    if not _REGISTRY:
+        from frugalml.models import classic, small  # noqa: F401  (registers on import)
+
+
+def names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def entry(name: str) -> Entry:
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise FrugalError(f"unknown model '{name}' (known: {', '.join(sorted(_REGISTRY))})")
+    return _REGISTRY[name]
+
+
+def default_input(name: str) -> tuple[int, ...]:
+    if ":" in name:
+        raise FrugalError(f"no default input for user model '{name}': pass --input")
+    return entry(name).default_input
+
+
+def _user_factory(spec: str) -> Callable:
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise FrugalError(f"cannot import module '{module_name}' for model '{spec}': {e}") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise FrugalError(f"'{attr}' in module '{module_name}' is not a callable model factory")
+    return factory
+
+
+def get(name: str, **kwargs):
+    """Build a model by registry name or by 'package.module:factory'."""
+    factory = _user_factory(name) if ":" in name else entry(name).factory
+    try:
+        return factory(**kwargs)
+    except TypeError as e:
+        raise FrugalError(f"model '{name}' does not take these options {kwargs}: {e}") from None
+
+
+def for_data(name: str, dataset, **kwargs):
+    """Build `name` sized for a `frugalml.data.Dataset` (input shape and classes)."""
+    shape = dataset.input_shape
+    size = {"num_classes": dataset.num_classes}
+    if name == "mlp":
+        n = 1
+        for s in shape:
+            n *= s
+        size["in_features"] = n
+    elif len(shape) == 3:
+        size["in_channels"] = shape[0]
+        size["input_size"] = shape[1]
+    else:
+        raise FrugalError(f"model '{name}' needs image input (C,H,W); data gives {shape}")
+    return get(name, **(size | kwargs))
+
+
+__all__ = ["default_input", "entry", "for_data", "get", "names", "register"]

@@ -1,0 +1,70 @@
+"""Small networks of the lottery-ticket paper (Frankle & Carbin 2019)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from frugalml.models import register
+
+
+class MLP(nn.Module):
+    """Fully connected ReLU network; LeNet-300-100 with the default sizes."""
+
+    def __init__(self, in_features: int = 784, hidden=(300, 100), num_classes: int = 10):
+        super().__init__()
+        sizes = [in_features, *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(sizes[-1], num_classes)
+
+    def forward(self, x):
+        return self.fc(self.features(x.flatten(1)))
+
+
+class ConvNet(nn.Module):
+    """Conv-2/4/6: pairs of 3x3 convs each followed by 2x2 max-pool, then FC 256-256."""
+
+    def __init__(self, widths, in_channels=3, input_size=32, num_classes=10, fc=(256, 256)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c, size = in_channels, input_size
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, padding=1), nn.ReLU()]
+            layers += [nn.Conv2d(w, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c, size = w, size // 2
+        if size < 1:
+            from frugalml.errors import FrugalError
+
+            raise FrugalError(f"input size {input_size} is too small for {len(widths)} pools")
+        self.features = nn.Sequential(*layers)
+        sizes = [c * size * size, *fc]
+        head: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            head += [nn.Linear(a, b), nn.ReLU()]
+        self.classifier = nn.Sequential(*head)
+        self.fc = nn.Linear(sizes[-1], num_classes)
+
+    def forward(self, x):
+        return self.fc(self.classifier(self.features(x).flatten(1)))
+
+
+@register("mlp", (1, 784), "LeNet-300-100 style MLP (sizes configurable)")
+def mlp(in_features: int = 784, hidden=(300, 100), num_classes: int = 10):
+    return MLP(in_features, tuple(hidden), num_classes)
+
+
+@register("conv2", (1, 3, 32, 32), "Conv-2 of the lottery-ticket paper")
+def conv2(in_channels=3, input_size=32, num_classes=10):
+    return ConvNet([64], in_channels, input_size, num_classes)
+
+
+@register("conv4", (1, 3, 32, 32), "Conv-4 of the lottery-ticket paper")
+def conv4(in_channels=3, input_size=32, num_classes=10):
+    return ConvNet([64, 128], in_channels, input_size, num_classes)
+
+
+@register("conv6", (1, 3, 32, 32), "Conv-6 of the lottery-ticket paper")
+def conv6(in_channels=3, input_size=32, num_classes=10):
+    return ConvNet([64, 128, 256], in_channels, input_size, num_classes)

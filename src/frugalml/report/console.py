@@ -1,0 +1,50 @@
+"""Terminal output: rich tables for people, one JSON object for programs."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+def stdout_console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def print_json(obj: Any) -> None:
+    """The whole of stdout for `--json`: one JSON object, nothing else."""
+    from frugalml.report.files import to_json
+
+    sys.stdout.write(to_json(obj) + "\n")
+    sys.stdout.flush()
+
+
+def table(title: str, columns: list[str], rows: list[list[Any]], justify_right_from: int = 1):
+    """A rich table; columns from `justify_right_from` on are right-aligned (numbers)."""
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left")
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="right" if i >= justify_right_from else "left")
+    for r in rows:
+        t.add_row(*[str(v) for v in r])
+    return t
+
+
+def cost_table(title: str, before, after, before_label="before", after_label="after"):
+    """Before/after table of two `Cost`s with the ratio column."""
+    from frugalml.cost.currency import comparison_rows
+
+    rows = [list(r) for r in comparison_rows(before, after)]
+    return table(title, ["", before_label, after_label, "after/before"], rows)
+
+
+def fmt_num(x: float | None, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1e4 or abs(x) < 1e-3:
+        return f"{x:.{digits - 1}e}"
+    return f"{x:.{digits}g}"

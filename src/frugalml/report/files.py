@@ -1,0 +1,85 @@
+"""Run directories and atomic result files.
+
+A result file is either complete or absent: writes go to a temporary file in the same
+directory, then `os.replace` moves it into place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from frugalml.errors import FrugalError
+
+
+def run_dir(command: str, name: str, root: str | os.PathLike = "runs") -> Path:
+    """`runs/<command>/<name>/`, created if missing."""
+    path = Path(root) / command / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _atomic_write(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(obj: Any) -> Any:
+    """Make numpy/torch scalars and non-finite floats safe for strict JSON."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 0) == 0:
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def to_json(obj: Any, indent: int | None = 2) -> str:
+    return json.dumps(_jsonable(obj), indent=indent, allow_nan=False)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    data = (to_json(obj) + "\n").encode()
+    _atomic_write(Path(path), lambda f: f.write(data))
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    _atomic_write(Path(path), lambda f: f.write(text.encode()))
+    return Path(path)
+
+
+def atomic_save(path: str | os.PathLike, save) -> Path:
+    """Call `save(file_object)` and move the result into place only if it succeeded."""
+    _atomic_write(Path(path), save)
+    return Path(path)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise FrugalError(f"file not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise FrugalError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None

@@ -1,0 +1,282 @@
+"""The one training loop every technique uses.
+
+- Seeded and deterministic on CPU: the data order of epoch e depends only on (seed, e),
+  so a run resumed from a checkpoint sees exactly the batches it would have seen.
+- Checkpoints (model, optimizer, schedule, history) after every epoch, atomically, into
+  the run directory; calling `fit` again on the same directory resumes from there, and a
+  finished run returns its stored result without training.
+- Hooks: `on_step(model, optimizer, iteration)` runs after every optimizer step (and once
+  with iteration 0 before the first), which is where masks are re-applied or rewind
+  points captured; `loss_fn(model, x, y) -> (loss, n_correct)` replaces cross-entropy.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from frugalml.errors import FrugalError
+from frugalml.report.files import atomic_save, read_json, write_json
+from frugalml.report.progress import progress as progress_bar
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "train_config.json"
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.05
+    optimizer: str = "sgd"  # sgd | adam
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "constant"  # constant | cosine
+    seed: int = 0  # data order and dropout; model init is the caller's (seed it before building)
+    eval_batch_size: int = 1024
+    threads: int | None = None
+
+    def validate(self) -> None:
+        if self.epochs < 0 or self.batch_size < 1:
+            raise FrugalError(f"epochs must be >= 0 and batch size >= 1 (got {self.epochs}, {self.batch_size})")
+        if not self.lr > 0:
+            raise FrugalError(f"learning rate must be positive, got {self.lr}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise FrugalError(f"unknown optimizer '{self.optimizer}' (sgd, adam)")
+        if self.schedule not in ("constant", "cosine"):
+            raise FrugalError(f"unknown schedule '{self.schedule}' (constant, cosine)")
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    iterations: int = 0
+    seconds: float = 0.0
+    resumed_from_epoch: int = 0
+    tracking: dict | None = None
+
+    @property
+    def final(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"final": self.final}
+
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    logits = model(x)
+    return nn.functional.cross_entropy(logits, y), (logits.argmax(1) == y).sum()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x, y, loss_fn: LossFn = cross_entropy, batch_size: int = 1024) -> dict:
+    """Mean loss and accuracy of `model` on (x, y), in eval mode."""
+    was = model.training
+    model.eval()
+    total_loss, correct = 0.0, 0
+    for i in range(0, len(y), batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        loss, n_correct = loss_fn(model, xb, yb)
+        total_loss += float(loss) * len(yb)
+        correct += int(n_correct)
+    model.train(was)
+    n = max(len(y), 1)
+    return {"loss": total_loss / n, "accuracy": correct / n}
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def _schedule(opt, cfg: TrainConfig, total_steps: int):
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / max(total_steps, 1)))
+        )
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The data order of one epoch: a function of (seed, epoch) alone."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def _check_config(run_dir: Path, record: dict) -> None:
+    path = run_dir / CONFIG
+    if path.exists():
+        old = read_json(path)
+        if old != record:
+            diff = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
+            raise FrugalError(
+                f"run directory {run_dir} holds a run with a different configuration "
+                f"({', '.join(diff)} differ): choose another --out or delete it"
+            )
+    else:
+        write_json(path, record)
+
+
+def fit(
+    model: nn.Module,
+    dataset,
+    config: TrainConfig,
+    run_dir: str | Path | None = None,
+    *,
+    on_step: Callable[[nn.Module, torch.optim.Optimizer, int], None] | None = None,
+    loss_fn: LossFn = cross_entropy,
+    track: bool = False,
+    region: str | None = None,
+    progress: bool | None = None,
+    description: str = "train",
+) -> TrainResult:
+    """Train `model` on `dataset` (a `frugalml.data.Dataset`); resume if `run_dir` has a checkpoint."""
+    config.validate()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    x, y = dataset.x_train, dataset.y_train
+    n = len(y)
+    if n == 0:
+        raise FrugalError(f"dataset '{dataset.name}' has no training examples")
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    opt = make_optimizer(model, config)
+    sched = _schedule(opt, config, steps_per_epoch * config.epochs)
+    result = TrainResult()
+    start_epoch, iteration = 0, 0
+
+    ckpt_path = None
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        record = asdict(config) | {"model": type(model).__name__, "data": dataset.name, "n_train": n}
+        _check_config(run_dir, record)
+        ckpt_path = run_dir / CHECKPOINT
+        if ckpt_path.exists():
+            state = torch.load(ckpt_path, weights_only=True)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            start_epoch, iteration = state["epoch"], state["iteration"]
+            result.history, result.seconds = list(state["history"]), state["seconds"]
+            result.resumed_from_epoch = start_epoch
+
+    if start_epoch >= config.epochs:
+        result.iterations = iteration
+        return result
+
+    tracker = None
+    if track:
+        from frugalml.cost.tracker import Tracker
+
+        tracker = Tracker(region=region, label=description)
+        tracker.start()
+    if on_step is not None and iteration == 0:
+        on_step(model, opt, 0)
+    t0 = time.perf_counter()
+    model.train()
+    remaining = (config.epochs - start_epoch) * steps_per_epoch
+    try:
+        with progress_bar(remaining, description, progress) as advance:
+            for epoch in range(start_epoch, config.epochs):
+                torch.manual_seed(config.seed * 7919 + epoch + 1)  # dropout etc.
+                order = epoch_order(n, config.seed, epoch)
+                sum_loss, correct = 0.0, 0
+                for i in range(0, n, config.batch_size):
+                    idx = order[i : i + config.batch_size]
+                    loss, n_correct = loss_fn(model, x[idx], y[idx])
+                    if not torch.isfinite(loss):
+                        raise FrugalError(
+                            f"loss became {float(loss.detach())} at epoch {epoch + 1}, iteration {iteration + 1}: "
+                            "lower the learning rate"
+                        )
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                    iteration += 1
+                    if on_step is not None:
+                        on_step(model, opt, iteration)
+                    loss_value = float(loss.detach())
+                    sum_loss += loss_value * len(idx)
+                    correct += int(n_correct)
+                    advance(1, epoch=epoch + 1, loss=loss_value)
+                test = evaluate(model, dataset.x_test, dataset.y_test, loss_fn, config.eval_batch_size)
+                model.train()
+                elapsed = result.seconds + time.perf_counter() - t0
+                result.history.append({
+                    "epoch": epoch + 1,
+                    "iteration": iteration,
+                    "train_loss": sum_loss / n,
+                    "train_accuracy": correct / n,
+                    "test_loss": test["loss"],
+                    "test_accuracy": test["accuracy"],
+                    "seconds": elapsed,
+                })  # fmt: skip
+                if ckpt_path is not None:
+                    state = {
+                        "epoch": epoch + 1,
+                        "iteration": iteration,
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(),
+                        "history": result.history,
+                        "seconds": elapsed,
+                    }
+                    atomic_save(ckpt_path, lambda f, s=state: f.write(_to_bytes(s)))
+    finally:
+        if tracker is not None:
+            result.tracking = tracker.stop().to_dict()
+            if run_dir is not None:
+                write_json(Path(run_dir) / "tracking.json", result.tracking)
+    result.seconds += time.perf_counter() - t0
+    result.iterations = iteration
+    return result
+
+
+def _to_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def save_weights(model: nn.Module, path: str | Path) -> Path:
+    """Save a state dict with safetensors (atomically); shared tensors are cloned."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    return atomic_save(path, lambda f: f.write(save(tensors)))
+
+
+def load_weights(model: nn.Module, path: str | Path, strict: bool = True) -> nn.Module:
+    """Load safetensors weights into `model`, with a clear error on a shape mismatch."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FrugalError(f"weights file not found: {path}")
+    try:
+        state = load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise FrugalError(f"cannot read weights {path}: {e}") from None
+    own = model.state_dict()
+    bad = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if bad:
+        k = bad[0]
+        raise FrugalError(f"{path}: tensor '{k}' has shape {list(state[k].shape)}, model expects {list(own[k].shape)}")
+    missing = set(own) - set(state)
+    if strict and missing:
+        raise FrugalError(f"{path}: missing tensors for {sorted(missing)[:3]} (and {max(len(missing) - 3, 0)} more)")
+    model.load_state_dict(state, strict=strict)
+    return model
