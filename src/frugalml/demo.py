@@ -13,7 +13,7 @@ from pathlib import Path
 TECHNIQUES = ["tickets", "accel", "nas", "video", "analog", "pointcloud"]
 
 
-def _row(technique: str, what: str, metric: str, before: float, after: float, note: str) -> dict:
+def demo_row(technique: str, what: str, metric: str, before: float, after: float, note: str) -> dict:
     return {"technique": technique, "what": what, "metric": metric, "before": before, "after": after,
             "ratio": (after / before) if before else None, "note": note}  # fmt: skip
 
@@ -52,7 +52,7 @@ def foundation(out: Path, quick: bool, console) -> list[dict]:
         console.print(table("what this training cost", ["where", "time (s)", "energy (J)", "CO2e (g)",
                             "how"], rows, justify_right_from=1))  # fmt: skip
     return [
-        _row("foundation", "digits MLP training: host vs V100 estimate", "seconds", res.seconds,
+        demo_row("foundation", "digits MLP training: host vs V100 estimate", "seconds", res.seconds,
              estimates["v100"].wall_hours * 3600, "measured vs estimated from counted FLOPs"),
     ]  # fmt: skip
 

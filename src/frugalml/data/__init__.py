@@ -26,8 +26,20 @@ def register(name: str):
     return deco
 
 
+# Modules that register generators on import; a technique adds its own file here.
+_MODULES = ["tabular", "video", "seq2seq", "pointcloud"]
+
+
 def _load_builtin() -> None:
-    from frugalml.data import tabular  # noqa: F401  (registers on import)
+    import importlib
+
+    for name in _MODULES:
+        module = f"frugalml.data.{name}"
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
 
 
 def names() -> list[str]:
