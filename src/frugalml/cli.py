@@ -45,13 +45,12 @@ def _add_groups() -> None:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(s) for s in text.replace("x", ",").split(",") if s.strip())
-    except ValueError:
-        shape = ()
-    if not shape or any(s <= 0 for s in shape):
+    import re
+
+    parts = re.split(r"[,x]", text.strip())
+    if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
         raise FrugalError(f"malformed --input '{text}': expected positive integers like 1,3,224,224")
-    return shape
+    return tuple(int(p) for p in parts)
 
 
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")

@@ -21,6 +21,31 @@ from frugalml.cost.currency import COUNTED, Cost
 from frugalml.errors import FrugalError
 
 
+def _register_cpu_attention_formulas() -> None:
+    """PyTorch's counter knows the CUDA attention kernels but not the CPU flash kernel that
+    `scaled_dot_product_attention` (and so `nn.MultiheadAttention`) uses here; without this
+    the attention products would silently count as zero."""
+    from torch.utils import flop_counter as fc
+
+    aten = torch.ops.aten
+    fwd = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    bwd = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None)
+    if fwd is not None and fwd not in fc.flop_registry:
+
+        @fc.register_flop_formula(fwd)
+        def _cpu_sdpa(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+            return fc.sdpa_flop_count(query_shape, key_shape, value_shape)
+
+    if bwd is not None and bwd not in fc.flop_registry:
+
+        @fc.register_flop_formula(bwd)
+        def _cpu_sdpa_bwd(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kw) -> int:
+            return fc.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+_register_cpu_attention_formulas()
+
+
 @dataclass
 class LayerProfile:
     name: str
@@ -123,15 +148,18 @@ def profile(model: nn.Module, example_input, training: bool = False) -> Profile:
             nonlocal act_bytes
             if isinstance(out, torch.Tensor):
                 shapes[name] = list(out.shape)
-                act_bytes += out.numel() * out.element_size()
+                if name:  # the root's output is already counted as its last layer's
+                    act_bytes += out.numel() * out.element_size()
 
         return fn
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if n]
+    handles = [m.register_forward_hook(hook(n)) for n, m in model.named_modules()]
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        # Autograd stays on: under no_grad, eval-mode MultiheadAttention switches to a fused
+        # kernel that FlopCounterMode has no formula for and would silently count as zero.
+        with FlopCounterMode(display=False) as counter:
             model(*inputs)
-    except (RuntimeError, ValueError, TypeError) as e:
+    except (RuntimeError, ValueError, TypeError, IndexError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         shape = [list(t.shape) for t in inputs if isinstance(t, torch.Tensor)]
         raise FrugalError(f"model does not accept input of shape {shape}: {first}") from None

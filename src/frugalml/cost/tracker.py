@@ -109,7 +109,7 @@ class Tracker:
             logging.disable(logging.WARNING)  # CodeCarbon logs before applying log_level
             tr = OfflineEmissionsTracker(
                 country_iso_code=country,
-                save_to_file=False,
+                output_methods=[],
                 log_level="error",
                 measure_power_secs=self.measure_power_secs,
                 tracking_mode="machine",

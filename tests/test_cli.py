@@ -1,0 +1,96 @@
+"""The `frugal` command end to end, as a user runs it (subprocess of the console script)."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def run(frugal_bin, *args, check=False):
+    p = subprocess.run([frugal_bin, *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def test_help_is_fast_and_does_not_import_torch():
+    code = "import sys, frugalml.cli as c; c._add_groups(); print('torch' in sys.modules, 'pandas' in sys.modules)"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.stdout.split() == ["False", "False"], p.stderr
+
+
+def test_help_answers_quickly(frugal_bin):
+    t = time.perf_counter()
+    p = run(frugal_bin, "--help", check=True)
+    assert time.perf_counter() - t < 5  # generous for a loaded CI box; typically ~0.3 s
+    assert "profile" in p.stdout and "estimate" in p.stdout
+
+
+def test_estimate_gpt3_json(frugal_bin):
+    p = run(frugal_bin, "estimate", "--flops", "3.14e23", "--hardware", "v100", "--sustained-tflops", "28",
+            "--price-per-hour", "1.5", "--json", check=True)  # fmt: skip
+    out = json.loads(p.stdout)
+    assert set(out) >= {"device_hours", "device_years", "energy_kwh", "co2e_kg", "co2e_lbs", "cost_usd"}
+    assert out["device_years"] == pytest.approx(355, rel=0.02)
+    assert out["cost_usd"] == pytest.approx(4.6e6, rel=0.02)
+
+
+def test_estimate_strubell_nas_json(frugal_bin):
+    p = run(frugal_bin, "estimate", "--power-w", "1515.43", "--hours", "274120", "--pue", "1.58",
+            "--intensity", "432.7", "--json", check=True)  # fmt: skip
+    out = json.loads(p.stdout)
+    assert out["co2e_lbs"] == pytest.approx(626_155, rel=0.01)
+
+
+def test_profile_json_keys_and_user_model(frugal_bin):
+    p = run(frugal_bin, "profile", "--model", "mlp", "--input", "2,784", "--json", check=True)
+    out = json.loads(p.stdout)
+    assert set(out) >= {"params", "nonzero_params", "macs", "macs_effective", "flops", "layers"}
+    assert out["macs"] == 2 * (784 * 300 + 300 * 100 + 100 * 10)
+    p = run(frugal_bin, "profile", "--model", "torch.nn:Flatten", "--input", "1,4", "--json", check=True)
+    assert json.loads(p.stdout)["macs"] == 0
+
+
+def test_track_measures_a_command(frugal_bin, tmp_path):
+    p = run(frugal_bin, "track", "--region", "DEU", "--json", "--", sys.executable, "-c", "print(sum(range(10**6)))")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.count("{") == 1 else None
+    # the tracked command's own stdout comes first; the JSON object is the rest
+    text = p.stdout[p.stdout.index("{") :]
+    out = json.loads(text)
+    assert out["returncode"] == 0 and out["wall_s"] > 0 and out["region"] == "DEU"
+
+
+def test_hardware_lists_profiles_with_sources(frugal_bin):
+    out = json.loads(run(frugal_bin, "hardware", "--json", check=True).stdout)
+    names = {h["name"] for h in out["hardware"]}
+    assert {"v100", "a100", "h100", "t4", "tpu-v3", "rpi4", "snapdragon-855", "eyeriss", "host"} <= names
+    assert all(h["source"] for h in out["hardware"])
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["profile", "--model", "resnet9000"], "unknown model 'resnet9000'"),
+        (["profile", "--model", "mlp", "--input", "1,x"], "malformed --input"),
+        (["estimate", "--flops", "1e20", "--hardware", "cray-1"], "unknown hardware 'cray-1'"),
+        (["estimate", "--power-w", "100", "--hours", "-3"], "hours must be positive"),
+        (["estimate", "--power-w", "100", "--hours", "3", "--region", "XYZ"], "unknown region 'XYZ'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(frugal_bin, args, message):
+    p = run(frugal_bin, *args)
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], p.stderr
+
+
+def test_demo_quick_writes_run_dir(frugal_bin, tmp_path):
+    p = run(frugal_bin, "demo", "--quick", "--out", str(tmp_path / "demo"), "--json", check=True)
+    out = json.loads(p.stdout)
+    assert out["rows"][0]["technique"] == "foundation"
+    assert (tmp_path / "demo" / "result.json").exists()
+    assert (tmp_path / "demo" / "train" / "tracking.json").exists()

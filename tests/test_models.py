@@ -1,0 +1,35 @@
+import pytest
+import torch
+
+from frugalml import data, models
+from frugalml.errors import FrugalError
+
+
+def test_every_registered_model_builds_and_runs_on_its_default_input():
+    for name in models.names():
+        if name in ("vgg16", "alexnet", "alexnet-grouped", "resnet50"):
+            continue  # large: covered by the profile tests
+        net = models.get(name).eval()
+        with torch.no_grad():
+            out = net(torch.randn(*models.default_input(name)))
+        assert out.shape == (1, 1000 if out.shape[1] == 1000 else 10)
+
+
+def test_for_data_sizes_models_for_the_dataset():
+    ds = data.get("digits")
+    for name in ("mlp", "conv2", "conv4", "resnet18"):
+        net = models.for_data(name, ds).eval()
+        with torch.no_grad():
+            assert net(ds.x_test[:3]).shape == (3, 10)
+
+
+def test_user_factory_by_module_path():
+    net = models.get("torch.nn:Identity")
+    assert isinstance(net, torch.nn.Identity)
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(FrugalError, match="unknown model 'resnet9000'"):
+        models.get("resnet9000")
+    with pytest.raises(FrugalError, match="cannot import module"):
+        models.get("no_such_package.mod:factory")

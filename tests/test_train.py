@@ -1,0 +1,100 @@
+"""The training loop: determinism, resume after a real kill, safetensors round trip."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from frugalml import data, models
+from frugalml.errors import FrugalError
+from frugalml.train import TrainConfig, evaluate, fit, load_weights, save_weights
+
+SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, json, torch
+    from frugalml import data, models
+    from frugalml.train import TrainConfig, fit
+    torch.set_num_threads(1)
+    kill_at = int(os.environ.get("KILL_AT_ITERATION", "0"))
+    def on_step(model, opt, it):
+        if kill_at and it == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)   # a real, uncatchable kill mid-epoch
+    ds = data.get("digits")
+    torch.manual_seed(3)
+    net = models.for_data("mlp", ds, hidden=(32,))
+    res = fit(net, ds, TrainConfig(epochs=4, batch_size=64, lr=0.1, seed=5), sys.argv[1], on_step=on_step)
+    print(json.dumps({"final": res.final, "resumed_from": res.resumed_from_epoch,
+                      "w": net.fc.weight.sum().item()}))
+    """
+)
+
+
+def _run(tmp_path, run_dir, kill_at=None):
+    script = tmp_path / "train_script.py"
+    script.write_text(SCRIPT)
+    env = dict(os.environ, KILL_AT_ITERATION=str(kill_at or 0))
+    return subprocess.run([sys.executable, str(script), str(run_dir)], capture_output=True, text=True, env=env)
+
+
+def test_killed_run_resumes_and_matches_uninterrupted(tmp_path):
+    import json
+
+    full = _run(tmp_path, tmp_path / "full")
+    assert full.returncode == 0, full.stderr
+    # digits: 1347 train examples / 64 = 22 iterations per epoch; die inside epoch 3
+    killed = _run(tmp_path, tmp_path / "killed", kill_at=2 * 22 + 7)
+    assert killed.returncode == -9
+    assert (tmp_path / "killed" / "checkpoint.pt").exists()
+    resumed = _run(tmp_path, tmp_path / "killed")
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = json.loads(full.stdout), json.loads(resumed.stdout)
+    assert b["resumed_from"] == 2 and a["resumed_from"] == 0
+    assert a["final"]["test_accuracy"] == b["final"]["test_accuracy"]
+    assert a["final"]["train_loss"] == pytest.approx(b["final"]["train_loss"], rel=1e-6)
+    assert a["w"] == pytest.approx(b["w"], rel=1e-6)
+
+
+def test_finished_run_returns_stored_result_without_training(tmp_path):
+    ds = data.get("digits")
+    torch.manual_seed(0)
+    net = models.for_data("mlp", ds, hidden=(16,))
+    cfg = TrainConfig(epochs=2, seed=1)
+    first = fit(net, ds, cfg, tmp_path)
+    again = fit(models.for_data("mlp", ds, hidden=(16,)), ds, cfg, tmp_path)
+    assert again.history == first.history and again.resumed_from_epoch == 2
+
+
+def test_training_learns_digits():
+    ds = data.get("digits")
+    torch.manual_seed(0)
+    net = models.for_data("mlp", ds, hidden=(64,))
+    res = fit(net, ds, TrainConfig(epochs=5, lr=0.1, seed=0))
+    assert res.final["test_accuracy"] > 0.9
+    assert evaluate(net, ds.x_test, ds.y_test)["accuracy"] == pytest.approx(res.final["test_accuracy"])
+
+
+def test_different_config_in_same_run_dir_is_refused(tmp_path):
+    ds = data.get("digits")
+    net = models.for_data("mlp", ds, hidden=(8,))
+    fit(net, ds, TrainConfig(epochs=1), tmp_path)
+    with pytest.raises(FrugalError, match="different configuration"):
+        fit(net, ds, TrainConfig(epochs=1, lr=0.5), tmp_path)
+
+
+def test_nan_loss_is_a_clear_error():
+    ds = data.get("digits")
+    net = models.for_data("mlp", ds, hidden=(8,))
+    with pytest.raises(FrugalError, match="loss became nan"):
+        fit(net, ds, TrainConfig(epochs=1, lr=1e30, momentum=0.0))
+
+
+def test_safetensors_round_trip_and_shape_mismatch(tmp_path):
+    a = models.get("mlp", in_features=10, hidden=(5,), num_classes=3)
+    save_weights(a, tmp_path / "w.safetensors")
+    b = load_weights(models.get("mlp", in_features=10, hidden=(5,), num_classes=3), tmp_path / "w.safetensors")
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    with pytest.raises(FrugalError, match="has shape"):
+        load_weights(models.get("mlp", in_features=10, hidden=(6,), num_classes=3), tmp_path / "w.safetensors")
