@@ -1,0 +1,208 @@
+"""`frugal tickets ...`: find, stability, transfer, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from frugalml.errors import FrugalError
+
+app = typer.Typer(no_args_is_help=True, help="Lottery tickets: find, test, transfer, export.")
+JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x['mean']:.2f} ± {100 * x['std']:.2f}"
+
+
+@app.command()
+def find(
+    model: str = typer.Option("mlp", help="Model registry name (mlp, conv2, conv4, ...)."),
+    data: str = typer.Option("mnist1d", help="Task: NAME[:key=value,...], e.g. digits:classes=0-4."),
+    levels: int = typer.Option(12, help="Pruning levels after the dense level 0."),
+    rate: float = typer.Option(0.2, help="Fraction of remaining weights pruned per level, in (0, 1)."),
+    output_rate: float = typer.Option(None, help="Output layer's rate (layerwise; default rate / 2, recorded)."),
+    strategy: str = typer.Option("layerwise", help="layerwise | global."),
+    rewind: str = typer.Option("0", help="Rewind point: 0, <N>it or <N>ep."),
+    seeds: int = typer.Option(2, help="Number of seeds (model init and data order)."),
+    first_seed: int = typer.Option(0, help="First seed."),
+    controls: str = typer.Option("reinit,random", help="Controls per level: reinit,random (or 'none')."),
+    epochs: int = typer.Option(20, help="Training epochs per level."),
+    batch_size: int = typer.Option(64),
+    lr: float = typer.Option(0.05),
+    optimizer: str = typer.Option("sgd", help="sgd | adam."),
+    momentum: float = typer.Option(0.9),
+    weight_decay: float = typer.Option(0.0),
+    workers: int = typer.Option(1, help="Parallel local processes for seeds and controls."),
+    out: Path = typer.Option(None, help="Run directory (default runs/tickets/<model>-<data>)."),
+    json_out: bool = JSON,
+):
+    """Iterative magnitude pruning with rewinding, plus controls, over seeds (resumes if killed)."""
+    from frugalml.tickets.imp import TicketConfig
+    from frugalml.tickets.imp import find as run_find
+
+    ctrl = [] if controls.strip() in ("", "none") else [c.strip() for c in controls.split(",")]
+    cfg = TicketConfig(
+        model=model,
+        data=data,
+        levels=levels,
+        rate=rate,
+        output_rate=output_rate,
+        strategy=strategy,
+        rewind=rewind,
+        seeds=seeds,
+        first_seed=first_seed,
+        controls=ctrl,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        optimizer=optimizer,
+        momentum=momentum,
+        weight_decay=weight_decay,
+    ).validate()
+    if workers < 1:
+        raise FrugalError(f"workers must be >= 1, got {workers}")
+    out = out or Path("runs/tickets") / f"{model}-{data.replace(':', '_').replace(',', '_')}"
+    res = run_find(cfg, out, workers=workers, progress=None if not json_out else None)
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(res)
+    from frugalml.report.console import stdout_console, table
+
+    rows = [
+        [
+            lv["level"],
+            f"{100 * lv['remaining']:.2f}",
+            _pct(lv["accuracy"]),
+            _pct(lv["reinit_accuracy"]),
+            _pct(lv["random_accuracy"]),
+            f"{lv['macs_effective']:,}",
+        ]
+        for lv in res["levels"]
+    ]
+    con = stdout_console()
+    con.print(
+        table(
+            f"tickets: {model} on {data}, seeds {res['seeds']}, rewind {cfg.rewind}",
+            ["level", "remaining %", "ticket acc %", "reinit acc %", "random acc %", "MACs (nonzero)"],
+            rows,
+            justify_right_from=0,
+        )
+    )
+    con.print(f"run directory: {out}  plot: {res['plot']}")
+
+
+@app.command()
+def stability(
+    run: Path = typer.Option(..., help="Run directory of `frugal tickets find`."),
+    level: int = typer.Option(..., help="Level to test."),
+    points: int = typer.Option(11, help="Points on the linear path (>= 3)."),
+    json_out: bool = JSON,
+):
+    """Linear mode connectivity: error barrier between two copies trained from the rewind point."""
+    from frugalml.tickets.stability import stability as run_stability
+
+    res = run_stability(run, level, points=points)
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(res)
+    from frugalml.report.console import stdout_console, table
+
+    con = stdout_console()
+    rows = [
+        [s["seed"], f"{100 * s['barrier']:.2f}", f"{100 * s['train_barrier']:.2f}", "yes" if s["stable"] else "no"]
+        for s in res["seeds"]
+    ]
+    con.print(
+        table(
+            f"stability: level {level} ({100 * res['remaining']:.1f}% remaining), rewind {res['rewind']}",
+            ["seed", "test barrier %", "train barrier %", "stable (<2%)"],
+            rows,
+            justify_right_from=0,
+        )
+    )
+    con.print(
+        f"mean barrier {100 * res['barrier']:.2f}%: {'stable' if res['stable'] else 'unstable'}; plot: {res['plot']}"
+    )
+
+
+@app.command()
+def transfer(
+    ticket: Path = typer.Option(..., help="Ticket: DIR/level_L (all seeds) or DIR/level_L/seed_S."),
+    data: str = typer.Option(..., help="Target task, e.g. digits:classes=5-9 or mnist1d:shear_scale=1.2."),
+    reinit_output: bool = typer.Option(
+        None, "--reinit-output/--keep-output", help="Re-initialise the output layer (default: when classes differ)."
+    ),
+    adapt: str = typer.Option(None, help="How to adapt another input size (none implemented: an error names it)."),
+    out: Path = typer.Option(None, help="Output directory (default DIR/level_L/transfer/<task>)."),
+    json_out: bool = JSON,
+):
+    """Train a ticket found on one task on another; compare with the target's own ticket and random pruning."""
+    from frugalml.tickets.transfer import transfer as run_transfer
+
+    res = run_transfer(ticket, data, out=out, reinit_output=reinit_output, adapt=adapt)
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(res)
+    from frugalml.report.console import stdout_console, table
+
+    rows = [
+        ["transferred ticket", _pct(res["transferred_accuracy"])],
+        ["ticket found on target", _pct(res["target_ticket_accuracy"])],
+        ["random pruning", _pct(res["random_accuracy"])],
+        ["dense on target", _pct(res["target_dense_accuracy"])],
+    ]
+    con = stdout_console()
+    con.print(
+        table(
+            f"transfer {res['source']} -> {res['target']} at {100 * res['remaining']:.1f}% remaining "
+            f"(output layer re-initialised: {res['reinit_output']})",
+            ["", "test accuracy %"],
+            rows,
+        )
+    )
+
+
+@app.command()
+def export(
+    ticket: Path = typer.Option(..., help="Ticket: DIR/level_L (first seed) or DIR/level_L/seed_S."),
+    format: str = typer.Option("compact", "--format", help="compact (empty units removed) | sparse (CSR Linear)."),
+    out: Path = typer.Option(None, help="Output directory (default <ticket>/export_<format>)."),
+    json_out: bool = JSON,
+):
+    """Export a trained ticket; report file size and measured CPU latency next to the dense model."""
+    from frugalml.tickets.export import export as run_export
+
+    res = run_export(ticket, format, out=out)
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(res)
+    from frugalml.report.console import stdout_console, table
+
+    con = stdout_console()
+    rows = [
+        ["file size (bytes)", f"{res['bytes_dense']:,}", f"{res['bytes_export']:,}", f"{1 / res['size_ratio']:.3f}x"]
+    ]
+    for b, lat in res["latency"].items():
+        rows.append(
+            [
+                f"latency, batch {b} (us)",
+                f"{lat['dense_s'] * 1e6:.1f}",
+                f"{lat['export_s'] * 1e6:.1f}",
+                f"{1 / lat['speedup']:.3f}x",
+            ]
+        )
+    rows.append(["test accuracy", f"{res['accuracy_dense']:.4f}", f"{res['accuracy_export']:.4f}", ""])
+    con.print(
+        table(
+            f"export {format}: {100 * res['remaining']:.2f}% of weights remaining",
+            ["", "dense (masked)", "exported", "exported/dense"],
+            rows,
+        )
+    )
+    con.print(f"written: {res['file']}  (max |logit difference| {res['max_abs_diff']:.2e})")

@@ -1,0 +1,179 @@
+"""Ticket transfer (Morcos et al. 2019): a mask and rewind weights found on one task, trained on another.
+
+Compared on the target task, with the same seeds and training settings:
+- the transferred ticket (source mask + source rewind weights),
+- a ticket found by IMP on the target itself, at the same level,
+- random pruning at the same per-layer sparsity (source rewind weights, random mask),
+- the dense network on the target (level 0 of the target run).
+When the classes differ (e.g. digits 0-4 -> 5-9) the output layer's weights and bias are
+re-initialised: a mask and weights tuned to other classes mean nothing there. Its mask
+is kept, which at fresh weights is as good as a random mask of the same density.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from frugalml.errors import FrugalError
+from frugalml.report.files import read_json, write_json
+from frugalml.tickets import tasks
+from frugalml.tickets.imp import (
+    MASK,
+    METRICS,
+    REWIND,
+    TicketConfig,
+    _accuracy,
+    _train,
+    build_model,
+    control_seed,
+    find,
+    load_ticket,
+    stats,
+)
+from frugalml.tickets.masks import Mask, output_layer, random_like
+
+
+def same_classes(source: str, target: str) -> bool:
+    """True when both specs name the same classes of the same label space."""
+    s_name, _, s_cls = tasks.parse(source)
+    t_name, _, t_cls = tasks.parse(target)
+    s_ds, t_ds = tasks.load(source), tasks.load(target)
+    if s_ds.num_classes != t_ds.num_classes:
+        return False
+    base = {"mnist1d": "digits-10", "digits": "digits-10"}  # both label the ten digits 0..9
+    if base.get(s_name, s_name) != base.get(t_name, t_name):
+        return False
+    return (s_cls or list(range(s_ds.num_classes))) == (t_cls or list(range(t_ds.num_classes)))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", text)
+
+
+def _source_weights(model, rewind_path: Path, reinit_output: bool):
+    """Load the ticket's rewind weights, leaving the output layer freshly initialised if asked."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(rewind_path))
+    out_w = output_layer(model)
+    if reinit_output:
+        out_b = out_w[: -len("weight")] + "bias"
+        state = {k: v for k, v in state.items() if k not in (out_w, out_b)}
+    own = model.state_dict()
+    bad = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if bad:
+        raise FrugalError(
+            f"ticket weights '{bad[0]}' have shape {list(state[bad[0]].shape)}, the target model "
+            f"needs {list(own[bad[0]].shape)}"
+        )
+    model.load_state_dict(state, strict=False)
+    return model
+
+
+def _target_mask(model, src_mask: Mask, seed: int) -> Mask:
+    """The source mask; an output layer of another size gets a random mask of the source's density."""
+    out_w = output_layer(model)
+    own = dict(model.named_parameters())[out_w]
+    masks = dict(src_mask.masks)
+    if tuple(masks[out_w].shape) != tuple(own.shape):
+        import torch
+
+        g = torch.Generator().manual_seed(seed)
+        keep = round(float(masks[out_w].float().mean()) * own.numel())
+        flat = torch.zeros(own.numel(), dtype=torch.bool)
+        flat[torch.randperm(own.numel(), generator=g)[:keep]] = True
+        masks[out_w] = flat.view_as(own)
+    mask = Mask(masks)
+    mask.check(model, where="ticket mask")
+    return mask
+
+
+def _run_one(
+    kind: str, d: Path, info: dict, cfg: TicketConfig, target: str, reinit_output: bool, out: Path, progress
+) -> dict:
+    ds = tasks.load(target)
+    seed, level = info["seed"], info["level"]
+    run = out / f"seed_{seed}" / kind
+    if (run / METRICS).exists():
+        return read_json(run / METRICS)
+    model = build_model(cfg.model, ds.input_shape, ds.num_classes, init_seed=seed)
+    src_mask = Mask.load(d / MASK)
+    _source_weights(model, d / REWIND, reinit_output)
+    mask = _target_mask(model, src_mask, control_seed(seed, level, "random"))
+    if kind == "random":
+        mask = random_like(mask, control_seed(seed, level, "random") + 17)
+    tcfg = TicketConfig(**(cfg.to_dict() | {"data": target}))
+    res = _train(model, ds, tcfg, seed, mask, run / "train", progress, f"transfer {kind} seed {seed}")
+    row = {"kind": kind, "seed": seed, "accuracy": _accuracy(res), "remaining": mask.remaining()}
+    write_json(run / METRICS, row)
+    return row
+
+
+def transfer(
+    ticket: str | Path,
+    target: str,
+    out: str | Path | None = None,
+    reinit_output: bool | None = None,
+    adapt: str | None = None,
+    progress: bool | None = None,
+) -> dict:
+    refs = load_ticket(ticket)
+    info0 = refs[0][1]
+    cfg = TicketConfig(**info0["config"]).validate()
+    source = info0["data"]
+    tgt = tasks.load(target)
+    if tuple(tgt.input_shape) != tuple(info0["input_shape"]):
+        how = "" if adapt is None else f" (adaptation '{adapt}' is not supported: no adaptation is implemented)"
+        raise FrugalError(
+            f"target data '{target}' has input shape {list(tgt.input_shape)}, the ticket was found on "
+            f"{info0['input_shape']} ({source}); transfer needs the same input shape{how}"
+        )
+    auto = not same_classes(source, target)
+    reinit = auto if reinit_output is None else reinit_output
+    if not reinit and tgt.num_classes != info0["num_classes"]:
+        raise FrugalError(
+            f"target has {tgt.num_classes} classes, the ticket {info0['num_classes']}: "
+            "the output layer must be re-initialised"
+        )
+    level = info0["level"]
+    out = Path(out) if out else Path(refs[0][0]).parent / "transfer" / _slug(target)
+    rows = {"transferred": [], "random": []}
+    for d, info in refs:
+        for kind in rows:
+            rows[kind].append(_run_one(kind, d, info, cfg, target, reinit, out, progress))
+    seeds = [info["seed"] for _, info in refs]
+    # IMP on the target with the same settings, to the same level, for the same seeds.
+    tcfg = TicketConfig(
+        **(
+            cfg.to_dict()
+            | {
+                "data": target,
+                "levels": level,
+                "controls": [],
+                "first_seed": min(seeds),
+                "seeds": max(seeds) - min(seeds) + 1,
+            }
+        )
+    )
+    own = find(tcfg, out / "target_run", progress=progress)
+    target_level = own["levels"][level]
+    result = {
+        "ticket": str(ticket),
+        "source": source,
+        "target": target,
+        "level": level,
+        "remaining": rows["transferred"][0]["remaining"],
+        "reinit_output": reinit,
+        "reinit_output_reason": "explicit"
+        if reinit_output is not None
+        else ("classes differ" if auto else "same classes"),
+        "transferred_accuracy": stats([r["accuracy"] for r in rows["transferred"]]),
+        "target_ticket_accuracy": target_level["accuracy"],
+        "random_accuracy": stats([r["accuracy"] for r in rows["random"]]),
+        "target_dense_accuracy": own["dense_accuracy"],
+        "seeds": seeds,
+        "out": str(out),
+    }
+    write_json(out / "result.json", result)
+    return result
