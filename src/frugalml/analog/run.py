@@ -1,0 +1,286 @@
+"""Whole analog runs: train on devices next to the same training done digitally, and sweeps.
+
+Both runs go through `frugalml.train.fit` (same data order, same initial weights, plain SGD
+without momentum, checkpoints and resume); the analog run does its in-place pulsed update
+from fit's `on_step` hook, so its optimizer only moves the digital biases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from frugalml.errors import FrugalError
+
+SWEEPS = {
+    # param: (device the sweep starts from, values)
+    "states": ("gokmen-vlasov", [10, 30, 100, 300, 1000, 3000]),
+    "asymmetry": ("ecram", [0.0, 0.1, 0.3, 0.6]),
+    "noise": ("gokmen-vlasov", [0.0, 0.3, 1.0, 3.0]),
+}
+
+
+@dataclass
+class AnalogRunConfig:
+    data: str = "digits"
+    model: str = "mlp"
+    hidden: tuple[int, ...] = (64,)
+    device: str = "ecram"
+    algorithm: str = "sgd"
+    epochs: int = 10
+    lr: float = 0.1
+    batch_size: int = 10
+    bl: int = 31
+    seed: int = 0
+    io: str = "realistic"
+    device_overrides: dict = field(default_factory=dict)  # e.g. {"states": 300, "asymmetry": 0.2}
+    transfer_every: int = 1
+    transfer_columns: int = 1
+    transfer_lr: float = 0.5
+    gamma: float = 0.0
+
+    def validate(self) -> AnalogRunConfig:
+        from frugalml.analog import devices
+        from frugalml.analog.tile import ALGORITHMS, IO_PRESETS
+
+        devices.spec(self.device, **self.device_overrides)
+        if self.algorithm not in ALGORITHMS:
+            raise FrugalError(f"unknown algorithm '{self.algorithm}' (known: {', '.join(ALGORITHMS)})")
+        if self.io not in IO_PRESETS:
+            raise FrugalError(f"unknown io '{self.io}' (known: {', '.join(IO_PRESETS)})")
+        if not isinstance(self.bl, int) or self.bl < 1:
+            raise FrugalError(f"pulse train length BL must be an integer >= 1, got {self.bl}")
+        if self.model != "mlp":
+            raise FrugalError(f"analog runs support --model mlp for now, got '{self.model}'")
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise FrugalError("epochs and batch size must be >= 1 and the learning rate > 0")
+        return self
+
+    def name(self) -> str:
+        extra = "".join(f"-{k}{v:g}" for k, v in sorted(self.device_overrides.items()))
+        return f"{self.data}-{self.device}{extra}-{self.algorithm}-bl{self.bl}-e{self.epochs}-s{self.seed}"
+
+    def train_config(self):
+        from frugalml.train import TrainConfig
+
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=0.0,
+                           seed=self.seed, threads=None)  # fmt: skip
+
+    def digital_key(self) -> str:
+        h = "x".join(map(str, self.hidden))
+        return f"{self.data}-{self.model}{h}-lr{self.lr:g}-b{self.batch_size}-e{self.epochs}-s{self.seed}"
+
+
+def _build(cfg: AnalogRunConfig, ds):
+    import torch
+
+    from frugalml import models
+
+    torch.manual_seed(cfg.seed)
+    return models.for_data(cfg.model, ds, hidden=tuple(cfg.hidden))
+
+
+def digital_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = False) -> dict:
+    """The digital twin: same net, init, data order and SGD; energy from counted MACs."""
+    from frugalml import data
+    from frugalml.analog.energy import digital_cost
+    from frugalml.cost.profile import profile
+    from frugalml.train import fit
+
+    ds = data.get(cfg.data)
+    net = _build(cfg, ds)
+    res = fit(net, ds, cfg.train_config(), run_dir, progress=progress, description="digital")
+    prof = profile(net, ds.x_train[:1], training=True)
+    train_macs = prof.train_flops / 2 * len(ds.y_train) * cfg.epochs
+    cost = digital_cost(train_macs)
+    cost.params, cost.macs = prof.params, prof.macs
+    return {"accuracy": res.final["test_accuracy"], "history": res.history, "train_macs": train_macs,
+            "cost": cost.to_dict(), "seconds": res.seconds}  # fmt: skip
+
+
+def analog_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = False) -> dict:
+    from frugalml import data
+    from frugalml.analog import devices, tile
+    from frugalml.analog.energy import SOURCES, EnergyModel, analog_cost
+    from frugalml.train import fit
+
+    cfg.validate()
+    ds = data.get(cfg.data)
+    spec = devices.spec(cfg.device, **cfg.device_overrides)
+    net = tile.convert(
+        _build(cfg, ds), spec, io=tile.IO_PRESETS[cfg.io], algorithm=cfg.algorithm, bl=cfg.bl,
+        transfer_every=cfg.transfer_every, transfer_columns=cfg.transfer_columns,
+        transfer_lr=cfg.transfer_lr, gamma=cfg.gamma,
+    )  # fmt: skip
+
+    def on_step(model, opt, iteration):
+        if iteration > 0:
+            tile.analog_step(model, opt.param_groups[0]["lr"])
+
+    res = fit(net, ds, cfg.train_config(), run_dir, on_step=on_step, progress=progress,
+              description=f"analog {cfg.device}")  # fmt: skip
+    counts = tile.counts(net)
+    cost, parts = analog_cost(counts, spec.energy_per_pulse_j, cfg.bl)
+    cost.params = sum(t.in_features * t.out_features for t in tile.tiles(net))
+    return {
+        "accuracy": res.final["test_accuracy"],
+        "history": res.history,
+        "counts": counts,
+        "energy_parts_j": parts,
+        "cost": cost.to_dict(),
+        "spec": spec.to_dict(),
+        "energy_model": EnergyModel().to_dict() | {"sources": SOURCES},
+        "seconds": res.seconds,
+    }
+
+
+def train(cfg: AnalogRunConfig, out: str | Path, progress: bool | None = False, digital_dir: Path | None = None):
+    """Analog run + digital twin in `out/`; returns the result dict (also out/result.json)."""
+    from frugalml.report.files import write_json
+
+    cfg.validate()
+    out = Path(out)
+    dig = digital_run(cfg, Path(digital_dir) if digital_dir else out / "digital", progress)
+    ana = analog_run(cfg, out / "analog", progress)
+    result = {
+        "device": cfg.device,
+        "algorithm": cfg.algorithm,
+        "data": cfg.data,
+        "accuracy": ana["accuracy"],
+        "digital_accuracy": dig["accuracy"],
+        "pulses": ana["counts"]["device_pulses"],
+        "energy_j": ana["cost"]["energy_j"],
+        "digital_energy_j": dig["cost"]["energy_j"],
+        "config": asdict(cfg),
+        "analog": ana,
+        "digital": dig,
+    }
+    write_json(out / "result.json", result)
+    return result
+
+
+def _sweep_job(cfg: dict, out: str, digital_dir: str) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    c = AnalogRunConfig(**cfg)
+    r = train(c, Path(out), progress=False, digital_dir=Path(digital_dir))
+    return {k: r[k] for k in ("accuracy", "digital_accuracy", "pulses", "energy_j")} | {
+        "history": [h["test_accuracy"] for h in r["analog"]["history"]],
+        "digital_history": [h["test_accuracy"] for h in r["digital"]["history"]],
+    }
+
+
+def _digital_job(cfg: dict, out: str) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    return digital_run(AnalogRunConfig(**cfg), Path(out))
+
+
+def sweep(param: str, base: AnalogRunConfig, out: str | Path, values=None, seeds=(0, 1),
+          algorithms=("sgd",), workers: int = 1, device: str | None = None) -> dict:  # fmt: skip
+    """Accuracy vs one device parameter, over seeds (and algorithms), via `executor.run_jobs`."""
+    from frugalml.executor import run_jobs
+    from frugalml.report.files import write_json
+
+    if param not in SWEEPS:
+        raise FrugalError(f"unknown sweep parameter '{param}' (known: {', '.join(SWEEPS)})")
+    default_values = SWEEPS[param][1]
+    values = list(values or default_values)
+    key = {"states": "states", "asymmetry": "asymmetry", "noise": "c2c"}[param]
+    out = Path(out)
+    base = replace(base, device=device or SWEEPS[param][0]).validate()
+    digital_dirs = {s: out / "digital" / replace(base, seed=s).digital_key() for s in seeds}
+    run_jobs(_digital_job, [{"cfg": asdict(replace(base, seed=s)), "out": str(d)} for s, d in digital_dirs.items()],
+             workers=workers)  # fmt: skip
+    jobs, index = [], []
+    for alg in algorithms:
+        for v in values:
+            for s in seeds:
+                c = replace(base, algorithm=alg, seed=s, device_overrides=dict(base.device_overrides, **{key: v}))
+                c.validate()
+                jobs.append({"cfg": asdict(c), "out": str(out / c.name()), "digital_dir": str(digital_dirs[s])})
+                index.append((alg, v, s))
+    results = run_jobs(_sweep_job, jobs, workers=workers)
+    rows = [{"algorithm": a, "value": v, "seed": s} | r for (a, v, s), r in zip(index, results)]
+    summary = summarize(rows)
+    payload = {"param": param, "device": base.device, "values": values, "seeds": list(seeds),
+               "algorithms": list(algorithms), "config": asdict(base), "rows": rows, "summary": summary}  # fmt: skip
+    write_json(out / "sweep.json", payload)
+    return payload
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Mean and spread (min, max) of accuracy per (algorithm, value), with the digital reference."""
+    import statistics
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["algorithm"], r["value"]), []).append(r)
+    out = []
+    for (alg, v), rs in groups.items():
+        acc = [r["accuracy"] for r in rs]
+        dig = [r["digital_accuracy"] for r in rs]
+        out.append({"algorithm": alg, "value": v, "accuracy_mean": statistics.fmean(acc), "accuracy_min": min(acc),
+                    "accuracy_max": max(acc), "digital_mean": statistics.fmean(dig), "n": len(rs)})  # fmt: skip
+    return out
+
+
+def plot_sweep(payload: dict, path: str | Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from frugalml.report.files import atomic_save
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for alg in payload["algorithms"]:
+        rows = sorted((r for r in payload["summary"] if r["algorithm"] == alg), key=lambda r: r["value"])
+        xs = [r["value"] for r in rows]
+        ax.errorbar(xs, [r["accuracy_mean"] for r in rows],
+                    yerr=[[r["accuracy_mean"] - r["accuracy_min"] for r in rows],
+                          [r["accuracy_max"] - r["accuracy_mean"] for r in rows]],
+                    marker="o", capsize=3, label=f"analog {alg}")  # fmt: skip
+    dig = payload["summary"][0]["digital_mean"]
+    ax.axhline(dig, color="k", ls="--", lw=1, label="digital SGD")
+    if payload["param"] == "states":
+        ax.set_xscale("log")
+    ax.set_xlabel({"states": "device states (range / step)", "asymmetry": "up/down asymmetry",
+                   "noise": "cycle-to-cycle noise (x step)"}[payload["param"]])  # fmt: skip
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"{payload['config']['data']}: {payload['device']}, {len(payload['seeds'])} seeds (min-max)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    return atomic_save(path, lambda f: f.write(buf.getvalue()))
+
+
+def plot_curves(curves: dict[str, list[float]], path: str | Path, title: str) -> Path:
+    """Test accuracy vs epoch, one line per label (digital and each device)."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from frugalml.report.files import atomic_save
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for label, ys in curves.items():
+        ax.plot(range(1, len(ys) + 1), ys, marker=".", label=label, ls="--" if label.startswith("digital") else "-")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    return atomic_save(path, lambda f: f.write(buf.getvalue()))
