@@ -1,0 +1,114 @@
+"""Elastic layers: the active size is chosen at call time; the weights used are the leading slice.
+
+A sub-network with c channels uses channels 0..c-1 of the full layer, a kernel of size k uses
+the centre k taps of the largest kernel (Once-for-All). `export(...)` copies that slice into
+an ordinary `nn.Conv1d` / `nn.BatchNorm1d` / `nn.Linear`, so an extracted sub-network runs
+without any slicing overhead and can be saved and loaded on its own.
+
+`sort_channels` reorders hidden channels by importance (L1 norm of the weights that read
+them), so that the leading slice keeps the most important ones (OFA's channel sorting).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ElasticConv1d(nn.Module):
+    def __init__(self, in_max: int, out_max: int, k_max: int, stride: int = 1, bias: bool = False):
+        super().__init__()
+        self.in_max, self.out_max, self.k_max, self.stride = in_max, out_max, k_max, stride
+        conv = nn.Conv1d(in_max, out_max, k_max, stride=stride, padding=k_max // 2, bias=bias)
+        self.weight = conv.weight
+        self.bias = conv.bias
+
+    def active_weight(self, in_ch: int, out_ch: int, k: int) -> torch.Tensor:
+        if k > self.k_max or k % 2 == 0:
+            raise ValueError(f"kernel {k} not an odd size <= {self.k_max}")
+        start = (self.k_max - k) // 2
+        return self.weight[:out_ch, :in_ch, start : start + k]
+
+    def forward(self, x: torch.Tensor, out_ch: int | None = None, k: int | None = None) -> torch.Tensor:
+        out_ch = out_ch or self.out_max
+        k = k or self.k_max
+        w = self.active_weight(x.shape[1], out_ch, k)
+        b = None if self.bias is None else self.bias[:out_ch]
+        return F.conv1d(x, w, b, stride=self.stride, padding=k // 2)
+
+    def export(self, in_ch: int, out_ch: int, k: int) -> nn.Conv1d:
+        conv = nn.Conv1d(in_ch, out_ch, k, stride=self.stride, padding=k // 2, bias=self.bias is not None)
+        with torch.no_grad():
+            conv.weight.copy_(self.active_weight(in_ch, out_ch, k))
+            if self.bias is not None:
+                conv.bias.copy_(self.bias[:out_ch])
+        return conv
+
+
+class ElasticBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm whose statistics and affine parameters are sliced to the input's channels."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        if self.training:
+            self.num_batches_tracked += 1
+        return F.batch_norm(
+            x,
+            self.running_mean[:c],
+            self.running_var[:c],
+            self.weight[:c],
+            self.bias[:c],
+            self.training,
+            self.momentum if self.momentum is not None else 0.1,
+            self.eps,
+        )
+
+    def export(self, c: int) -> nn.BatchNorm1d:
+        bn = nn.BatchNorm1d(c, eps=self.eps, momentum=self.momentum)
+        with torch.no_grad():
+            bn.weight.copy_(self.weight[:c])
+            bn.bias.copy_(self.bias[:c])
+            bn.running_mean.copy_(self.running_mean[:c])
+            bn.running_var.copy_(self.running_var[:c])
+        return bn
+
+
+class ElasticLinear(nn.Module):
+    def __init__(self, in_max: int, out_max: int, bias: bool = True):
+        super().__init__()
+        lin = nn.Linear(in_max, out_max, bias=bias)
+        self.in_max, self.out_max = in_max, out_max
+        self.weight, self.bias = lin.weight, lin.bias
+
+    def forward(self, x: torch.Tensor, out_features: int | None = None) -> torch.Tensor:
+        out = out_features or self.out_max
+        b = None if self.bias is None else self.bias[:out]
+        return F.linear(x, self.weight[:out, : x.shape[-1]], b)
+
+    def export(self, in_features: int, out_features: int) -> nn.Linear:
+        lin = nn.Linear(in_features, out_features, bias=self.bias is not None)
+        with torch.no_grad():
+            lin.weight.copy_(self.weight[:out_features, :in_features])
+            if self.bias is not None:
+                lin.bias.copy_(self.bias[:out_features])
+        return lin
+
+
+@torch.no_grad()
+def sort_channels(producer: ElasticConv1d, bn: ElasticBatchNorm1d, consumer: ElasticConv1d) -> torch.Tensor:
+    """Permute the hidden channels between `producer` and `consumer` by importance, most important first.
+
+    Importance = L1 norm of the consumer's weights reading the channel. The permutation is
+    applied to the producer's output channels, the BatchNorm and the consumer's input
+    channels together, so the full network computes exactly the same function.
+    """
+    importance = consumer.weight.abs().sum(dim=(0, 2))
+    order = torch.argsort(importance, descending=True)
+    producer.weight.copy_(producer.weight[order])
+    if producer.bias is not None:
+        producer.bias.copy_(producer.bias[order])
+    for t in (bn.weight, bn.bias, bn.running_mean, bn.running_var):
+        t.copy_(t[order])
+    consumer.weight.copy_(consumer.weight[:, order])
+    return order

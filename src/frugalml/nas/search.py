@@ -1,0 +1,256 @@
+"""Search without training candidates: evolution under a budget, random search, NSGA-II fronts.
+
+All functions are generic over a `SearchSpace` and two callables:
+`accuracy(arch) -> float` (higher is better, e.g. `supernet.Evaluator`) and
+`latency(arch) -> float` (ms, e.g. a fitted predictor's `predict`).
+
+`evolve` follows HAT: a population (125) of sub-networks under the budget; each iteration
+keeps the best (25 parents), adds mutants (50, each gene resampled with p = 0.3) and
+crossovers (50, genes taken from either of two parents); a child over the budget is
+resampled (constraint by resampling). The state is written after every generation, so a
+killed search resumes from its last generation.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from frugalml.errors import FrugalError
+from frugalml.report.files import read_json, write_json
+
+
+@dataclass
+class EvolutionConfig:
+    population: int = 125
+    parents: int = 25
+    mutations: int = 50
+    crossovers: int = 50
+    iterations: int = 30
+    mutate_prob: float = 0.3
+    max_resample: int = 100
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.parents < 1 or self.parents > self.population:
+            raise FrugalError(f"parents must be in 1..population ({self.population}), got {self.parents}")
+        if self.iterations < 1:
+            raise FrugalError(f"iterations must be >= 1, got {self.iterations}")
+        if not 0 <= self.mutate_prob <= 1:
+            raise FrugalError(f"mutation probability must be in [0, 1], got {self.mutate_prob}")
+
+
+def _rng_state(rng: random.Random):
+    v, s, g = rng.getstate()
+    return [v, list(s), g]
+
+
+def _set_rng_state(rng: random.Random, state) -> None:
+    rng.setstate((state[0], tuple(state[1]), state[2]))
+
+
+def smallest_achievable(space, latency: Callable, samples: int = 300, seed: int = 0) -> tuple[float, dict]:
+    """The lowest latency seen among the smallest architecture and `samples` random ones."""
+    rng = random.Random(seed)
+    best = (latency(space.smallest()), space.smallest())
+    for _ in range(samples):
+        a = space.sample(rng)
+        lat = latency(a)
+        if lat < best[0]:
+            best = (lat, a)
+    return best
+
+
+def check_budget(space, latency: Callable, budget: float, unit: str = "ms", what: str = "latency") -> None:
+    if not budget > 0:
+        raise FrugalError(f"{what} budget must be positive, got {budget}")
+    low, _ = smallest_achievable(space, latency)
+    if budget < low:
+        raise FrugalError(
+            f"no sub-network of '{space.name}' meets a {what} budget of {budget:.4g} {unit}: "
+            f"the smallest achievable is {low:.4g} {unit}"
+        )
+
+
+def _feasible(make: Callable[[], dict], latency: Callable, budget: float, tries: int) -> dict | None:
+    for _ in range(tries):
+        a = make()
+        if latency(a) <= budget:
+            return a
+    return None
+
+
+def evolve(
+    space,
+    accuracy: Callable[[dict], float],
+    latency: Callable[[dict], float],
+    budget: float,
+    cfg: EvolutionConfig | None = None,
+    state_path: str | Path | None = None,
+    progress: bool | None = None,
+    on_generation: Callable[[dict], None] | None = None,
+) -> dict:
+    """Best architecture under `budget` found by HAT-style evolution; resumes from `state_path`."""
+    from frugalml.report.progress import progress as progress_bar
+
+    cfg = cfg or EvolutionConfig()
+    cfg.validate()
+    check_budget(space, latency, budget)
+    rng = random.Random(cfg.seed)
+    state = None
+    if state_path is not None and Path(state_path).exists():
+        state = read_json(state_path)
+        if state.get("config") != asdict(cfg) or state.get("budget") != budget:
+            raise FrugalError(f"{state_path} holds a search with other settings: use another --out or delete it")
+    if state is None:
+        population = []
+        for _ in range(cfg.population):
+            a = _feasible(lambda: space.sample(rng), latency, budget, cfg.max_resample * 10)
+            if a is None:
+                raise FrugalError(f"could not sample sub-networks under {budget:.4g}: raise the budget")
+            population.append(a)
+        state = {"config": asdict(cfg), "budget": budget, "generation": 0, "population": population,
+                 "history": [], "seconds": 0.0, "rng": _rng_state(rng)}  # fmt: skip
+    else:
+        _set_rng_state(rng, state["rng"])
+    t0 = time.perf_counter()
+    resumed_from = state["generation"]
+    with progress_bar(cfg.iterations - state["generation"], f"evolve <= {budget:.3g}", progress) as advance:
+        while state["generation"] < cfg.iterations:
+            pop = state["population"]
+            scored = sorted(((accuracy(a), -latency(a), i) for i, a in enumerate(pop)), reverse=True)
+            parents = [pop[i] for _, _, i in scored[: cfg.parents]]
+            best_acc, neg_lat, best_i = scored[0]
+            mean_acc = sum(s[0] for s in scored) / len(scored)
+            state["history"].append({"generation": state["generation"], "best_accuracy": best_acc,
+                                     "best_latency": -neg_lat, "mean_accuracy": mean_acc})  # fmt: skip
+            state["best"] = pop[best_i]
+            state["generation"] += 1
+            if state["generation"] < cfg.iterations:
+                mutants = []
+                for _ in range(cfg.mutations):
+                    p = rng.choice(parents)
+                    child = _feasible(
+                        lambda p=p: space.mutate(p, cfg.mutate_prob, rng), latency, budget, cfg.max_resample
+                    )
+                    mutants.append(child or p)
+                crosses = []
+                for _ in range(cfg.crossovers):
+                    a, b = rng.choice(parents), rng.choice(parents)
+                    child = _feasible(lambda a=a, b=b: space.crossover(a, b, rng), latency, budget, cfg.max_resample)
+                    crosses.append(child or a)
+                state["population"] = parents + mutants + crosses
+            state["rng"] = _rng_state(rng)
+            state["seconds"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if state_path is not None:
+                write_json(state_path, state)
+            if on_generation is not None:
+                on_generation(state)
+            advance(1, acc=best_acc)
+    best = state["best"]
+    return {
+        "arch": best,
+        "accuracy": accuracy(best),
+        "predicted_latency": latency(best),
+        "budget": budget,
+        "generations": state["generation"],
+        "resumed_from_generation": resumed_from,
+        "history": state["history"],
+        "search_seconds": state["seconds"],
+    }
+
+
+def random_search(space, accuracy: Callable, latency: Callable, budget: float, evaluations: int, seed: int = 0) -> dict:
+    """Control: the best of `evaluations` random sub-networks under the budget."""
+    check_budget(space, latency, budget)
+    rng = random.Random(seed + 7777)
+    t0 = time.perf_counter()
+    best = None
+    for _ in range(evaluations):
+        a = _feasible(lambda: space.sample(rng), latency, budget, 1000)
+        if a is None:
+            continue
+        score = (accuracy(a), -latency(a))
+        if best is None or score > best[0]:
+            best = (score, a)
+    return {"arch": best[1], "accuracy": best[0][0], "predicted_latency": -best[0][1], "budget": budget,
+            "evaluations": evaluations, "search_seconds": time.perf_counter() - t0}  # fmt: skip
+
+
+# ---- multi-objective -------------------------------------------------------------------
+
+
+def nondominated(points: list[tuple[float, float, dict]]) -> list[tuple[float, float, dict]]:
+    """Points (accuracy, latency, arch) not dominated by another (higher accuracy, lower latency), by latency."""
+    out = []
+    for acc, lat, a in sorted(points, key=lambda p: (p[1], -p[0])):
+        if not out or acc > out[-1][0]:
+            out.append((acc, lat, a))
+    return out
+
+
+def hypervolume(front: list[tuple[float, float, dict]], ref_latency: float, ref_error: float = 1.0) -> float:
+    """Area dominated by the front in (error, latency) space up to the reference point (pymoo's HV)."""
+    import numpy as np
+    from pymoo.indicators.hv import HV
+
+    pts = np.array([[1.0 - acc, lat] for acc, lat, _ in front if lat < ref_latency and 1 - acc < ref_error])
+    if len(pts) == 0:
+        return 0.0
+    return float(HV(ref_point=np.array([ref_error, ref_latency]))(pts))
+
+
+def pareto(space, accuracy: Callable, latency: Callable, population: int = 40, generations: int = 15,
+           seed: int = 0) -> dict:  # fmt: skip
+    """Accuracy-latency front by pymoo's NSGA-II over gene indices (integer SBX + polynomial mutation)."""
+    import numpy as np
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.core.problem import Problem
+    from pymoo.operators.crossover.sbx import SBX
+    from pymoo.operators.mutation.pm import PM
+    from pymoo.operators.repair.rounding import RoundingRepair
+    from pymoo.operators.sampling.rnd import IntegerRandomSampling
+    from pymoo.optimize import minimize
+
+    genes = list(space.genes.values())
+    seen: list[tuple[float, float, dict]] = []
+
+    class _Problem(Problem):
+        def __init__(self):
+            super().__init__(n_var=len(genes), n_obj=2, xl=np.zeros(len(genes)),
+                             xu=np.array([len(v) - 1 for v in genes], dtype=float), vtype=int)  # fmt: skip
+
+        def _evaluate(self, x, out, *args, **kwargs):
+            rows = []
+            for row in x:
+                a = space.from_index(np.round(row).astype(int))
+                acc, lat = accuracy(a), latency(a)
+                seen.append((acc, lat, a))
+                rows.append([1.0 - acc, lat])
+            out["F"] = np.array(rows)
+
+    t0 = time.perf_counter()
+    algo = NSGA2(
+        pop_size=population,
+        sampling=IntegerRandomSampling(),
+        crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
+        mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
+        eliminate_duplicates=True,
+    )
+    minimize(_Problem(), algo, ("n_gen", generations), seed=seed, verbose=False)
+    return {"front": nondominated(seen), "evaluations": len(seen), "search_seconds": time.perf_counter() - t0}
+
+
+def random_front(space, accuracy: Callable, latency: Callable, evaluations: int, seed: int = 0) -> dict:
+    """Control for `pareto`: the non-dominated set of `evaluations` uniformly random sub-networks."""
+    rng = random.Random(seed + 4242)
+    t0 = time.perf_counter()
+    pts = []
+    for _ in range(evaluations):
+        a = space.sample(rng)
+        pts.append((accuracy(a), latency(a), a))
+    return {"front": nondominated(pts), "evaluations": evaluations, "search_seconds": time.perf_counter() - t0}

@@ -1,0 +1,164 @@
+"""Supernet training (through `frugalml.train.fit`, so it checkpoints and resumes) and loading.
+
+Each optimizer step trains sub-networks sampled from the space:
+
+- `uniform` (HAT): one random sub-network per step.
+- `sandwich` (BigNAS / OFA-style): the largest, the smallest and one random sub-network;
+  the largest learns from the labels, the others by in-place distillation from it.
+
+The step counter lives in a buffer of the supernet, so it is saved in fit's checkpoint and a
+resumed run samples exactly the sub-networks the uninterrupted run would have sampled.
+
+Evaluation of a sub-network (`Evaluator`): extract it with the shared weights,
+recalibrate its BatchNorm statistics on training data, score it on the validation split.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from frugalml.errors import FrugalError
+from frugalml.nas import spaces
+from frugalml.report.files import read_json, write_json
+from frugalml.train import TrainConfig, fit, load_weights, save_weights
+
+META = "nas.json"
+WEIGHTS = "supernet.safetensors"
+
+
+@dataclass
+class SupernetConfig:
+    space: str = "cnn"
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 0.003
+    sampling: str = "sandwich"  # uniform | sandwich
+    seed: int = 0
+    quick: bool = False  # small data set (tests, demo)
+
+    def validate(self) -> None:
+        if self.sampling not in ("uniform", "sandwich"):
+            raise FrugalError(f"unknown sampling '{self.sampling}' (uniform, sandwich)")
+        if self.epochs < 1:
+            raise FrugalError(f"epochs must be >= 1, got {self.epochs}")
+
+
+def _train_config(cfg: SupernetConfig) -> TrainConfig:
+    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adam",
+                       schedule="cosine", seed=cfg.seed)  # fmt: skip
+
+
+def make_loss(space: spaces.SearchSpace, sampling: str, seed: int):
+    """A `fit` loss function that trains sampled sub-networks; in eval mode it scores the largest."""
+    largest, smallest = space.largest(), space.smallest()
+
+    def loss_fn(model, x, y):
+        if not model.training:
+            space.set_active(model, largest)
+            loss, correct, _ = space.loss(model, x, y)
+            return loss, correct
+        step = int(model.nas_step)
+        model.nas_step += 1
+        rng = random.Random(seed * 1_000_003 + step)
+        if sampling == "uniform":
+            space.set_active(model, space.sample(rng))
+            loss, correct, _ = space.loss(model, x, y)
+            return loss, correct
+        space.set_active(model, largest)
+        loss, correct, logits = space.loss(model, x, y)
+        teacher = logits.detach()
+        for arch in (smallest, space.sample(rng)):
+            space.set_active(model, arch)
+            sub_loss, _, _ = space.loss(model, x, y, teacher_logits=teacher)
+            loss = loss + sub_loss
+        return loss, correct
+
+    return loss_fn
+
+
+def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, progress: bool | None = None) -> dict:
+    """Train (or resume, or return the finished) supernet in run directory `out`."""
+    cfg.validate()
+    out = Path(out)
+    space = spaces.get(cfg.space)
+    meta = {"config": asdict(cfg), "space_config": space.config}
+    if (out / META).exists():
+        old = read_json(out / META)
+        if old.get("config") != meta["config"] or old.get("space_config") != meta["space_config"]:
+            raise FrugalError(f"{out} holds a supernet trained with other settings: choose another --out")
+        if (out / "result.json").exists():
+            return read_json(out / "result.json")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / META, meta)
+    train, _val, _test = space.dataset(quick=cfg.quick)
+    net = space.build_supernet(seed=cfg.seed)
+    net.register_buffer("nas_step", torch.zeros((), dtype=torch.long))
+    res = fit(net, train, _train_config(cfg), out, loss_fn=make_loss(space, cfg.sampling, cfg.seed), track=track,
+              progress=progress, description=f"supernet {cfg.space}")  # fmt: skip
+    save_weights(net, out / WEIGHTS)
+    result = {
+        "space": cfg.space,
+        "config": asdict(cfg),
+        "seconds": res.seconds,
+        "resumed_from_epoch": res.resumed_from_epoch,
+        "history": res.history,
+        "largest_val_accuracy_unrecalibrated": res.final.get("test_accuracy"),
+        "tracking": res.tracking or _read_tracking(out),
+        "params": sum(p.numel() for p in net.parameters()),
+    }
+    write_json(out / "result.json", result)
+    return result
+
+
+def _read_tracking(out: Path):
+    path = out / "tracking.json"
+    return read_json(path) if path.exists() else None
+
+
+def load_supernet(run: str | Path):
+    """(space, supernet in eval mode, meta) from a finished `train_supernet` run directory."""
+    run = Path(run)
+    if not (run / META).is_file():
+        raise FrugalError(f"{run} is not a supernet run directory (no {META}); run `frugal nas train` first")
+    if not (run / WEIGHTS).is_file():
+        raise FrugalError(f"{run}: supernet training has not finished (no {WEIGHTS}); rerun `frugal nas train`")
+    meta = read_json(run / META)
+    cfg = SupernetConfig(**meta["config"])
+    space = spaces.get(cfg.space)
+    if space.config != meta["space_config"]:
+        raise FrugalError(f"{run}: search space '{cfg.space}' settings changed since training")
+    net = space.build_supernet(seed=cfg.seed)
+    net.register_buffer("nas_step", torch.zeros((), dtype=torch.long))
+    load_weights(net, run / WEIGHTS)
+    net.eval()
+    return space, net, meta
+
+
+class Evaluator:
+    """Validation accuracy of sub-networks of one supernet, cached by architecture."""
+
+    def __init__(self, space, supernet, train, val, cache: dict | None = None):
+        self.space, self.supernet, self.train, self.val = space, supernet, train, val
+        self.cache: dict[str, float] = dict(cache or {})
+        self.evaluations = 0  # calls that had to run the network
+        self.seconds = 0.0
+
+    def subnet(self, arch: dict):
+        sub = self.space.extract(self.supernet, arch)
+        self.space.prepare(sub, self.train)
+        return sub
+
+    def __call__(self, arch: dict) -> float:
+        key = self.space.key(arch)
+        if key not in self.cache:
+            t0 = time.perf_counter()
+            self.cache[key] = self.space.evaluate(self.subnet(arch), self.val)
+            self.seconds += time.perf_counter() - t0
+            self.evaluations += 1
+        return self.cache[key]
