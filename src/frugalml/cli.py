@@ -83,7 +83,7 @@ def profile(
         from frugalml.report.console import print_json
 
         return print_json(out)
-    from frugalml.report.console import fmt_num, stdout_console, table
+    from frugalml.report.console import stdout_console, table
 
     con = stdout_console()
     rows = [
@@ -96,13 +96,15 @@ def profile(
     ]  # fmt: skip
     con.print(table(f"{model} on input {list(shape)}", ["layer", "type", "params", "nonzero",
                     "MACs", "MACs (nonzero w)", "output"], rows, justify_right_from=2))  # fmt: skip
+    from frugalml.cost.currency import si
+
     con.print(
         f"total: {prof.params:,} params ({prof.nonzero_params:,} nonzero), "
-        f"{fmt_num(prof.macs / 1e9)} GMACs = {fmt_num(prof.flops / 1e9)} GFLOPs forward, "
-        f"{fmt_num(prof.macs_effective / 1e9)} GMACs on nonzero weights"
+        f"{si(prof.macs, 'MACs')} = {si(prof.flops, 'FLOPs')} forward, "
+        f"{si(prof.macs_effective, 'MACs')} on nonzero weights"
     )
     if training:
-        con.print(f"training step (fwd+bwd, counted): {fmt_num(prof.train_flops / 1e9)} GFLOPs")
+        con.print(f"training step (fwd+bwd, counted): {si(prof.train_flops, 'FLOPs')}")
     if latency:
         lat = out["latency"]
         con.print(f"latency: {lat['median_s'] * 1e3:.3f} ms median (IQR {lat['iqr_s'] * 1e3:.3f} ms, "
@@ -193,7 +195,9 @@ def track(
             ["energy (J)", fmt_num(result.energy_j), result.sources["energy"]],
             ["CO2e (g)", fmt_num(result.co2e_g), result.sources["co2e"]],
         ]
-        stdout_console().print(table(f"frugal track: {payload['label']}", ["", "value", "how"], rows))
+        stdout_console().print(
+            table(f"frugal track: {payload['label']}", ["", "value", "how"], rows, text_columns=(2,))
+        )
     raise typer.Exit(rc)
 
 

@@ -50,7 +50,7 @@ def foundation(out: Path, quick: bool, console) -> list[dict]:
             f"forward, {fmt_num(train_flops)} training FLOPs counted (fwd+bwd)"
         )
         console.print(table("what this training cost", ["where", "time (s)", "energy (J)", "CO2e (g)",
-                            "how"], rows, justify_right_from=1))  # fmt: skip
+                            "how"], rows, text_columns=(4,)))  # fmt: skip
     return [
         demo_row("foundation", "digits MLP training: host vs V100 estimate", "seconds", res.seconds,
              estimates["v100"].wall_hours * 3600, "measured vs estimated from counted FLOPs"),

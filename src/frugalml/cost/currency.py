@@ -58,7 +58,7 @@ class Cost:
 
 
 # Rows of a before/after table: (field, label, formatter)
-def _si(x: float, unit: str) -> str:
+def si(x: float, unit: str) -> str:
     for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= scale:
             return f"{x / scale:.3g} {prefix}{unit}"
@@ -74,13 +74,13 @@ def _seconds(x: float) -> str:
 
 
 ROWS = [
-    ("params", "parameters", lambda v: _si(v, "")),
-    ("nonzero_params", "nonzero parameters", lambda v: _si(v, "")),
-    ("macs", "MACs (dense, fwd)", lambda v: _si(v, "")),
-    ("macs_effective", "MACs (nonzero weights)", lambda v: _si(v, "")),
+    ("params", "parameters", lambda v: si(v, "")),
+    ("nonzero_params", "nonzero parameters", lambda v: si(v, "")),
+    ("macs", "MACs (dense, fwd)", lambda v: si(v, "")),
+    ("macs_effective", "MACs (nonzero weights)", lambda v: si(v, "")),
     ("latency_s", "latency", _seconds),
-    ("energy_j", "energy", lambda v: _si(v, "J")),
-    ("co2e_g", "CO2e", lambda v: _si(v, "g")),
+    ("energy_j", "energy", lambda v: si(v, "J")),
+    ("co2e_g", "CO2e", lambda v: si(v, "g")),
     ("usd", "cost", lambda v: f"${v:,.4g}"),
 ]
 

@@ -20,13 +20,15 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-def table(title: str, columns: list[str], rows: list[list[Any]], justify_right_from: int = 1):
-    """A rich table; columns from `justify_right_from` on are right-aligned (numbers)."""
+def table(title: str, columns: list[str], rows: list[list[Any]], justify_right_from: int = 1, text_columns: tuple = ()):
+    """A rich table; columns from `justify_right_from` on are right-aligned (numbers),
+    except those listed in `text_columns`."""
     from rich.table import Table
 
     t = Table(title=title, title_justify="left")
     for i, c in enumerate(columns):
-        t.add_column(c, justify="right" if i >= justify_right_from else "left")
+        right = i >= justify_right_from and i not in text_columns
+        t.add_column(c, justify="right" if right else "left")
     for r in rows:
         t.add_row(*[str(v) for v in r])
     return t
