@@ -1,0 +1,152 @@
+"""`frugal accel`: energy of a model on a dataflow accelerator, dataflows compared, specs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Dataflow accelerator energy model (Eyeriss-style).")
+
+JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
+MODEL = typer.Option("alexnet-grouped", help="Registry model (see `frugal models`) or package.module:factory.")
+INPUT = typer.Option(None, "--input", help="Input shape incl. batch, e.g. 1,3,227,227 (default: the model's).")
+
+
+def _layers(model: str, input: str | None, batch: int | None, kinds: str):
+    from frugalml.accel.energy import model_layers
+    from frugalml.cli import parse_shape
+    from frugalml.errors import FrugalError
+
+    if batch is not None and batch < 1:
+        raise FrugalError(f"--batch must be positive, got {batch}")
+    layers = model_layers(model, parse_shape(input) if input else None, batch)
+    wanted = {"all": ("conv", "fc", "matmul"), "conv": ("conv",), "fc": ("fc", "matmul")}
+    if kinds not in wanted:
+        raise FrugalError(f"--layers must be one of {', '.join(wanted)}, got '{kinds}'")
+    picked = [layer for layer in layers if layer.kind in wanted[kinds]]
+    if not picked:
+        raise FrugalError(f"model '{model}' has no {kinds} layers")
+    return picked
+
+
+@app.command()
+def energy(
+    model: str = MODEL,
+    arch: str = typer.Option("eyeriss-v1", help="Shipped spec (see `frugal accel archs`) or a YAML file."),
+    dataflow: str = typer.Option("rs", help="rs, ws, os or nlr."),
+    batch: int = typer.Option(None, help="Batch size (default: the input's)."),
+    input: str = INPUT,
+    layers: str = typer.Option("all", help="all, conv or fc (fc includes attention matmuls)."),
+    sparse: bool = typer.Option(None, "--sparse/--dense", help="Skip zeros (default: the arch's setting)."),
+    objective: str = typer.Option("energy", help="What the mapper minimises: energy, delay or edp."),
+    plot: Path = typer.Option(None, help="Write the stacked energy-per-layer plot (PNG) here."),
+    json_out: bool = JSON,
+):
+    """Per-layer accesses and energy of a model on one accelerator and dataflow."""
+    from frugalml.accel.arch import load
+    from frugalml.accel.energy import analyze
+
+    spec = load(arch)
+    res = analyze(_layers(model, input, batch, layers), spec, dataflow, objective, sparse, progress=not json_out)
+    out = res.to_dict() | {"model": model, "cost": res.cost().to_dict()}
+    if plot:
+        from frugalml.accel.plots import energy_per_layer
+
+        out["plot"] = str(energy_per_layer(out, plot, f"{model}: {dataflow} on {spec.name}"))
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(out)
+    from frugalml.report.console import fmt_num, stdout_console, table
+
+    con = stdout_console()
+    rows = []
+    for r in [*out["layers"], out["total"] | {"name": "total"}]:
+        e = r["energy"]
+        rows.append([r["name"], f"{r['macs'] / 1e6:,.0f}", *(f"{e[lv] / r['macs']:.3g}" for lv in
+                     ("dram", "glb", "array", "rf", "mac")), f"{r['energy_per_mac']:.4g}",
+                     f"{r['dram_per_mac']:.2g}", f"{r['utilization']:.2f}"])  # fmt: skip
+    con.print(f"{model}, batch {out['layers'][0]['shape']['N']}: {dataflow} on {spec.name}; energy per MAC by level, "
+              f"{out['energy_unit']}")  # fmt: skip
+    con.print(table("", ["layer", "MMACs", "DRAM", "GLB", "array", "RF", "MAC", "E/MAC", "DRAM/MAC", "util"], rows))
+    tot = out["total"]
+    con.print(f"total energy {fmt_num(tot['energy']['total'])} ({out['energy_unit']}); "
+              f"{fmt_num(tot['cycles'])} cycles = {tot['latency_s'] * 1e3:.3f} ms at {spec.clock_hz / 1e6:g} MHz; "
+              f"mapped in {tot['mapped_in_s']:.2f} s")  # fmt: skip
+    con.print(out["sparse_model"])
+    if "plot" in out:
+        con.print(f"plot: {out['plot']}")
+
+
+@app.command()
+def compare(
+    model: str = MODEL,
+    arch: str = typer.Option("isca16", help="Shipped spec or a YAML file."),
+    batch: int = typer.Option(None, help="Batch size (default: the input's)."),
+    input: str = INPUT,
+    dataflows: str = typer.Option("rs,ws,os,nlr", help="Comma-separated dataflows."),
+    sparse: bool = typer.Option(None, "--sparse/--dense", help="Skip zeros (default: the arch's setting)."),
+    plot: Path = typer.Option(None, help="Write the dataflow comparison bars (PNG) here."),
+    json_out: bool = JSON,
+):
+    """All dataflows side by side (energy per MAC on CONV and FC layers)."""
+    from frugalml.accel.arch import load
+    from frugalml.accel.energy import compare as run_compare
+    from frugalml.errors import FrugalError
+
+    spec = load(arch)
+    names = [n.strip().lower() for n in dataflows.split(",") if n.strip()]
+    if not names:
+        raise FrugalError("--dataflows is empty")
+    for n in names:
+        from frugalml.accel.dataflows import get
+
+        get(n)
+    table_, _ = run_compare(_layers(model, input, batch, "all"), spec, names, sparse=sparse, progress=not json_out)
+    base = names[0]
+    out = {"model": model, "arch": spec.name, "batch": batch, "energy_unit": "normalized (1 = one MAC)"
+           if not spec.absolute else "pJ", "baseline": base, "dataflows": table_}  # fmt: skip
+    for row in table_.values():
+        for part in ("conv", "fc"):
+            mine, ref = row[f"{part}_energy_per_mac"], table_[base][f"{part}_energy_per_mac"]
+            row[f"{part}_vs_{base}"] = mine / ref if (mine and ref) else None
+    if plot:
+        from frugalml.accel.plots import dataflow_bars
+
+        out["plot"] = str(dataflow_bars(table_, plot, f"{model} on {spec.name}", out["energy_unit"]))
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(out)
+    from frugalml.report.console import fmt_num, stdout_console, table
+
+    con = stdout_console()
+    rows = [[n, fmt_num(r["conv_energy_per_mac"]), fmt_num(r["conv_vs_" + base], 3), fmt_num(r["fc_energy_per_mac"]),
+             fmt_num(r["fc_vs_" + base], 3), fmt_num(r["total_energy"]), fmt_num(r["dram_per_mac"], 3),
+             f"{r['utilization']:.2f}"] for n, r in table_.items()]  # fmt: skip
+    con.print(table(f"{model} on {spec.name}: energy per MAC ({out['energy_unit']})", ["dataflow", "CONV", f"/ {base}",
+              "FC", f"/ {base}", "total", "DRAM acc/MAC", "util"], rows))  # fmt: skip
+    if "plot" in out:
+        con.print(f"plot: {out['plot']}")
+
+
+@app.command()
+def archs(json_out: bool = JSON):
+    """The shipped accelerator specs."""
+    from frugalml.accel.arch import load, names
+
+    specs = [load(n) for n in names()]
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json({"archs": [s.to_dict() for s in specs]})
+    from frugalml.report.console import stdout_console, table
+
+    rows = [[s.name, f"{s.pe_array[0]}x{s.pe_array[1]} = {s.pes}", f"{s.rf_bytes} B", f"{s.glb_bytes / 1024:g} kB",
+             f"{8 * s.word_bytes}-bit", f"{s.clock_hz / 1e6:g} MHz", s.energy_unit, "yes" if s.sparse else "no"]
+            for s in specs]  # fmt: skip
+    con = stdout_console()
+    con.print(table("accelerator specs", ["name", "PEs", "RF/PE", "buffer", "word", "clock", "energy", "sparse"], rows))
+    for s in specs:
+        con.print(f"[bold]{s.name}[/bold]: {s.description}. Source: {s.source}")

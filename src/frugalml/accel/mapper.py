@@ -1,0 +1,266 @@
+"""Mapping search: the cheapest legal tiling and loop order of one layer on one dataflow.
+
+The space is every split of each loop bound over RF / array rows / array columns / GLB /
+DRAM (ceil-divided, so a factor need not divide the bound) times 6 x 6 loop orders at the
+GLB and DRAM levels. `search(..., exhaustive=True)` enumerates all of it (tiny layers
+only). The default search prunes, in three steps, keeping the evaluation vectorised:
+
+1. array: only *maximal* spatial splits (no factor can grow without overflowing the axis);
+2. RF: only maximal RF tiles (no factor can grow without overflowing the RF); at most
+   `limit` candidate factors per dimension; dims the RF does not index take 1, middle or
+   all of what is left. Each (array, RF) pair is scored with everything else at the GLB
+   level (an unbounded buffer) and the best `keep` go on;
+3. GLB: maximal GLB tiles of those, every order pair, scored exactly; the best wins.
+
+Tests check the pruned choice against the exhaustive optimum on small layers.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from frugalml.accel import model as mdl
+from frugalml.accel.model import I_, O_, W_, D
+from frugalml.errors import FrugalError
+
+_NUM_ORDERS = len(mdl.ORDERS)
+
+
+@lru_cache(maxsize=4096)
+def candidates(b: int) -> tuple[int, ...]:
+    """Every factor f that gives a distinct remainder ceil(b / f)."""
+    vals = {1, b}
+    k = 1
+    while k <= b:
+        vals.add(-(-b // k))
+        k += 1 if k < 4096 else k // 64
+    return tuple(sorted(vals))
+
+
+@lru_cache(maxsize=4096)
+def reduced(b: int, limit: int) -> tuple[int, ...]:
+    """At most `limit` candidates, spread evenly on a log scale (1 and b always in)."""
+    full = candidates(b)
+    if len(full) <= limit:
+        return full
+    arr = np.array(full)
+    picks = {1, b}
+    for target in np.geomspace(1, b, limit):
+        picks.add(int(arr[np.argmin(np.abs(np.log(arr) - np.log(target)))]))
+    return tuple(sorted(picks))
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def _enumerate(dims, cands, fits, maximal, init=None) -> np.ndarray:
+    """Factor vectors (K, 8) over `dims` (others as `init`, default 1) that fit; optionally only maximal ones.
+
+    Breadth-first and vectorised: `fits` takes a (K, 8) array; usage must grow with every
+    factor, so a partial vector that does not fit is dropped with all its extensions.
+    """
+    base = np.array(init if init is not None else [1] * D, dtype=np.int64)
+    cur = base[None, :].copy()
+    for d in dims:
+        cs = np.array(cands[d], dtype=np.int64)
+        nxt = np.repeat(cur, len(cs), axis=0)
+        nxt[:, d] = np.tile(cs, len(cur))
+        cur = nxt[fits(nxt)]
+        if not len(cur):
+            return cur
+    if not maximal:
+        return cur
+    is_max = np.ones(len(cur), bool)
+    for d in dims:
+        cs = np.array(cands[d], dtype=np.int64)
+        pos = np.searchsorted(cs, cur[:, d])
+        has_next = pos + 1 < len(cs)
+        grown = cur.copy()
+        grown[:, d] = cs[np.minimum(pos + 1, len(cs) - 1)]
+        is_max &= ~(has_next & fits(grown))
+    return cur[is_max]
+
+
+@dataclass
+class Mapping:
+    rf: tuple
+    sx: tuple
+    sy: tuple
+    glb: tuple
+    dram: tuple
+    glb_order: int
+    dram_order: int
+
+    def to_dict(self) -> dict:
+        names = "NMCPQRSG"
+
+        def nz(v):
+            return {names[d]: int(v[d]) for d in range(D) if v[d] > 1}
+
+        return {
+            "rf": nz(self.rf), "array_x": nz(self.sx), "array_y": nz(self.sy), "glb": nz(self.glb),
+            "dram": nz(self.dram), "glb_order": mdl.order_name(self.glb_order),
+            "dram_order": mdl.order_name(self.dram_order),
+        }  # fmt: skip
+
+
+def _rf_fits(arch, df, stride):
+    part = arch.rf_partition_words
+    keeps = [t for t in (W_, I_, O_) if df.keeps(t)]
+    caps = (part["weights"], part["inputs"], part["outputs"]) if part else None
+
+    def fits(e):
+        e = np.atleast_2d(np.asarray(e, dtype=np.int64))
+        if caps:
+            ok = np.ones(len(e), bool)
+            for t in keeps:
+                ok &= mdl.tile_size(t, e, stride) <= caps[t]
+            return ok
+        return sum((mdl.tile_size(t, e, stride) for t in keeps), np.zeros(len(e), np.int64)) <= arch.rf_words
+
+    return fits
+
+
+def _score(out, objective):
+    if objective == "energy":
+        return out["energy"] * (1 + 1e-12 * out["cycles"])
+    if objective == "delay":
+        return out["cycles"] * (1 + 1e-12 * out["energy"])
+    return out["energy"] * out["cycles"]
+
+
+def search(layer, arch, df, objective="energy", exhaustive=False, limit=8, keep=16, max_tiles=1500, glb_limit=5):
+    """Best mapping of `layer` on `arch` under dataflow `df`: (Mapping, evaluation dict of scalars)."""
+    if objective not in ("energy", "delay", "edp"):
+        raise FrugalError(f"unknown objective '{objective}' (energy, delay, edp)")
+    bounds = layer.bounds
+    stride = layer.stride
+    rows_y, cols_x = arch.pe_array
+    prune = not exhaustive
+
+    def cands_for(rem, dims_limit=None):
+        if prune and dims_limit:
+            return {d: reduced(rem[d], dims_limit) for d in range(D)}
+        return {d: candidates(rem[d]) for d in range(D)}
+
+    # 1. the array: rows first, then columns from what is left
+    def axis_fits(size):
+        return lambda e: e.prod(axis=1) <= size
+
+    y_list = _enumerate(df.y_dims, cands_for(bounds), axis_fits(rows_y), prune)
+    inner = []
+    for sy in y_list.tolist():
+        rem_y = tuple(_ceil_div(b, f) for b, f in zip(bounds, sy, strict=True))
+        for sx in _enumerate(df.x_dims, cands_for(rem_y), axis_fits(cols_x), prune).tolist():
+            inner.append((sy, sx))
+    # 2. the RF tile
+    fits = _rf_fits(arch, df, stride)
+    relevant = [d for d in df.rf_dims if any(df.keeps(t) and mdl.RELEVANT[t][d] for t in range(3))]
+    free = [d for d in df.rf_dims if d not in relevant]
+    pairs = []
+    rf_cache: dict[tuple, list] = {}
+    dims = [d for d in relevant if d not in df.rf_full]
+    for sy, sx in inner:
+        rem = tuple(_ceil_div(b, y * x) for b, y, x in zip(bounds, sy, sx, strict=True))
+        if any(rem[d] != bounds[d] for d in df.rf_full):
+            continue
+        if rem not in rf_cache:
+            cands = cands_for(rem, limit)
+            base = [1] * D
+            for d in df.rf_full:
+                base[d] = rem[d]
+            tiles = _enumerate(dims, cands, fits, prune, init=base).tolist() if fits(base)[0] else []
+            # dims the RF tile does not hold cost the same inside the PE as innermost at the GLB
+            # level (the GLB loop orders cover that), so the pruned search leaves them there
+            free_opts = [cands[d] if not prune else (1,) for d in free]
+            rfs = []
+            for t in tiles:
+                for extra in itertools.product(*free_opts):
+                    rf = list(t)
+                    for d, f in zip(free, extra, strict=True):
+                        rf[d] = f
+                    rfs.append(rf)
+            rf_cache[rem] = rfs
+        pairs.extend((rf, sx, sy) for rf in rf_cache[rem])
+    if not pairs:
+        raise FrugalError(
+            f"layer {layer.name} cannot fit any {df.name} mapping on {arch.name}: the register file "
+            f"({arch.rf_words} words) is too small for its smallest tile (R x S = {layer.R} x {layer.S})"
+        )
+    rf_a = np.array([p[0] for p in pairs], dtype=np.int64)
+    sx_a = np.array([p[1] for p in pairs], dtype=np.int64)
+    sy_a = np.array([p[2] for p in pairs], dtype=np.int64)
+    bounds_a = np.array(bounds, dtype=np.int64)
+    rem_a = -(-bounds_a // (rf_a * sx_a * sy_a))
+    e_arr = rf_a * sx_a * sy_a
+    glb_min = mdl.glb_usage(e_arr, stride)
+    ok = glb_min <= arch.glb_words
+    if not ok.any():
+        raise FrugalError(
+            f"layer {layer.name} cannot fit any {df.name} mapping on {arch.name}: its smallest buffer tile needs "
+            f"{int(glb_min.min())} words, the global buffer holds {arch.glb_words}"
+        )
+    rf_a, sx_a, sy_a, rem_a = rf_a[ok], sx_a[ok], sy_a[ok], rem_a[ok]
+    if prune and len(rf_a) > keep:
+        # score each (array, RF) pair with an unbounded buffer, keep the best few
+        k = len(rf_a)
+        rep = np.repeat
+        n = _NUM_ORDERS
+        out = mdl.evaluate(bounds, stride, arch, df, rep(rf_a, n, 0), rep(sx_a, n, 0), rep(sy_a, n, 0),
+                           rep(rem_a, n, 0), np.ones((k * n, D), np.int64), np.tile(np.arange(n), k),
+                           np.zeros(k * n, np.int64))  # fmt: skip
+        best = _score(out, objective).reshape(k, _NUM_ORDERS).min(axis=1)
+        top = np.argsort(best, kind="stable")[:keep]
+        rf_a, sx_a, sy_a, rem_a = rf_a[top], sx_a[top], sy_a[top], rem_a[top]
+    # 3. the GLB tile and both loop orders (fewer candidates per dim while there are too many tiles)
+    glb_limit = min(limit, glb_limit)
+    while True:
+        rows = []
+        for i in range(len(rf_a)):
+            e_arr_i = rf_a[i] * sx_a[i] * sy_a[i]
+            rem = rem_a[i].tolist()
+            cands = cands_for(rem, glb_limit)
+
+            def glb_fits(g, _e=e_arr_i):
+                return mdl.glb_usage(g * _e, stride) <= arch.glb_words
+
+            for g in _enumerate([d for d in range(D) if rem[d] > 1], cands, glb_fits, prune).tolist():
+                rows.append((i, g))
+        if not prune or len(rows) <= max_tiles or glb_limit <= 3:
+            break
+        glb_limit -= 1
+    idx = np.array([r[0] for r in rows])
+    glb_a = np.array([r[1] for r in rows], dtype=np.int64)
+    dram_a = -(-rem_a[idx] // glb_a)
+    n_orders = _NUM_ORDERS * _NUM_ORDERS
+    k = len(rows)
+    go = np.tile(np.repeat(np.arange(_NUM_ORDERS), _NUM_ORDERS), k)
+    do = np.tile(np.tile(np.arange(_NUM_ORDERS), _NUM_ORDERS), k)
+    rep = np.repeat
+    out = mdl.evaluate(bounds, stride, arch, df, rep(rf_a[idx], n_orders, 0), rep(sx_a[idx], n_orders, 0),
+                       rep(sy_a[idx], n_orders, 0), rep(glb_a, n_orders, 0), rep(dram_a, n_orders, 0),
+                       go, do)  # fmt: skip
+    j = int(np.argmin(_score(out, objective)))
+    r = j // n_orders
+    mapping = Mapping(
+        tuple(int(v) for v in rf_a[idx[r]]), tuple(int(v) for v in sx_a[idx[r]]), tuple(int(v) for v in sy_a[idx[r]]),
+        tuple(int(v) for v in glb_a[r]), tuple(int(v) for v in dram_a[r]), int(go[j]), int(do[j]),
+    )  # fmt: skip
+    return mapping, {key: float(v[j]) for key, v in out.items()}, k * n_orders
+
+
+def evaluate_mapping(layer, arch, df, mapping: Mapping) -> dict:
+    """Scalars of `model.evaluate` for one mapping."""
+
+    def a(v):
+        return np.array([v], dtype=np.int64)
+
+    out = mdl.evaluate(layer.bounds, layer.stride, arch, df, a(mapping.rf), a(mapping.sx), a(mapping.sy),
+                       a(mapping.glb), a(mapping.dram), np.array([mapping.glb_order]),
+                       np.array([mapping.dram_order]))  # fmt: skip
+    return {key: float(v[0]) for key, v in out.items()}

@@ -1,0 +1,232 @@
+"""Workloads: every MAC-carrying layer of a PyTorch model as a loop nest.
+
+One loop-nest shape covers convolutions, fully connected layers and the batched matmuls
+of attention (Eyeriss notation, ISCA 2016 Table I, plus a group dimension G):
+
+    O[g][n][m][p][q] += W[g][m][c][r][s] * I[g][n][c][p*Uh + r][q*Uw + s]
+
+N batch, M output channels and C input channels per group, P x Q output (E x F in the
+paper), R x S filter, G groups (or independent matmuls: batch x heads in attention).
+A Linear layer is M=out, C=in, N=tokens, P=Q=R=S=1. In A @ B the second operand plays the
+weight: G=batch*heads, N=rows of A, C=inner, M=columns of B.
+
+Densities (fraction of nonzero values) come from the actual weight tensor and the
+actual input seen in the forward pass, for the sparsity-aware estimate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from frugalml.errors import FrugalError
+
+DIMS = "NMCPQRSG"
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    kind: str  # conv | fc | matmul
+    N: int
+    M: int
+    C: int
+    P: int = 1
+    Q: int = 1
+    R: int = 1
+    S: int = 1
+    G: int = 1
+    stride: tuple[int, int] = (1, 1)
+    weight_density: float = 1.0
+    input_density: float = 1.0
+
+    def __post_init__(self):
+        for d in DIMS:
+            if int(getattr(self, d)) < 1:
+                raise FrugalError(f"layer {self.name}: {d} must be a positive integer, got {getattr(self, d)}")
+        if min(self.stride) < 1:
+            raise FrugalError(f"layer {self.name}: stride must be positive, got {self.stride}")
+
+    @property
+    def bounds(self) -> tuple[int, ...]:
+        return tuple(int(getattr(self, d)) for d in DIMS)
+
+    @property
+    def macs(self) -> int:
+        out = 1
+        for b in self.bounds:
+            out *= b
+        return out
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """Input rows/columns the layer reads (padding included)."""
+        (uh, uw) = self.stride
+        return (min((self.P - 1) * uh + self.R, self.P * self.R), min((self.Q - 1) * uw + self.S, self.Q * self.S))
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Words in the weight, input and output tensors."""
+        h, w = self.input_hw
+        return {
+            "weights": self.G * self.M * self.C * self.R * self.S,
+            "inputs": self.G * self.N * self.C * h * w,
+            "outputs": self.G * self.N * self.M * self.P * self.Q,
+        }
+
+    def scaled(self, factor: float) -> Layer:
+        """The same layer for a batch `factor` times larger (scales N, or G for matmuls)."""
+        dim = "G" if self.kind == "matmul" else "N"
+        value = getattr(self, dim) * factor
+        if abs(value - round(value)) > 1e-9 or round(value) < 1:
+            raise FrugalError(f"layer {self.name}: batch scaling by {factor} gives a non-integer {dim}")
+        return replace(self, **{dim: int(round(value))})
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["stride"] = list(self.stride)
+        d["macs"] = self.macs
+        return d
+
+
+def conv_layer(name, n, cin, cout, h, w, kh, kw, stride=(1, 1), padding=(0, 0), groups=1, **dens) -> Layer:
+    """A Conv2d as a loop nest (input h x w before padding)."""
+    p = (h + 2 * padding[0] - kh) // stride[0] + 1
+    q = (w + 2 * padding[1] - kw) // stride[1] + 1
+    if cin % groups or cout % groups:
+        raise FrugalError(f"layer {name}: channels {cin}->{cout} not divisible by groups={groups}")
+    return Layer(name, "conv", n, cout // groups, cin // groups, p, q, kh, kw, groups, tuple(stride), **dens)
+
+
+SUPPORTED = ("Conv1d", "Conv2d", "Linear", "MultiheadAttention")
+
+
+def _density(t) -> float:
+    import torch
+
+    return float(torch.count_nonzero(t.detach())) / max(t.numel(), 1)
+
+
+def _module_own_flops(counter, root) -> dict[str, int]:
+    """FLOPs each module does itself (children excluded), by qualified name ('' = root)."""
+    prefix = type(root).__name__
+    incl: dict[str, int] = {}
+    for key, per_op in counter.get_flop_counts().items():
+        if key == prefix:
+            incl[""] = int(sum(per_op.values()))
+        elif key.startswith(prefix + "."):
+            incl[key[len(prefix) + 1 :]] = int(sum(per_op.values()))
+    own = {}
+    for name, mod in root.named_modules():
+        children = [f"{name}.{c}" if name else c for c, _ in mod.named_children()]
+        own[name] = incl.get(name, 0) - sum(incl.get(c, 0) for c in children)
+    return own
+
+
+def extract(model, example_input) -> list[Layer]:
+    """Run `model` once on `example_input` and return its MAC-carrying layers in call order.
+
+    Supported: Conv1d/Conv2d (grouped and depthwise included), Linear, MultiheadAttention
+    (projections and both batched matmuls). Any other module that does multiply-accumulates
+    is an error that lists it, so nothing is skipped silently.
+    """
+    import torch
+    from torch import nn
+    from torch.utils.flop_counter import FlopCounterMode
+
+    inputs = example_input if isinstance(example_input, tuple) else (example_input,)
+    layers: list[tuple[int, Layer]] = []
+    order = [0]
+
+    def add(layer):
+        layers.append((order[0], layer))
+        order[0] += 1
+
+    def hook(name):
+        def fn(mod, args, kwargs, out):
+            x = args[0] if args else kwargs.get("query", kwargs.get("input"))
+            if isinstance(mod, nn.Conv2d | nn.Conv1d):
+                _conv_hook(name, mod, x, add)
+            elif isinstance(mod, nn.Linear):
+                tokens = x.numel() // x.shape[-1]
+                add(Layer(name, "fc", tokens, mod.out_features, mod.in_features,
+                          weight_density=_density(mod.weight), input_density=_density(x)))  # fmt: skip
+            elif isinstance(mod, nn.MultiheadAttention):
+                _mha_hook(name, mod, args, kwargs, out, add)
+
+        return fn
+
+    handles = []
+    for name, mod in model.named_modules():
+        if isinstance(mod, nn.Conv2d | nn.Conv1d | nn.Linear | nn.MultiheadAttention):
+            handles.append(mod.register_forward_hook(hook(name or "(root)"), with_kwargs=True))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(*inputs)
+    except (RuntimeError, ValueError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        shape = [list(t.shape) for t in inputs if isinstance(t, torch.Tensor)]
+        raise FrugalError(f"model does not accept input of shape {shape}: {first}") from None
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+
+    own = _module_own_flops(counter, model)
+    mods = dict(model.named_modules())
+    covered = set()
+    for name, mod in mods.items():
+        if isinstance(mod, nn.MultiheadAttention):
+            covered |= {n for n in mods if n.startswith(name + ".")}
+    unsupported = [
+        f"{name or '(root)'} ({type(mods[name]).__name__})"
+        for name, flops in own.items()
+        if flops > 0 and type(mods[name]).__name__ not in SUPPORTED and name not in covered
+    ]
+    if unsupported:
+        raise FrugalError(
+            "unsupported module types carry MACs (supported: " + ", ".join(SUPPORTED) + "): " + ", ".join(unsupported)
+        )
+    if not layers:
+        raise FrugalError("model has no Conv/Linear/attention layers to map")
+    return [layer for _, layer in sorted(layers, key=lambda t: t[0])]
+
+
+def _conv_hook(name, mod, x, add):
+    from torch import nn
+
+    if isinstance(mod, nn.Conv1d):
+        n, h, w = x.shape[0] if x.dim() == 3 else 1, 1, x.shape[-1]
+        k, stride, pad, dil = (1, mod.kernel_size[0]), (1, mod.stride[0]), (0, mod.padding), mod.dilation
+    else:
+        n, h, w = x.shape[0] if x.dim() == 4 else 1, x.shape[-2], x.shape[-1]
+        k, stride, pad, dil = mod.kernel_size, mod.stride, mod.padding, mod.dilation
+    if isinstance(pad, str):
+        raise FrugalError(f"layer {name}: string padding '{pad}' is not supported; use integer padding")
+    pad = tuple(pad) if len(pad) == 2 else (0, pad[0])
+    if any(d != 1 for d in dil):
+        raise FrugalError(f"layer {name}: dilated convolution (dilation={tuple(dil)}) is not supported")
+    add(conv_layer(name, n, mod.in_channels, mod.out_channels, h, w, k[0], k[1], stride, pad, mod.groups,
+                   weight_density=_density(mod.weight), input_density=_density(x)))  # fmt: skip
+
+
+def _mha_hook(name, mod, args, kwargs, out, add):
+    q = args[0] if args else kwargs["query"]
+    k = args[1] if len(args) > 1 else kwargs.get("key", q)
+    if mod.batch_first:
+        b, lq, e = q.shape if q.dim() == 3 else (1, *q.shape)
+        lk = k.shape[-2]
+    else:
+        lq, b, e = q.shape if q.dim() == 3 else (q.shape[0], 1, q.shape[1])
+        lk = k.shape[0]
+    h = mod.num_heads
+    hd = e // h
+    kd = mod.kdim
+    wd = 1.0 if mod.in_proj_weight is None else _density(mod.in_proj_weight)
+    add(Layer(f"{name}.q_proj", "fc", b * lq, e, e, weight_density=wd, input_density=_density(q)))
+    add(Layer(f"{name}.k_proj", "fc", b * lk, e, kd, weight_density=wd, input_density=_density(k)))
+    add(Layer(f"{name}.v_proj", "fc", b * lk, e, mod.vdim, weight_density=wd))
+    add(Layer(f"{name}.qk", "matmul", lq, lk, hd, G=b * h))
+    add(Layer(f"{name}.av", "matmul", lq, hd, lk, G=b * h))
+    add(Layer(f"{name}.out_proj", "fc", b * lq, e, e, weight_density=_density(mod.out_proj.weight)))
