@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -21,10 +20,9 @@ def test_help_is_fast_and_does_not_import_torch():
     assert p.stdout.split() == ["False", "False"], p.stderr
 
 
-def test_help_answers_quickly(frugal_bin):
-    t = time.perf_counter()
+def test_help_lists_the_commands(frugal_bin):
+    # its speed is measured by benchmarks/bench_cli_startup.py, not asserted here
     p = run(frugal_bin, "--help", check=True)
-    assert time.perf_counter() - t < 5  # generous for a loaded CI box; typically ~0.3 s
     assert "profile" in p.stdout and "estimate" in p.stdout
 
 
