@@ -1,0 +1,170 @@
+"""Training, scoring (IoU per class, mIoU) and saved model directories for point-voxel networks.
+
+A model directory holds `model.json` (architecture, classes, data settings, scores),
+`weights.safetensors` and the training checkpoint; `train_model` resumes a killed run
+through `frugalml.train.fit`, and `load_model` rebuilds the network from the directory.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from frugalml.errors import FrugalError
+from frugalml.pointcloud.model import Arch, PVNet
+from frugalml.report.files import read_json, write_json
+from frugalml.train import TrainConfig, fit, load_weights, save_weights
+
+IGNORE = -1
+MODEL_JSON = "model.json"
+WEIGHTS = "weights.safetensors"
+
+
+def class_weights(y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Cross-entropy weights ~ 1/sqrt(frequency), mean 1 over classes: rare classes (poles, signs) still learn."""
+    counts = torch.bincount(y[y != IGNORE].reshape(-1), minlength=num_classes).double().clamp(min=1)
+    w = counts.rsqrt()
+    return (w / w.mean()).float()
+
+
+def segmentation_loss(model, x, y, teacher_logits=None, weight: torch.Tensor | None = None):
+    """(loss, sum of per-scene point accuracies, logits) for a (B, N, 4) batch with (B, N) labels.
+
+    Points labelled IGNORE count for neither. With `teacher_logits` the loss is the KL
+    divergence to the teacher's per-point distribution (in-place distillation).
+    """
+    logits = model(x)
+    flat, target = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+    valid = target != IGNORE
+    if teacher_logits is None:
+        loss = F.cross_entropy(flat, target, weight=weight, ignore_index=IGNORE) if valid.any() else flat.sum() * 0
+    else:
+        t = teacher_logits.reshape(-1, logits.shape[-1])[valid]
+        loss = F.kl_div(F.log_softmax(flat[valid], -1), F.softmax(t, -1), reduction="batchmean")
+    hit = ((logits.argmax(-1) == y) & (y != IGNORE)).sum(1).float()
+    per_scene = hit / (y != IGNORE).sum(1).clamp(min=1)
+    return loss, per_scene.sum(), logits
+
+
+def make_fit_loss(weight: torch.Tensor | None = None):
+    """A `frugalml.train.fit` loss: (loss, correct) where accuracy = mean per-scene point accuracy."""
+
+    def fit_loss(model, x, y):
+        loss, correct, _ = segmentation_loss(model, x, y, weight=weight)
+        return loss, correct
+
+    return fit_loss
+
+
+def confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(classes, classes) counts, rows = truth, columns = prediction; IGNORE points left out."""
+    ok = target != IGNORE
+    idx = target[ok] * num_classes + pred[ok]
+    return torch.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def iou_from_confusion(conf: torch.Tensor) -> tuple[float, list[float | None]]:
+    """(mIoU, IoU per class); a class absent from both truth and prediction has IoU None and is not averaged."""
+    conf = conf.double()
+    tp = conf.diag()
+    union = conf.sum(0) + conf.sum(1) - tp
+    per = [float(tp[c] / union[c]) if union[c] > 0 else None for c in range(len(tp))]
+    present = [v for v in per if v is not None]
+    return (sum(present) / len(present) if present else math.nan), per
+
+
+@torch.no_grad()
+def predict(model: PVNet, x: torch.Tensor, batch_size: int = 4) -> torch.Tensor:
+    model.eval()
+    out = [model(x[i : i + batch_size]).argmax(-1) for i in range(0, len(x), batch_size)]
+    return torch.cat(out) if out else torch.zeros(x.shape[:2], dtype=torch.long)
+
+
+@torch.no_grad()
+def score(model: PVNet, x: torch.Tensor, y: torch.Tensor, num_classes: int, batch_size: int = 4) -> dict:
+    """mIoU, IoU per class and point accuracy of `model` on scenes (S, N, 4) with labels (S, N)."""
+    pred = predict(model, x, batch_size)
+    conf = confusion(pred.reshape(-1), y.reshape(-1), num_classes)
+    miou, per = iou_from_confusion(conf)
+    total = int(conf.sum())
+    return {"miou": miou, "per_class_iou": per, "accuracy": float(conf.diag().sum()) / total if total else math.nan,
+            "points": total}  # fmt: skip
+
+
+@torch.no_grad()
+def score_scans(model: PVNet, scans, num_classes: int) -> dict:
+    """Like `score`, for variable-size scans (`data.pointcloud.Scene`s); empty scans are skipped."""
+    model.eval()
+    conf = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    empty = 0
+    for s in scans:
+        if len(s.labels) == 0:
+            empty += 1
+            continue
+        pts = torch.from_numpy(s.points)
+        pred = model.forward_points(pts, torch.zeros(len(pts), dtype=torch.long)).argmax(-1)
+        conf += confusion(pred, torch.from_numpy(s.labels), num_classes)
+    miou, per = iou_from_confusion(conf)
+    total = int(conf.sum())
+    return {"miou": miou, "per_class_iou": per, "accuracy": float(conf.diag().sum()) / total if total else math.nan,
+            "points": total, "scans": len(scans), "empty_scans": empty}  # fmt: skip
+
+
+@dataclass
+class PCTrainConfig:
+    epochs: int = 12
+    batch_size: int = 4
+    lr: float = 0.01
+    seed: int = 0
+    threads: int | None = None
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, optimizer="adam",
+                           schedule="cosine", seed=self.seed, eval_batch_size=8, threads=self.threads)  # fmt: skip
+
+
+def train_model(arch: Arch, ds, cfg: PCTrainConfig, out: str | Path, data_config: dict | None = None,
+                progress: bool | None = None, init: PVNet | None = None) -> dict:  # fmt: skip
+    """Train `arch` on `ds` (seeded by cfg.seed), save it as a model directory, score it on the test split.
+
+    `init`: start from these weights (e.g. a subnet extracted from a supernet) instead of a fresh init.
+    A finished directory with the same settings returns its stored result.
+    """
+    out = Path(out)
+    meta_path = out / MODEL_JSON
+    record = {"arch": arch.to_dict(), "train": asdict(cfg), "data": data_config or {"name": ds.name},
+              "init": "supernet" if init is not None else "scratch"}  # fmt: skip
+    if meta_path.exists():
+        old = read_json(meta_path)
+        if {k: old.get(k) for k in record} == record and "result" in old:
+            return old
+    torch.manual_seed(cfg.seed)
+    net = init if init is not None else PVNet(arch, ds.num_classes)
+    loss_fn = make_fit_loss(class_weights(ds.y_train, ds.num_classes))
+    res = fit(net, ds, cfg.train_config(), out, loss_fn=loss_fn, progress=progress, description=f"train {out.name}")
+    save_weights(net, out / WEIGHTS)
+    sc = score(net, ds.x_test, ds.y_test, ds.num_classes)
+    classes = ds.info.get("classes") or [str(i) for i in range(ds.num_classes)]
+    meta = record | {"num_classes": ds.num_classes, "classes": classes,
+                     "result": sc | {"seconds": res.seconds, "history": res.history}}  # fmt: skip
+    write_json(meta_path, meta)
+    return meta
+
+
+def load_model(model_dir: str | Path) -> tuple[PVNet, dict]:
+    """(network in eval mode, its model.json) from a model directory."""
+    model_dir = Path(model_dir)
+    if not (model_dir / MODEL_JSON).is_file():
+        raise FrugalError(f"{model_dir} is not a point-cloud model directory (no {MODEL_JSON})")
+    meta = read_json(model_dir / MODEL_JSON)
+    try:
+        arch = Arch.from_dict(meta["arch"])
+        net = PVNet(arch, int(meta["num_classes"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise FrugalError(f"{model_dir / MODEL_JSON} is malformed: {e}") from None
+    load_weights(net, model_dir / WEIGHTS)
+    return net.eval(), meta

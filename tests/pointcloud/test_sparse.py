@@ -1,0 +1,130 @@
+"""Sparse voxel convolution, voxelise and devoxelise against dense PyTorch references."""
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from frugalml.pointcloud.model import devoxelize, voxelize
+from frugalml.pointcloud.sparse import SparseConv3d, SparseTensor, VoxelHash, pack, unique_coords, unpack
+
+
+def random_sparse(grid: int, batch: int, cin: int, density: float, seed: int):
+    """Random occupied voxels in [0, grid)^3 per scene, and the same data as a dense (B, C, D, H, W) tensor."""
+    g = torch.Generator().manual_seed(seed)
+    occ = torch.rand(batch, grid, grid, grid, generator=g) < density
+    coords = torch.nonzero(occ)  # (M, 4): b, x, y, z
+    feats = torch.randn(len(coords), cin, generator=g, dtype=torch.float64)
+    dense = torch.zeros(batch, cin, grid, grid, grid, dtype=torch.float64)
+    dense[coords[:, 0], :, coords[:, 1], coords[:, 2], coords[:, 3]] = feats
+    return SparseTensor(feats, coords, 1, {}), dense
+
+
+def at(dense: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    return dense[coords[:, 0], :, coords[:, 1], coords[:, 2], coords[:, 3]]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_submanifold_conv_equals_dense_conv3d_at_occupied_voxels(seed):
+    x, dense = random_sparse(grid=6, batch=2, cin=3, density=0.3, seed=seed)
+    conv = SparseConv3d(3, 5, kernel=3).double()
+    y = conv(x)
+    ref = F.conv3d(dense, conv.dense_weight().double(), padding=1)
+    torch.testing.assert_close(y.feats, at(ref, x.coords))
+
+
+def test_strided_conv_equals_dense_stride2_conv_at_occupied_coarse_cells():
+    x, dense = random_sparse(grid=8, batch=2, cin=4, density=0.2, seed=3)
+    conv = SparseConv3d(4, 6, kernel=2, stride=2).double()
+    y = conv(x)
+    assert y.stride == 2
+    expected_cells = torch.unique(torch.cat([x.coords[:, :1], x.coords[:, 1:] // 2], 1), dim=0)
+    assert torch.equal(y.coords, expected_cells)
+    ref = F.conv3d(dense, conv.dense_weight().double(), stride=2)
+    torch.testing.assert_close(y.feats, at(ref, y.coords))
+
+
+def test_transposed_conv_equals_dense_conv_transpose3d_at_fine_voxels():
+    fine, _ = random_sparse(grid=8, batch=1, cin=2, density=0.25, seed=4)
+    down = SparseConv3d(2, 3, kernel=2, stride=2).double()
+    coarse = down(fine)
+    coarse.feats = torch.randn_like(coarse.feats)
+    up = SparseConv3d(3, 2, kernel=2, stride=2, transposed=True).double()
+    y = up(coarse, target=fine)
+    dense_coarse = torch.zeros(1, 3, 4, 4, 4, dtype=torch.float64)
+    c = coarse.coords
+    dense_coarse[c[:, 0], :, c[:, 1], c[:, 2], c[:, 3]] = coarse.feats
+    # conv_transpose3d weight is (C_in, C_out, k, k, k); ours is (k^3, C_in, C_out) in the same offset order
+    w = up.weight.detach().permute(1, 2, 0).reshape(3, 2, 2, 2, 2).double()
+    ref = F.conv_transpose3d(dense_coarse, w, stride=2)
+    torch.testing.assert_close(y.feats, at(ref, fine.coords))
+
+
+def test_sliced_channels_equal_a_small_conv_with_the_leading_weights():
+    x, dense = random_sparse(grid=5, batch=1, cin=4, density=0.4, seed=5)
+    big = SparseConv3d(4, 8).double()
+    y = big(x.replace(x.feats[:, :2]), cout=3)
+    ref = F.conv3d(dense[:, :2], big.dense_weight()[:3, :2].double(), padding=1)
+    torch.testing.assert_close(y.feats, at(ref, x.coords))
+
+
+def test_conv_macs_are_counted_as_pairs_times_channels():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x, dense = random_sparse(grid=6, batch=1, cin=3, density=0.3, seed=6)
+    conv = SparseConv3d(3, 4).double()
+    # pairs = occupied (voxel, neighbour) pairs, counted independently on the dense occupancy grid
+    occ = (dense.abs().sum(1, keepdim=True) > 0).double()
+    pairs = int((F.conv3d(occ, torch.ones(1, 1, 3, 3, 3, dtype=torch.float64), padding=1) * occ).sum())
+    with FlopCounterMode(display=False) as counter:
+        conv(x)
+    assert counter.get_total_flops() == 2 * pairs * 3 * 4
+
+
+def test_pack_unpack_and_hash_lookup_handle_negative_coordinates():
+    coords = torch.tensor([[0, -3, 5, -1], [1, 0, 0, 0], [0, 7, -8, 2], [0, -3, 5, -1]])
+    assert torch.equal(unpack(pack(coords)), coords)
+    uniq, inverse = unique_coords(coords)
+    assert len(uniq) == 3 and torch.equal(uniq[inverse], coords)
+    h = VoxelHash(uniq)
+    found = h.find(torch.tensor([[0, 7, -8, 2], [0, 7, -8, 3], [1, 0, 0, 0]]))
+    assert found[1] == -1 and torch.equal(uniq[found[[0, 2]]], torch.tensor([[0, 7, -8, 2], [1, 0, 0, 0]]))
+
+
+def test_devoxelize_on_a_full_grid_equals_trilinear_grid_sample():
+    g = torch.Generator().manual_seed(7)
+    n, c, v = 5, 3, 0.5
+    coords = torch.cartesian_prod(torch.zeros(1, dtype=torch.long), *(torch.arange(n),) * 3)
+    feats = torch.randn(len(coords), c, generator=g, dtype=torch.float64)
+    x = SparseTensor(feats, coords, 1, {})
+    # points between voxel centres (centres at (i + 0.5) * v)
+    xyz = (0.5 + torch.rand(40, 3, generator=g, dtype=torch.float64) * (n - 1)) * v
+    got = devoxelize(x, xyz, torch.zeros(40, dtype=torch.long), v)
+    dense = torch.zeros(1, c, n, n, n, dtype=torch.float64)
+    dense[0][:, coords[:, 1], coords[:, 2], coords[:, 3]] = feats.T
+    # grid_sample takes (x, y, z) -> (W, H, D) order and [-1, 1] coordinates (align_corners: -1 = centre 0)
+    norm = (xyz / v - 0.5) / (n - 1) * 2 - 1
+    grid = norm.flip(-1).reshape(1, 40, 1, 1, 3)
+    ref = F.grid_sample(dense, grid, mode="bilinear", align_corners=True).reshape(c, 40).T
+    torch.testing.assert_close(got, ref)
+
+
+def test_devoxelize_renormalises_over_occupied_neighbours_only():
+    # two occupied voxels along x; a point between them and one beside a missing neighbour
+    coords = torch.tensor([[0, 0, 0, 0], [0, 1, 0, 0]])
+    x = SparseTensor(torch.tensor([[2.0], [6.0]]), coords, 1, {})
+    xyz = torch.tensor([[1.25, 0.5, 0.5], [0.5, 0.5, 0.9]])  # voxel size 1: centres at 0.5 and 1.5
+    got = devoxelize(x, xyz, torch.zeros(2, dtype=torch.long), 1.0)
+    assert got[0].item() == pytest.approx(0.25 * 2 + 0.75 * 6)
+    assert got[1].item() == pytest.approx(2.0)  # only its own voxel is occupied
+
+
+def test_voxelize_averages_points_per_voxel():
+    z = torch.tensor([[1.0, 0.0], [3.0, 2.0], [5.0, 4.0]])
+    got = voxelize(z, torch.tensor([0, 0, 2]), 3)
+    torch.testing.assert_close(got, torch.tensor([[2.0, 1.0], [0.0, 0.0], [5.0, 4.0]]))
+
+
+def test_empty_sparse_tensor_convolves_to_empty():
+    x = SparseTensor(torch.zeros(0, 3), torch.zeros(0, 4, dtype=torch.long), 1, {})
+    assert SparseConv3d(3, 4)(x).feats.shape == (0, 4)
+    assert SparseConv3d(3, 4, kernel=2, stride=2)(x).feats.shape == (0, 4)
