@@ -1,0 +1,137 @@
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from frugalml.errors import FrugalError
+from frugalml.models.small import MLP
+from frugalml.tickets import tasks
+from frugalml.tickets.export import compact, export, load_export, to_sparse
+from frugalml.tickets.imp import level_dir
+from frugalml.tickets.stability import barrier, interpolate_curve, stability
+from frugalml.tickets.transfer import same_classes, transfer
+
+
+def test_barrier_is_peak_error_above_mean_of_endpoints():
+    curve = [{"alpha": a / 4, "error": e} for a, e in enumerate([0.10, 0.15, 0.30, 0.12, 0.20])]
+    assert barrier(curve) == pytest.approx(0.30 - 0.15)
+    flat = [{"alpha": a / 2, "error": 0.1} for a in range(3)]
+    assert barrier(flat) == 0
+
+
+def test_interpolation_endpoints_are_the_two_models_and_midpoint_is_the_average():
+    torch.manual_seed(0)
+    a, b = MLP(4, (6,), 3), MLP(4, (6,), 3)
+    x = torch.randn(200, 4)
+    y_a, y_b = a(x).argmax(1), b(x).argmax(1)
+    before = {k: v.clone() for k, v in a.state_dict().items()}
+    curve = interpolate_curve(a, b, x, y_a, points=11)
+    assert len(curve) == 11 and curve[0]["error"] == 0.0
+    assert curve[-1]["error"] == pytest.approx(1 - float((y_b == y_a).float().mean()))
+    mid = MLP(4, (6,), 3)
+    mid.load_state_dict({k: 0.5 * (v + b.state_dict()[k]) for k, v in before.items()})
+    assert curve[5]["error"] == pytest.approx(1 - float((mid(x).argmax(1) == y_a).float().mean()))
+    for k, v in a.state_dict().items():  # model A is left as it was
+        assert torch.equal(v, before[k])
+
+
+def test_stability_reports_eleven_points_and_a_flag(tiny_run):
+    out, _ = tiny_run
+    res = stability(out, level=1, seeds=[0])
+    assert res["points"] == 11 and len(res["seeds"][0]["test_curve"]) == 11
+    s = res["seeds"][0]
+    assert s["barrier"] == pytest.approx(barrier(s["test_curve"]))
+    assert res["stable"] == (res["barrier"] < 0.02)
+    assert (out / "level_1" / "stability.png").is_file()
+    with pytest.raises(FrugalError, match="level 9"):
+        stability(out, level=9)
+
+
+def test_same_classes_rule():
+    assert same_classes("mnist1d", "mnist1d:shear_scale=1.5")
+    assert not same_classes("digits:classes=0-4", "digits:classes=5-9")
+    assert same_classes("digits:classes=0-4", "digits:classes=0+1+2+3+4")
+
+
+def test_task_spec_parsing():
+    assert tasks.parse("mnist1d:shear_scale=1.2,num_samples=600") == (
+        "mnist1d",
+        {"shear_scale": 1.2, "num_samples": 600},
+        None,
+    )
+    assert tasks.parse("digits:classes=5-9")[2] == [5, 6, 7, 8, 9]
+    with pytest.raises(FrugalError, match="key=value"):
+        tasks.parse("digits:classes")
+
+
+def test_transfer_digits_0_4_to_5_9_reinitialises_output_and_compares(tmp_path):
+    from frugalml.tickets.imp import TicketConfig, find
+
+    src = tmp_path / "src"
+    find(TicketConfig(data="digits:classes=0-4", levels=1, seeds=1, epochs=2, controls=[]), src, progress=False)
+    res = transfer(src / "level_1", "digits:classes=5-9", out=tmp_path / "t")
+    assert res["reinit_output"] is True and res["reinit_output_reason"] == "classes differ"
+    for key in ("transferred_accuracy", "target_ticket_accuracy", "random_accuracy", "target_dense_accuracy"):
+        assert 0.0 <= res[key]["mean"] <= 1.0
+    assert res["remaining"] == pytest.approx(
+        json.loads((level_dir(src, 1, 0) / "metrics.json").read_text())["remaining"], abs=0.002
+    )
+    with pytest.raises(FrugalError, match="input shape"):
+        transfer(src / "level_1", "mnist1d:num_samples=400")
+
+
+def _sparse_mlp():
+    torch.manual_seed(0)
+    net = MLP(12, (20, 10), 4)
+    with torch.no_grad():
+        for lin in [net.features[0], net.features[2], net.fc]:
+            lin.weight.mul_(torch.rand_like(lin.weight) < 0.3)
+            lin.bias.normal_()
+        net.features[0].weight[3] = 0  # unit 3 of layer 1: no inputs -> constant relu(b)
+        net.features[2].weight[:, 7] = 0  # unit 7 of layer 1: no outputs -> unused
+        net.fc.weight[:, 5] = 0  # unit 5 of layer 2: unused
+    return net
+
+
+def test_compact_removes_empty_units_and_computes_the_same_function():
+    net = _sparse_mlp()
+    small, arch = compact(net)
+    h1, h2 = arch["kwargs"]["hidden"]
+    assert h1 <= 18 and h2 <= 9
+    x = torch.randn(64, 12)
+    assert torch.allclose(small(x), net(x), atol=1e-5)
+    # independent count: units left are those with both an input and an output path
+    n_params = sum(p.numel() for p in small.parameters())
+    assert n_params < sum(p.numel() for p in net.parameters())
+
+
+def test_sparse_linear_matches_dense_for_both_kernels():
+    net = _sparse_mlp()
+    sp, kernels = to_sparse(net, example=torch.randn(1, 12))
+    assert set(kernels) == {"features.0", "features.2", "fc"}
+    assert set(kernels.values()) <= {"csr", "dense"}
+    x = torch.randn(32, 12)
+    assert torch.allclose(sp(x), net(x), atol=1e-5)
+
+
+def test_export_at_high_sparsity_is_smaller_and_exact(tmp_path):
+    from frugalml.tickets.imp import TicketConfig, find
+
+    out = tmp_path / "run"
+    # rate 0.7 for 7 levels: 0.3^7 of hidden weights remain, well above 90% sparsity
+    find(TicketConfig(data="digits", levels=7, rate=0.7, seeds=1, epochs=1, controls=[]), out, progress=False)
+    for fmt in ("compact", "sparse"):
+        res = export(out / "level_7", fmt, measure=False)
+        assert res["sparsity"] > 0.9
+        assert res["max_abs_diff"] < 1e-4 and res["accuracy_export"] == res["accuracy_dense"]
+        reloaded = load_export(res["out"])
+        assert isinstance(reloaded, nn.Module)
+    assert res["size_ratio"] > 5  # sparse: CSR with int16 column indices
+
+
+def test_export_refuses_unknown_format_and_non_ticket(tmp_path):
+    with pytest.raises(FrugalError, match="not a ticket"):
+        export(tmp_path, "compact")
+    with pytest.raises(FrugalError, match="format"):
+        export(tmp_path, "onnx")
