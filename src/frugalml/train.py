@@ -42,6 +42,7 @@ class TrainConfig:
     seed: int = 0  # data order and dropout; model init is the caller's (seed it before building)
     eval_batch_size: int = 1024
     threads: int | None = None
+    device: str = "cpu"  # "cuda" uses a GPU when there is one; results on CPU are bit-reproducible
 
     def validate(self) -> None:
         if self.epochs < 0 or self.batch_size < 1:
@@ -52,6 +53,8 @@ class TrainConfig:
             raise FrugalError(f"unknown optimizer '{self.optimizer}' (sgd, adam)")
         if self.schedule not in ("constant", "cosine"):
             raise FrugalError(f"unknown schedule '{self.schedule}' (constant, cosine)")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise FrugalError(f"device '{self.device}' asked for, but no CUDA GPU is available here")
 
 
 @dataclass
@@ -146,7 +149,10 @@ def fit(
     config.validate()
     if config.threads:
         torch.set_num_threads(config.threads)
-    x, y = dataset.x_train, dataset.y_train
+    device = torch.device(config.device)
+    model.to(device)
+    x, y = dataset.x_train.to(device), dataset.y_train.to(device)
+    x_test, y_test = dataset.x_test.to(device), dataset.y_test.to(device)
     n = len(y)
     if n == 0:
         raise FrugalError(f"dataset '{dataset.name}' has no training examples")
@@ -160,11 +166,13 @@ def fit(
     if run_dir is not None:
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        record = asdict(config) | {"model": type(model).__name__, "data": dataset.name, "n_train": n}
+        # Where and how fast it runs may change between attempts; what it computes may not.
+        settings = {k: v for k, v in asdict(config).items() if k not in ("threads", "device", "eval_batch_size")}
+        record = settings | {"model": type(model).__name__, "data": dataset.name, "n_train": n}
         _check_config(run_dir, record)
         ckpt_path = run_dir / CHECKPOINT
         if ckpt_path.exists():
-            state = torch.load(ckpt_path, weights_only=True)
+            state = torch.load(ckpt_path, weights_only=True, map_location=device)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
@@ -191,7 +199,7 @@ def fit(
         with progress_bar(remaining, description, progress) as advance:
             for epoch in range(start_epoch, config.epochs):
                 torch.manual_seed(config.seed * 7919 + epoch + 1)  # dropout etc.
-                order = epoch_order(n, config.seed, epoch)
+                order = epoch_order(n, config.seed, epoch).to(device)
                 sum_loss, correct = 0.0, 0
                 for i in range(0, n, config.batch_size):
                     idx = order[i : i + config.batch_size]
@@ -212,7 +220,7 @@ def fit(
                     sum_loss += loss_value * len(idx)
                     correct += int(n_correct)
                     advance(1, epoch=epoch + 1, loss=loss_value)
-                test = evaluate(model, dataset.x_test, dataset.y_test, loss_fn, config.eval_batch_size)
+                test = evaluate(model, x_test, y_test, loss_fn, config.eval_batch_size)
                 model.train()
                 elapsed = result.seconds + time.perf_counter() - t0
                 result.history.append({
