@@ -54,11 +54,11 @@ def test_profile_json_keys_and_user_model(frugal_bin):
 def test_track_measures_a_command(frugal_bin, tmp_path):
     p = run(frugal_bin, "track", "--region", "DEU", "--json", "--", sys.executable, "-c", "print(sum(range(10**6)))")
     assert p.returncode == 0, p.stderr
-    out = json.loads(p.stdout.strip().splitlines()[-1]) if p.stdout.count("{") == 1 else None
-    # the tracked command's own stdout comes first; the JSON object is the rest
-    text = p.stdout[p.stdout.index("{") :]
-    out = json.loads(text)
+    out = json.loads(p.stdout)  # the command's own output went to stderr
+    assert "499999500000" in p.stderr
     assert out["returncode"] == 0 and out["wall_s"] > 0 and out["region"] == "DEU"
+    p = run(frugal_bin, "track", "--", sys.executable, "-c", "raise SystemExit(3)")
+    assert p.returncode == 3  # the tracked command's status is passed through
 
 
 def test_hardware_lists_profiles_with_sources(frugal_bin):

@@ -176,7 +176,8 @@ def track(
 
     tracker = Tracker(region=region, pue=pue, label=" ".join(cmd), out=out, children=True).start()
     try:
-        rc = subprocess.call(cmd)
+        # with --json our stdout carries only the result, so the command's output goes to stderr
+        rc = subprocess.call(cmd, stdout=sys.stderr if json_out else None)
     except FileNotFoundError:
         tracker.stop()
         raise FrugalError(f"command not found: {cmd[0]}") from None
