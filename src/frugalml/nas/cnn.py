@@ -9,6 +9,8 @@ depthwise) convolutions so that width and kernel size cost real compute on a CPU
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -108,6 +110,13 @@ class CNNSupernet(nn.Module):
         for blocks in self.stages:
             for blk in blocks:
                 sort_channels(blk.conv1, blk.bn1, blk.conv2)
+
+
+@functools.lru_cache(maxsize=2)
+def _mnist1d(num_samples: int):
+    from frugalml import data
+
+    return data.get("mnist1d", num_samples=num_samples)
 
 
 @register("cnn")
@@ -237,10 +246,9 @@ class CNNSpace(SearchSpace):
     # ---- data and scoring -------------------------------------------------------------
     def dataset(self, quick: bool = False):
         """MNIST-1D: (train, val, test); `val` is held out of the training split for the search."""
-        from frugalml import data
         from frugalml.data.base import Dataset
 
-        ds = data.get("mnist1d", num_samples=min(self.num_samples, 1500) if quick else self.num_samples)
+        ds = _mnist1d(min(self.num_samples, 1500) if quick else self.num_samples)
         g = torch.Generator().manual_seed(1234)
         perm = torch.randperm(len(ds.y_train), generator=g)
         nval = min(self.val_size, len(perm) // 5)

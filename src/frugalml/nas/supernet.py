@@ -50,7 +50,7 @@ class SupernetConfig:
 
 def _train_config(cfg: SupernetConfig) -> TrainConfig:
     return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adam",
-                       schedule="cosine", seed=cfg.seed)  # fmt: skip
+                       schedule="cosine", seed=cfg.seed, threads=1)  # fmt: skip
 
 
 def make_loss(space: spaces.SearchSpace, sampling: str, seed: int):
@@ -137,6 +137,7 @@ def load_supernet(run: str | Path):
     net.register_buffer("nas_step", torch.zeros((), dtype=torch.long))
     load_weights(net, run / WEIGHTS)
     net.eval()
+    torch.set_num_threads(1)  # sub-networks are tiny; a second thread only spins on a shared CPU
     return space, net, meta
 
 

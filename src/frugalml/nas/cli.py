@@ -1,0 +1,197 @@
+"""`frugal nas ...`: train a supernet once, then measure, search and export per device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Hardware-aware architecture search (HAT / Once-for-All).")
+
+JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
+SUPERNET = typer.Option(..., "--supernet", help="Run directory of `frugal nas train`.")
+DEVICE = typer.Option("host-1t", "--device", help="host-1t, host-2t (measured) or a hardware profile (modelled).")
+
+
+def _print(obj, json_out: bool, human) -> None:
+    if json_out:
+        from frugalml.report.console import print_json
+
+        print_json(obj)
+    else:
+        from frugalml.report.console import stdout_console
+
+        human(stdout_console())
+
+
+def _space_or_error(name: str) -> None:
+    from frugalml.nas import spaces
+
+    spaces.get(name)
+
+
+@app.command("spaces")
+def spaces_cmd(json_out: bool = JSON):
+    """The registered search spaces and their genes."""
+    from frugalml.nas import spaces
+
+    out = {}
+    for n in spaces.names():
+        sp = spaces.get(n)
+        out[n] = {"genes": {g: list(v) for g, v in sp.genes.items()}, "config": sp.config}
+
+    def human(con):
+        for n, d in out.items():
+            con.print(f"[bold]{n}[/bold]: {len(d['genes'])} genes")
+            for g, v in d["genes"].items():
+                con.print(f"  {g}: {v}")
+
+    _print(out, json_out, human)
+
+
+@app.command()
+def train(
+    space: str = typer.Option("cnn", "--space", help="Search space (see `frugal nas spaces`)."),
+    epochs: int = typer.Option(40, help="Supernet training epochs."),
+    sampling: str = typer.Option("sandwich", help="uniform (HAT: one random sub-network per step) or sandwich."),
+    lr: float = typer.Option(0.003, help="Adam learning rate."),
+    seed: int = typer.Option(0),
+    quick: bool = typer.Option(False, help="Small data set (tests)."),
+    out: Path = typer.Option(None, help="Run directory (default runs/nas/<space>-s<seed>)."),
+    json_out: bool = JSON,
+):
+    """Train the weight-sharing supernet (resumes if killed)."""
+    from frugalml.nas.supernet import SupernetConfig, train_supernet
+
+    _space_or_error(space)
+    cfg = SupernetConfig(space=space, epochs=epochs, lr=lr, sampling=sampling, seed=seed, quick=quick)
+    out = out or Path("runs/nas") / f"{space}-s{seed}"
+    res = train_supernet(cfg, out, track=False, progress=None if not json_out else False)
+    res = {"run_dir": str(out)} | {k: v for k, v in res.items() if k != "history"} | {"final": res["history"][-1]}
+
+    def human(con):
+        f = res["final"]
+        con.print(f"supernet '{space}' trained {f['epoch']} epochs in {res['seconds']:.1f} s "
+                  f"({res['params']:,} params); largest sub-network val accuracy {f['test_accuracy']:.3f} "
+                  f"(before BN recalibration)")  # fmt: skip
+        con.print(f"run directory: {out}")
+
+    _print(res, json_out, human)
+
+
+@app.command("latency")
+def latency_cmd(
+    supernet: Path = SUPERNET,
+    device: str = DEVICE,
+    samples: int = typer.Option(300, help="Sub-networks to measure."),
+    seed: int = typer.Option(0),
+    json_out: bool = JSON,
+):
+    """Measure sub-networks on a device, fit the latency predictors, report their error vs the noise floor."""
+    from frugalml.nas.pipeline import latency_step
+
+    res = latency_step(supernet, device, samples, seed=seed, progress=False if json_out else None)
+    for k in ("mlp", "lut"):
+        if k in res:
+            res[k].pop("scatter", None)
+
+    def human(con):
+        from frugalml.report.console import fmt_num, table
+
+        if res["modelled"]:
+            con.print(f"{device}: modelled device ({res['note']})")
+            return
+        rows = []
+        for name, label in (("noise_floor", "repeat measurement (noise floor)"), ("mlp", "MLP predictor (HAT)"),
+                            ("lut", "per-operator lookup table")):  # fmt: skip
+            m = res.get(name)
+            if m:
+                rows.append([label, fmt_num(m["rmse_ms"]), fmt_num(m["mape_pct"]), fmt_num(m["kendall_tau"])])
+        con.print(table(f"latency predictors on {device}: {res['n_test']} held-out of {res['samples']} measured",
+                        ["", "RMSE ms", "MAPE %", "Kendall tau"], rows))  # fmt: skip
+
+    _print(res, json_out, human)
+
+
+@app.command("search")
+def search_cmd(
+    supernet: Path = SUPERNET,
+    device: str = DEVICE,
+    latency_ms: float = typer.Option(..., "--latency-ms", help="Latency budget in ms (predicted, batch 1)."),
+    population: int = typer.Option(125),
+    parents: int = typer.Option(25),
+    mutations: int = typer.Option(50),
+    crossovers: int = typer.Option(50),
+    iterations: int = typer.Option(30),
+    mutate_prob: float = typer.Option(0.3),
+    seed: int = typer.Option(0),
+    json_out: bool = JSON,
+):
+    """Evolutionary search (HAT settings by default) for the most accurate sub-network under a budget."""
+    from frugalml.nas.pipeline import search_step
+    from frugalml.nas.search import EvolutionConfig
+
+    cfg = EvolutionConfig(population=population, parents=parents, mutations=mutations, crossovers=crossovers,
+                          iterations=iterations, mutate_prob=mutate_prob, seed=seed)  # fmt: skip
+    res = search_step(supernet, device, latency_ms, cfg, progress=False if json_out else None)
+    res.pop("history", None)
+
+    def human(con):
+        con.print(f"best under {latency_ms:g} ms on {device}: val accuracy {res['accuracy']:.3f}, test "
+                  f"{res['test_accuracy']:.3f}; predicted {res['predicted_latency_ms']:.3f} ms, measured "
+                  f"{res['measured_latency_ms']:.3f} ms; {res['macs']:,} MACs; {res['evaluations']} sub-networks "
+                  f"evaluated in {res['search_seconds']:.1f} s")  # fmt: skip
+        con.print(f"arch: {res['arch']}")
+
+    _print(res, json_out, human)
+
+
+@app.command()
+def pareto(
+    supernet: Path = SUPERNET,
+    device: str = DEVICE,
+    population: int = typer.Option(40),
+    generations: int = typer.Option(15),
+    seed: int = typer.Option(0),
+    json_out: bool = JSON,
+):
+    """NSGA-II accuracy/latency front vs random search with the same number of evaluations."""
+    from frugalml.nas.pipeline import pareto_step
+
+    res = pareto_step(supernet, device, population, generations, seed=seed)
+
+    def human(con):
+        from frugalml.report.console import fmt_num, table
+
+        hv = res["hypervolume"]
+        ref = fmt_num(hv["reference"]["latency_ms"])
+        con.print(f"{res['evaluations']} evaluations each; hypervolume NSGA-II {fmt_num(hv['nsga2'])} vs random "
+                  f"{fmt_num(hv['random'])} (reference: error 1, {ref} ms)")  # fmt: skip
+        rows = [[fmt_num(m["predicted_latency_ms"]), fmt_num(m["measured_latency_ms"]), fmt_num(m["test_accuracy"]),
+                 f"{m['macs']:,}"] for m in res["measured_front"]]  # fmt: skip
+        con.print(table(f"front on {device} (measured members)", ["predicted ms", "measured ms", "test acc", "MACs"],
+                        rows))  # fmt: skip
+
+    _print(res, json_out, human)
+
+
+@app.command()
+def export(
+    supernet: Path = SUPERNET,
+    arch: Path = typer.Option(..., "--arch", help="Architecture JSON (or a search result JSON)."),
+    out: Path = typer.Option(..., help="Output directory."),
+    finetune_epochs: int = typer.Option(0, help="Fine-tune the sub-network for this many epochs."),
+    json_out: bool = JSON,
+):
+    """Write a sub-network as a standalone module: arch.json + model.safetensors."""
+    from frugalml.nas.pipeline import export as run_export
+    from frugalml.nas.pipeline import read_arch
+    from frugalml.nas.supernet import load_supernet
+
+    space, _, _ = load_supernet(supernet)
+    res = run_export(supernet, read_arch(space, arch), out, finetune_epochs=finetune_epochs)
+
+    def human(con):
+        con.print(f"exported to {out}: test accuracy {res['test_accuracy']:.3f}, {res['macs']:,} MACs")
+
+    _print(res, json_out, human)

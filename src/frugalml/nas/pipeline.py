@@ -1,0 +1,203 @@
+"""The steps behind `frugal nas ...`, on one supernet run directory.
+
+    runs/nas/<name>/                  nas.json, supernet.safetensors, result.json (train)
+        latency/<device>.json         measured sub-networks + noise floor (resumable)
+        latency/<device>-metrics.json predictor RMSE / MAPE / Kendall tau on held-out nets
+        latency/<device>-mlp.*        the fitted latency predictor
+        search/<device>-<T>ms.json    evolution state after every generation (resumable)
+        search/<device>-<T>ms-result.json
+
+Every step records its cost (wall time, CPU time, energy, CO2e) with `frugalml.cost.tracker`
+in CPU-seconds mode: on a machine shared with other jobs, machine-wide power would charge
+us for their work, while CPU-seconds of this process x TDP per core is attributable.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from frugalml.errors import FrugalError
+from frugalml.nas import latency as lat
+from frugalml.nas import search as srch
+from frugalml.nas.supernet import Evaluator, load_supernet
+from frugalml.report.files import read_json, write_json
+
+
+def tracker(label: str):
+    from frugalml.cost.tracker import Tracker
+
+    return Tracker(label=label, use_codecarbon=False).start()
+
+
+def cost_of(result) -> dict:
+    d = result.to_dict()
+    return {k: d[k] for k in ("wall_s", "cpu_s", "energy_j", "co2e_g")} | {"energy_source": d["sources"]["energy"]}
+
+
+def latency_step(run: str | Path, device: str, samples: int = 300, seed: int = 0, noise_repeats: int = 30,
+                 progress: bool | None = None) -> dict:  # fmt: skip
+    """Measure sub-networks on `device`, fit and score the predictors, save the MLP predictor."""
+    lat.check_device(device)
+    run = Path(run)
+    space, net, _ = load_supernet(run)
+    if samples < 10 and not lat.is_modelled(device):
+        raise FrugalError(f"--samples must be at least 10 to fit and test a predictor, got {samples}")
+    t = tracker(f"nas latency {device}")
+    data = lat.collect(space, net, device, samples, run / "latency" / f"{device}.json", seed=seed,
+                       noise_repeats=noise_repeats, progress=progress)  # fmt: skip
+    out = {"device": device, "modelled": lat.is_modelled(device), "samples": len(data["records"])}
+    if lat.is_modelled(device):
+        out["note"] = "modelled device: latency is the roofline model itself, no predictor needed"
+    else:
+        metrics, predictor = lat.evaluate_predictors(space, data, seed=seed)
+        predictor.save(run / "latency" / f"{device}-mlp")
+        out |= metrics
+    out["cost"] = cost_of(t.stop())
+    out["measure_seconds"] = data["seconds"]
+    write_json(run / "latency" / f"{device}-metrics.json", out)
+    return out
+
+
+def predictor_for(space, run: Path, device: str):
+    lat.check_device(device)
+    if lat.is_modelled(device):
+        return lat.ModelledLatency(space, device)
+    path = run / "latency" / f"{device}-mlp"
+    if not path.with_suffix(".json").exists():
+        raise FrugalError(f"no latency predictor for '{device}' in {run}: run `frugal nas latency --device {device}`")
+    return lat.MLPPredictor.load(space, path)
+
+
+def _context(run: str | Path):
+    space, net, meta = load_supernet(run)
+    train, val, test = space.dataset(quick=meta["config"].get("quick", False))
+    return space, net, meta, train, val, test
+
+
+def _finish(space, net, train, test, device: str, arch: dict, predictor, measure: bool = True) -> dict:
+    sub = space.extract(net, arch)
+    space.prepare(sub, train)
+    out = {"arch": arch, "predicted_latency_ms": predictor.predict(arch), "test_accuracy": space.evaluate(sub, test),
+           "macs": space.macs(arch)}  # fmt: skip
+    if measure:
+        out["measured_latency_ms"] = lat.measure(space, net, arch, device) * 1e3
+    return out
+
+
+def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.EvolutionConfig | None = None,
+                progress: bool | None = None, evaluator: Evaluator | None = None, context=None) -> dict:  # fmt: skip
+    """Evolutionary search for `device` under `budget_ms` (predicted); the winner is then measured."""
+    run = Path(run)
+    cfg = cfg or srch.EvolutionConfig()
+    space, net, meta, train, val, test = context or _context(run)
+    predictor = predictor_for(space, run, device)
+    ev = evaluator or Evaluator(space, net, train, val)
+    t = tracker(f"nas search {device} {budget_ms}")
+    t0 = time.perf_counter()
+    state = run / "search" / f"{device}-{budget_ms:g}ms.json"
+    res = srch.evolve(space, ev, predictor.predict, budget_ms, cfg, state_path=state, progress=progress)
+    seconds = time.perf_counter() - t0
+    final = _finish(space, net, train, test, device, res["arch"], predictor)
+    out = final | {
+        "device": device,
+        "modelled": lat.is_modelled(device),
+        "budget_ms": budget_ms,
+        "accuracy": res["accuracy"],  # validation accuracy the search optimised
+        "search_seconds": res["search_seconds"],
+        "wall_seconds": seconds,
+        "generations": res["generations"],
+        "resumed_from_generation": res["resumed_from_generation"],
+        "evaluations": ev.evaluations,
+        "config": asdict(cfg),
+        "history": res["history"],
+        "cost": cost_of(t.stop()),
+    }
+    write_json(run / "search" / f"{device}-{budget_ms:g}ms-result.json", out)
+    return out
+
+
+def pareto_step(run: str | Path, device: str, population: int = 40, generations: int = 15, seed: int = 0,
+                measure_front: int = 8, evaluator: Evaluator | None = None, context=None) -> dict:  # fmt: skip
+    """NSGA-II accuracy/latency front vs random search with the same number of evaluations (hypervolume)."""
+    run = Path(run)
+    space, net, meta, train, val, test = context or _context(run)
+    predictor = predictor_for(space, run, device)
+    ev = evaluator or Evaluator(space, net, train, val)
+    t = tracker(f"nas pareto {device}")
+    nsga = srch.pareto(space, ev, predictor.predict, population, generations, seed=seed)
+    rnd = srch.random_front(space, ev, predictor.predict, nsga["evaluations"], seed=seed)
+    ref = 1.1 * predictor.predict(space.largest())
+    hv_nsga, hv_rand = srch.hypervolume(nsga["front"], ref), srch.hypervolume(rnd["front"], ref)
+
+    def pts(front):
+        return [{"val_accuracy": a, "predicted_latency_ms": lt, "arch": arch} for a, lt, arch in front]
+
+    # measure a spread of front members for real (accuracy on test, latency on the device)
+    front = nsga["front"]
+    pick = sorted({round(i * (len(front) - 1) / max(measure_front - 1, 1)) for i in range(measure_front)})
+    measured = [_finish(space, net, train, test, device, front[i][2], predictor) for i in pick]
+    out = {
+        "device": device,
+        "modelled": lat.is_modelled(device),
+        "evaluations": nsga["evaluations"],
+        "hypervolume": {"nsga2": hv_nsga, "random": hv_rand, "reference": {"error": 1.0, "latency_ms": ref}},
+        "front": pts(front),
+        "random_front": pts(rnd["front"]),
+        "measured_front": measured,
+        "search_seconds": nsga["search_seconds"],
+        "random_seconds": rnd["search_seconds"],
+        "cost": cost_of(t.stop()),
+    }
+    write_json(run / "search" / f"{device}-pareto.json", out)
+    return out
+
+
+# ---- export ------------------------------------------------------------------------------
+
+
+def read_arch(space, path: str | Path) -> dict:
+    arch = read_json(path)
+    if isinstance(arch, dict) and "arch" in arch and isinstance(arch["arch"], dict):
+        arch = arch["arch"]  # a search result file works as well
+    return space.validate(arch)
+
+
+def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 0, seed: int = 0) -> dict:
+    """Write the sub-network `arch` as `arch.json` + `model.safetensors` (+ `export.json`)."""
+    from frugalml.data.base import Dataset
+    from frugalml.train import TrainConfig, fit, save_weights
+
+    space, net, meta, train, val, test = _context(run)
+    space.validate(arch)
+    out = Path(out)
+    sub = space.extract(net, arch)
+    space.prepare(sub, train)
+    info = {"space": meta["config"]["space"], "space_config": space.config, "supernet": str(run),
+            "test_accuracy": space.evaluate(sub, test), "macs": space.macs(arch)}  # fmt: skip
+    if finetune_epochs > 0:
+        cfg = TrainConfig(epochs=finetune_epochs, batch_size=128, lr=3e-4, optimizer="adam", seed=seed)
+        ft_data = Dataset("finetune", train.x_train, train.y_train, val.x_test, val.y_test, test.num_classes)
+        fit(sub, ft_data, cfg, out / "finetune", progress=False)
+        sub.eval()
+        info["finetuned_epochs"] = finetune_epochs
+        info["test_accuracy_finetuned"] = space.evaluate(sub, test)
+    write_json(out / "arch.json", arch)
+    save_weights(sub, out / "model.safetensors")
+    write_json(out / "export.json", info)
+    return info | {"out": str(out)}
+
+
+def load_exported(path: str | Path):
+    """Rebuild an exported sub-network (standalone nn.Module, eval mode) from its directory."""
+    from frugalml.nas import spaces
+    from frugalml.train import load_weights
+
+    path = Path(path)
+    info = read_json(path / "export.json")
+    space = spaces.get(info["space"])
+    arch = space.validate(read_json(path / "arch.json"))
+    module = space.build_subnet(arch)
+    load_weights(module, path / "model.safetensors")
+    return module.eval()
