@@ -38,14 +38,17 @@ class AnalogRunConfig:
     transfer_columns: int = 1
     transfer_lr: float = 0.5
     gamma: float = 0.0
+    threads: int | None = 1  # small matmuls: one thread is as fast and fair to a shared machine
 
     def validate(self) -> AnalogRunConfig:
         from frugalml.analog import devices
         from frugalml.analog.tile import ALGORITHMS, IO_PRESETS
 
-        devices.spec(self.device, **self.device_overrides)
+        spec = devices.spec(self.device, **self.device_overrides)
         if self.algorithm not in ALGORITHMS:
             raise FrugalError(f"unknown algorithm '{self.algorithm}' (known: {', '.join(ALGORITHMS)})")
+        if self.algorithm == "tiki-taka" and spec.unidirectional:
+            raise FrugalError(f"tiki-taka needs a bidirectional device; '{spec.name}' only potentiates")
         if self.io not in IO_PRESETS:
             raise FrugalError(f"unknown io '{self.io}' (known: {', '.join(IO_PRESETS)})")
         if not isinstance(self.bl, int) or self.bl < 1:
@@ -64,7 +67,7 @@ class AnalogRunConfig:
         from frugalml.train import TrainConfig
 
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=0.0,
-                           seed=self.seed, threads=None)  # fmt: skip
+                           seed=self.seed, threads=self.threads)  # fmt: skip
 
     def digital_key(self) -> str:
         h = "x".join(map(str, self.hidden))

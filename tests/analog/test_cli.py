@@ -1,0 +1,94 @@
+"""`frugal analog ...` end to end on tiny settings, and its error messages."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from frugalml import cli
+from frugalml.analog.run import AnalogRunConfig, train
+from frugalml.errors import FrugalError
+
+FRUGAL = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "frugal")
+cli._add_groups()
+runner = CliRunner()
+
+
+def test_devices_json_lists_every_preset_with_a_source():
+    r = runner.invoke(cli.app, ["analog", "devices", "--json"])
+    assert r.exit_code == 0
+    presets = {d["name"]: d for d in json.loads(r.stdout)["devices"]}
+    assert set(presets) == {"ideal", "gokmen-vlasov", "ecram", "reram", "pcm"}
+    assert presets["gokmen-vlasov"]["states"] == pytest.approx(1200)
+    assert all(d["source"] for d in presets.values())
+
+
+def test_train_json_reports_accuracy_pulses_and_energy(tmp_path):
+    args = ["train", "--device", "ecram", "--epochs", "1", "--hidden", "16", "--out", str(tmp_path / "run")]
+    r = runner.invoke(cli.app, ["analog", *args, "--plot", str(tmp_path / "c.png"), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    for k in ("accuracy", "digital_accuracy", "pulses", "energy_j", "device", "algorithm"):
+        assert k in out
+    assert out["device"] == "ecram" and out["algorithm"] == "sgd"
+    assert 0.3 < out["accuracy"] <= 1 and 0.3 < out["digital_accuracy"] <= 1
+    assert out["pulses"] == out["counts"]["device_pulses"] > 0
+    assert out["energy_j"] == pytest.approx(sum(out["energy_parts_j"].values()))
+    assert out["digital_energy_j"] > 0
+    assert (tmp_path / "c.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "result.json").exists()
+
+
+def test_a_finished_run_resumes_without_training_again(tmp_path):
+    cfg = AnalogRunConfig(device="gokmen-vlasov", algorithm="tiki-taka", epochs=1, hidden=(8,), seed=3)
+    first = train(cfg, tmp_path)
+    second = train(cfg, tmp_path)
+    assert second["accuracy"] == first["accuracy"]
+    assert second["pulses"] == first["pulses"]  # counters live in the checkpoint
+
+
+def test_sweep_runs_through_the_executor_and_summarises(tmp_path):
+    r = runner.invoke(cli.app, ["analog", "sweep", "--param", "states", "--values", "20,2000", "--seeds", "1",
+                                "--epochs", "1", "--hidden", "8", "--out", str(tmp_path), "--json"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert [s["value"] for s in out["summary"]] == [20, 2000]
+    assert (tmp_path / "sweep.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["train", "--states", "0.5"], "larger than its range"),
+        (["train", "--algorithm", "adam"], "unknown algorithm"),
+        (["train", "--device", "pcm", "--algorithm", "tiki-taka"], "bidirectional"),
+        (["train", "--hidden", "a,b"], "malformed --hidden"),
+        (["sweep", "--param", "colour"], "unknown sweep parameter"),
+        (["sweep", "--param", "states", "--values", "x"], "malformed --values"),
+    ],
+)
+def test_bad_input_raises_one_line_frugal_error(args, msg):
+    r = runner.invoke(cli.app, ["analog", *args])
+    assert isinstance(r.exception, FrugalError), r.output
+    assert msg in str(r.exception) and "\n" not in str(r.exception)
+
+
+@pytest.mark.parametrize(
+    "args,msg",
+    [(["--device", "flash"], "unknown device preset 'flash'"), (["--bl", "0"], "BL must be an integer >= 1")],
+)
+def test_bad_input_exits_2_with_one_line(args, msg):
+    p = subprocess.run([FRUGAL, "analog", "train", *args], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and msg in lines[0] and "Traceback" not in p.stderr
+
+
+def test_demo_step_returns_before_after_rows(tmp_path):
+    from frugalml.analog.demo import demo
+
+    rows = demo(tmp_path, quick=True, console=None)
+    assert [r["metric"] for r in rows] == ["energy (J, modelled)", "test accuracy"]
+    assert all(r["technique"] == "analog" and r["before"] > 0 and r["after"] > 0 for r in rows)
