@@ -1,0 +1,176 @@
+"""The efficient inference path, its FLOPs count, and the baselines that run on it.
+
+`adaptive_logits` runs the policy, then each backbone once on exactly the frames it was
+chosen for (batched across the chosen frames), so skipping saves real time. The policy
+CNN runs on every frame (batched, cheap); the LSTM step runs only on frames not skipped
+over. FLOPs are counted per module with `frugalml.cost.profile` (FlopCounterMode, FLOPs =
+2 x MACs) and summed over what each video actually ran; area pooling to the backbone
+and policy resolutions is not a matmul and is not counted (it is in the wall-clock).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from frugalml.video.model import ARNet, resize
+
+
+class _StepOnly(nn.Module):
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def forward(self, f):
+        h = f.new_zeros(1, self.step.cell.hidden_size)
+        return self.step(f, h, h)[0]
+
+
+@dataclass
+class FlopsTable:
+    backbone: list[int]  # FLOPs of one frame through each backbone at its resolution
+    policy_cnn: int  # per frame, at the policy resolution
+    policy_step: int  # LSTM step + action head, per frame the policy looks at
+    frames: int
+
+    @property
+    def uniform(self) -> list[int]:
+        return [f * self.frames for f in self.backbone]
+
+    def to_dict(self) -> dict:
+        return {"backbone_flops": self.backbone, "policy_cnn_flops": self.policy_cnn, "policy_step_flops":
+                self.policy_step, "frames": self.frames, "counted_by": "FlopCounterMode"}  # fmt: skip
+
+
+def flops_table(model: ARNet, frames: int) -> FlopsTable:
+    from frugalml.cost.profile import profile
+
+    cfg = model.cfg
+    bb = [2 * profile(b, torch.zeros(1, cfg.in_channels, r, r)).macs for b, r in zip(model.backbones, cfg.resolutions)]
+    pc = 2 * profile(model.policy_cnn, torch.zeros(1, cfg.in_channels, cfg.policy_res, cfg.policy_res)).macs
+    ps = 2 * profile(_StepOnly(model.policy_step), torch.zeros(1, cfg.feature)).macs
+    return FlopsTable(bb, pc, ps, frames)
+
+
+def video_flops(table: FlopsTable, actions: torch.Tensor, with_policy: bool = True) -> torch.Tensor:
+    """FLOPs per video (B,) for actions (B, T): -1 = skipped over, < n_backbones = that backbone."""
+    per = torch.zeros(actions.shape[0], dtype=torch.float64)
+    for b, f in enumerate(table.backbone):
+        per += (actions == b).sum(1).double() * f
+    if with_policy:
+        per += actions.shape[1] * table.policy_cnn + (actions >= 0).sum(1).double() * table.policy_step
+    return per
+
+
+@torch.no_grad()
+def policy_actions(model: ARNet, x: torch.Tensor) -> torch.Tensor:
+    """The policy's deterministic choices (B, T); -1 where a skip covered the frame.
+
+    The LSTM steps only on frames that are not skipped over (those keep its state).
+    """
+    cfg = model.cfg
+    bsz, steps = x.shape[:2]
+    small = resize(x, cfg.policy_res)
+    feats = model.policy_cnn(small.reshape(bsz * steps, *small.shape[2:])).reshape(bsz, steps, -1)
+    h = feats.new_zeros(bsz, cfg.hidden)
+    c = feats.new_zeros(bsz, cfg.hidden)
+    actions = torch.full((bsz, steps), -1, dtype=torch.long)
+    wait = torch.zeros(bsz, dtype=torch.long)  # frames still covered by an earlier skip
+    nb = model.num_backbones
+    skip_len = torch.tensor(cfg.skips)
+    for t in range(steps):
+        rows = (wait == 0).nonzero().flatten()
+        if len(rows):
+            logits, h_new, c_new = model.policy_step(feats[rows, t], h[rows], c[rows])
+            h[rows], c[rows] = h_new, c_new
+            a = logits.argmax(1)
+            actions[rows, t] = a
+            is_skip = a >= nb
+            wait[rows[is_skip]] = skip_len[a[is_skip] - nb]
+        wait = (wait - 1).clamp(min=0)
+    return actions
+
+
+def apply_backbones(model: ARNet, x: torch.Tensor, actions: torch.Tensor, grad: bool = False) -> torch.Tensor:
+    """Fused logits (B, K): each backbone runs once, on the frames chosen for it."""
+    with torch.set_grad_enabled(grad):
+        bsz = x.shape[0]
+        sums = x.new_zeros(bsz, model.cfg.num_classes)
+        count = torch.zeros(bsz)
+        for b, (bb, r) in enumerate(zip(model.backbones, model.cfg.resolutions)):
+            vid, t = (actions == b).nonzero(as_tuple=True)
+            if len(vid) == 0:
+                continue
+            out = bb(resize(x[vid, t], r))
+            sums = sums.index_add(0, vid, out)
+            count = count.index_add(0, vid, torch.ones(len(vid)))
+        return sums / count.clamp(min=1.0)[:, None]
+
+
+def adaptive_logits(model: ARNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The efficient path: policy, then only the chosen backbone on each chosen frame."""
+    actions = policy_actions(model, x)
+    return apply_backbones(model, x, actions), actions
+
+
+@torch.no_grad()
+def uniform_logits(model: ARNet, x: torch.Tensor, b: int) -> torch.Tensor:
+    """Backbone b on every frame, logits averaged over time."""
+    bsz, steps = x.shape[:2]
+    bb, r = model.backbones[b], model.cfg.resolutions[b]
+    return bb(resize(x.reshape(bsz * steps, *x.shape[2:]), r)).reshape(bsz, steps, -1).mean(1)
+
+
+def random_actions(mix: torch.Tensor, bsz: int, steps: int, skips, nb: int, gen: torch.Generator) -> torch.Tensor:
+    """Actions drawn i.i.d. from `mix` (over all actions) at every frame not skipped over."""
+    actions = torch.full((bsz, steps), -1, dtype=torch.long)
+    draws = torch.multinomial(mix.double(), bsz * steps, replacement=True, generator=gen).reshape(bsz, steps)
+    for i in range(bsz):
+        t = 0
+        while t < steps:
+            a = int(draws[i, t])
+            actions[i, t] = a
+            t += skips[a - nb] if a >= nb else 1
+    return actions
+
+
+def oracle_actions(informative: torch.Tensor) -> torch.Tensor:
+    """Highest-resolution backbone exactly on the informative frames, nothing elsewhere."""
+    return torch.where(informative, 0, -1).long()
+
+
+def interleaved_ms(fns: dict, videos: list, rounds: int = 1, seed: int = 0) -> dict:
+    """Median wall-clock ms per video of each function, interleaved so load hits all alike.
+
+    Every video is run through every function in a shuffled order, one thread, no autograd.
+    Returns {name: {"median_ms", "iqr_ms", "n"}} and per-video times for paired ratios.
+    """
+    import random
+
+    rnd = random.Random(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    times = {k: [] for k in fns}
+    try:
+        with torch.inference_mode():
+            for v in videos[:2]:
+                for f in fns.values():
+                    f(v)  # warm-up
+            for _ in range(rounds):
+                for v in videos:
+                    order = list(fns)
+                    rnd.shuffle(order)
+                    for k in order:
+                        t0 = time.perf_counter()
+                        fns[k](v)
+                        times[k].append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    out = {}
+    for k, ts in times.items():
+        q = torch.tensor(ts) * 1e3
+        out[k] = {"median_ms": float(q.median()), "iqr_ms": float(q.quantile(0.75) - q.quantile(0.25)), "n": len(ts)}
+    return {"summary": out, "per_video_ms": {k: [t * 1e3 for t in v] for k, v in times.items()}}
