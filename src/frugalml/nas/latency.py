@@ -204,6 +204,7 @@ class MLPPredictor:
         return torch.tensor([self.space.features(a) for a in archs], dtype=torch.float32)
 
     def fit(self, records: list[dict]) -> MLPPredictor:
+        torch.set_num_threads(1)  # tiny MLP: a second thread only spins on a shared CPU
         x = self._x([r["arch"] for r in records])
         y = torch.log(torch.tensor([r["latency_ms"] for r in records], dtype=torch.float32))
         self.mu, self.sd = float(y.mean()), float(y.std().clamp_min(1e-6))

@@ -87,19 +87,24 @@ def _finish(space, net, train, test, device: str, arch: dict, predictor, measure
 
 
 def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.EvolutionConfig | None = None,
-                progress: bool | None = None, evaluator: Evaluator | None = None, context=None) -> dict:  # fmt: skip
-    """Evolutionary search for `device` under `budget_ms` (predicted); the winner is then measured."""
+                progress: bool | None = None, evaluator: Evaluator | None = None, context=None,
+                latency_run: str | Path | None = None, measure: bool = True) -> dict:  # fmt: skip
+    """Evolutionary search for `device` under `budget_ms` (predicted); the winner is then measured.
+
+    `latency_run`: take the latency predictor from another run of the same space (latency
+    depends on the architecture, not on the weights).
+    """
     run = Path(run)
     cfg = cfg or srch.EvolutionConfig()
     space, net, meta, train, val, test = context or _context(run)
-    predictor = predictor_for(space, run, device)
+    predictor = predictor_for(space, Path(latency_run or run), device)
     ev = evaluator or Evaluator(space, net, train, val)
     t = tracker(f"nas search {device} {budget_ms}")
     t0 = time.perf_counter()
     state = run / "search" / f"{device}-{budget_ms:g}ms.json"
     res = srch.evolve(space, ev, predictor.predict, budget_ms, cfg, state_path=state, progress=progress)
     seconds = time.perf_counter() - t0
-    final = _finish(space, net, train, test, device, res["arch"], predictor)
+    final = _finish(space, net, train, test, device, res["arch"], predictor, measure=measure)
     out = final | {
         "device": device,
         "modelled": lat.is_modelled(device),
@@ -119,11 +124,12 @@ def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.Evolut
 
 
 def pareto_step(run: str | Path, device: str, population: int = 40, generations: int = 15, seed: int = 0,
-                measure_front: int = 8, evaluator: Evaluator | None = None, context=None) -> dict:  # fmt: skip
+                measure_front: int = 8, evaluator: Evaluator | None = None, context=None,
+                latency_run: str | Path | None = None, measure: bool = True) -> dict:  # fmt: skip
     """NSGA-II accuracy/latency front vs random search with the same number of evaluations (hypervolume)."""
     run = Path(run)
     space, net, meta, train, val, test = context or _context(run)
-    predictor = predictor_for(space, run, device)
+    predictor = predictor_for(space, Path(latency_run or run), device)
     ev = evaluator or Evaluator(space, net, train, val)
     t = tracker(f"nas pareto {device}")
     nsga = srch.pareto(space, ev, predictor.predict, population, generations, seed=seed)
@@ -137,7 +143,7 @@ def pareto_step(run: str | Path, device: str, population: int = 40, generations:
     # measure a spread of front members for real (accuracy on test, latency on the device)
     front = nsga["front"]
     pick = sorted({round(i * (len(front) - 1) / max(measure_front - 1, 1)) for i in range(measure_front)})
-    measured = [_finish(space, net, train, test, device, front[i][2], predictor) for i in pick]
+    measured = [_finish(space, net, train, test, device, front[i][2], predictor, measure) for i in pick]
     out = {
         "device": device,
         "modelled": lat.is_modelled(device),

@@ -1,0 +1,282 @@
+"""The whole CNN pipeline as one experiment (used by the benchmark and, tiny, by the demo).
+
+Phases (training jobs and search jobs go through `frugalml.executor.run_jobs`):
+  A. supernets (one per seed) and the scaling baseline (every member x seed) trained from scratch
+  B. latency data + predictors on each measured device (supernet of the first seed;
+     latency depends on the architecture only, so every seed's search reuses them)
+  C. per seed: evolutionary search for each device x budget, random search with the same
+     number of evaluations, NSGA-II front vs random front (hypervolume)
+  D. serially, so measurements do not compete with our own jobs: measured latency of every
+     searched winner, baseline member and measured front member on its device
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from frugalml.report.files import read_json, write_json
+
+
+@dataclass
+class Settings:
+    space: str = "cnn"
+    seeds: tuple = (0, 1)
+    epochs: int = 15
+    sampling: str = "sandwich"
+    quick: bool = False
+    devices: tuple = ("host-1t", "host-2t")
+    modelled: tuple = ("rpi4",)
+    latency_samples: int = 200
+    noise_repeats: int = 30
+    budget_quantiles: tuple = (0.15, 0.35, 0.6, 0.85)
+    evo: dict = field(default_factory=lambda: {"population": 40, "parents": 10, "mutations": 15, "crossovers": 15,
+                                               "iterations": 8, "mutate_prob": 0.3})  # fmt: skip
+    pareto_population: int = 30
+    pareto_generations: int = 8
+    workers: int = 2
+
+
+def _supernet_job(out: str, space: str, seed: int, epochs: int, sampling: str, quick: bool) -> dict:
+    from frugalml.nas.pipeline import cost_of, tracker
+    from frugalml.nas.supernet import SupernetConfig, train_supernet
+
+    done = Path(out) / "result.json"
+    if done.exists():
+        return read_json(done)
+    t = tracker(f"supernet seed {seed}")
+    res = train_supernet(SupernetConfig(space=space, epochs=epochs, sampling=sampling, seed=seed, quick=quick), out,
+                         track=False, progress=False)  # fmt: skip
+    res["cost"] = cost_of(t.stop())
+    write_json(done, res)
+    return res
+
+
+def _baseline_job(out: str, space: str, name: str, arch: dict, seed: int, epochs: int, quick: bool) -> dict:
+    import torch
+
+    from frugalml.nas import spaces
+    from frugalml.nas.pipeline import cost_of, tracker
+    from frugalml.train import TrainConfig, fit
+
+    done = Path(out) / "baseline.json"
+    if done.exists():
+        return read_json(done)
+    torch.set_num_threads(1)
+    sp = spaces.get(space)
+    train, _val, test = sp.dataset(quick=quick)
+    t = tracker(f"baseline {name} seed {seed}")
+    net = sp.build_subnet(arch, seed=seed)
+    cfg = TrainConfig(epochs=epochs, batch_size=64, lr=0.003, optimizer="adam", schedule="cosine", seed=seed,
+                      threads=1)  # fmt: skip
+    fit(net, train, cfg, out, progress=False)
+    res = {"name": name, "seed": seed, "arch": arch, "test_accuracy": sp.evaluate(net, test), "macs": sp.macs(arch),
+           "cost": cost_of(t.stop())}  # fmt: skip
+    write_json(done, res)
+    return res
+
+
+def _search_job(run: str, latency_run: str, seed: int, budgets: dict, evo: dict, pareto_pop: int, pareto_gen: int):
+    """All searches of one supernet (budgets: device -> list of ms); winners are measured later."""
+    from frugalml.nas import search as srch
+    from frugalml.nas.pipeline import _context, pareto_step, predictor_for, search_step
+    from frugalml.nas.supernet import Evaluator
+
+    ctx = _context(run)
+    space, net, _meta, train, val, test = ctx
+    ev = Evaluator(space, net, train, val)
+    out = {"seed": seed, "searches": [], "random": [], "pareto": {}}
+    for device, bs in budgets.items():
+        for b in bs:
+            cfg = srch.EvolutionConfig(seed=seed, **evo)
+            before = ev.evaluations
+            r = search_step(run, device, b, cfg, progress=False, evaluator=ev, context=ctx, latency_run=latency_run,
+                            measure=False)  # fmt: skip
+            r["new_evaluations"] = ev.evaluations - before
+            r["unique_evaluated"] = _unique_in_search(r)
+            out["searches"].append(r)
+            pred = predictor_for(space, Path(latency_run), device)
+            n = r["unique_evaluated"]
+            rr = srch.random_search(space, ev, pred.predict, b, n, seed=seed)
+            sub = space.extract(net, rr["arch"])
+            space.prepare(sub, train)
+            rr |= {"device": device, "test_accuracy": space.evaluate(sub, test), "macs": space.macs(rr["arch"])}
+            out["random"].append(rr)
+        out["pareto"][device] = pareto_step(run, device, pareto_pop, pareto_gen, seed=seed, evaluator=ev, context=ctx,
+                                            latency_run=latency_run, measure=False)  # fmt: skip
+    out["evaluator"] = {"evaluations": ev.evaluations, "seconds": ev.seconds}
+    return out
+
+
+def _unique_in_search(r: dict) -> int:
+    c = r["config"]
+    return c["population"] + (r["generations"] - 1) * (c["mutations"] + c["crossovers"])
+
+
+def run(out: str | Path, s: Settings, log=print) -> dict:
+    from frugalml.executor import run_jobs
+    from frugalml.nas import latency as lat
+    from frugalml.nas import spaces
+    from frugalml.nas.pipeline import cost_of, latency_step, tracker
+    from frugalml.nas.supernet import load_supernet
+
+    out = Path(out)
+    t_all = time.perf_counter()
+    sp = spaces.get(s.space)
+    runs = {seed: str(out / f"supernet-s{seed}") for seed in s.seeds}
+    # A. training jobs
+    t0 = time.perf_counter()
+    jobs = [dict(out=runs[seed], space=s.space, seed=seed, epochs=s.epochs, sampling=s.sampling, quick=s.quick)
+            for seed in s.seeds]  # fmt: skip
+    supernets = run_jobs(_supernet_job, jobs, workers=s.workers)
+    log(f"A. supernets trained ({time.perf_counter() - t0:.0f} s): "
+        + ", ".join(f"seed {r['config']['seed']}: {r['cost']['cpu_s']:.0f} CPU-s" for r in supernets))  # fmt: skip
+    t0 = time.perf_counter()
+    bjobs = [dict(out=str(out / f"baseline-{name}-s{seed}"), space=s.space, name=name, arch=arch, seed=seed,
+                  epochs=s.epochs, quick=s.quick) for name, arch in sp.scaling_family() for seed in s.seeds]  # fmt: skip
+    baselines = run_jobs(_baseline_job, bjobs, workers=s.workers)
+    log(f"A. {len(baselines)} baseline trainings ({time.perf_counter() - t0:.0f} s)")
+    # B. latency data on each measured device, with the first seed's supernet
+    lrun = runs[s.seeds[0]]
+    latency = {}
+    for device in s.devices:
+        t0 = time.perf_counter()
+        latency[device] = latency_step(lrun, device, s.latency_samples, seed=0, noise_repeats=s.noise_repeats,
+                                       progress=False)  # fmt: skip
+        m = latency[device]
+        log(f"B. latency {device} ({time.perf_counter() - t0:.0f} s): noise floor MAPE "
+            f"{m['noise_floor']['mape_pct']:.1f}%, MLP MAPE {m['mlp']['mape_pct']:.1f}% tau "
+            f"{m['mlp']['kendall_tau']:.2f}, LUT MAPE {m.get('lut', {}).get('mape_pct', float('nan')):.1f}%")  # fmt: skip
+    # budgets: quantiles of the measured latencies of random sub-networks on each device
+    budgets = {}
+    for device in s.devices:
+        lats = sorted(r["latency_ms"] for r in read_json(Path(lrun) / "latency" / f"{device}.json")["records"])
+        budgets[device] = [round(lats[int(q * (len(lats) - 1))], 3) for q in s.budget_quantiles]
+    for device in s.modelled:
+        space, _net, _ = load_supernet(lrun)
+        pred = lat.ModelledLatency(space, device)
+        import random
+
+        rng = random.Random(0)
+        lats = sorted(pred.predict(space.sample(rng)) for _ in range(200))
+        budgets[device] = [float(f"{lats[int(q * (len(lats) - 1))]:.4g}") for q in s.budget_quantiles]
+    log(f"   budgets (ms): {budgets}")
+    # C. searches, one job per seed
+    t0 = time.perf_counter()
+    sjobs = [dict(run=runs[seed], latency_run=lrun, seed=seed, budgets=budgets, evo=s.evo,
+                  pareto_pop=s.pareto_population, pareto_gen=s.pareto_generations) for seed in s.seeds]  # fmt: skip
+    searches = run_jobs(_search_job, sjobs, workers=s.workers)
+    log(f"C. searches ({time.perf_counter() - t0:.0f} s)")
+    # D. measurements, serial
+    t0 = time.perf_counter()
+    t = tracker("measure winners")
+    nets = {seed: load_supernet(runs[seed])[1] for seed in s.seeds}
+    space = load_supernet(lrun)[0]
+    for res in searches:
+        net = nets[res["seed"]]
+        for r in res["searches"] + res["random"]:
+            r["measured_latency_ms"] = lat.measure(space, net, r["arch"], r["device"]) * 1e3
+        for device, p in res["pareto"].items():
+            for m in p["measured_front"]:
+                m["measured_latency_ms"] = lat.measure(space, net, m["arch"], device) * 1e3
+    base_lat = {}
+    for name, arch in sp.scaling_family():
+        base_lat[name] = {d: lat.measure(space, nets[s.seeds[0]], arch, d) * 1e3 for d in (*s.devices, *s.modelled)}
+    measure_cost = cost_of(t.stop())
+    log(f"D. measured winners and baselines ({time.perf_counter() - t0:.0f} s)")
+    payload = analyse(s, supernets, baselines, base_lat, latency, budgets, searches)
+    payload["measure_cost"] = measure_cost
+    payload["wall_seconds"] = time.perf_counter() - t_all
+    payload["settings"] = asdict(s)
+    write_json(out / "experiment.json", payload)
+    return payload
+
+
+def _interp(points: list[tuple[float, float]], x: float) -> tuple[float | None, str]:
+    """Accuracy of the baseline's latency/accuracy front at latency x (piecewise linear)."""
+    front = []
+    for lt, acc in sorted(points):
+        if not front or acc > front[-1][1]:
+            front.append((lt, acc))
+    if x < front[0][0]:
+        return None, "faster than every baseline member"
+    if x >= front[-1][0]:
+        return front[-1][1], "at or above the slowest useful baseline member"
+    for (x0, y0), (x1, y1) in zip(front, front[1:], strict=False):
+        if x0 <= x <= x1:
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0), "interpolated"
+    return front[-1][1], "interpolated"
+
+
+def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searches) -> dict:
+    import statistics
+
+    # baseline: mean test accuracy over seeds per member
+    members = {}
+    for b in baselines:
+        members.setdefault(b["name"], []).append(b["test_accuracy"])
+    base = {n: {"test_accuracy_mean": statistics.mean(v), "test_accuracy_spread": max(v) - min(v),
+                "latency_ms": base_lat[n], "macs": next(b["macs"] for b in baselines if b["name"] == n)}
+            for n, v in members.items()}  # fmt: skip
+    rows, within = [], []
+    for res in searches:
+        for r, rr in zip(res["searches"], res["random"], strict=True):
+            d = r["device"]
+            pts = [(base[n]["latency_ms"][d], base[n]["test_accuracy_mean"]) for n in base]
+            b_acc, how = _interp(pts, r["measured_latency_ms"])
+            ok = r["measured_latency_ms"] <= 1.1 * r["budget_ms"]
+            within.append(ok)
+            rows.append({"seed": res["seed"], "device": d, "budget_ms": r["budget_ms"],
+                         "predicted_ms": r["predicted_latency_ms"], "measured_ms": r["measured_latency_ms"],
+                         "within_10pct": ok, "test_accuracy": r["test_accuracy"], "val_accuracy": r["accuracy"],
+                         "baseline_accuracy_at_latency": b_acc, "baseline_how": how,
+                         "random_test_accuracy": rr["test_accuracy"], "random_measured_ms": rr["measured_latency_ms"],
+                         "macs": r["macs"], "evaluations": r["unique_evaluated"], "search_cpu_s": r["cost"]["cpu_s"],
+                         "search_energy_j": r["cost"]["energy_j"], "arch": r["arch"]})  # fmt: skip
+    comparable = [r for r in rows if r["baseline_accuracy_at_latency"] is not None]
+    per_device = {}
+    for d in {r["device"] for r in rows}:
+        rs = [r for r in comparable if r["device"] == d]
+        allr = [r for r in rows if r["device"] == d]
+        per_device[d] = {
+            "within_budget_fraction": sum(r["within_10pct"] for r in allr) / len(allr),
+            "searched_mean_accuracy": statistics.mean(r["test_accuracy"] for r in rs) if rs else None,
+            "baseline_mean_accuracy": statistics.mean(r["baseline_accuracy_at_latency"] for r in rs) if rs else None,
+            "random_mean_accuracy": statistics.mean(r["random_test_accuracy"] for r in allr),
+            "searched_mean_accuracy_all": statistics.mean(r["test_accuracy"] for r in allr),
+            "comparable": len(rs),
+            "n": len(allr),
+        }
+    hv = {}
+    for res in searches:
+        for d, p in res["pareto"].items():
+            hv.setdefault(d, []).append({"seed": res["seed"], **p["hypervolume"], "evaluations": p["evaluations"]})
+    # cost accounting (CPU-seconds and modelled energy of this process)
+    train_cost = [sn["cost"] for sn in supernets]
+    base_cpu = statistics.mean(b["cost"]["cpu_s"] for b in baselines)
+    base_j = statistics.mean(b["cost"]["energy_j"] for b in baselines)
+    costs = {"supernet_training": train_cost, "latency": {d: latency[d]["cost"] for d in latency},
+             "from_scratch_one_candidate_mean": {"cpu_s": base_cpu, "energy_j": base_j,
+                                                 "note": "mean over the scaling-baseline trainings (same epochs)"}}  # fmt: skip
+    per_target = {}
+    sn0 = train_cost[0]
+    for d in budgets:
+        srows = [r for r in rows if r["device"] == d and r["seed"] == s.seeds[0]]
+        search_cpu = sum(r["search_cpu_s"] for r in srows)
+        search_j = sum(r["search_energy_j"] for r in srows)
+        lat_cpu = latency[d]["cost"]["cpu_s"] if d in latency else 0.0
+        lat_j = latency[d]["cost"]["energy_j"] if d in latency else 0.0
+        n_cand = sum(r["evaluations"] for r in srows)
+        per_target[d] = {"added_cpu_s": lat_cpu + search_cpu, "added_energy_j": lat_j + search_j,
+                         "latency_cpu_s": lat_cpu, "search_cpu_s": search_cpu, "candidates_evaluated": n_cand,
+                         "from_scratch_cpu_s": n_cand * base_cpu, "from_scratch_energy_j": n_cand * base_j,
+                         "saving_ratio_added": n_cand * base_cpu / max(lat_cpu + search_cpu, 1e-9)}  # fmt: skip
+    total_ours = sn0["cpu_s"] + sum(v["added_cpu_s"] for v in per_target.values())
+    total_scratch = sum(v["from_scratch_cpu_s"] for v in per_target.values())
+    costs["per_target"] = per_target
+    costs["all_targets"] = {"ours_cpu_s": total_ours, "from_scratch_cpu_s": total_scratch,
+                            "saving_ratio": total_scratch / total_ours,
+                            "one_time_cpu_s": sn0["cpu_s"]}  # fmt: skip
+    return {"baseline": base, "rows": rows, "per_device": per_device, "hypervolume": hv, "costs": costs,
+            "latency": latency, "budgets": budgets, "searches": searches, "supernets": supernets}  # fmt: skip
