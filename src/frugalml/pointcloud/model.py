@@ -4,7 +4,8 @@ One class, `PVNet`, covers both and every subnet of the search space:
 
 - voxel branch: a sparse 3D U-Net (stem, 3 encoder stages that halve the resolution, 3
   decoder stages that restore it with skip connections) on the occupied voxels only;
-- point branch (`point_branch=True`): per-point MLPs at full point resolution, fused with
+- point branch (`point_branch=True`): per-point MLPs at full point resolution (starting from
+  the raw features and each point's offset inside its voxel), fused with
   the voxel branch three times (devoxelise by trilinear interpolation + MLP, then
   voxelise back by averaging), so a coarse voxel grid can still label small objects;
 - voxel-only (`point_branch=False`): each point takes the label of its voxel.
@@ -176,6 +177,8 @@ class PVNet(nn.Module):
         self.fuse = nn.ModuleList([FuseUp(c[4 + j], skips[j], c[4 + j]) for j in range(3)])
         self.dec = nn.ModuleList([nn.ModuleList([ResBlock(c[4 + j]) for _ in range(d[3 + j])]) for j in range(3)])
         if arch.point_branch:
+            # point stem on the raw features plus each point's offset inside its voxel: detail below voxel size
+            self.point_stem = PointMLP(in_channels + 3, c[0])
             self.point = nn.ModuleList([PointMLP(c[0], c[3]), PointMLP(c[3], c[5]), PointMLP(c[5], c[6])])
         self.classifier = ElasticLinear(c[6], num_classes)
 
@@ -237,7 +240,8 @@ class PVNet(nn.Module):
             rows.append(downsample(s)[1][rows[-1]])
 
         if a.point_branch:
-            z = devoxelize(x0, xyz, batch, v)
+            offset = xyz / v - grid - 0.5  # in [-0.5, 0.5) per axis
+            z = devoxelize(x0, xyz, batch, v) + self.point_stem(torch.cat([feats, offset], 1), c[0])
             z = devoxelize(h, xyz, batch, v) + self.point[0](z, c[3])
             h = h.replace(voxelize(z, rows[3], len(h.coords)))
         for j in range(3):

@@ -168,3 +168,29 @@ def load_model(model_dir: str | Path) -> tuple[PVNet, dict]:
         raise FrugalError(f"{model_dir / MODEL_JSON} is malformed: {e}") from None
     load_weights(net, model_dir / WEIGHTS)
     return net.eval(), meta
+
+
+def count_macs(model, x: torch.Tensor) -> int:
+    """MACs of one forward pass: every matmul FlopCounterMode sees (sparse convs are gathered matmuls).
+
+    Not `cost.profile(...).macs`: that sums per-module figures and counts a layer twice when
+    its parent is a never-called container (our `nn.ModuleList`s); the total here is exact.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x)
+    model.train(was)
+    return int(counter.get_total_flops()) // 2
+
+
+def model_cost(model, scene: torch.Tensor, threads: int = 1, min_run_time: float = 0.5) -> dict:
+    """Params, MACs and measured CPU latency of `model` on one scene (1, N, 4)."""
+    from frugalml.cost.latency import measure_latency
+
+    lat = measure_latency(model, scene, threads=threads, min_run_time=min_run_time)
+    return {"params": sum(p.numel() for p in model.parameters()), "macs": count_macs(model, scene),
+            "latency_ms": lat.median_s * 1e3, "latency_iqr_ms": lat.iqr_s * 1e3, "threads": threads,
+            "points_per_scene": int(scene.shape[1])}  # fmt: skip

@@ -1,0 +1,171 @@
+"""`frugal pointcloud ...`: train, evaluate and render point-voxel segmentation networks.
+
+Search lives in `frugal nas train/search --space pointvoxel` (see `frugalml.pointcloud.space`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from frugalml.errors import FrugalError
+
+app = typer.Typer(no_args_is_help=True, help="3D point-voxel networks on LiDAR-like scenes.")
+JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
+
+
+def _data_config(scenes_train: int, scenes_test: int, points: int, seed: int) -> dict:
+    return {"name": "lidar", "scenes_train": scenes_train, "scenes_test": scenes_test, "points": points, "seed": seed}
+
+
+def _lidar(cfg: dict):
+    from frugalml import data
+
+    return data.get("lidar", **{k: v for k, v in cfg.items() if k != "name"})
+
+
+@app.command()
+def train(
+    arch: str = typer.Option("spvcnn", help="spvcnn (point-voxel) or minkunet (voxel-only)."),
+    width: float = typer.Option(0.5, help="Channel multiplier of the base widths 32-32-64-128-64-48-32."),
+    voxel: float = typer.Option(0.4, help="Voxel size in metres."),
+    depth: int = typer.Option(1, help="Residual blocks per U-Net stage."),
+    epochs: int = typer.Option(8),
+    batch_size: int = typer.Option(4, help="Scenes per step."),
+    lr: float = typer.Option(0.01, help="Adam learning rate (cosine schedule)."),
+    seed: int = typer.Option(0, help="Initialisation and data order."),
+    scenes_train: int = typer.Option(48),
+    scenes_test: int = typer.Option(16),
+    points: int = typer.Option(2048, help="Points per scene."),
+    data_seed: int = typer.Option(0, help="Seed of the generated scenes."),
+    out: Path = typer.Option(None, help="Model directory (default runs/pointcloud/<arch>-w<width>-v<voxel>-s<seed>)."),
+    json_out: bool = JSON,
+):
+    """Train a network on generated street scenes into a model directory (resumes if killed)."""
+    from frugalml.pointcloud.model import minkunet, spvcnn
+    from frugalml.pointcloud.train import PCTrainConfig, train_model
+
+    makers = {"spvcnn": spvcnn, "minkunet": minkunet}
+    if arch not in makers:
+        raise FrugalError(f"unknown --arch '{arch}' (spvcnn, minkunet)")
+    if not 0 < width <= 4 or not 0 < voxel <= 5 or depth < 0:
+        raise FrugalError(f"need 0 < width <= 4, 0 < voxel <= 5 m, depth >= 0 (got {width}, {voxel}, {depth})")
+    a = makers[arch](width, voxel, depth)
+    dcfg = _data_config(scenes_train, scenes_test, points, data_seed)
+    ds = _lidar(dcfg)
+    out = out or Path("runs/pointcloud") / f"{arch}-w{width:g}-v{voxel:g}-s{seed}"
+    cfg = PCTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    meta = train_model(a, ds, cfg, out, data_config=dcfg, progress=None if not json_out else False)
+    r = meta["result"]
+    res = {"model_dir": str(out), "arch": meta["arch"], "miou": r["miou"], "per_class_iou": dict(zip(meta["classes"],
+           r["per_class_iou"])), "accuracy": r["accuracy"], "seconds": r["seconds"]}  # fmt: skip
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(res)
+    from frugalml.report.console import stdout_console
+
+    con = stdout_console()
+    con.print(f"{arch} (width {width:g}, voxel {voxel:g} m) trained {epochs} epochs in {r['seconds']:.1f} s: "
+              f"test mIoU {r['miou']:.3f}, point accuracy {r['accuracy']:.3f}")  # fmt: skip
+    con.print(f"model directory: {out}")
+
+
+@app.command("eval")
+def eval_cmd(
+    model: Path = typer.Option(..., "--model", help="Model directory written by `frugal pointcloud train`."),
+    scans: Path = typer.Option(
+        None,
+        help="SemanticKITTI-layout directory (velodyne/*.bin, labels/*.label) instead of the generated test scenes.",
+    ),  # fmt: skip
+    limit: int = typer.Option(None, help="At most this many scans from --scans."),
+    render: Path = typer.Option(None, help="Also save a top view of the first scene coloured by prediction (PNG)."),
+    threads: int = typer.Option(1, help="Threads for the latency measurement."),
+    json_out: bool = JSON,
+):
+    """mIoU, IoU per class, MACs and measured CPU latency of a trained model."""
+    import numpy as np
+    import torch
+
+    from frugalml.pointcloud.train import load_model, model_cost, score, score_scans
+
+    net, meta = load_model(model)
+    classes = meta.get("classes") or [str(i) for i in range(meta["num_classes"])]
+    if scans is not None:
+        from frugalml.data.pointcloud import load_sequence
+
+        named = load_sequence(scans, limit)
+        sc = score_scans(net, [s for _, s in named], meta["num_classes"])
+        first = next((s for _, s in named if len(s.labels)), None)
+        scene_pts = torch.from_numpy(first.points)[None] if first is not None else None
+        scene_lab = first.labels if first is not None else None
+        source = str(scans)
+    else:
+        dcfg = dict(meta["data"])
+        if dcfg.get("name") != "lidar":
+            raise FrugalError(f"{model}: trained on '{dcfg.get('name')}', pass --scans to evaluate it")
+        ds = _lidar(dcfg)
+        sc = score(net, ds.x_test, ds.y_test, meta["num_classes"])
+        scene_pts, scene_lab = (ds.x_test[:1], ds.y_test[0].numpy()) if len(ds.y_test) else (None, None)
+        source = f"generated lidar test split {dcfg}"
+    cost = model_cost(net, scene_pts, threads=threads) if scene_pts is not None else {"macs": None,
+                                                                                      "latency_ms": None}  # fmt: skip
+    res = {"model_dir": str(model), "data": source, "miou": sc["miou"],
+           "per_class_iou": dict(zip(classes, sc["per_class_iou"])), "accuracy": sc["accuracy"],
+           "points": sc["points"]} | cost  # fmt: skip
+    if "empty_scans" in sc:
+        res |= {"scans": sc["scans"], "empty_scans": sc["empty_scans"]}
+    if render is not None and scene_pts is not None:
+        from frugalml.pointcloud.render import render_top_view
+
+        with torch.no_grad():
+            pred = net(scene_pts)[0].argmax(-1).numpy()
+        pts = scene_pts[0].numpy()
+        render_top_view(pts, {"predicted": pred, "ground truth": np.asarray(scene_lab)}, classes, render,
+                        title=f"{model.name}: mIoU {sc['miou']:.3f}")  # fmt: skip
+        res["render"] = str(render)
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(res)
+    from frugalml.report.console import fmt_num, stdout_console, table
+
+    con = stdout_console()
+    rows = [[c, "-" if v is None else f"{v:.3f}"] for c, v in res["per_class_iou"].items()]
+    con.print(table(f"{model}: IoU per class", ["class", "IoU"], rows))
+    con.print(f"mIoU {res['miou']:.3f}, point accuracy {res['accuracy']:.3f} over {res['points']:,} points")
+    if res.get("macs") is not None:
+        con.print(f"{fmt_num(res['macs'] / 1e6)} MMACs and {res['latency_ms']:.1f} ms per scene of "
+                  f"{cost['points_per_scene']:,} points "
+                  f"({threads} thread(s), measured here)")  # fmt: skip
+    if render is not None:
+        con.print(f"top view: {render}")
+
+
+@app.command()
+def scene(
+    seed: int = typer.Option(0, help="Scene seed."),
+    out: Path = typer.Option(Path("scene.png"), help="PNG to write."),
+    beams: int = typer.Option(32),
+    azimuths: int = typer.Option(360),
+    json_out: bool = JSON,
+):
+    """Generate one ray-cast street scene and save its top view coloured by true class."""
+    import numpy as np
+
+    from frugalml.data.pointcloud import CLASSES, make_scene
+    from frugalml.pointcloud.render import render_top_view
+
+    s = make_scene(seed, beams=beams, azimuths=azimuths)
+    render_top_view(s.points, {"ground truth": s.labels}, CLASSES, out, title=f"scene {seed}: {len(s.labels):,} points")
+    counts = dict(zip(CLASSES, np.bincount(s.labels, minlength=len(CLASSES)).tolist()))
+    res = {"seed": seed, "points": len(s.labels), "per_class_points": counts, "png": str(out)}
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(res)
+    from frugalml.report.console import stdout_console
+
+    per_class = ", ".join(f"{k} {v}" for k, v in counts.items())
+    stdout_console().print(f"scene {seed}: {len(s.labels):,} points: {per_class} -> {out}")
