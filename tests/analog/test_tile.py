@@ -115,7 +115,16 @@ def test_converted_network_reads_like_the_digital_one():
 
 def test_tiki_taka_transfers_a_column_of_the_fast_array_into_the_slow_one():
     torch.manual_seed(0)
-    t = AnalogTile(3, 2, devices.spec("ideal", dw=1e-4), io=IDEAL_IO, algorithm="tiki-taka", bl=2000, transfer_lr=0.5)
+    t = AnalogTile(
+        3,
+        2,
+        devices.spec("ideal", dw=1e-4),
+        io=IDEAL_IO,
+        algorithm="tiki-taka",
+        bl=2000,
+        transfer_lr=0.5,
+        transfer_columns=1,
+    )
     t.fast.state[0] = torch.tensor([[0.2, -0.1, 0.0], [-0.3, 0.05, 0.1]])
     t.train()
     t._maybe_transfer()  # first transfer reads column 0

@@ -85,8 +85,10 @@ class DeviceSpec:
 _GV = "Gokmen & Vlasov, Front. Neurosci. 10:333 (2016), doi:10.3389/fnins.2016.00333"
 PRESETS: dict[str, DeviceSpec] = {
     "ideal": DeviceSpec(
-        "ideal", "constant", dw=5e-4, w_max=1.0, w_min=-1.0, energy_per_pulse_j=1e-15,
-        source="Idealised: 4,000 states, symmetric, no noise, no spread (a reference point, not hardware).",
+        "ideal", "constant", dw=1e-3, w_max=1.0, w_min=-1.0, energy_per_pulse_j=1e-15,
+        source="Idealised: 2,000 states (above the ~1,000 needed), symmetric, no noise, no spread - a "
+        "reference point, not hardware. Finer steps would need longer pulse trains: one update moves a "
+        "device by at most BL x step.",
     ),
     "gokmen-vlasov": DeviceSpec(
         "gokmen-vlasov", "constant", dw=0.001, w_max=0.6, w_min=-0.6, c2c=0.3, dw_dtod=0.3,

@@ -14,7 +14,7 @@ from frugalml.errors import FrugalError
 
 SWEEPS = {
     # param: (device the sweep starts from, values)
-    "states": ("gokmen-vlasov", [10, 30, 100, 300, 1000, 3000]),
+    "states": ("gokmen-vlasov", [10, 30, 100, 300, 1200, 3000]),
     "asymmetry": ("ecram", [0.0, 0.1, 0.3, 0.6]),
     "noise": ("gokmen-vlasov", [0.0, 0.3, 1.0, 3.0]),
 }
@@ -35,8 +35,8 @@ class AnalogRunConfig:
     io: str = "realistic"
     device_overrides: dict = field(default_factory=dict)  # e.g. {"states": 300, "asymmetry": 0.2}
     transfer_every: int = 1
-    transfer_columns: int = 1
-    transfer_lr: float = 0.5
+    transfer_columns: int = 8
+    transfer_lr: float = 0.1
     gamma: float = 0.0
     threads: int | None = 1  # small matmuls: one thread is as fast and fair to a shared machine
 
@@ -169,6 +169,7 @@ def _sweep_job(cfg: dict, out: str, digital_dir: str) -> dict:
     c = AnalogRunConfig(**cfg)
     r = train(c, Path(out), progress=False, digital_dir=Path(digital_dir))
     return {k: r[k] for k in ("accuracy", "digital_accuracy", "pulses", "energy_j")} | {
+        "saturated": r["analog"]["counts"]["saturated"],
         "history": [h["test_accuracy"] for h in r["analog"]["history"]],
         "digital_history": [h["test_accuracy"] for h in r["digital"]["history"]],
     }

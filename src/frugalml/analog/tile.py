@@ -155,8 +155,8 @@ class AnalogTile(nn.Module):
         algorithm: str = "sgd",
         bl: int = 10,
         transfer_every: int = 1,
-        transfer_columns: int = 1,
-        transfer_lr: float = 1.0,
+        transfer_columns: int = 8,
+        transfer_lr: float = 0.1,
         gamma: float = 0.0,
     ):
         super().__init__()
