@@ -124,7 +124,10 @@ def analog_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = Fals
               description=f"analog {cfg.device}")  # fmt: skip
     counts = tile.counts(net)
     cost, parts = analog_cost(counts, spec.energy_per_pulse_j, cfg.bl)
-    cost.params = sum(t.in_features * t.out_features for t in tile.tiles(net))
+    # weights on the tiles + the digital biases
+    on_tiles = sum(t.in_features * t.out_features for t in tile.tiles(net))
+    cost.params = on_tiles + sum(p.numel() for p in net.parameters())
+    cost.notes["params"] = "weights held on analog tiles plus digital biases"
     return {
         "accuracy": res.final["test_accuracy"],
         "history": res.history,
