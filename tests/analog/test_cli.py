@@ -92,3 +92,27 @@ def test_demo_step_returns_before_after_rows(tmp_path):
     rows = demo(tmp_path, quick=True, console=None)
     assert [r["metric"] for r in rows] == ["energy (J, modelled)", "test accuracy"]
     assert all(r["technique"] == "analog" and r["before"] > 0 and r["after"] > 0 for r in rows)
+
+
+def test_a_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
+    from frugalml.analog import tile
+
+    cfg = AnalogRunConfig(device="ecram", epochs=2, hidden=(8,), seed=5)
+    straight = train(cfg, tmp_path / "straight")
+
+    real, calls = tile.analog_step, {"n": 0}
+
+    def dying_step(model, lr):
+        calls["n"] += 1
+        if calls["n"] == 150:  # in the second epoch (135 steps per epoch)
+            raise KeyboardInterrupt
+        real(model, lr)
+
+    monkeypatch.setattr(tile, "analog_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "killed")
+    monkeypatch.setattr(tile, "analog_step", real)
+    resumed = train(cfg, tmp_path / "killed")
+    assert resumed["analog"]["history"][0]["test_accuracy"] == straight["analog"]["history"][0]["test_accuracy"]
+    assert resumed["accuracy"] == straight["accuracy"]
+    assert resumed["analog"]["counts"] == straight["analog"]["counts"]
