@@ -98,7 +98,8 @@ def train(
 
     con = stdout_console()
     con.print(
-        f"[bold]{data}[/bold], MLP {cfg.hidden}, {epochs} epochs: analog [bold]{device}[/bold] ({algorithm}, BL={bl}) "
+        f"[bold]{data}[/bold], MLP hidden {'-'.join(map(str, cfg.hidden))}, {epochs} epochs: "
+        f"analog [bold]{device}[/bold] ({algorithm}, BL={bl}) "
         f"test accuracy {r['accuracy']:.4f} vs digital {r['digital_accuracy']:.4f}; "
         f"{r['pulses']:,.0f} device pulses"
     )
