@@ -163,3 +163,13 @@ def test_energy_is_counts_times_per_event_energies():
     assert cost.energy_j == pytest.approx(expected)
     assert analog_time_s(counts, 10, m) == pytest.approx(3 * 80e-9 + 10 * 1e-9)
     assert set(parts) == {"dac", "adc", "cell_reads", "line_pulses", "device_pulses"}
+
+
+def test_layers_wider_than_one_array_pay_for_more_conversions():
+    io = replace(IDEAL_IO, array_size=4)
+    t = _tile(torch.zeros(3, 10), io)  # 10 inputs -> 3 arrays side by side, each with 3 ADCs
+    t.train()
+    t.mvm(torch.ones(2, 10), False)
+    assert t.counts[tile.IDX["adc"]] == 2 * 3 * 3
+    assert t.counts[tile.IDX["dac"]] == 2 * 10 * 1
+    assert t.counts[tile.IDX["cell_reads"]] == 2 * 30

@@ -61,12 +61,15 @@ class IOConfig:
     out_bound: float = 12.0  # ADC full scale (outputs clip there)
     noise_management: bool = True  # scale each input vector by its abs-max before the DAC
     bound_management: int = 10  # re-reads with halved input when an output clips (0: off)
+    array_size: int = 512  # physical crossbar size; bigger layers span several arrays (energy count only)
 
     def validate(self) -> IOConfig:
         for k in ("dac_bits", "adc_bits"):
             v = getattr(self, k)
             if v is not None and not (isinstance(v, int) and 2 <= v <= 24):
                 raise FrugalError(f"{k} must be an integer in 2..24 (or none), got {v}")
+        if self.array_size < 1:
+            raise FrugalError(f"array_size must be >= 1, got {self.array_size}")
         if self.bound_management < 0:
             raise FrugalError(f"bound_management must be >= 0, got {self.bound_management}")
         if self.read_noise < 0 or not self.out_bound > 0:
@@ -231,9 +234,12 @@ class AnalogTile(nn.Module):
         y = y * v_max * self.scale
         if count and self.training:
             k, m = v.shape[1], y.shape[1]
+            # a layer wider than one array is split: every array block drives its own DACs and
+            # digitises its own partial sums, which are added digitally
+            blocks_in, blocks_out = math.ceil(k / io.array_size), math.ceil(m / io.array_size)
             self._count("bwd_vectors" if transpose else "fwd_vectors", n_reads)
-            self._count("dac", n_reads * k)
-            self._count("adc", n_reads * m)
+            self._count("dac", n_reads * k * blocks_out)
+            self._count("adc", n_reads * m * blocks_in)
             self._count("cell_reads", n_reads * k * m)
         return y
 
