@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if args.tiny:
-        s = Settings(epochs=2, quick=True, latency_samples=30, noise_repeats=10,
+        s = Settings(epochs=2, quick=True, latency_samples=30, rounds=2,
                      evo={"population": 12, "parents": 4, "mutations": 4, "crossovers": 4, "iterations": 3,
                           "mutate_prob": 0.3}, pareto_population=10, pareto_generations=3)  # fmt: skip
         name = "nas_cnn_tiny"

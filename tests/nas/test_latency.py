@@ -85,7 +85,7 @@ def test_collect_on_a_modelled_device_records_every_subnetwork(tmp_path):
     sp = spaces.get("cnn")
     net = sp.build_supernet(0)
     data = lat.collect(sp, net, "rpi4", 12, tmp_path / "l.json", progress=False)
-    assert len(data["records"]) == 12 and data["modelled"] and data["noise"] == []
+    assert len(data["records"]) == 12 and data["modelled"] and data["noise_floor"] is None
     assert data["records"][0]["arch"] == sp.smallest() and data["records"][1]["arch"] == sp.largest()
     assert data["records"][0]["latency_ms"] < data["records"][1]["latency_ms"]
 
@@ -93,7 +93,10 @@ def test_collect_on_a_modelled_device_records_every_subnetwork(tmp_path):
 def test_collect_measures_the_noise_floor_on_the_host(tmp_path):
     sp = spaces.get("cnn")
     net = sp.build_supernet(0)
-    data = lat.collect(sp, net, "host-1t", 3, tmp_path / "l.json", noise_repeats=2, min_run_time=0.02,
+    data = lat.collect(sp, net, "host-1t", 3, tmp_path / "l.json", rounds=2, min_run_time=0.02,
                        progress=False)  # fmt: skip
-    assert len(data["noise"]) == 2 and data["noise_floor"]["n"] == 2
-    assert all(n["again_ms"] > 0 for n in data["noise"])
+    assert len(data["rounds"]) == 2 and data["noise_floor"]["n"] == 3
+    # a network's latency is its fastest round
+    assert [r["latency_ms"] for r in data["records"]] == [min(t) for t in zip(*data["rounds"], strict=True)]
+    again = lat.collect(sp, net, "host-1t", 3, tmp_path / "l.json", rounds=2, progress=False)
+    assert again["rounds"] == data["rounds"]  # finished collection is reloaded, not re-measured

@@ -29,7 +29,7 @@ class Settings:
     devices: tuple = ("host-1t", "host-2t")
     modelled: tuple = ("rpi4",)
     latency_samples: int = 200
-    noise_repeats: int = 30
+    rounds: int = 4
     budget_quantiles: tuple = (0.15, 0.35, 0.6, 0.85)
     evo: dict = field(default_factory=lambda: {"population": 40, "parents": 10, "mutations": 15, "crossovers": 15,
                                                "iterations": 8, "mutate_prob": 0.3})  # fmt: skip
@@ -142,7 +142,7 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     latency = {}
     for device in s.devices:
         t0 = time.perf_counter()
-        latency[device] = latency_step(lrun, device, s.latency_samples, seed=0, noise_repeats=s.noise_repeats,
+        latency[device] = latency_step(lrun, device, s.latency_samples, seed=0, rounds=s.rounds,
                                        progress=False)  # fmt: skip
         m = latency[device]
         log(f"B. latency {device} ({time.perf_counter() - t0:.0f} s): noise floor MAPE "

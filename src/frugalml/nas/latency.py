@@ -109,59 +109,63 @@ def collect(
     samples: int,
     path: str | Path | None = None,
     seed: int = 0,
-    noise_repeats: int = 30,
+    rounds: int = 4,
     min_run_time: float = 0.2,
     progress: bool | None = None,
 ) -> dict:
     """Measure `samples` random sub-networks (plus smallest and largest) on `device`.
 
-    Saved to `path` after every 10 measurements, so a killed collection resumes. Then the
-    first `noise_repeats` sub-networks are measured again: the MAPE between the two
-    measurements of the same network is the noise floor any predictor is judged against.
+    The time per network (`min_run_time`) is split over `rounds` rounds, each measuring
+    every network once, so a burst of load from other processes spoils one round of a few
+    networks instead of all rounds of one network; a network's latency is its minimum over
+    rounds. Noise floor: the same networks' minimum over the even rounds against the odd
+    rounds - two independent measurements - as RMSE / MAPE / Kendall tau, which is what a
+    predictor's error is compared with. Saved after every round, so a killed run resumes.
     """
     from frugalml.report.progress import progress as progress_bar
 
     check_device(device)
     rng = random.Random(seed)
     archs = [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(max(samples - 2, 0))]
-    data = {"device": device, "modelled": is_modelled(device), "seed": seed, "records": [], "noise": [],
+    modelled = is_modelled(device)
+    rounds = 1 if modelled else max(2, rounds)
+    data = {"device": device, "modelled": modelled, "seed": seed, "samples": samples, "rounds": [],
             "seconds": 0.0}  # fmt: skip
     if path is not None and Path(path).exists():
         old = read_json(path)
-        if old.get("device") == device and old.get("seed") == seed:
+        if all(old.get(k) == data[k] for k in ("device", "seed", "samples")):
             data = old
     t0 = time.perf_counter()
-    done = len(data["records"])
-    todo_noise = 0 if is_modelled(device) else min(noise_repeats, samples)
-    total = max(samples - done, 0) + max(todo_noise - len(data["noise"]), 0)
-    with progress_bar(total, f"latency {device}", progress) as advance:
-        for i in range(done, samples):
-            a = archs[i]
-            s = measure(space, supernet, a, device, min_run_time)
-            data["records"].append({"arch": a, "latency_ms": s * 1e3, "macs": space.macs(a)})
-            advance(1)
-            if path is not None and (i + 1) % 10 == 0:
-                data["seconds"] += time.perf_counter() - t0
-                t0 = time.perf_counter()
+    subs = [] if modelled else [space.extract(supernet, a) for a in archs]
+    todo = max(rounds - len(data["rounds"]), 0)
+    with progress_bar(todo * len(archs), f"latency {device}", progress) as advance:
+        for _ in range(todo):
+            times = []
+            for i, a in enumerate(archs):
+                if modelled:
+                    times.append(modelled_latency_s(space, a, device) * 1e3)
+                else:
+                    x = space.example_input(a)
+                    times.append(time_module(subs[i], x, HOST[device], min_run_time / rounds) * 1e3)
+                advance(1)
+            data["rounds"].append(times)
+            data["seconds"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            if path is not None:
                 write_json(path, data)
-        for i in range(len(data["noise"]), todo_noise):
-            rec = data["records"][i]
-            s = measure(space, supernet, rec["arch"], device, min_run_time)
-            data["noise"].append({"index": i, "first_ms": rec["latency_ms"], "again_ms": s * 1e3})
-            advance(1)
+    per_arch = list(zip(*data["rounds"], strict=True))
+    data["records"] = [
+        {"arch": a, "latency_ms": min(ts), "macs": space.macs(a)} for a, ts in zip(archs, per_arch, strict=True)
+    ]
+    data["noise_floor"] = None
+    if len(data["rounds"]) >= 2:
+        even = [min(ts[0::2]) for ts in per_arch]
+        odd = [min(ts[1::2]) for ts in per_arch]
+        data["noise_floor"] = metrics(odd, even) | {"n": len(archs), "how": "min over odd vs even rounds"}
     data["seconds"] += time.perf_counter() - t0
-    data["noise_floor"] = noise_floor(data["noise"])
     if path is not None:
         write_json(path, data)
     return data
-
-
-def noise_floor(noise: list[dict]) -> dict | None:
-    if not noise:
-        return None
-    first = [n["first_ms"] for n in noise]
-    again = [n["again_ms"] for n in noise]
-    return metrics(again, first) | {"n": len(noise)}
 
 
 def metrics(pred, true) -> dict:
@@ -253,7 +257,7 @@ class LookupTable:
 
     kind = "lut"
 
-    def __init__(self, space, device: str, min_run_time: float = 0.1):
+    def __init__(self, space, device: str, min_run_time: float = 0.05):
         self.space, self.device, self.min_run_time = space, device, min_run_time
         self.table: dict[str, float] = {}
         self.a, self.b = 1.0, 0.0

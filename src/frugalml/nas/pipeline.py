@@ -36,7 +36,7 @@ def cost_of(result) -> dict:
     return {k: d[k] for k in ("wall_s", "cpu_s", "energy_j", "co2e_g")} | {"energy_source": d["sources"]["energy"]}
 
 
-def latency_step(run: str | Path, device: str, samples: int = 300, seed: int = 0, noise_repeats: int = 30,
+def latency_step(run: str | Path, device: str, samples: int = 300, seed: int = 0, rounds: int = 4,
                  progress: bool | None = None) -> dict:  # fmt: skip
     """Measure sub-networks on `device`, fit and score the predictors, save the MLP predictor."""
     lat.check_device(device)
@@ -46,7 +46,7 @@ def latency_step(run: str | Path, device: str, samples: int = 300, seed: int = 0
         raise FrugalError(f"--samples must be at least 10 to fit and test a predictor, got {samples}")
     t = tracker(f"nas latency {device}")
     data = lat.collect(space, net, device, samples, run / "latency" / f"{device}.json", seed=seed,
-                       noise_repeats=noise_repeats, progress=progress)  # fmt: skip
+                       rounds=rounds, progress=progress)  # fmt: skip
     out = {"device": device, "modelled": lat.is_modelled(device), "samples": len(data["records"])}
     if lat.is_modelled(device):
         out["note"] = "modelled device: latency is the roofline model itself, no predictor needed"
@@ -96,6 +96,9 @@ def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.Evolut
     """
     run = Path(run)
     cfg = cfg or srch.EvolutionConfig()
+    if context is None:  # fail fast on a bad device or budget, before loading data
+        space = load_supernet(run)[0]
+        srch.check_budget(space, predictor_for(space, Path(latency_run or run), device).predict, budget_ms)
     space, net, meta, train, val, test = context or _context(run)
     predictor = predictor_for(space, Path(latency_run or run), device)
     ev = evaluator or Evaluator(space, net, train, val)

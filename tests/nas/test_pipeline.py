@@ -1,0 +1,131 @@
+"""Supernet training/resume, the CLI and export on a tiny supernet (quick data, 1 epoch)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from frugalml.nas import supernet as sn
+from frugalml.nas.pipeline import latency_step, load_exported
+from frugalml.nas.supernet import SupernetConfig, load_supernet, train_supernet
+
+FRUGAL = str(Path(sys.executable).with_name("frugal"))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nas") / "sn"
+    train_supernet(SupernetConfig(epochs=1, sampling="uniform", quick=True), out, track=False, progress=False)
+    latency_step(out, "host-1t", samples=12, rounds=2, progress=False)
+    return out
+
+
+def test_a_killed_supernet_training_resumes_where_it_stopped(tmp_path, monkeypatch):
+    cfg = SupernetConfig(epochs=2, sampling="uniform", quick=True, batch_size=128)
+    train_supernet(cfg, tmp_path / "full", track=False, progress=False)
+    full = load_supernet(tmp_path / "full")[1]
+
+    real = sn.make_loss
+
+    def killing_loss(space, sampling, seed):
+        inner = real(space, sampling, seed)
+
+        def loss_fn(model, x, y):
+            if model.training and int(model.nas_step) == 10:  # 8 steps per epoch: dies in epoch 2
+                raise KeyboardInterrupt
+            return inner(model, x, y)
+
+        return loss_fn
+
+    monkeypatch.setattr(sn, "make_loss", killing_loss)
+    with pytest.raises(KeyboardInterrupt):
+        train_supernet(cfg, tmp_path / "killed", track=False, progress=False)
+    monkeypatch.setattr(sn, "make_loss", real)
+    res = train_supernet(cfg, tmp_path / "killed", track=False, progress=False)
+    assert res["resumed_from_epoch"] == 1
+    resumed = load_supernet(tmp_path / "killed")[1]
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.allclose(a.float(), b.float(), atol=1e-6), k
+
+
+def test_latency_step_reports_predictors_next_to_the_noise_floor(run):
+    m = json.loads((run / "latency" / "host-1t-metrics.json").read_text())
+    assert m["samples"] == 12 and m["n_test"] + m["n_train"] == 12
+    for k in ("noise_floor", "mlp", "lut"):
+        assert m[k]["mape_pct"] >= 0 and m[k]["rmse_ms"] >= 0
+
+
+def _cli():
+    from frugalml import cli
+
+    cli._add_groups()
+    return cli.app
+
+
+def test_search_json_has_the_documented_keys_and_meets_the_budget(run):
+    from frugalml.nas.pipeline import predictor_for
+
+    space = load_supernet(run)[0]
+    pred = predictor_for(space, run, "host-1t")
+    budget = round(pred.predict(space.largest()) * 0.8, 3)
+    args = ["nas", "search", "--supernet", str(run), "--latency-ms", str(budget), "--population", "8", "--parents",
+            "3", "--mutations", "3", "--crossovers", "2", "--iterations", "2", "--json"]  # fmt: skip
+    res = CliRunner().invoke(_cli(), args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    for key in ("arch", "predicted_latency_ms", "measured_latency_ms", "accuracy", "macs", "search_seconds"):
+        assert key in out
+    assert out["predicted_latency_ms"] <= budget and 0 <= out["accuracy"] <= 1
+    space.validate(out["arch"])
+
+
+def test_export_writes_a_module_that_loads_and_matches_the_supernet(run, tmp_path):
+    space, net, _ = load_supernet(run)
+    arch = space.smallest()
+    (tmp_path / "a.json").write_text(json.dumps(arch))
+    res = CliRunner().invoke(_cli(), ["nas", "export", "--supernet", str(run), "--arch", str(tmp_path / "a.json"),
+                                      "--out", str(tmp_path / "exp"), "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "exp" / "model.safetensors").exists()
+    module = load_exported(tmp_path / "exp")
+    train = space.dataset(quick=True)[0]
+    ref = space.extract(net, arch)
+    space.prepare(ref, train)
+    x = torch.randn(5, 40)
+    with torch.no_grad():
+        assert torch.allclose(module(x), ref(x), atol=1e-5)
+
+
+def _main(capsys, *args):
+    """`frugal ...` in-process through the real entry point (exit status and stderr as the shell sees them)."""
+    from frugalml import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(list(args))
+    return e.value.code, capsys.readouterr().err
+
+
+def test_bad_inputs_exit_2_with_one_clear_line(run, tmp_path, capsys):
+    space = load_supernet(run)[0]
+    bad = space.largest() | {"s3.b2.e": 5}
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    code, err = _main(capsys, "nas", "export", "--supernet", str(run), "--arch", str(tmp_path / "bad.json"), "--out",
+                      str(tmp_path / "x"))  # fmt: skip
+    assert code == 2 and "gene 's3.b2.e' = 5 is outside" in err and len(err.strip().splitlines()) == 1
+    code, err = _main(capsys, "nas", "search", "--supernet", str(run), "--latency-ms", "0.0001")
+    assert code == 2 and "smallest achievable is" in err and len(err.strip().splitlines()) == 1
+    code, err = _main(capsys, "nas", "train", "--space", "resnet-nope")
+    assert code == 2 and "unknown search space 'resnet-nope'" in err
+
+
+def test_unknown_device_exits_2_from_the_installed_command(run):
+    r = subprocess.run([FRUGAL, "nas", "latency", "--supernet", str(run), "--device", "quantum-9"],
+                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "frugal: error: unknown device 'quantum-9' (known: host-1t, host-2t, v100, p100, a100, h100, t4, tpu-v3, "
+        "rpi4, snapdragon-855, eyeriss, host)"
+    )
