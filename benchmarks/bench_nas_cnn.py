@@ -34,15 +34,18 @@ def plots(p: dict, name: str) -> list[str]:
     for ax, d in zip(axes, devices, strict=True):
         base = sorted((b["latency_ms"][d], b["test_accuracy_mean"], n) for n, b in p["baseline"].items())
         ax.plot([b[0] for b in base], [b[1] for b in base], "s--", color="grey", label="scaling baseline (scratch)")
-        for i, res in enumerate(p["searches"]):
-            m = p["searches"][i]["pareto"][d]["measured_front"]
+        for res in p["searches"]:
+            if d not in res["pareto"]:
+                continue
+            m = res["pareto"][d]["measured_front"]
             ax.plot([x["measured_latency_ms"] for x in m], [x["test_accuracy"] for x in m], "o-", alpha=0.6,
                     label=f"NSGA-II front seed {res['seed']}")  # fmt: skip
         rows = [r for r in p["rows"] if r["device"] == d]
         ax.scatter([r["measured_ms"] for r in rows], [r["test_accuracy"] for r in rows], marker="*", s=120,
                    color="red", zorder=3, label="evolution winners")  # fmt: skip
-        ax.scatter([r["random_measured_ms"] for r in rows], [r["random_test_accuracy"] for r in rows], marker="x",
-                   color="black", zorder=3, label="random search")  # fmt: skip
+        rr = [r for r in rows if r["random_measured_ms"] is not None]
+        ax.scatter([r["random_measured_ms"] for r in rr], [r["random_test_accuracy"] for r in rr], marker="x",
+                   color="black", zorder=3, label="random search (same evaluations)")  # fmt: skip
         for b in p["budgets"][d]:
             ax.axvline(b, color="red", alpha=0.15)
         modelled = " (modelled)" if d not in ("host-1t", "host-2t") else " (measured)"
@@ -99,8 +102,10 @@ def main() -> None:
                        "random_front_size": len(pr["random_front"])}
                       for r in p["searches"] for d, pr in r["pareto"].items()]  # fmt: skip
     slim["plots"] = files
-    slim["note"] = ("Timings on a 2-core machine shared with 5 other engineers' jobs (load average 4-8): wall "
-                    "times are inflated; costs are CPU-seconds of this process; energy is modelled from them.")  # fmt: skip
+    slim["note"] = (
+        "Timings on a 2-core machine shared with 5 other engineers' jobs (load average 8-15): wall times are "
+        "inflated; costs are CPU-seconds of our processes; energy is modelled from them (CPU-s x TDP/core)."
+    )
     path = save_result(name, slim)
     print(f"saved {path} in {time.time() - t0:.0f} s")
     print_summary(p)
@@ -109,13 +114,14 @@ def main() -> None:
 def print_summary(p: dict) -> None:
     for d, m in p["latency"].items():
         nf = m["noise_floor"]
+        lut = m.get("lut", {"mape_pct": float("nan"), "kendall_tau": float("nan")})
         print(f"{d}: noise floor MAPE {nf['mape_pct']:.1f}% | MLP RMSE {m['mlp']['rmse_ms']:.3f} ms MAPE "
               f"{m['mlp']['mape_pct']:.1f}% tau {m['mlp']['kendall_tau']:.2f} | LUT MAPE "
-              f"{m.get('lut', {}).get('mape_pct', float('nan')):.1f}% tau {m.get('lut', {}).get('kendall_tau', 0):.2f}")  # fmt: skip
+              f"{lut['mape_pct']:.1f}% tau {lut['kendall_tau']:.2f}")  # fmt: skip
     for d, v in p["per_device"].items():
         print(f"{d}: within budget {100 * v['within_budget_fraction']:.0f}% | searched {v['searched_mean_accuracy']} "
               f"vs baseline {v['baseline_mean_accuracy']} ({v['comparable']}/{v['n']} comparable) | random "
-              f"{v['random_mean_accuracy']:.3f}")  # fmt: skip
+              f"{v['random_mean_accuracy']}")  # fmt: skip
     for d, hs in p["hypervolume"].items():
         print(f"{d}: hypervolume " + ", ".join(f"seed {h['seed']}: NSGA-II {h['nsga2']:.4f} vs random "
                                                f"{h['random']:.4f}" for h in hs))  # fmt: skip

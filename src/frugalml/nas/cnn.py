@@ -128,7 +128,7 @@ class CNNSpace(SearchSpace):
         kernels=(3, 5, 7),
         expands=(1, 2, 3),
         num_samples: int = 5000,
-        val_size: int = 500,
+        val_size: int = 400,
     ):
         self.resolutions, self.depths = tuple(resolutions), tuple(depths)
         self.kernels, self.expands = tuple(kernels), tuple(expands)
@@ -269,7 +269,7 @@ class CNNSpace(SearchSpace):
         return loss, (logits.argmax(-1) == y).sum(), logits
 
     @torch.no_grad()
-    def prepare(self, subnet, train, samples: int = 500, batch: int = 500) -> None:
+    def prepare(self, subnet, train, samples: int = 250, batch: int = 250) -> None:
         """Recalibrate BatchNorm statistics of an extracted sub-network on training data (cumulative mean)."""
         bns = [m for m in subnet.modules() if isinstance(m, nn.BatchNorm1d)]
         for bn in bns:

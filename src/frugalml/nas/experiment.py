@@ -23,7 +23,7 @@ from frugalml.report.files import read_json, write_json
 class Settings:
     space: str = "cnn"
     seeds: tuple = (0, 1)
-    epochs: int = 15
+    epochs: int = 12
     sampling: str = "sandwich"
     quick: bool = False
     devices: tuple = ("host-1t", "host-2t")
@@ -31,10 +31,12 @@ class Settings:
     latency_samples: int = 200
     rounds: int = 4
     budget_quantiles: tuple = (0.15, 0.35, 0.6, 0.85)
-    evo: dict = field(default_factory=lambda: {"population": 40, "parents": 10, "mutations": 15, "crossovers": 15,
-                                               "iterations": 8, "mutate_prob": 0.3})  # fmt: skip
-    pareto_population: int = 30
-    pareto_generations: int = 8
+    # HAT's proportions (parents 20%, mutants 40%, crossovers 40% of the population), scaled down
+    evo: dict = field(default_factory=lambda: {"population": 30, "parents": 6, "mutations": 12, "crossovers": 12,
+                                               "iterations": 6, "mutate_prob": 0.3})  # fmt: skip
+    pareto_population: int = 20
+    pareto_generations: int = 6
+    random_devices: tuple = ("host-1t",)  # budgeted random-search control (same evaluations) on these
     workers: int = 2
 
 
@@ -77,7 +79,17 @@ def _baseline_job(out: str, space: str, name: str, arch: dict, seed: int, epochs
     return res
 
 
-def _search_job(run: str, latency_run: str, seed: int, budgets: dict, evo: dict, pareto_pop: int, pareto_gen: int):
+def _search_job(
+    run: str,
+    latency_run: str,
+    seed: int,
+    budgets: dict,
+    evo: dict,
+    pareto_pop: int,
+    pareto_gen: int,
+    pareto_devices: list,
+    random_devices: list,
+):
     """All searches of one supernet (budgets: device -> list of ms); winners are measured later."""
     from frugalml.nas import search as srch
     from frugalml.nas.pipeline import _context, pareto_step, predictor_for, search_step
@@ -96,6 +108,8 @@ def _search_job(run: str, latency_run: str, seed: int, budgets: dict, evo: dict,
             r["new_evaluations"] = ev.evaluations - before
             r["unique_evaluated"] = _unique_in_search(r)
             out["searches"].append(r)
+            if device not in random_devices:
+                continue
             pred = predictor_for(space, Path(latency_run), device)
             n = r["unique_evaluated"]
             rr = srch.random_search(space, ev, pred.predict, b, n, seed=seed)
@@ -103,6 +117,8 @@ def _search_job(run: str, latency_run: str, seed: int, budgets: dict, evo: dict,
             space.prepare(sub, train)
             rr |= {"device": device, "test_accuracy": space.evaluate(sub, test), "macs": space.macs(rr["arch"])}
             out["random"].append(rr)
+        if device not in pareto_devices:
+            continue
         out["pareto"][device] = pareto_step(run, device, pareto_pop, pareto_gen, seed=seed, evaluator=ev, context=ctx,
                                             latency_run=latency_run, measure=False)  # fmt: skip
     out["evaluator"] = {"evaluations": ev.evaluations, "seconds": ev.seconds}
@@ -133,8 +149,12 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     log(f"A. supernets trained ({time.perf_counter() - t0:.0f} s): "
         + ", ".join(f"seed {r['config']['seed']}: {r['cost']['cpu_s']:.0f} CPU-s" for r in supernets))  # fmt: skip
     t0 = time.perf_counter()
-    bjobs = [dict(out=str(out / f"baseline-{name}-s{seed}"), space=s.space, name=name, arch=arch, seed=seed,
-                  epochs=s.epochs, quick=s.quick) for name, arch in sp.scaling_family() for seed in s.seeds]  # fmt: skip
+    bjobs = [
+        dict(out=str(out / f"baseline-{name}-s{seed}"), space=s.space, name=name, arch=arch, seed=seed,
+             epochs=s.epochs, quick=s.quick)
+        for name, arch in sp.scaling_family()
+        for seed in s.seeds
+    ]  # fmt: skip
     baselines = run_jobs(_baseline_job, bjobs, workers=s.workers)
     log(f"A. {len(baselines)} baseline trainings ({time.perf_counter() - t0:.0f} s)")
     # B. latency data on each measured device, with the first seed's supernet
@@ -145,9 +165,10 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
         latency[device] = latency_step(lrun, device, s.latency_samples, seed=0, rounds=s.rounds,
                                        progress=False)  # fmt: skip
         m = latency[device]
+        lut = m.get("lut", {}).get("mape_pct", float("nan"))
         log(f"B. latency {device} ({time.perf_counter() - t0:.0f} s): noise floor MAPE "
             f"{m['noise_floor']['mape_pct']:.1f}%, MLP MAPE {m['mlp']['mape_pct']:.1f}% tau "
-            f"{m['mlp']['kendall_tau']:.2f}, LUT MAPE {m.get('lut', {}).get('mape_pct', float('nan')):.1f}%")  # fmt: skip
+            f"{m['mlp']['kendall_tau']:.2f}, LUT MAPE {lut:.1f}%")  # fmt: skip
     # budgets: quantiles of the measured latencies of random sub-networks on each device
     budgets = {}
     for device in s.devices:
@@ -165,7 +186,8 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     # C. searches, one job per seed
     t0 = time.perf_counter()
     sjobs = [dict(run=runs[seed], latency_run=lrun, seed=seed, budgets=budgets, evo=s.evo,
-                  pareto_pop=s.pareto_population, pareto_gen=s.pareto_generations) for seed in s.seeds]  # fmt: skip
+                  pareto_pop=s.pareto_population, pareto_gen=s.pareto_generations, pareto_devices=list(s.devices),
+                  random_devices=list(s.random_devices)) for seed in s.seeds]  # fmt: skip
     searches = run_jobs(_search_job, sjobs, workers=s.workers)
     log(f"C. searches ({time.perf_counter() - t0:.0f} s)")
     # D. measurements, serial
@@ -209,6 +231,11 @@ def _interp(points: list[tuple[float, float]], x: float) -> tuple[float | None, 
     return front[-1][1], "interpolated"
 
 
+def _mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
 def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searches) -> dict:
     import statistics
 
@@ -221,8 +248,10 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
             for n, v in members.items()}  # fmt: skip
     rows, within = [], []
     for res in searches:
-        for r, rr in zip(res["searches"], res["random"], strict=True):
+        randoms = {(rr["device"], rr["budget"]): rr for rr in res["random"]}
+        for r in res["searches"]:
             d = r["device"]
+            rr = randoms.get((d, r["budget_ms"]), {})
             pts = [(base[n]["latency_ms"][d], base[n]["test_accuracy_mean"]) for n in base]
             b_acc, how = _interp(pts, r["measured_latency_ms"])
             ok = r["measured_latency_ms"] <= 1.1 * r["budget_ms"]
@@ -231,7 +260,8 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
                          "predicted_ms": r["predicted_latency_ms"], "measured_ms": r["measured_latency_ms"],
                          "within_10pct": ok, "test_accuracy": r["test_accuracy"], "val_accuracy": r["accuracy"],
                          "baseline_accuracy_at_latency": b_acc, "baseline_how": how,
-                         "random_test_accuracy": rr["test_accuracy"], "random_measured_ms": rr["measured_latency_ms"],
+                         "random_test_accuracy": rr.get("test_accuracy"),
+                         "random_measured_ms": rr.get("measured_latency_ms"),
                          "macs": r["macs"], "evaluations": r["unique_evaluated"], "search_cpu_s": r["cost"]["cpu_s"],
                          "search_energy_j": r["cost"]["energy_j"], "arch": r["arch"]})  # fmt: skip
     comparable = [r for r in rows if r["baseline_accuracy_at_latency"] is not None]
@@ -243,7 +273,7 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
             "within_budget_fraction": sum(r["within_10pct"] for r in allr) / len(allr),
             "searched_mean_accuracy": statistics.mean(r["test_accuracy"] for r in rs) if rs else None,
             "baseline_mean_accuracy": statistics.mean(r["baseline_accuracy_at_latency"] for r in rs) if rs else None,
-            "random_mean_accuracy": statistics.mean(r["random_test_accuracy"] for r in allr),
+            "random_mean_accuracy": _mean([r["random_test_accuracy"] for r in allr]),
             "searched_mean_accuracy_all": statistics.mean(r["test_accuracy"] for r in allr),
             "comparable": len(rs),
             "n": len(allr),
@@ -258,7 +288,7 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
     base_j = statistics.mean(b["cost"]["energy_j"] for b in baselines)
     costs = {"supernet_training": train_cost, "latency": {d: latency[d]["cost"] for d in latency},
              "from_scratch_one_candidate_mean": {"cpu_s": base_cpu, "energy_j": base_j,
-                                                 "note": "mean over the scaling-baseline trainings (same epochs)"}}  # fmt: skip
+                                                 "note": "mean of the scaling-baseline trainings"}}  # fmt: skip
     per_target = {}
     sn0 = train_cost[0]
     for d in budgets:

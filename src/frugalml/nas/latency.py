@@ -322,7 +322,11 @@ def evaluate_predictors(space, data: dict, seed: int = 0, lut: bool = True) -> t
     t0 = time.perf_counter()
     mlp = MLPPredictor(space, seed=seed).fit(train)
     out["mlp"] = metrics(mlp.predict_many([r["arch"] for r in test]), truth) | {"fit_seconds": time.perf_counter() - t0}
-    out["mlp"]["scatter"] = list(zip(truth, mlp.predict_many([r["arch"] for r in test]), strict=True))
+    pred = mlp.predict_many([r["arch"] for r in test])
+    out["mlp"]["scatter"] = list(zip(truth, pred, strict=True))
+    # how much the predictor under-predicts (90th percentile of (measured - predicted) / predicted)
+    under = sorted((t - p) / p for t, p in zip(truth, pred, strict=True))
+    out["mlp"]["under_p90"] = under[min(len(under) - 1, int(0.9 * len(under)))]
     if lut and not is_modelled(data["device"]):
         try:
             table = LookupTable(space, data["device"]).fit(train)

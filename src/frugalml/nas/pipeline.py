@@ -70,6 +70,15 @@ def predictor_for(space, run: Path, device: str):
     return lat.MLPPredictor.load(space, path)
 
 
+def effective_budget(run: Path, device: str, budget_ms: float) -> float:
+    """budget x min(1, 1.1 / (1 + e90)), e90 = 90th percentile of the predictor's held-out under-prediction."""
+    if lat.is_modelled(device):
+        return budget_ms
+    path = Path(run) / "latency" / f"{device}-metrics.json"
+    e90 = read_json(path)["mlp"].get("under_p90", 0.0) if path.exists() else 0.0
+    return budget_ms * min(1.0, 1.1 / (1.0 + max(e90, 0.0)))
+
+
 def _context(run: str | Path):
     space, net, meta = load_supernet(run)
     train, val, test = space.dataset(quick=meta["config"].get("quick", False))
@@ -88,30 +97,37 @@ def _finish(space, net, train, test, device: str, arch: dict, predictor, measure
 
 def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.EvolutionConfig | None = None,
                 progress: bool | None = None, evaluator: Evaluator | None = None, context=None,
-                latency_run: str | Path | None = None, measure: bool = True) -> dict:  # fmt: skip
+                latency_run: str | Path | None = None, measure: bool = True,
+                calibrated: bool = True) -> dict:  # fmt: skip
     """Evolutionary search for `device` under `budget_ms` (predicted); the winner is then measured.
+
+    `calibrated`: constrain the predicted latency to `effective_budget(...)`, which leaves room
+    for the predictor's held-out under-prediction so the measured latency lands within 10%.
 
     `latency_run`: take the latency predictor from another run of the same space (latency
     depends on the architecture, not on the weights).
     """
     run = Path(run)
     cfg = cfg or srch.EvolutionConfig()
+    lrun = Path(latency_run or run)
+    target = effective_budget(lrun, device, budget_ms) if calibrated else budget_ms
     if context is None:  # fail fast on a bad device or budget, before loading data
         space = load_supernet(run)[0]
-        srch.check_budget(space, predictor_for(space, Path(latency_run or run), device).predict, budget_ms)
+        srch.check_budget(space, predictor_for(space, lrun, device).predict, target)
     space, net, meta, train, val, test = context or _context(run)
-    predictor = predictor_for(space, Path(latency_run or run), device)
+    predictor = predictor_for(space, lrun, device)
     ev = evaluator or Evaluator(space, net, train, val)
     t = tracker(f"nas search {device} {budget_ms}")
     t0 = time.perf_counter()
     state = run / "search" / f"{device}-{budget_ms:g}ms.json"
-    res = srch.evolve(space, ev, predictor.predict, budget_ms, cfg, state_path=state, progress=progress)
+    res = srch.evolve(space, ev, predictor.predict, target, cfg, state_path=state, progress=progress)
     seconds = time.perf_counter() - t0
     final = _finish(space, net, train, test, device, res["arch"], predictor, measure=measure)
     out = final | {
         "device": device,
         "modelled": lat.is_modelled(device),
         "budget_ms": budget_ms,
+        "search_budget_ms": target,
         "accuracy": res["accuracy"],  # validation accuracy the search optimised
         "search_seconds": res["search_seconds"],
         "wall_seconds": seconds,
