@@ -22,7 +22,7 @@ def train(
     epochs_backbone: int = typer.Option(6, help="Stage 1: epochs per backbone."),
     epochs_policy: int = typer.Option(12, help="Stage 2: policy epochs."),
     epochs_finetune: int = typer.Option(3, help="Stage 3: fine-tuning epochs."),
-    efficiency_weight: float = typer.Option(0.05, help="w in (1-w) CE + w FLOPs/uniform-full FLOPs."),
+    efficiency_weight: float = typer.Option(0.05, help="w in (1-w) CE + w FLOPs per video (unit: one full-res frame)."),
     clips: int = typer.Option(1000, help="Synthetic training clips."),
     test_clips: int = typer.Option(500, help="Synthetic test clips."),
     joint: bool = typer.Option(False, help="Stage 2 also trains the backbones (every backbone on every frame)."),

@@ -160,4 +160,3 @@ def evaluate_run(run: str | Path, latency_videos: int = 40, random_draws: int = 
 
 def cfg_skips(model) -> list[int]:
     return list(model.cfg.skips)
-

@@ -57,20 +57,24 @@ class PolicyCNN(nn.Module):
         self.proj = nn.Linear(c * size * size, feature)
 
     def forward(self, x):
-        return F.relu(self.proj(self.features(x).flatten(1)))
+        return torch.tanh(self.proj(self.features(x).flatten(1)))  # tanh: no dead units at high policy lr
 
 
 class PolicyStep(nn.Module):
-    """One LSTM step and the action head (what the policy costs per frame it looks at)."""
+    """One LSTM step and the action head (what the policy costs per frame it looks at).
+
+    The head reads the LSTM state and the current frame's features, so a decision can
+    react to what is on this frame as well as to what came before.
+    """
 
     def __init__(self, feature: int, hidden: int, actions: int):
         super().__init__()
         self.cell = nn.LSTMCell(feature, hidden)
-        self.head = nn.Linear(hidden, actions)
+        self.head = nn.Linear(hidden + feature, actions)
 
     def forward(self, f, h, c):
         h, c = self.cell(f, (h, c))
-        return self.head(h), h, c
+        return self.head(torch.cat([h, f], 1)), h, c
 
 
 @dataclass

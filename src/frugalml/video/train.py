@@ -3,7 +3,8 @@
     run/config.json                  the VideoConfig (a different config in the same dir is refused)
     run/stage1/res64, res48, ...     each backbone trained alone at its resolution (uniform frames)
     run/stage1.safetensors           the uniform baselines' weights
-    run/stage2/                      policy trained with 0.95 CE + 0.05 expected FLOPs (weights configurable)
+    run/stage2/                      policy trained with 0.95 CE + 0.05 expected FLOPs (weight configurable;
+                                     FLOPs per video in units of one full-resolution backbone frame)
     run/stage3/                      backbones fine-tuned on the frames the frozen policy picks
     run/final.safetensors, result.json
 
@@ -41,10 +42,12 @@ class VideoConfig:
     epochs_backbone: int = 6
     epochs_policy: int = 12
     epochs_finetune: int = 3
-    efficiency_weight: float = 0.05  # loss = (1 - w) CE + w expected FLOPs / uniform full-res FLOPs
+    # loss = (1 - w) CE + w expected FLOPs per video, in units of one full-resolution frame
+    efficiency_weight: float = 0.05
     batch_size: int = 32
+    policy_batch_size: int = 16
     lr: float = 3e-3
-    policy_lr: float = 3e-3
+    policy_lr: float = 1e-2
     finetune_lr: float = 1e-3
     joint: bool = False
     seed: int = 0
@@ -161,9 +164,9 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
         logits_tr = _batched(model.frame_logits, ds.x_train)
         logits_te = _batched(model.frame_logits, ds.x_test)
     idx_ds = _index_dataset(ds, "policy")
-    steps_per_epoch = math.ceil(len(ds.y_train) / cfg.batch_size)
+    steps_per_epoch = math.ceil(len(ds.y_train) / cfg.policy_batch_size)
     w = cfg.efficiency_weight
-    full = float(table.uniform[0])
+    unit = float(table.backbone[0])  # FLOPs of one frame through the full-resolution backbone
     bb_flops = torch.tensor(table.backbone, dtype=torch.float32)
 
     def policy_loss(m: ARNet, idx, y):
@@ -177,10 +180,10 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
             m.train_steps += 1
         fused, use, alive, _ = m.rollout(small, logits, sample=m.training, tau=tau)
         flops = (use * bb_flops).sum((1, 2)) + alive.sum(1) * table.policy_step + cfg.frames * table.policy_cnn
-        loss = (1 - w) * F.cross_entropy(fused, y) + w * (flops / full).mean()
+        loss = (1 - w) * F.cross_entropy(fused, y) + w * (flops / unit).mean()
         return loss, (fused.argmax(1) == y).sum()
 
-    tc2 = TrainConfig(epochs=cfg.epochs_policy, batch_size=cfg.batch_size, lr=cfg.policy_lr, optimizer="adam",
+    tc2 = TrainConfig(epochs=cfg.epochs_policy, batch_size=cfg.policy_batch_size, lr=cfg.policy_lr, optimizer="adam",
                       seed=cfg.seed + 1, eval_batch_size=256)  # fmt: skip
     res2 = fit(model, idx_ds, tc2, out / "stage2", loss_fn=policy_loss, progress=progress,
                description="stage 2: policy")  # fmt: skip
@@ -201,6 +204,8 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
     def finetune_loss(m: ARNet, idx, y):
         x = _rows(ds.x_train, ds.x_test, idx)
         fused = apply_backbones(m, x, _rows(act_tr, act_te, idx), grad=m.training)
+        if m.training and not fused.requires_grad:  # the policy ran no backbone on this whole batch
+            fused = fused + 0.0 * m.backbones[0].fc.bias.sum()
         return F.cross_entropy(fused, y), (fused.argmax(1) == y).sum()
 
     tc3 = TrainConfig(epochs=cfg.epochs_finetune, batch_size=cfg.batch_size, lr=cfg.finetune_lr, optimizer="adam",

@@ -1,0 +1,189 @@
+"""AR-Net on the synthetic video task: accuracy, counted GFLOPs and measured ms per video of
+the learned policy against uniform processing, a random policy with the same action mix,
+and the oracle; the no-cue variant as negative control. >= 2 seeds.
+
+    .venv/bin/python benchmarks/bench_video_arnet.py [--quick] [--workers 2]
+
+Runs live in runs/bench_video/<variant>-s<seed>-w<weight>/ and resume when killed; the
+stage-1 backbones of a (variant, seed) are trained once and shared by every efficiency
+weight (their stage-1 run directory is copied). Each job runs on one torch thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+RUNS = Path("runs/bench_video")
+
+
+def job(variant: str, seed: int, weights: list[float], settings: dict, latency_videos: int) -> list[dict]:
+    import torch
+
+    torch.set_num_threads(1)
+    from frugalml.report.files import read_json, write_json
+    from frugalml.video.evaluate import evaluate_run
+    from frugalml.video.train import VideoConfig, load_data, train
+
+    cfg0 = VideoConfig(data=variant, seed=seed, efficiency_weight=weights[0], **settings)
+    ds = load_data(cfg0)
+    first = RUNS / f"{variant}-s{seed}-w{weights[0]:g}"
+    out = []
+    for w in weights:
+        cfg = VideoConfig(**(asdict(cfg0) | {"efficiency_weight": w}))
+        run = RUNS / f"{variant}-s{seed}-w{w:g}"
+        if run != first and not (run / "stage1").exists() and (first / "stage1.safetensors").exists():
+            shutil.copytree(first / "stage1", run / "stage1")  # same backbones: same data, seed, settings
+        t0 = time.perf_counter()
+        summary = train(cfg, run, ds=ds, progress=False)
+        train_s = time.perf_counter() - t0
+        ev_path = run / "eval.json"
+        if ev_path.exists():
+            ev = read_json(ev_path)
+        else:
+            ev = evaluate_run(run, latency_videos=latency_videos, seed=seed)
+            write_json(ev_path, ev)
+        ev["train_seconds_this_call"] = train_s
+        ev["stages"] = summary["stages"]
+        ev.update(variant=variant, seed=seed, efficiency_weight=w)
+        base = ev["baselines"]
+        print(f"[{variant} seed {seed} w {w:g}] acc {ev['accuracy']:.3f} GFLOPs {ev['gflops_per_video']:.4f} "
+              f"(x{ev['gflops_ratio_vs_uniform_full']:.2f} of uniform) ms {ev['ms_per_video']:.2f} | uniform-full "
+              f"acc {base['uniform_64']['accuracy']:.3f} | random {base['random']['accuracy']:.3f}"
+              f" | oracle {base['oracle']['accuracy']:.3f}", flush=True)  # fmt: skip
+        out.append(ev)
+    return out
+
+
+def mean_std(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None, None
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="tiny settings (a smoke test, not the benchmark)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    args = ap.parse_args()
+
+    from frugalml.executor import run_jobs
+    from frugalml.report.bench import save_result
+    from frugalml.video.plots import plot_flops_vs_informative, plot_tradeoff
+
+    if args.quick:
+        settings = dict(n_train=64, n_test=32, frames=8, epochs_backbone=1, epochs_policy=2, epochs_finetune=1)
+        cue_w, nocue_w, lat = [0.05], [0.05], 4
+    else:
+        settings = dict(n_train=800, n_test=400, frames=16, epochs_backbone=5, epochs_policy=10, epochs_finetune=2,
+                        batch_size=16)  # fmt: skip
+        cue_w, nocue_w, lat = [0.05, 0.02, 0.1], [0.05, 0.02], 40
+    jobs = []
+    for seed in args.seeds:
+        jobs.append(dict(variant="synthetic", seed=seed, weights=cue_w, settings=settings, latency_videos=lat))
+        jobs.append(dict(variant="synthetic-nocue", seed=seed, weights=nocue_w, settings=settings, latency_videos=lat))
+    t0 = time.perf_counter()
+    results = [ev for evs in run_jobs(job, jobs, workers=args.workers) for ev in evs]
+    wall = time.perf_counter() - t0
+
+    rows = {}
+    for ev in results:
+        rows.setdefault((ev["variant"], ev["efficiency_weight"]), []).append(ev)
+    summary = {}
+    for (variant, w), evs in sorted(rows.items()):
+        key = f"{variant}/w{w:g}"
+        s = {"seeds": [e["seed"] for e in evs]}
+        for name, get in {
+            "accuracy": lambda e: e["accuracy"],
+            "gflops_per_video": lambda e: e["gflops_per_video"],
+            "ms_per_video": lambda e: e["ms_per_video"],
+            "gflops_ratio_vs_uniform_full": lambda e: e["gflops_ratio_vs_uniform_full"],
+            "wallclock_ratio_vs_uniform_full": lambda e: e["latency"]["adaptive_over_uniform_full_median"],
+            "uniform_full_accuracy": lambda e: e["baselines"]["uniform_64"]["accuracy"],
+            "accuracy_minus_uniform_full": lambda e: e["accuracy"] - e["baselines"]["uniform_64"]["accuracy"],
+            "random_accuracy": lambda e: e["baselines"]["random"]["accuracy"],
+            "random_gflops_per_video": lambda e: e["baselines"]["random"]["gflops_per_video"],
+            "learned_minus_random": lambda e: e["accuracy"] - e["baselines"]["random"]["accuracy"],
+            "oracle_accuracy": lambda e: e["baselines"]["oracle"]["accuracy"],
+            "top_res_rate_informative": lambda e: e["evidence"]["top_res_rate_informative"],
+            "top_res_rate_uninformative": lambda e: e["evidence"]["top_res_rate_uninformative"],
+            "top_res_ratio": lambda e: e["evidence"]["top_res_ratio"],
+            "skipped_rate_informative": lambda e: e["evidence"]["skipped_rate_informative"],
+            "skipped_rate_uninformative": lambda e: e["evidence"]["skipped_rate_uninformative"],
+        }.items():
+            m, sd = mean_std([get(e) for e in evs])
+            s[name] = {"mean": m, "std": sd, "per_seed": [get(e) for e in evs]}
+        summary[key] = s
+    baselines = {}
+    for name in ("uniform_64", "uniform_48", "uniform_32", "oracle"):
+        evs = [e for e in results if e["variant"] == "synthetic"]
+        baselines[name] = {k: mean_std([e["baselines"][name][k] for e in evs])[0]
+                           for k in ("accuracy", "gflops_per_video", "ms_per_video")}  # fmt: skip
+
+    # acceptance, on the cued task, at each weight
+    checks = {}
+    for key, s in summary.items():
+        if not key.startswith("synthetic/"):
+            continue
+        w = key.split("/w")[1]
+        nocue = summary.get(f"synthetic-nocue/w{w}")
+        checks[key] = {
+            "accuracy_within_1pt_of_uniform_full": s["accuracy_minus_uniform_full"]["mean"] >= -0.01,
+            "gflops_at_most_half": s["gflops_ratio_vs_uniform_full"]["mean"] <= 0.5,
+            "wallclock_at_most_0.7x": s["wallclock_ratio_vs_uniform_full"]["mean"] <= 0.7,
+            "learned_minus_random": s["learned_minus_random"]["mean"],
+            "nocue_learned_minus_random": nocue["learned_minus_random"]["mean"] if nocue else None,
+            "informative_top_res_at_least_2x": s["top_res_ratio"]["mean"] >= 2.0,
+        }
+    payload = {
+        "settings": settings,
+        "efficiency_weights": {"synthetic": cue_w, "synthetic-nocue": nocue_w},
+        "seeds": args.seeds,
+        "wall_seconds": wall,
+        "note": "2-core machine shared with other engineers' jobs: wall-clock figures are noisy; "
+        "adaptive and uniform were timed interleaved on the same clips in one process (1 thread)",
+        "summary": summary,
+        "baselines_cued_mean": baselines,
+        "acceptance": checks,
+        "runs": [{k: v for k, v in e.items() if k not in ("flops",)} | {"latency": {
+            kk: vv for kk, vv in e["latency"].items() if kk != "per_video_ms"}} for e in results],
+    }  # fmt: skip
+    name = "video_arnet_quick" if args.quick else "video_arnet"
+    path = save_result(name, payload)
+    res_dir = path.parent
+
+    curves = {}
+    for variant, label in (("synthetic", "learned policy (cue)"), ("synthetic-nocue", "learned policy (no cue)")):
+        curves[label] = [(s["gflops_per_video"]["mean"], s["accuracy"]["mean"], s["accuracy"]["std"])
+                         for k, s in summary.items() if k.startswith(variant + "/")]  # fmt: skip
+        curves[label.replace("learned", "random")] = [
+            (s["random_gflops_per_video"]["mean"], s["random_accuracy"]["mean"], s["random_accuracy"]["std"])
+            for k, s in summary.items() if k.startswith(variant + "/")]  # fmt: skip
+    points = {k.replace("_", " ") + " px" if k.startswith("uniform") else k: (v["gflops_per_video"], v["accuracy"])
+              for k, v in baselines.items()}  # fmt: skip
+    plot_tradeoff(res_dir / f"{name}_tradeoff.png", curves, points,
+                  f"synthetic video, {len(args.seeds)} seeds, {settings['n_test']} test clips")  # fmt: skip
+    per = {f"{e['variant']} s{e['seed']} w{e['efficiency_weight']:g}": e["evidence"]["gflops_vs_informative_frames"]
+           for e in results if e["efficiency_weight"] == 0.05}  # fmt: skip
+    plot_flops_vs_informative(res_dir / f"{name}_flops_vs_informative.png", per)
+    for e in results:
+        if e["seed"] == args.seeds[0] and e["efficiency_weight"] == 0.05:
+            src = Path(e["run_dir"]) / "choices.png"
+            if src.exists():
+                tag = "cue" if e["variant"] == "synthetic" else "nocue"
+                shutil.copyfile(src, res_dir / f"{name}_choices_{tag}.png")
+    print(f"saved {path} ({wall:.0f} s)")
+    for key, c in checks.items():
+        print(key, c)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""`frugal video train / eval` end to end on a tiny run, and bad input -> exit 2, one line."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from frugalml import cli
+from frugalml.video.demo import demo
+
+FRUGAL = str(Path(sys.executable).parent / "frugal")
+TINY = ["--clips", "24", "--test-clips", "8", "--frames", "6", "--epochs", "1", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def runner():
+    cli._add_groups()
+    return CliRunner()
+
+
+def test_train_then_eval_json(runner, tmp_path):
+    run = tmp_path / "run"
+    r = runner.invoke(cli.app, ["video", "train", "--data", "synthetic", *TINY, "--out", str(run), "--json"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["config"]["efficiency_weight"] == 0.05 and (run / "final.safetensors").exists()
+    r = runner.invoke(cli.app, ["video", "eval", "--run", str(run), "--latency-videos", "3", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)  # exactly one JSON object on stdout
+    for key in ("accuracy", "gflops_per_video", "ms_per_video", "action_usage", "evidence", "baselines"):
+        assert key in res
+    assert set(res["baselines"]) == {"uniform_64", "uniform_48", "uniform_32", "random", "oracle"}
+    for b in res["baselines"].values():
+        assert {"accuracy", "gflops_per_video", "ms_per_video"} <= set(b)
+    # uniform full resolution: 6 frames x the 64 px backbone (2,507,008 MACs per frame, see test_model)
+    assert res["baselines"]["uniform_64"]["gflops_per_video"] == pytest.approx(6 * 2 * 2_507_008 / 1e9)
+    assert sum(v for k, v in res["action_usage"].items() if k != "frames_skipped_over") == pytest.approx(1.0)
+    assert (run / "eval.json").exists() and (run / "choices.png").stat().st_size > 1000
+
+
+def run_frugal(*args):
+    return subprocess.run([FRUGAL, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path):
+    nothing = tmp_path / "noclasses"
+    nothing.mkdir()
+    r = run_frugal("video", "train", "--data", str(nothing), "--out", str(tmp_path / "r"))
+    assert r.returncode == 2 and "no class folders" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    r = run_frugal("video", "eval", "--run", str(tmp_path))
+    assert r.returncode == 2 and "not a video run directory" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_demo_step_returns_before_after_rows(tmp_path):
+    rows = demo(tmp_path / "demo", quick=True, console=None)
+    assert [r["metric"] for r in rows] == ["GFLOPs/video", "ms/video", "accuracy"]
+    assert rows[0]["after"] < rows[0]["before"] * 1.2  # policy overhead is small even untrained

@@ -1,0 +1,63 @@
+"""Three-stage training on a tiny configuration: resume after a kill, config guard."""
+
+import pytest
+import torch
+
+import frugalml.train as core_train
+from frugalml.errors import FrugalError
+from frugalml.video.train import VideoConfig, train
+
+TINY = dict(n_train=24, n_test=8, frames=6, size=32, resolutions=[32, 24, 16], policy_res=8,
+            epochs_backbone=1, epochs_policy=2, epochs_finetune=1, batch_size=8, policy_batch_size=8)  # fmt: skip
+
+
+def final_state(run):
+    from safetensors.torch import load_file
+
+    return load_file(str(run / "final.safetensors"))
+
+
+def test_killed_training_resumes_in_the_stage_and_epoch_it_reached(tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    cfg = VideoConfig(**TINY)
+    whole = train(cfg, tmp_path / "whole")
+    assert set(whole["stages"]) == {"stage1_res32", "stage1_res24", "stage1_res16", "stage2", "stage3"}
+
+    real_save = core_train.atomic_save
+
+    def save_then_die(path, fn):
+        out = real_save(path, fn)
+        if "stage2" in str(path) and str(path).endswith("checkpoint.pt"):
+            raise KeyboardInterrupt  # killed right after stage 2's first epoch was checkpointed
+        return out
+
+    monkeypatch.setattr(core_train, "atomic_save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(VideoConfig(**TINY), tmp_path / "killed")
+    monkeypatch.setattr(core_train, "atomic_save", real_save)
+    assert not (tmp_path / "killed" / "stage3").exists()
+    resumed = train(VideoConfig(**TINY), tmp_path / "killed")
+    assert resumed["stages"]["stage1_res32"]["resumed_from_epoch"] == 1  # finished: reloaded, not retrained
+    assert resumed["stages"]["stage2"]["resumed_from_epoch"] == 1  # picks up at stage 2, epoch 2
+    assert resumed["stages"]["stage3"]["resumed_from_epoch"] == 0
+    a, b = final_state(tmp_path / "whole"), final_state(tmp_path / "killed")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-5), k  # same result as never killed
+    assert int(b["train_steps"]) == 2 * 3  # the temperature clock survived the kill
+
+
+def test_a_different_config_in_the_same_run_dir_is_refused(tmp_path):
+    train(VideoConfig(**(TINY | dict(epochs_policy=0, epochs_finetune=0))), tmp_path / "r")
+    with pytest.raises(FrugalError, match="efficiency_weight"):
+        train(VideoConfig(**(TINY | dict(epochs_policy=0, epochs_finetune=0, efficiency_weight=0.2))), tmp_path / "r")
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [(dict(efficiency_weight=1.5), "efficiency-weight"), (dict(resolutions=[16, 32, 24]), "decreasing"),
+     (dict(resolutions=[64, 32, 16]), "must lie in")],
+)  # fmt: skip
+def test_bad_configs_are_clear_errors(tmp_path, bad, message):
+    with pytest.raises(FrugalError, match=message):
+        train(VideoConfig(**(TINY | bad)), tmp_path / "r")
