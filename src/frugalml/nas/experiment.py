@@ -36,8 +36,17 @@ class Settings:
                                                "iterations": 6, "mutate_prob": 0.3})  # fmt: skip
     pareto_population: int = 20
     pareto_generations: int = 6
-    random_devices: tuple = ("host-1t",)  # budgeted random-search control (same evaluations) on these
-    workers: int = 2
+    random_devices: tuple = ("host-1t",)
+    # members of the scaling family trained from scratch (names from `space.scaling_family()`; empty = all)
+    baseline_members: tuple = (
+        "d1-e1",
+        "d1-e2",
+        "d2-e1",
+        "d2-e2",
+        "d3-e2",
+        "d3-e3",
+    )  # budgeted random-search control (same evaluations) on these
+    workers: int = 3
 
 
 def _supernet_job(out: str, space: str, seed: int, epochs: int, sampling: str, quick: bool) -> dict:
@@ -125,6 +134,10 @@ def _search_job(
     return out
 
 
+def _family(sp, s: Settings):
+    return [(n, a) for n, a in sp.scaling_family() if not s.baseline_members or n in s.baseline_members]
+
+
 def _unique_in_search(r: dict) -> int:
     c = r["config"]
     return c["population"] + (r["generations"] - 1) * (c["mutations"] + c["crossovers"])
@@ -152,7 +165,7 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     bjobs = [
         dict(out=str(out / f"baseline-{name}-s{seed}"), space=s.space, name=name, arch=arch, seed=seed,
              epochs=s.epochs, quick=s.quick)
-        for name, arch in sp.scaling_family()
+        for name, arch in _family(sp, s)
         for seed in s.seeds
     ]  # fmt: skip
     baselines = run_jobs(_baseline_job, bjobs, workers=s.workers)
@@ -185,10 +198,18 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     log(f"   budgets (ms): {budgets}")
     # C. searches, one job per seed
     t0 = time.perf_counter()
-    sjobs = [dict(run=runs[seed], latency_run=lrun, seed=seed, budgets=budgets, evo=s.evo,
+    # one job per (seed, device) so the workers stay busy; each job has its own accuracy cache
+    sjobs = [dict(run=runs[seed], latency_run=lrun, seed=seed, budgets={d: bs}, evo=s.evo,
                   pareto_pop=s.pareto_population, pareto_gen=s.pareto_generations, pareto_devices=list(s.devices),
-                  random_devices=list(s.random_devices)) for seed in s.seeds]  # fmt: skip
-    searches = run_jobs(_search_job, sjobs, workers=s.workers)
+                  random_devices=list(s.random_devices)) for seed in s.seeds for d, bs in budgets.items()]  # fmt: skip
+    parts = run_jobs(_search_job, sjobs, workers=s.workers)
+    searches = []
+    for seed in s.seeds:
+        mine = [p for p in parts if p["seed"] == seed]
+        searches.append({"seed": seed, "searches": [r for p in mine for r in p["searches"]],
+                         "random": [r for p in mine for r in p["random"]],
+                         "pareto": {d: v for p in mine for d, v in p["pareto"].items()},
+                         "evaluator": [p["evaluator"] for p in mine]})  # fmt: skip
     log(f"C. searches ({time.perf_counter() - t0:.0f} s)")
     # D. measurements, serial
     t0 = time.perf_counter()
@@ -203,7 +224,7 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
             for m in p["measured_front"]:
                 m["measured_latency_ms"] = lat.measure(space, net, m["arch"], device) * 1e3
     base_lat = {}
-    for name, arch in sp.scaling_family():
+    for name, arch in _family(sp, s):
         base_lat[name] = {d: lat.measure(space, nets[s.seeds[0]], arch, d) * 1e3 for d in (*s.devices, *s.modelled)}
     measure_cost = cost_of(t.stop())
     log(f"D. measured winners and baselines ({time.perf_counter() - t0:.0f} s)")

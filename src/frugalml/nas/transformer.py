@@ -1,0 +1,248 @@
+"""The `transformer` search space (HAT style) on a generated seq2seq task (string reversal).
+
+Genes: embedding dim (shared by encoder and decoder), encoder and decoder depth, per layer
+FFN hidden dim and number of heads (head size fixed at 16), and how many of the last
+encoder layers each decoder layer attends to (HAT's arbitrary encoder-decoder attention:
+their outputs are concatenated along the sequence as keys/values).
+
+One module class serves both roles: the supernet is it at maximum sizes, and an extracted
+sub-network is the same class built at the sub-network's sizes holding the leading slices of
+the supernet's tensors, so it is a standalone `nn.Module`. Pre-norm layers, LayerNorm (no
+statistics to recalibrate). `forward(src)` with no target decodes greedily for the full
+length (fixed work, batch 1 for latency); each step re-runs the decoder on the prefix
+(no key/value cache - a simplification against HAT's incremental decoder).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from frugalml.nas.elastic import ElasticLinear
+from frugalml.nas.spaces import SearchSpace, register
+
+HEAD_DIM = 16
+
+
+class ElasticLayerNorm(nn.LayerNorm):
+    def forward(self, x):
+        e = x.shape[-1]
+        return F.layer_norm(x, (e,), self.weight[:e], self.bias[:e], self.eps)
+
+
+class Attention(nn.Module):
+    def __init__(self, emb: int, heads: int):
+        super().__init__()
+        inner = heads * HEAD_DIM
+        self.q, self.k, self.v = ElasticLinear(emb, inner), ElasticLinear(emb, inner), ElasticLinear(emb, inner)
+        self.o = ElasticLinear(inner, emb)
+
+    def forward(self, x, mem, heads: int, causal: bool = False):
+        n, tq, e = x.shape
+        tk = mem.shape[1]
+        inner = heads * HEAD_DIM
+        q = self.q(x, inner).view(n, tq, heads, HEAD_DIM).transpose(1, 2)
+        k = self.k(mem, inner).view(n, tk, heads, HEAD_DIM).transpose(1, 2)
+        v = self.v(mem, inner).view(n, tk, heads, HEAD_DIM).transpose(1, 2)
+        att = (q @ k.transpose(-1, -2)) / math.sqrt(HEAD_DIM)
+        if causal:
+            att = att.masked_fill(torch.ones(tq, tk, dtype=torch.bool).triu(1), float("-inf"))
+        y = (att.softmax(-1) @ v).transpose(1, 2).reshape(n, tq, inner)
+        return self.o(y, e)
+
+
+class FFN(nn.Module):
+    def __init__(self, emb: int, hidden: int):
+        super().__init__()
+        self.fc1, self.fc2 = ElasticLinear(emb, hidden), ElasticLinear(hidden, emb)
+
+    def forward(self, x, hidden: int):
+        return self.fc2(F.relu(self.fc1(x, hidden)), x.shape[-1])
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, emb, ffn, heads):
+        super().__init__()
+        self.ln1, self.attn = ElasticLayerNorm(emb), Attention(emb, heads)
+        self.ln2, self.ffn = ElasticLayerNorm(emb), FFN(emb, ffn)
+
+    def forward(self, x, ffn, heads):
+        h = self.ln1(x)
+        x = x + self.attn(h, h, heads)
+        return x + self.ffn(self.ln2(x), ffn)
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, emb, ffn, heads):
+        super().__init__()
+        self.ln1, self.self_attn = ElasticLayerNorm(emb), Attention(emb, heads)
+        self.ln2, self.cross = ElasticLayerNorm(emb), Attention(emb, heads)
+        self.ln3, self.ffn = ElasticLayerNorm(emb), FFN(emb, ffn)
+
+    def forward(self, x, mem, ffn, heads):
+        h = self.ln1(x)
+        x = x + self.self_attn(h, h, heads, causal=True)
+        x = x + self.cross(self.ln2(x), mem, heads)
+        return x + self.ffn(self.ln3(x), ffn)
+
+
+class Seq2SeqTransformer(nn.Module):
+    """Encoder-decoder; `layers` sizes are maxima, `arch` (set_active) picks the active sizes."""
+
+    def __init__(self, vocab: int, max_len: int, emb: int, enc: list[tuple[int, int]], dec: list[tuple[int, int]],
+                 arch: dict, bos: int = 1):  # fmt: skip
+        super().__init__()
+        self.vocab, self.max_len, self.bos = vocab, max_len, bos
+        self.tok = nn.Embedding(vocab, emb)
+        self.pos = nn.Parameter(torch.randn(2 * max_len + 1, emb) * 0.02)
+        self.enc = nn.ModuleList(EncoderLayer(emb, f, h) for f, h in enc)
+        self.dec = nn.ModuleList(DecoderLayer(emb, f, h) for f, h in dec)
+        self.enc_ln, self.dec_ln = ElasticLayerNorm(emb), ElasticLayerNorm(emb)
+        self.out = ElasticLinear(emb, vocab)
+        self.arch = arch
+
+    def _embed(self, tokens, e):
+        return self.tok.weight[tokens, :e] * math.sqrt(e) + self.pos[: tokens.shape[1], :e]
+
+    def encode(self, src):
+        a, e = self.arch, self.arch["emb"]
+        x = self._embed(src, e)
+        outs = []
+        for i in range(a["enc.d"]):
+            x = self.enc[i](x, a[f"enc.l{i + 1}.ffn"], a[f"enc.l{i + 1}.heads"])
+            outs.append(x)
+        k = min(a["dec.attn_k"], a["enc.d"])
+        return torch.cat([self.enc_ln(o) for o in outs[-k:]], dim=1)
+
+    def decode(self, mem, tgt_in):
+        a, e = self.arch, self.arch["emb"]
+        x = self._embed(tgt_in, e)
+        for i in range(a["dec.d"]):
+            x = self.dec[i](x, mem, a[f"dec.l{i + 1}.ffn"], a[f"dec.l{i + 1}.heads"])
+        return self.out(self.dec_ln(x), self.vocab)
+
+    def forward(self, src, tgt_in=None):
+        mem = self.encode(src)
+        if tgt_in is not None:
+            return self.decode(mem, tgt_in)
+        out = torch.full((src.shape[0], 1), self.bos, dtype=torch.long)
+        for _ in range(self.max_len):
+            nxt = self.decode(mem, out)[:, -1].argmax(-1, keepdim=True)
+            out = torch.cat([out, nxt], dim=1)
+        return out[:, 1:]
+
+
+@functools.lru_cache(maxsize=2)
+def _reverse(num_samples: int):
+    from frugalml import data
+
+    return data.get("seq2seq-reverse", num_samples=num_samples)
+
+
+@register("transformer")
+class TransformerSpace(SearchSpace):
+    def __init__(self, embs=(32, 48, 64), ffns=(64, 128, 256), heads=(2, 4), enc_depths=(1, 2, 3),
+                 dec_depths=(1, 2), attn_k=(1, 2), num_samples: int = 4000, val_size: int = 400):  # fmt: skip
+        self.embs, self.ffns, self.heads = tuple(embs), tuple(ffns), tuple(heads)
+        self.enc_depths, self.dec_depths, self.attn_k = tuple(enc_depths), tuple(dec_depths), tuple(attn_k)
+        self.num_samples, self.val_size = num_samples, val_size
+        self.config = {"embs": list(embs), "ffns": list(ffns), "heads": list(heads), "enc_depths": list(enc_depths),
+                       "dec_depths": list(dec_depths), "attn_k": list(attn_k), "num_samples": num_samples,
+                       "val_size": val_size, "task": "seq2seq-reverse"}  # fmt: skip
+        g = {"emb": self.embs, "enc.d": self.enc_depths, "dec.d": self.dec_depths, "dec.attn_k": self.attn_k}
+        for side, depths in (("enc", self.enc_depths), ("dec", self.dec_depths)):
+            for i in range(1, max(depths) + 1):
+                g[f"{side}.l{i}.ffn"], g[f"{side}.l{i}.heads"] = self.ffns, self.heads
+        self.genes = g
+        self.vocab, self.max_len = 13, 9  # seq2seq-reverse defaults: 10 symbols + PAD/BOS/EOS, 8 + EOS
+
+    def canonical(self, arch):
+        a = dict(arch)
+        for side in ("enc", "dec"):
+            for i in range(a[f"{side}.d"] + 1, max(getattr(self, f"{side}_depths")) + 1):
+                a[f"{side}.l{i}.ffn"], a[f"{side}.l{i}.heads"] = self.ffns[0], self.heads[0]
+        a["dec.attn_k"] = min(a["dec.attn_k"], a["enc.d"])
+        return a
+
+    def features(self, arch):
+        a = self.canonical(arch)
+        f = [a["emb"] / max(self.embs), a["enc.d"] / max(self.enc_depths), a["dec.d"] / max(self.dec_depths),
+             a["dec.attn_k"] / max(self.attn_k)]  # fmt: skip
+        for side in ("enc", "dec"):
+            for i in range(1, max(getattr(self, f"{side}_depths")) + 1):
+                on = i <= a[f"{side}.d"]
+                f += [on * a[f"{side}.l{i}.ffn"] / max(self.ffns), on * a[f"{side}.l{i}.heads"] / max(self.heads)]
+        return f
+
+    def _net(self, arch, full: bool):
+        a = self.canonical(arch)
+        if full:
+            enc = [(max(self.ffns), max(self.heads))] * max(self.enc_depths)
+            dec = [(max(self.ffns), max(self.heads))] * max(self.dec_depths)
+            return Seq2SeqTransformer(self.vocab, self.max_len, max(self.embs), enc, dec, a)
+        enc = [(a[f"enc.l{i}.ffn"], a[f"enc.l{i}.heads"]) for i in range(1, a["enc.d"] + 1)]
+        dec = [(a[f"dec.l{i}.ffn"], a[f"dec.l{i}.heads"]) for i in range(1, a["dec.d"] + 1)]
+        return Seq2SeqTransformer(self.vocab, self.max_len, a["emb"], enc, dec, a)
+
+    def build_supernet(self, seed: int = 0):
+        torch.manual_seed(seed)
+        return self._net(self.largest(), full=True)
+
+    def set_active(self, supernet, arch):
+        supernet.arch = self.canonical(arch)
+
+    def build_subnet(self, arch, seed: int = 0):
+        self.validate(arch)
+        torch.manual_seed(seed)
+        return self._net(arch, full=False)
+
+    @torch.no_grad()
+    def extract(self, supernet, arch):
+        sub = self.build_subnet(arch)
+        big = supernet.state_dict()
+        for name, t in sub.state_dict().items():
+            t.copy_(big[name][tuple(slice(0, n) for n in t.shape)])  # the leading slice in every dimension
+        return sub.eval()
+
+    def example_input(self, arch):
+        return torch.randint(3, self.vocab, (1, self.max_len))
+
+    def dataset(self, quick: bool = False):
+        from frugalml.data.base import Dataset
+
+        ds = _reverse(min(self.num_samples, 1200) if quick else self.num_samples)
+        nval = min(self.val_size, len(ds.y_train) // 5)
+        xtr, ytr = ds.x_train[nval:], ds.y_train[nval:]
+        xv, yv = ds.x_train[:nval], ds.y_train[:nval]
+        train = Dataset("reverse-nas", xtr, ytr, xv, yv, ds.num_classes, ds.info)
+        val = Dataset("reverse-nas-val", xtr, ytr, xv, yv, ds.num_classes, ds.info)
+        test = Dataset("reverse-nas-test", xtr, ytr, ds.x_test, ds.y_test, ds.num_classes, ds.info)
+        return train, val, test
+
+    def loss(self, model, x, y, teacher_logits=None):
+        tgt_in = torch.cat([torch.full_like(y[:, :1], 1), y[:, :-1]], dim=1)
+        logits = model(x, tgt_in)
+        mask = y != 0
+        if teacher_logits is None:
+            loss = F.cross_entropy(logits[mask], y[mask])
+        else:
+            loss = F.kl_div(F.log_softmax(logits[mask], -1), F.softmax(teacher_logits[mask], -1), reduction="batchmean")
+        exact = ((logits.argmax(-1) == y) | ~mask).all(dim=1).sum()
+        return loss, exact, logits
+
+    @torch.no_grad()
+    def scores(self, subnet, ds, split: str = "test") -> dict:
+        """Greedy decoding: exact-match and token accuracy (over target positions incl. EOS)."""
+        subnet.eval()
+        x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
+        pred = torch.cat([subnet(x[i : i + 500]) for i in range(0, len(y), 500)])
+        mask = y != 0
+        return {"exact_match": float(((pred == y) | ~mask).all(dim=1).float().mean()),
+                "token_accuracy": float(((pred == y) & mask).sum() / mask.sum())}  # fmt: skip
+
+    def evaluate(self, subnet, ds, split: str = "test") -> float:
+        return self.scores(subnet, ds, split)["exact_match"]
