@@ -2,7 +2,7 @@
 ~1,000 states), accuracy vs up/down asymmetry for plain analog SGD and Tiki-Taka, and
 Tiki-Taka vs SGD on the asymmetric `reram` preset. Digits, MLP 64-64-10, 10 epochs, 2 seeds.
 
-    .venv/bin/python benchmarks/bench_analog_sweeps.py [states|asymmetry|reram ...] [--quick]
+    .venv/bin/python benchmarks/bench_analog_sweeps.py [states|asymmetry|reram|states-mnist1d ...] [--quick]
 """
 
 from __future__ import annotations
@@ -32,14 +32,15 @@ def _print(payload):
               f"[{s['accuracy_min']:.4f}, {s['accuracy_max']:.4f}]  digital {s['digital_mean']:.4f}")  # fmt: skip
 
 
-def run_states() -> None:
+def run_states(data: str = "digits") -> None:
     t0 = time.time()
-    base = AnalogRunConfig(epochs=EPOCHS)
+    base = AnalogRunConfig(data=data, epochs=EPOCHS)
     values = [10, 30, 100, 300, 1200, 3000]
-    p = sweep("states", base, OUT / "states", values=values, seeds=SEEDS, workers=WORKERS, device="gokmen-vlasov")
-    print("states sweep (gokmen-vlasov device: 30% c2c and d2d spread, bounds +-0.6; step = 1.2 / states)")
+    out = OUT / ("states" if data == "digits" else f"states-{data}")
+    p = sweep("states", base, out, values=values, seeds=SEEDS, workers=WORKERS, device="gokmen-vlasov")
+    print(f"{data} states sweep (gokmen-vlasov device: 30% c2c and d2d spread, bounds +-0.6; step = 1.2 / states)")
     _print(p)
-    name = "analog_states" + ("_quick" if QUICK else "")
+    name = ("analog_states" if data == "digits" else f"analog_states_{data}") + ("_quick" if QUICK else "")
     plot_sweep(p, RESULTS / f"{name}.png")
     save_result(name, p | {"seconds": time.time() - t0, "note": NOTE})
 
@@ -98,4 +99,6 @@ def run_reram() -> None:
 
 if __name__ == "__main__":
     for w in WHICH:
-        {"states": run_states, "asymmetry": run_asymmetry, "reram": run_reram}[w]()
+        runs = {"states": run_states, "asymmetry": run_asymmetry, "reram": run_reram,
+                "states-mnist1d": lambda: run_states("mnist1d")}  # fmt: skip
+        runs[w]()
