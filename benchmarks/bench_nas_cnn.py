@@ -23,14 +23,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from frugalml.nas.experiment import Settings, run  # noqa: E402
+from frugalml.nas.experiment import Settings, reanalyse, run  # noqa: E402
 from frugalml.report.bench import RESULTS, save_result  # noqa: E402
 
 
 def plots(p: dict, name: str) -> list[str]:
     files = []
     devices = list(p["budgets"])
-    fig, axes = plt.subplots(1, len(devices), figsize=(5 * len(devices), 4))
+    fig, axes = plt.subplots(1, len(devices), figsize=(5 * len(devices), 4), squeeze=False)
+    axes = axes[0]
     for ax, d in zip(axes, devices, strict=True):
         base = sorted((b["latency_ms"][d], b["test_accuracy_mean"], n) for n, b in p["baseline"].items())
         ax.plot([b[0] for b in base], [b[1] for b in base], "s--", color="grey", label="scaling baseline (scratch)")
@@ -55,7 +56,8 @@ def plots(p: dict, name: str) -> list[str]:
     path = RESULTS / f"{name}_accuracy_latency.png"
     fig.savefig(path, dpi=110)
     files.append(str(path))
-    fig, axes = plt.subplots(1, len(p["latency"]), figsize=(5 * len(p["latency"]), 4))
+    fig, axes = plt.subplots(1, len(p["latency"]), figsize=(5 * len(p["latency"]), 4), squeeze=False)
+    axes = axes[0]
     for ax, (d, m) in zip(axes, p["latency"].items(), strict=True):
         for k, mark in (("mlp", "o"), ("lut", "^")):
             if k in m:
@@ -78,6 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--reanalyse", action="store_true", help="Recompute the analysis from a finished run's files.")
     args = ap.parse_args()
     if args.tiny:
         s = Settings(epochs=2, quick=True, latency_samples=30, rounds=2,
@@ -89,7 +92,10 @@ def main() -> None:
         name = "nas_cnn"
     out = Path(args.out or f"runs/bench-{name.replace('_', '-')}")
     t0 = time.time()
-    p = run(out, s, log=lambda m: print(m, flush=True))
+    if args.reanalyse:
+        p = reanalyse(out)
+    else:
+        p = run(out, s, log=lambda m: print(m, flush=True))
     RESULTS.mkdir(parents=True, exist_ok=True)
     files = plots(p, name)
     slim = {k: v for k, v in p.items() if k not in ("searches",)}

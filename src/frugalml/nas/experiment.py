@@ -252,6 +252,34 @@ def _interp(points: list[tuple[float, float]], x: float) -> tuple[float | None, 
     return front[-1][1], "interpolated"
 
 
+def _whole_training_cost(sn: dict) -> dict:
+    """A resumed training measured only its last epochs: scale to all epochs (and say so)."""
+    c = dict(sn["cost"])
+    done = sn["resumed_from_epoch"]
+    epochs = sn["config"]["epochs"]
+    if done:
+        f = epochs / (epochs - done)
+        c = {k: (v * f if isinstance(v, float) else v) for k, v in c.items()}
+        c["note"] = f"measured over the last {epochs - done} of {epochs} epochs (run was resumed), scaled x{f:.3g}"
+    return c
+
+
+def reanalyse(out: str | Path) -> dict:
+    """Recompute `analyse` from a finished run's files (e.g. after changing the analysis)."""
+    out = Path(out)
+    p = read_json(out / "experiment.json")
+    s = Settings(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in p["settings"].items()})
+    supernets = [read_json(out / f"supernet-s{seed}" / "result.json") for seed in s.seeds]
+    names = list(p["baseline"])
+    baselines = [read_json(out / f"baseline-{n}-s{seed}" / "baseline.json") for n in names for seed in s.seeds]
+    base_lat = {n: p["baseline"][n]["latency_ms"] for n in names}
+    q = analyse(s, supernets, baselines, base_lat, p["latency"], p["budgets"], p["searches"])
+    for k in ("measure_cost", "wall_seconds", "settings"):
+        q[k] = p[k]
+    write_json(out / "experiment.json", q)
+    return q
+
+
 def _mean(xs):
     xs = [x for x in xs if x is not None]
     return sum(xs) / len(xs) if xs else None
@@ -304,7 +332,7 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
         for d, p in res["pareto"].items():
             hv.setdefault(d, []).append({"seed": res["seed"], **p["hypervolume"], "evaluations": p["evaluations"]})
     # cost accounting (CPU-seconds and modelled energy of this process)
-    train_cost = [sn["cost"] for sn in supernets]
+    train_cost = [_whole_training_cost(sn) for sn in supernets]
     base_cpu = statistics.mean(b["cost"]["cpu_s"] for b in baselines)
     base_j = statistics.mean(b["cost"]["energy_j"] for b in baselines)
     costs = {"supernet_training": train_cost, "latency": {d: latency[d]["cost"] for d in latency},
