@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from frugalml.nas.experiment import Settings, reanalyse, run  # noqa: E402
+from frugalml.nas.experiment import Settings, reanalyse, remeasure, run  # noqa: E402
 from frugalml.report.bench import RESULTS, save_result  # noqa: E402
 
 
@@ -81,6 +81,7 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true")
     ap.add_argument("--out", default=None)
     ap.add_argument("--reanalyse", action="store_true", help="Recompute the analysis from a finished run's files.")
+    ap.add_argument("--remeasure", action="store_true", help="Measure winners/baselines again, then reanalyse.")
     args = ap.parse_args()
     if args.tiny:
         s = Settings(epochs=2, quick=True, latency_samples=30, rounds=2,
@@ -92,7 +93,9 @@ def main() -> None:
         name = "nas_cnn"
     out = Path(args.out or f"runs/bench-{name.replace('_', '-')}")
     t0 = time.time()
-    if args.reanalyse:
+    if args.remeasure:
+        p = remeasure(out)
+    elif args.reanalyse:
         p = reanalyse(out)
     else:
         p = run(out, s, log=lambda m: print(m, flush=True))

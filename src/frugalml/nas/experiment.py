@@ -147,7 +147,7 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     from frugalml.executor import run_jobs
     from frugalml.nas import latency as lat
     from frugalml.nas import spaces
-    from frugalml.nas.pipeline import cost_of, latency_step, tracker
+    from frugalml.nas.pipeline import latency_step
     from frugalml.nas.supernet import load_supernet
 
     out = Path(out)
@@ -213,9 +213,26 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     log(f"C. searches ({time.perf_counter() - t0:.0f} s)")
     # D. measurements, serial
     t0 = time.perf_counter()
+    base_lat, measure_cost = _measure_all(s, runs, searches)
+    log(f"D. measured winners and baselines ({time.perf_counter() - t0:.0f} s)")
+    payload = analyse(s, supernets, baselines, base_lat, latency, budgets, searches)
+    payload["measure_cost"] = measure_cost
+    payload["wall_seconds"] = time.perf_counter() - t_all
+    payload["settings"] = asdict(s)
+    write_json(out / "experiment.json", payload)
+    return payload
+
+
+def _measure_all(s: Settings, runs: dict, searches: list) -> tuple[dict, dict]:
+    """Measured latency of every winner, random-search pick, front member and baseline member on its device."""
+    from frugalml.nas import latency as lat
+    from frugalml.nas import spaces
+    from frugalml.nas.pipeline import cost_of, tracker
+    from frugalml.nas.supernet import load_supernet
+
     t = tracker("measure winners")
     nets = {seed: load_supernet(runs[seed])[1] for seed in s.seeds}
-    space = load_supernet(lrun)[0]
+    space = spaces.get(s.space)
     for res in searches:
         net = nets[res["seed"]]
         for r in res["searches"] + res["random"]:
@@ -224,16 +241,23 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
             for m in p["measured_front"]:
                 m["measured_latency_ms"] = lat.measure(space, net, m["arch"], device) * 1e3
     base_lat = {}
-    for name, arch in _family(sp, s):
+    for name, arch in _family(space, s):
         base_lat[name] = {d: lat.measure(space, nets[s.seeds[0]], arch, d) * 1e3 for d in (*s.devices, *s.modelled)}
-    measure_cost = cost_of(t.stop())
-    log(f"D. measured winners and baselines ({time.perf_counter() - t0:.0f} s)")
-    payload = analyse(s, supernets, baselines, base_lat, latency, budgets, searches)
-    payload["measure_cost"] = measure_cost
-    payload["wall_seconds"] = time.perf_counter() - t_all
-    payload["settings"] = asdict(s)
-    write_json(out / "experiment.json", payload)
-    return payload
+    return base_lat, cost_of(t.stop())
+
+
+def remeasure(out: str | Path) -> dict:
+    """Measure phase D again (e.g. after changing the estimator) and recompute the analysis."""
+    out = Path(out)
+    p = read_json(out / "experiment.json")
+    s = Settings(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in p["settings"].items()})
+    runs = {seed: str(out / f"supernet-s{seed}") for seed in s.seeds}
+    base_lat, cost = _measure_all(s, runs, p["searches"])
+    for n in p["baseline"]:
+        p["baseline"][n]["latency_ms"] = base_lat[n]
+    p["measure_cost"] = cost
+    write_json(out / "experiment.json", p)
+    return reanalyse(out)
 
 
 def _interp(points: list[tuple[float, float]], x: float) -> tuple[float | None, str]:

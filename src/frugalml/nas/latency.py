@@ -94,12 +94,13 @@ def time_module(module, example_input, threads: int, min_run_time: float = 0.2, 
     return sum(fast) / len(fast)
 
 
-def measure(space, supernet, arch: dict, device: str, min_run_time: float = 0.2) -> float:
-    """Latency in seconds of the extracted sub-network `arch` on `device`."""
+def measure(space, supernet, arch: dict, device: str, min_run_time: float = 0.2, rounds: int = 4) -> float:
+    """Latency in seconds of the extracted sub-network `arch` on `device` (same estimator as `collect`)."""
     if is_modelled(device):
         return modelled_latency_s(space, arch, device)
     sub = space.extract(supernet, arch)
-    return time_module(sub, space.example_input(arch), HOST[device], min_run_time)
+    x = space.example_input(arch)
+    return min(time_module(sub, x, HOST[device], min_run_time / rounds) for _ in range(rounds))
 
 
 def collect(
