@@ -44,13 +44,14 @@ def test_backbone_flops_match_the_conv_formula():
 
     assert table.backbone == [2 * macs(64), 2 * macs(48), 2 * macs(32)]
     assert table.backbone[0] == 2 * 2_507_008
-    # LSTM step: 4 gates x hidden x (input + hidden), plus the head hidden -> 6 actions
-    assert table.policy_step == 2 * (4 * 32 * (32 + 32) + 32 * 6)
+    # LSTM step: 4 gates x hidden x (input + hidden), plus the head (hidden + frame feature) -> 6 actions
+    assert table.policy_step == 2 * (4 * 32 * (32 + 32) + (32 + 32) * 6)
     actions = torch.tensor([[0, -1, 2, 1, 5, -1, -1, -1], [3, 4, -1, 0, 0, 0, 0, 0]])
     got = video_flops(table, actions)
     b = table.backbone
-    want0 = b[0] + b[2] + b[1] + 8 * table.policy_cnn + 4 * table.policy_step
-    want1 = 5 * b[0] + 8 * table.policy_cnn + 7 * table.policy_step
+    policy = 8 * (table.policy_cnn + table.policy_step)  # counted on every frame (upper bound)
+    want0 = b[0] + b[2] + b[1] + policy
+    want1 = 5 * b[0] + policy
     assert got.tolist() == [want0, want1]
     assert video_flops(table, actions, with_policy=False).tolist() == [b[0] + b[2] + b[1], 5 * b[0]]
 
@@ -79,6 +80,8 @@ def test_efficient_policy_matches_the_training_rollout():
     eff = policy_actions(net, x)
     _, _, alive, ref = net.rollout(resize(x, 16), torch.zeros(6, 12, 3, 4), sample=False)
     assert torch.equal(eff, ref)
+    single = torch.cat([policy_actions(net, x[i : i + 1]) for i in range(len(x))])  # the one-clip fast path
+    assert torch.equal(single, ref)
     assert (eff == -1).any() and (eff >= 3).any() and (eff == 0).any()
 
 

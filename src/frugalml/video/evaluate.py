@@ -136,12 +136,17 @@ def evaluate_run(run: str | Path, latency_videos: int = 40, random_draws: int = 
     full = f"uniform_{cfg.resolutions[0]}"
     for k, v in baselines.items():
         v["ms_per_video"] = summ[k]["median_ms"] if k in summ else None
+        v["cpu_ms_per_video"] = summ[k]["cpu_median_ms"] if k in summ else None
     per = timing["per_video_ms"]
     ratios = torch.tensor([a / u for a, u in zip(per["adaptive"], per[full])])
+    cpu = timing["per_video_cpu_ms"]
+    cpu_ratios = torch.tensor([a / max(u, 1e-9) for a, u in zip(cpu["adaptive"], cpu[full])])
+    result["cpu_ms_per_video"] = summ["adaptive"]["cpu_median_ms"]
     result["latency"] = {
         "threads": 1,
         "videos": len(videos),
         "adaptive_over_uniform_full_median": float(ratios.median()),
+        "adaptive_over_uniform_full_cpu_median": float(cpu_ratios.median()),
         "summary": summ,
         "note": "wall-clock per video (batch of one clip), interleaved in one run; other jobs may share the CPU",
     }

@@ -3,9 +3,10 @@
 `adaptive_logits` runs the policy, then each backbone once on exactly the frames it was
 chosen for (batched across the chosen frames), so skipping saves real time. The policy
 CNN runs on every frame (batched, cheap); the LSTM step runs only on frames not skipped
-over. FLOPs are counted per module with `frugalml.cost.profile` (FlopCounterMode, FLOPs =
-2 x MACs) and summed over what each video actually ran; area pooling to the backbone
-and policy resolutions is not a matmul and is not counted (it is in the wall-clock).
+over, but its FLOPs are counted on every frame (an upper bound). FLOPs are counted per
+module with `frugalml.cost.profile` (FlopCounterMode, FLOPs = 2 x MACs) and summed over
+what each video ran; area pooling to the backbone and policy resolutions is not a
+matmul and is not counted (it is in the wall-clock).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class _StepOnly(nn.Module):
 class FlopsTable:
     backbone: list[int]  # FLOPs of one frame through each backbone at its resolution
     policy_cnn: int  # per frame, at the policy resolution
-    policy_step: int  # LSTM step + action head, per frame the policy looks at
+    policy_step: int  # LSTM step + action head, per frame
     frames: int
 
     @property
@@ -60,8 +61,8 @@ def video_flops(table: FlopsTable, actions: torch.Tensor, with_policy: bool = Tr
     per = torch.zeros(actions.shape[0], dtype=torch.float64)
     for b, f in enumerate(table.backbone):
         per += (actions == b).sum(1).double() * f
-    if with_policy:
-        per += actions.shape[1] * table.policy_cnn + (actions >= 0).sum(1).double() * table.policy_step
+    if with_policy:  # policy counted on every frame: an upper bound (skipped-over frames run no LSTM step)
+        per += actions.shape[1] * (table.policy_cnn + table.policy_step)
     return per
 
 
@@ -75,6 +76,8 @@ def policy_actions(model: ARNet, x: torch.Tensor) -> torch.Tensor:
     bsz, steps = x.shape[:2]
     small = resize(x, cfg.policy_res)
     feats = model.policy_cnn(small.reshape(bsz * steps, *small.shape[2:])).reshape(bsz, steps, -1)
+    if bsz == 1:
+        return _single_video_actions(model, feats[0])
     h = feats.new_zeros(bsz, cfg.hidden)
     c = feats.new_zeros(bsz, cfg.hidden)
     actions = torch.full((bsz, steps), -1, dtype=torch.long)
@@ -92,6 +95,32 @@ def policy_actions(model: ARNet, x: torch.Tensor) -> torch.Tensor:
             wait[rows[is_skip]] = skip_len[a[is_skip] - nb]
         wait = (wait - 1).clamp(min=0)
     return actions
+
+
+def _single_video_actions(model: ARNet, feats: torch.Tensor) -> torch.Tensor:
+    """`policy_actions` for one clip with as few tensor ops per step as possible.
+
+    The head's frame-feature term does not depend on the LSTM state, so it is computed
+    for all frames in one matmul; the loop then costs one LSTM cell, one matrix-vector
+    product and an argmax per frame it visits.
+    """
+    step = model.policy_step
+    cell, hidden = step.cell, model.cfg.hidden
+    w_h, w_f = step.head.weight[:, :hidden], step.head.weight[:, hidden:]
+    head_pre = torch.addmm(step.head.bias, feats, w_f.T)  # T, actions
+    h = torch.zeros(1, hidden)
+    c = torch.zeros(1, hidden)
+    nb = model.num_backbones
+    skips = model.cfg.skips
+    steps = feats.shape[0]
+    actions = [-1] * steps
+    t = 0
+    while t < steps:
+        h, c = torch.lstm_cell(feats[t : t + 1], (h, c), cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+        a = int(torch.addmv(head_pre[t], w_h, h[0]).argmax())
+        actions[t] = a
+        t += skips[a - nb] if a >= nb else 1
+    return torch.tensor([actions])
 
 
 def apply_backbones(model: ARNet, x: torch.Tensor, actions: torch.Tensor, grad: bool = False) -> torch.Tensor:
@@ -146,6 +175,8 @@ def interleaved_ms(fns: dict, videos: list, rounds: int = 1, seed: int = 0) -> d
     """Median wall-clock ms per video of each function, interleaved so load hits all alike.
 
     Every video is run through every function in a shuffled order, one thread, no autograd.
+    The CPU time of the calling thread is recorded too: with one torch thread all the work
+    runs on it, so it is what the call cost even while other processes preempt it.
     Returns {name: {"median_ms", "iqr_ms", "n"}} and per-video times for paired ratios.
     """
     import random
@@ -154,6 +185,7 @@ def interleaved_ms(fns: dict, videos: list, rounds: int = 1, seed: int = 0) -> d
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     times = {k: [] for k in fns}
+    cpu = {k: [] for k in fns}
     try:
         with torch.inference_mode():
             for v in videos[:2]:
@@ -164,13 +196,19 @@ def interleaved_ms(fns: dict, videos: list, rounds: int = 1, seed: int = 0) -> d
                     order = list(fns)
                     rnd.shuffle(order)
                     for k in order:
-                        t0 = time.perf_counter()
+                        c0, t0 = time.thread_time(), time.perf_counter()
                         fns[k](v)
                         times[k].append(time.perf_counter() - t0)
+                        cpu[k].append(time.thread_time() - c0)
     finally:
         torch.set_num_threads(threads)
     out = {}
     for k, ts in times.items():
         q = torch.tensor(ts) * 1e3
-        out[k] = {"median_ms": float(q.median()), "iqr_ms": float(q.quantile(0.75) - q.quantile(0.25)), "n": len(ts)}
-    return {"summary": out, "per_video_ms": {k: [t * 1e3 for t in v] for k, v in times.items()}}
+        out[k] = {"median_ms": float(q.median()), "iqr_ms": float(q.quantile(0.75) - q.quantile(0.25)), "n": len(ts),
+                  "cpu_median_ms": float((torch.tensor(cpu[k]) * 1e3).median())}  # fmt: skip
+    return {
+        "summary": out,
+        "per_video_ms": {k: [t * 1e3 for t in v] for k, v in times.items()},
+        "per_video_cpu_ms": {k: [t * 1e3 for t in v] for k, v in cpu.items()},
+    }
