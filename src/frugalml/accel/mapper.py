@@ -18,6 +18,7 @@ Tests check the pruned choice against the exhaustive optimum on small layers.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -109,10 +110,11 @@ class Mapping:
         }  # fmt: skip
 
 
-def _rf_fits(arch, df, stride):
+def _rf_fits(arch, df, stride, scale=1.0):
     part = arch.rf_partition_words
     keeps = [t for t in (W_, I_, O_) if df.keeps(t)]
-    caps = (part["weights"], part["inputs"], part["outputs"]) if part else None
+    caps = tuple(part[t] * scale for t in ("weights", "inputs", "outputs")) if part else None
+    words = arch.rf_words * scale
 
     def fits(e):
         e = np.atleast_2d(np.asarray(e, dtype=np.int64))
@@ -121,7 +123,7 @@ def _rf_fits(arch, df, stride):
             for t in keeps:
                 ok &= mdl.tile_size(t, e, stride) <= caps[t]
             return ok
-        return sum((mdl.tile_size(t, e, stride) for t in keeps), np.zeros(len(e), np.int64)) <= arch.rf_words
+        return sum((mdl.tile_size(t, e, stride) for t in keeps), np.zeros(len(e), np.int64)) <= words
 
     return fits
 
@@ -134,7 +136,19 @@ def _score(out, objective):
     return out["energy"] * out["cycles"]
 
 
-def search(layer, arch, df, objective="energy", exhaustive=False, limit=8, keep=16, max_tiles=1500, glb_limit=5):
+def search(
+    layer,
+    arch,
+    df,
+    objective="energy",
+    exhaustive=False,
+    limit=8,
+    keep=16,
+    max_tiles=1500,
+    glb_limit=5,
+    starts_n=4,
+    max_arrays=24,
+):
     """Best mapping of `layer` on `arch` under dataflow `df`: (Mapping, evaluation dict of scalars)."""
     if objective not in ("energy", "delay", "edp"):
         raise FrugalError(f"unknown objective '{objective}' (energy, delay, edp)")
@@ -158,6 +172,11 @@ def search(layer, arch, df, objective="energy", exhaustive=False, limit=8, keep=
         rem_y = tuple(_ceil_div(b, f) for b, f in zip(bounds, sy, strict=True))
         for sx in _enumerate(df.x_dims, cands_for(rem_y), axis_fits(cols_x), prune).tolist():
             inner.append((sy, sx))
+    if prune:
+        # arrays left mostly idle are slow and rarely cheaper: keep splits that use >= 3/4 of the best
+        used = [math.prod(y) * math.prod(x) for y, x in inner]
+        ranked = sorted(zip(used, range(len(inner)), strict=True), reverse=True)
+        inner = [inner[i] for u, i in ranked if u >= 0.75 * ranked[0][0]][:max_arrays]
     # 2. the RF tile
     fits = _rf_fits(arch, df, stride)
     relevant = [d for d in df.rf_dims if any(df.keeps(t) and mdl.RELEVANT[t][d] for t in range(3))]
@@ -174,13 +193,24 @@ def search(layer, arch, df, objective="energy", exhaustive=False, limit=8, keep=
             base = [1] * D
             for d in df.rf_full:
                 base[d] = rem[d]
-            tiles = _enumerate(dims, cands, fits, prune, init=base).tolist() if fits(base)[0] else []
-            # dims the RF tile does not hold cost the same inside the PE as innermost at the GLB
-            # level (the GLB loop orders cover that), so the pruned search leaves them there
-            free_opts = [cands[d] if not prune else (1,) for d in free]
+            tiles = []
+            if fits(base)[0]:
+                # maximal tiles at full, 1/4 and 1/16 of the RF, and the minimal one: a smaller RF tile can leave the
+                # buffer room that matters more
+                for scale in (1.0, 0.25, 0.0625) if prune else (1.0,):
+                    f = _rf_fits(arch, df, stride, scale)
+                    if f(base)[0]:
+                        tiles += [t for t in _enumerate(dims, cands, f, prune, init=base).tolist() if t not in tiles]
+                if prune and base not in tiles:
+                    tiles.append(list(base))  # and the smallest tile
+            # dims the RF tile does not index: none or all of what is left inside the PE
+            if prune:
+                extras = set(itertools.product(*[sorted({1, rem[d]}) for d in free]))
+            else:
+                extras = set(itertools.product(*[cands[d] for d in free]))
             rfs = []
             for t in tiles:
-                for extra in itertools.product(*free_opts):
+                for extra in sorted(extras):
                     rf = list(t)
                     for d, f in zip(free, extra, strict=True):
                         rf[d] = f
@@ -215,7 +245,20 @@ def search(layer, arch, df, objective="energy", exhaustive=False, limit=8, keep=
                            rep(rem_a, n, 0), np.ones((k * n, D), np.int64), np.tile(np.arange(n), k),
                            np.zeros(k * n, np.int64))  # fmt: skip
         best = _score(out, objective).reshape(k, _NUM_ORDERS).min(axis=1)
-        top = np.argsort(best, kind="stable")[:keep]
+        # half the places go to the best overall, half to the best that leave most of the buffer free
+        top = list(np.argsort(best, kind="stable")[: keep // 2])
+        roomy = np.flatnonzero(glb_min[ok] <= arch.glb_words / 8)
+        for j in roomy[np.argsort(best[roomy], kind="stable")]:
+            if len(top) >= keep:
+                break
+            if j not in top:
+                top.append(j)
+        for j in np.argsort(best, kind="stable"):
+            if len(top) >= keep:
+                break
+            if j not in top:
+                top.append(j)
+        top = np.array(top)
         rf_a, sx_a, sy_a, rem_a = rf_a[top], sx_a[top], sy_a[top], rem_a[top]
     # 3. the GLB tile and both loop orders (fewer candidates per dim while there are too many tiles)
     glb_limit = min(limit, glb_limit)
@@ -245,13 +288,82 @@ def search(layer, arch, df, objective="energy", exhaustive=False, limit=8, keep=
     out = mdl.evaluate(bounds, stride, arch, df, rep(rf_a[idx], n_orders, 0), rep(sx_a[idx], n_orders, 0),
                        rep(sy_a[idx], n_orders, 0), rep(glb_a, n_orders, 0), rep(dram_a, n_orders, 0),
                        go, do)  # fmt: skip
-    j = int(np.argmin(_score(out, objective)))
-    r = j // n_orders
-    mapping = Mapping(
-        tuple(int(v) for v in rf_a[idx[r]]), tuple(int(v) for v in sx_a[idx[r]]), tuple(int(v) for v in sy_a[idx[r]]),
-        tuple(int(v) for v in glb_a[r]), tuple(int(v) for v in dram_a[r]), int(go[j]), int(do[j]),
-    )  # fmt: skip
-    return mapping, {key: float(v[j]) for key, v in out.items()}, k * n_orders
+    score = _score(out, objective)
+    starts = []
+    for j in np.argsort(score, kind="stable")[: starts_n if prune else 1].tolist():
+        r = j // n_orders
+        starts.append(np.concatenate([rf_a[idx[r]], sx_a[idx[r]], sy_a[idx[r]], glb_a[r], dram_a[r], [go[j], do[j]]]))
+    evaluated = k * n_orders
+    if prune:
+        best, extra = _refine(layer, arch, df, np.array(starts, dtype=np.int64), objective, limit)
+    else:
+        best, extra = starts[0], 0
+    best = [int(v) for v in best]
+    mapping = Mapping(*(tuple(best[i * D : (i + 1) * D]) for i in range(5)), best[5 * D], best[5 * D + 1])
+    return mapping, evaluate_mapping(layer, arch, df, mapping), evaluated + extra
+
+
+def _split(m: np.ndarray):
+    return [m[:, i * D : (i + 1) * D] for i in range(5)] + [m[:, 5 * D], m[:, 5 * D + 1]]
+
+
+def _refine(layer, arch, df, starts, objective, limit, max_steps=30):
+    """Hill-climb from each start: re-split one dimension over all five levels, or change the
+    loop orders, while that lowers the score. Catches what the pruning steps left out."""
+    bounds, stride = layer.bounds, layer.stride
+    rows_y, cols_x = arch.pe_array
+    fits_rf = _rf_fits(arch, df, stride)
+    orders = np.array([(g, d) for g in range(_NUM_ORDERS) for d in range(_NUM_ORDERS)], dtype=np.int64)
+
+    def opts(b):
+        return reduced(b, max(limit, 12))
+
+    splits = {}
+    for d in range(D):
+        b = bounds[d]
+        out = []
+        rf_opts = (b,) if d in df.rf_full else (opts(b) if d in df.rf_dims else (1,))
+        for f_rf in rf_opts:
+            r1 = _ceil_div(b, f_rf)
+            for f_y in opts(r1) if d in df.y_dims else (1,):
+                r2 = _ceil_div(r1, f_y)
+                for f_x in opts(r2) if d in df.x_dims else (1,):
+                    r3 = _ceil_div(r2, f_x)
+                    for f_g in opts(r3):
+                        out.append((f_rf, f_x, f_y, f_g, _ceil_div(r3, f_g)))
+        splits[d] = np.array(out, dtype=np.int64)
+    total = 0
+    best_rows, best_scores = [], []
+    for start in starts:
+        cur = start.copy()
+        cur_score = None
+        for _ in range(max_steps):
+            cands = [np.repeat(cur[None, :], len(orders), 0)]
+            cands[0][:, 5 * D :] = orders
+            for d in range(D):
+                if bounds[d] == 1:
+                    continue
+                sp = splits[d]
+                nb = np.repeat(cur[None, :], len(sp), 0)
+                for lv in range(5):
+                    nb[:, lv * D + d] = sp[:, lv]
+                cands.append(nb)
+            cand = np.concatenate(cands)
+            rf, sx, sy, glb, dram, go, do = _split(cand)
+            ok = (sx.prod(1) <= cols_x) & (sy.prod(1) <= rows_y) & fits_rf(rf)
+            ok &= mdl.glb_usage(rf * sx * sy * glb, stride) <= arch.glb_words
+            cand = cand[ok]
+            rf, sx, sy, glb, dram, go, do = _split(cand)
+            out = mdl.evaluate(bounds, stride, arch, df, rf, sx, sy, glb, dram, go, do)
+            total += len(cand)
+            sc = _score(out, objective)
+            j = int(np.argmin(sc))
+            if cur_score is not None and sc[j] >= cur_score * (1 - 1e-12):
+                break
+            cur, cur_score = cand[j].copy(), float(sc[j])
+        best_rows.append(cur)
+        best_scores.append(cur_score)
+    return best_rows[int(np.argmin(best_scores))], total
 
 
 def evaluate_mapping(layer, arch, df, mapping: Mapping) -> dict:
