@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import atomic_save, read_json, write_json
+from frugalml.report.files import atomic_save, check_run_config, write_json
 from frugalml.report.progress import progress as progress_bar
 
 CHECKPOINT = "checkpoint.pt"
@@ -118,20 +118,6 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
-def _check_config(run_dir: Path, record: dict) -> None:
-    path = run_dir / CONFIG
-    if path.exists():
-        old = read_json(path)
-        if old != record:
-            diff = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
-            raise FrugalError(
-                f"run directory {run_dir} holds a run with a different configuration "
-                f"({', '.join(diff)} differ): choose another --out or delete it"
-            )
-    else:
-        write_json(path, record)
-
-
 def fit(
     model: nn.Module,
     dataset,
@@ -169,7 +155,7 @@ def fit(
         # Where and how fast it runs may change between attempts; what it computes may not.
         settings = {k: v for k, v in asdict(config).items() if k not in ("threads", "device", "eval_batch_size")}
         record = settings | {"model": type(model).__name__, "data": dataset.name, "n_train": n}
-        _check_config(run_dir, record)
+        check_run_config(run_dir, record, CONFIG, what="training run")
         ckpt_path = run_dir / CHECKPOINT
         if ckpt_path.exists():
             state = torch.load(ckpt_path, weights_only=True, map_location=device)

@@ -83,3 +83,23 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise FrugalError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def check_run_config(
+    run_dir: str | os.PathLike, record: dict, filename: str = "config.json", what: str = "run"
+) -> None:
+    """Bind a run directory to one configuration: write it on first use; on later use,
+    refuse (naming the differing keys) if the configuration changed, so a resumed run
+    can never silently mix two experiments."""
+    path = Path(run_dir) / filename
+    if path.exists():
+        old = read_json(path)
+        if old != _jsonable(record):
+            new = _jsonable(record)
+            diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise FrugalError(
+                f"{run_dir} holds a {what} with a different configuration ({', '.join(diff)} differ): "
+                "choose another --out or delete it"
+            )
+    else:
+        write_json(path, record)
