@@ -95,6 +95,8 @@ def test_sparse_backbones_match_dense_gather():
         picks = [dense[i, t, a] for t, a in enumerate(actions[i].tolist()) if 0 <= a < 3]
         want = torch.stack(picks).mean(0) if picks else torch.zeros(4)
         assert torch.allclose(got[i], want, atol=1e-5)
+        one = apply_backbones(net, x[i : i + 1], actions[i : i + 1])  # the one-clip fast path
+        assert torch.allclose(one[0], want, atol=1e-5)
     assert torch.allclose(uniform_logits(net, x, 1), dense[:, :, 1].mean(1), atol=1e-5)
 
 

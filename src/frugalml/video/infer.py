@@ -98,33 +98,58 @@ def policy_actions(model: ARNet, x: torch.Tensor) -> torch.Tensor:
 
 
 def _single_video_actions(model: ARNet, feats: torch.Tensor) -> torch.Tensor:
-    """`policy_actions` for one clip with as few tensor ops per step as possible.
+    """`policy_actions` for one clip, with the recurrent loop in numpy.
 
-    The head's frame-feature term does not depend on the LSTM state, so it is computed
-    for all frames in one matmul; the loop then costs one LSTM cell, one matrix-vector
-    product and an argmax per frame it visits.
+    A torch op on a 32-vector costs microseconds of dispatch, which for a 16-step loop is
+    more than the whole policy's arithmetic; the same float32 LSTM in numpy costs a few
+    microseconds per step. Everything that does not depend on the LSTM state (input
+    projection, the head's frame-feature term) is one matmul for all frames.
     """
+    import numpy as np
+
     step = model.policy_step
     cell, hidden = step.cell, model.cfg.hidden
-    w_h, w_f = step.head.weight[:, :hidden], step.head.weight[:, hidden:]
-    head_pre = torch.addmm(step.head.bias, feats, w_f.T)  # T, actions
-    h = torch.zeros(1, hidden)
-    c = torch.zeros(1, hidden)
+    f = feats.numpy()
+    w_ih, w_hh = cell.weight_ih.numpy(), cell.weight_hh.numpy()
+    gates_in = f @ w_ih.T + (cell.bias_ih + cell.bias_hh).numpy()  # T, 4H (gate order i, f, g, o)
+    w_h = step.head.weight[:, :hidden].numpy()
+    head_pre = f @ step.head.weight[:, hidden:].numpy().T + step.head.bias.numpy()  # T, actions
+    h = np.zeros(hidden, dtype=np.float32)
+    c = np.zeros(hidden, dtype=np.float32)
     nb = model.num_backbones
     skips = model.cfg.skips
-    steps = feats.shape[0]
+    steps = f.shape[0]
     actions = [-1] * steps
     t = 0
     while t < steps:
-        h, c = torch.lstm_cell(feats[t : t + 1], (h, c), cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
-        a = int(torch.addmv(head_pre[t], w_h, h[0]).argmax())
+        g = gates_in[t] + w_hh @ h
+        sig = 1.0 / (1.0 + np.exp(-g))
+        c = sig[hidden : 2 * hidden] * c + sig[:hidden] * np.tanh(g[2 * hidden : 3 * hidden])
+        h = sig[3 * hidden :] * np.tanh(c)
+        a = int(np.argmax(w_h @ h + head_pre[t]))
         actions[t] = a
         t += skips[a - nb] if a >= nb else 1
     return torch.tensor([actions])
 
 
+@torch.no_grad()
+def _single_video_backbones(model: ARNet, frames: torch.Tensor, actions: list[int]) -> torch.Tensor:
+    total, count = None, 0
+    for b, (bb, r) in enumerate(zip(model.backbones, model.cfg.resolutions)):
+        idx = [t for t, a in enumerate(actions) if a == b]
+        if idx:
+            out = bb(resize(frames[idx], r)).sum(0)
+            total = out if total is None else total + out
+            count += len(idx)
+    if total is None:
+        return frames.new_zeros(1, model.cfg.num_classes)
+    return (total / count)[None]
+
+
 def apply_backbones(model: ARNet, x: torch.Tensor, actions: torch.Tensor, grad: bool = False) -> torch.Tensor:
     """Fused logits (B, K): each backbone runs once, on the frames chosen for it."""
+    if x.shape[0] == 1 and not grad:
+        return _single_video_backbones(model, x[0], actions[0].tolist())
     with torch.set_grad_enabled(grad):
         bsz = x.shape[0]
         sums = x.new_zeros(bsz, model.cfg.num_classes)

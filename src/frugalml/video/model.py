@@ -21,7 +21,12 @@ def resize(x: torch.Tensor, res: int) -> torch.Tensor:
     if x.shape[-1] == res and x.shape[-2] == res:
         return x
     lead = x.shape[:-3]
-    out = F.adaptive_avg_pool2d(x.reshape(-1, *x.shape[-3:]), res)
+    flat = x.reshape(-1, *x.shape[-3:])
+    h, w = x.shape[-2:]
+    if h % res == 0 and w % res == 0 and h == w:
+        out = F.avg_pool2d(flat, h // res)  # same numbers as adaptive pooling, faster kernel
+    else:
+        out = F.adaptive_avg_pool2d(flat, res)
     return out.reshape(*lead, *out.shape[-3:])
 
 
