@@ -45,7 +45,10 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
             f"uniform {cfg.resolutions[0]} px {base['accuracy']:.3f} at {fmt_num(base['gflops_per_video'])}; "
             f"random policy (same action mix) {res['baselines']['random']['accuracy']:.3f}"
         )
-    note = "counted FLOPs; ms measured interleaved, 1 thread; see benchmarks/bench_video_arnet.py for the claim"
+    note = (
+        "counted FLOPs; ms measured interleaved, 1 thread (at this toy size the policy's fixed cost can exceed "
+        "the backbone time saved); the claim is in benchmarks/bench_video_arnet.py"
+    )
     return [
         demo_row("video", f"adaptive vs uniform {cfg.resolutions[0]} px", "GFLOPs/video", base["gflops_per_video"],
                  res["gflops_per_video"], note),
