@@ -114,3 +114,14 @@ def test_states_override_sets_the_step_and_presets_carry_sources():
 def test_bad_device_settings_are_clear_errors(call, msg):
     with pytest.raises(FrugalError, match=msg):
         call()
+
+
+def test_refresh_rewrites_a_saturating_pair_onto_one_side():
+    a = array(rows=1, cols=2, dw=0.1, w_min=0.0, w_max=1.0, unidirectional=True)
+    a.state[0] = torch.tensor([[0.95, 0.5]])
+    a.state[1] = torch.tensor([[0.65, 0.2]])
+    pulses = a.refresh(0.9)  # only the first pair passed 0.9: w = 0.3 -> 3 pulses to rewrite
+    assert pulses == 3
+    assert a.state[0].tolist()[0] == pytest.approx([0.3, 0.5])
+    assert a.state[1].tolist()[0] == pytest.approx([0.0, 0.2])
+    assert a.weight().tolist()[0] == pytest.approx([0.3, 0.3])

@@ -61,6 +61,9 @@ def train(
     states: float = typer.Option(None, help="Override the device's number of states (range / step)."),
     asymmetry: float = typer.Option(None, help="Override the device's up/down asymmetry."),
     noise: float = typer.Option(None, help="Override the cycle-to-cycle noise (x step)."),
+    refresh: float = typer.Option(
+        None, help="PCM pairs: reset and rewrite when a side passes this fraction of its range."
+    ),
     seed: int = typer.Option(0, help="Seed (init, data order, device draws, pulses)."),
     out: Path = typer.Option(None, help="Run directory (default runs/analog/<name>); reruns resume."),
     plot: Path = typer.Option(None, help="Write test accuracy vs epoch (analog and digital) as PNG."),
@@ -73,7 +76,7 @@ def train(
     overrides = {k: v for k, v in {"states": states, "asymmetry": asymmetry, "c2c": noise}.items() if v is not None}
     cfg = AnalogRunConfig(data=data, model=model, hidden=_hidden(hidden), device=device, algorithm=algorithm,
                           epochs=epochs, lr=lr, batch_size=batch_size, bl=bl, seed=seed, io=io,
-                          device_overrides=overrides).validate()  # fmt: skip
+                          device_overrides=overrides, refresh=refresh).validate()  # fmt: skip
     out = out or Path("runs/analog") / cfg.name()
     r = run_train(cfg, out, progress=None if not json_out else False)
     if plot:

@@ -239,6 +239,22 @@ class DeviceArray(nn.Module):
             delta = delta + s.c2c * var.sqrt() * torch.randn_like(w)
         self.state[0] = torch.maximum(torch.minimum(w + delta, self.w_max), self.w_min)
 
+    def refresh(self, threshold: float) -> int:
+        """Differential pairs whose larger side passed `threshold` x w_max are reset and their
+        weight G+ - G- rewritten onto one side (Burr et al. 2015 "occasional RESET"; an
+        idealised write-verify). Returns the number of programming pulses that rewrite takes
+        (|w| / dw per refreshed pair)."""
+        if not self.spec.unidirectional:
+            return 0
+        full = self.state.amax(0) > threshold * self.w_max
+        if not bool(full.any()):
+            return 0
+        w = self.weight()
+        pulses = int(torch.ceil(w[full].abs() / self.spec.dw).sum())
+        self.state[0] = torch.where(full, w.clamp_min(0), self.state[0])
+        self.state[1] = torch.where(full, (-w).clamp_min(0), self.state[1])
+        return pulses
+
     def symmetry_point(self) -> torch.Tensor:
         """The state where an up and a down pulse cancel on average (bidirectional devices)."""
         s = self.spec

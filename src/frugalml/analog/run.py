@@ -38,6 +38,7 @@ class AnalogRunConfig:
     transfer_columns: int = 8
     transfer_lr: float = 0.1
     gamma: float = 0.0
+    refresh: float | None = None  # unidirectional (pcm) pairs: refresh threshold, fraction of the range
     threads: int | None = 1  # small matmuls: one thread is as fast and fair to a shared machine
 
     def validate(self) -> AnalogRunConfig:
@@ -47,6 +48,8 @@ class AnalogRunConfig:
         spec = devices.spec(self.device, **self.device_overrides)
         if self.algorithm not in ALGORITHMS:
             raise FrugalError(f"unknown algorithm '{self.algorithm}' (known: {', '.join(ALGORITHMS)})")
+        if self.refresh is not None and not 0 < self.refresh <= 1:
+            raise FrugalError(f"refresh threshold must lie in (0, 1] (fraction of the range), got {self.refresh}")
         if self.algorithm == "tiki-taka" and spec.unidirectional:
             raise FrugalError(f"tiki-taka needs a bidirectional device; '{spec.name}' only potentiates")
         if self.io not in IO_PRESETS:
@@ -61,6 +64,7 @@ class AnalogRunConfig:
 
     def name(self) -> str:
         extra = "".join(f"-{k}{v:g}" for k, v in sorted(self.device_overrides.items()))
+        extra += f"-refresh{self.refresh:g}" if self.refresh is not None else ""
         return f"{self.data}-{self.device}{extra}-{self.algorithm}-bl{self.bl}-e{self.epochs}-s{self.seed}"
 
     def train_config(self):
@@ -113,7 +117,7 @@ def analog_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = Fals
     net = tile.convert(
         _build(cfg, ds), spec, io=tile.IO_PRESETS[cfg.io], algorithm=cfg.algorithm, bl=cfg.bl,
         transfer_every=cfg.transfer_every, transfer_columns=cfg.transfer_columns,
-        transfer_lr=cfg.transfer_lr, gamma=cfg.gamma,
+        transfer_lr=cfg.transfer_lr, gamma=cfg.gamma, refresh=cfg.refresh,
     )  # fmt: skip
 
     def on_step(model, opt, iteration):

@@ -161,6 +161,7 @@ class AnalogTile(nn.Module):
         transfer_columns: int = 8,
         transfer_lr: float = 0.1,
         gamma: float = 0.0,
+        refresh: float | None = None,
     ):
         super().__init__()
         if algorithm not in ALGORITHMS:
@@ -176,6 +177,9 @@ class AnalogTile(nn.Module):
         self.algorithm, self.bl = algorithm, bl
         self.transfer_every, self.transfer_columns = transfer_every, min(transfer_columns, in_features)
         self.transfer_lr, self.gamma = transfer_lr, gamma
+        if refresh is not None and not 0 < refresh <= 1:
+            raise FrugalError(f"refresh threshold must lie in (0, 1] (fraction of the range), got {refresh}")
+        self.refresh = refresh  # unidirectional pairs: reset and rewrite when a side passes this
         self.array = DeviceArray(out_features, in_features, device_spec)  # C for tiki-taka
         if algorithm == "tiki-taka":
             self.fast = DeviceArray(out_features, in_features, device_spec)
@@ -272,6 +276,8 @@ class AnalogTile(nn.Module):
             lr_dev = lr / float(self.scale)  # the devices hold weight / scale
             if self.algorithm == "sgd":
                 self._pulse_update(self.array, x, d, lr_dev)
+                if self.refresh is not None:
+                    self._count("device_pulses", float(self.array.refresh(self.refresh)))
             else:
                 self._pulse_update(self.fast, x, d, lr_dev)
                 self._maybe_transfer()
