@@ -1,0 +1,134 @@
+"""Arch specs (shipped and user files), results, Cost, sparsity and the CLI."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from frugalml.accel import Layer, analyze, arch_names, from_dict, load_arch
+from frugalml.errors import FrugalError
+
+FRUGAL = str(Path(sys.executable).parent / "frugal")
+SPEC = {"name": "mine", "pe_array": [2, 2], "rf_bytes": 64, "glb_bytes": 4096, "word_bytes": 2, "clock_hz": 1e8,
+        "energy": {"unit": "pJ", "dram": 640.0, "glb": 12.0, "array": 4.0, "rf": 1.0, "mac": 2.0}}  # fmt: skip
+
+
+def test_shipped_specs_load_with_the_published_sizes():
+    assert {"eyeriss-v1", "isca16", "eyeriss-v2"} <= set(arch_names())
+    v1 = load_arch("eyeriss-v1")
+    assert v1.pes == 168 and v1.glb_bytes == 108 * 1024 and v1.word_bytes == 2 and v1.clock_hz == 200e6
+    isca = load_arch("isca16")
+    assert isca.pes == 256 and isca.rf_bytes == 512 and isca.glb_bytes == 128 * 1024
+    assert isca.energy == {"dram": 200, "glb": 6, "array": 2, "rf": 1, "mac": 1}
+    assert load_arch("eyeriss-v2").sparse
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"glb_bytes": -5}, "'glb_bytes' must be positive"),
+        ({"rf_bytes": None}, "missing 'rf_bytes'"),
+        ({"pe_array": [4]}, "'pe_array' must be"),
+        ({"energy": {"unit": "kcal", "dram": 1, "glb": 1, "array": 1, "rf": 1, "mac": 1}}, "energy unit"),
+        ({"energy": {"dram": 1, "glb": 1, "array": 1, "rf": 1}}, "missing 'mac'"),
+    ],
+)
+def test_bad_arch_specs_raise_one_clear_error(change, message):
+    with pytest.raises(FrugalError, match=message):
+        from_dict(SPEC | change)
+
+
+def test_absolute_spec_gives_joules_and_normalised_does_not():
+    layer = Layer("fc", "fc", N=2, M=4, C=4)
+    res = analyze([layer], from_dict(SPEC), "rs")
+    tot = res.total()
+    # energy = sum over levels of accesses x pJ per access, + MACs x 2 pJ
+    by_hand = sum(tot["accesses"][lv]["total"] * SPEC["energy"][lv] for lv in ("dram", "glb", "array", "rf"))
+    by_hand += 2.0 * 32
+    assert tot["energy"]["total"] == pytest.approx(by_hand)
+    cost = res.cost()
+    assert cost.energy_j == pytest.approx(by_hand * 1e-12) and cost.macs == 32
+    assert "absolute" in cost.notes["energy_j"]
+    norm = analyze([layer], from_dict(SPEC | {"energy": {"dram": 200, "glb": 6, "array": 2, "rf": 1, "mac": 1}}), "rs")
+    assert norm.cost().energy_j is None and "normalised" in norm.cost().notes["energy_j"]
+
+
+def test_sparse_estimate_scales_macs_and_weight_traffic_by_density():
+    dense_layer = Layer("fc", "fc", N=4, M=16, C=16)
+    half = Layer("fc", "fc", N=4, M=16, C=16, weight_density=0.5, input_density=1.0)
+    arch = load_arch("isca16")
+    dense = analyze([half], arch, "rs", sparse=False).total()
+    sparse = analyze([half], arch, "rs", sparse=True).total()
+    plain = analyze([dense_layer], arch, "rs", sparse=False).total()
+    assert dense["energy"] == plain["energy"] and dense["accesses"] == plain["accesses"]  # densities unused
+    assert sparse["macs_effective"] == dense["macs"] / 2
+    assert sparse["energy"]["mac"] == dense["energy"]["mac"] / 2
+    assert sparse["accesses"]["dram"]["weights"] == dense["accesses"]["dram"]["weights"] / 2
+    assert sparse["accesses"]["dram"]["outputs"] == dense["accesses"]["dram"]["outputs"]  # psums stay dense
+
+
+def run(*args, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    return subprocess.run([FRUGAL, "accel", *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_cli_energy_json_has_layers_and_total(tmp_path):
+    plot = tmp_path / "e.png"
+    r = run("energy", "--model", "alexnet-grouped", "--arch", "eyeriss-v1", "--batch", "4", "--layers", "conv",
+            "--json", "--plot", str(plot))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["total"]["macs"] == 2_663_139_456
+    for entry in [*out["layers"], out["total"]]:
+        assert {"macs", "accesses", "energy", "dram_per_mac", "utilization"} <= set(entry)
+        assert set(entry["accesses"]) == {"dram", "glb", "array", "rf"}
+    assert 0 < out["total"]["utilization"] <= 1
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_compare_json_lists_every_dataflow():
+    r = run("compare", "--model", "tests.accel.nets:tiny_cnn", "--input", "2,3,16,16", "--arch", "isca16", "--json",
+            env_extra={"PYTHONPATH": str(Path(__file__).parents[2])})  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out["dataflows"]) == {"rs", "ws", "os", "nlr"}
+    for row in out["dataflows"].values():
+        assert {"conv_energy_per_mac", "fc_energy_per_mac", "total_energy"} <= set(row)
+        assert row["conv_energy_per_mac"] > 1  # at least the MAC itself
+
+
+def test_cli_archs_lists_shipped_specs():
+    r = run("archs", "--json")
+    assert r.returncode == 0
+    assert {a["name"] for a in json.loads(r.stdout)["archs"]} >= {"eyeriss-v1", "isca16", "eyeriss-v2"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["energy", "--arch", "ARCHFILE"], "'glb_bytes' must be positive"),
+        (["energy", "--arch", "nope"], "unknown arch 'nope'"),
+        (["energy", "--dataflow", "xyz"], "unknown dataflow 'xyz'"),
+        (["energy", "--model", "tests.accel.nets:conv3d", "--input", "1,1,4,4,4"], "unsupported module types"),
+        (["energy", "--arch", "TINYRF", "--layers", "conv"], "features.0 cannot fit any rs mapping"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, message, capsys, monkeypatch):
+    import yaml
+
+    from frugalml.cli import main
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2]))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(SPEC | {"glb_bytes": -1}))
+    tiny_rf = tmp_path / "tiny.yaml"
+    tiny_rf.write_text(yaml.safe_dump(SPEC | {"rf_bytes": 8}))
+    args = [str(bad) if a == "ARCHFILE" else str(tiny_rf) if a == "TINYRF" else a for a in args]
+    with pytest.raises(SystemExit) as exit_:
+        main(["accel", *args])  # the CLI entry point, in process (no torch start-up per case)
+    assert exit_.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
