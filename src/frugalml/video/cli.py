@@ -90,6 +90,10 @@ def eval_cmd(
     lat = res["latency"]["adaptive_over_uniform_full_median"]
     con.print(f"adaptive/uniform-full: FLOPs {res['gflops_ratio_vs_uniform_full']:.3f}, wall-clock {lat:.3f} "
               "(median of per-clip ratios, 1 thread)")  # fmt: skip
+    if "batched" in res["latency"]:
+        b = res["latency"]["batched"]
+        ratio = b["adaptive_over_uniform_full_median"]
+        con.print(f"  in batches of {b['clips_per_batch']} clips: wall-clock {ratio:.3f}")
     ev = res.get("evidence")
     if ev:
         con.print(f"top resolution on informative frames {ev['top_res_rate_informative']:.2f} vs uninformative "
