@@ -37,21 +37,26 @@ def cost_of(result) -> dict:
 
 
 def latency_step(run: str | Path, device: str, samples: int = 300, seed: int = 0, rounds: int = 4,
-                 progress: bool | None = None) -> dict:  # fmt: skip
+                 progress: bool | None = None, lut: bool = True) -> dict:  # fmt: skip
     """Measure sub-networks on `device`, fit and score the predictors, save the MLP predictor."""
     lat.check_device(device)
     run = Path(run)
+    done = run / "latency" / f"{device}-metrics.json"
+    if done.exists():
+        old = read_json(done)
+        if old.get("samples") == samples and old.get("seed", 0) == seed:
+            return old  # finished: keep its measurements, predictor and recorded cost
     space, net, _ = load_supernet(run)
     if samples < 10 and not lat.is_modelled(device):
         raise FrugalError(f"--samples must be at least 10 to fit and test a predictor, got {samples}")
     t = tracker(f"nas latency {device}")
     data = lat.collect(space, net, device, samples, run / "latency" / f"{device}.json", seed=seed,
                        rounds=rounds, progress=progress)  # fmt: skip
-    out = {"device": device, "modelled": lat.is_modelled(device), "samples": len(data["records"])}
+    out = {"device": device, "modelled": lat.is_modelled(device), "samples": len(data["records"]), "seed": seed}
     if lat.is_modelled(device):
         out["note"] = "modelled device: latency is the roofline model itself, no predictor needed"
     else:
-        metrics, predictor = lat.evaluate_predictors(space, data, seed=seed)
+        metrics, predictor = lat.evaluate_predictors(space, data, seed=seed, lut=lut)
         predictor.save(run / "latency" / f"{device}-mlp")
         out |= metrics
     out["cost"] = cost_of(t.stop())
