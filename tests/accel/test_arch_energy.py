@@ -132,3 +132,14 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, message, capsys, mo
     assert exit_.value.code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+@pytest.mark.slow
+def test_demo_step_returns_before_after_rows(tmp_path):
+    from frugalml.accel.demo import demo
+
+    rows = demo(tmp_path, quick=True, console=None)
+    assert [r["technique"] for r in rows] == ["accel", "accel"]
+    assert rows[0]["after"] < rows[0]["before"]  # row stationary below no local reuse
+    assert rows[1]["after"] <= rows[1]["before"]  # skipping zeros never costs more in this model
+    assert (tmp_path / "alexnet_rs_isca16.png").read_bytes()[:4] == b"\x89PNG"
