@@ -9,19 +9,22 @@ updated in place by coincident voltage pulses (Gokmen & Vlasov 2016).
 `frugalml.analog.run.train` does a whole run next to its digital twin, with energy.
 """
 
-from frugalml.analog.devices import PRESETS, DeviceArray, DeviceSpec, spec
-from frugalml.analog.tile import AnalogConv2d, AnalogLinear, AnalogTile, IOConfig, analog_step, convert, quantize
+# Loaded on first use, so `frugal --help` (which imports frugalml.analog.cli) needs no torch.
+_LAZY = {
+    **{n: "frugalml.analog.devices" for n in ("PRESETS", "DeviceArray", "DeviceSpec", "spec")},
+    **{
+        n: "frugalml.analog.tile"
+        for n in ("AnalogConv2d", "AnalogLinear", "AnalogTile", "IOConfig", "analog_step", "convert", "quantize")
+    },
+}
 
-__all__ = [
-    "PRESETS",
-    "AnalogConv2d",
-    "AnalogLinear",
-    "AnalogTile",
-    "DeviceArray",
-    "DeviceSpec",
-    "IOConfig",
-    "analog_step",
-    "convert",
-    "quantize",
-    "spec",
-]
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'frugalml.analog' has no attribute '{name}'")
+
+
+__all__ = sorted(_LAZY)
