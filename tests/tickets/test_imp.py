@@ -99,7 +99,7 @@ def test_ambiguous_rewind_point_is_refused(text):
 
 def test_rewind_capture_saves_weights_at_that_iteration(tmp_path):
     # digits: 1347 training examples, batch 64 -> 22 iterations per epoch; rewind to iteration 5.
-    cfg = TicketConfig(data="digits", levels=1, seeds=1, epochs=1, controls=[], rewind="5it")
+    cfg = TicketConfig(data="digits", levels=1, seeds=1, epochs=1, controls=[], rewind="5it", schedule="constant")
     find(cfg, tmp_path, progress=False)
     from frugalml.tickets import tasks
     from frugalml.train import TrainConfig, fit, load_weights

@@ -28,12 +28,13 @@ def find(
     seeds: int = typer.Option(2, help="Number of seeds (model init and data order)."),
     first_seed: int = typer.Option(0, help="First seed."),
     controls: str = typer.Option("reinit,random", help="Controls per level: reinit,random (or 'none')."),
-    epochs: int = typer.Option(20, help="Training epochs per level."),
+    epochs: int = typer.Option(30, help="Training epochs per level."),
     batch_size: int = typer.Option(64),
     lr: float = typer.Option(0.05),
     optimizer: str = typer.Option("sgd", help="sgd | adam."),
     momentum: float = typer.Option(0.9),
     weight_decay: float = typer.Option(0.0),
+    schedule: str = typer.Option("cosine", help="cosine | constant."),
     workers: int = typer.Option(1, help="Parallel local processes for seeds and controls."),
     out: Path = typer.Option(None, help="Run directory (default runs/tickets/<model>-<data>)."),
     json_out: bool = JSON,
@@ -60,11 +61,12 @@ def find(
         optimizer=optimizer,
         momentum=momentum,
         weight_decay=weight_decay,
+        schedule=schedule,
     ).validate()
     if workers < 1:
         raise FrugalError(f"workers must be >= 1, got {workers}")
     out = out or Path("runs/tickets") / f"{model}-{data.replace(':', '_').replace(',', '_')}"
-    res = run_find(cfg, out, workers=workers, progress=None if not json_out else None)
+    res = run_find(cfg, out, workers=workers, progress=None)
     if json_out:
         from frugalml.report.console import print_json
 
