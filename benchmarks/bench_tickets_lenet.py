@@ -62,6 +62,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny settings to check the script runs")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--runs", default="runs/bench_tickets")
+    ap.add_argument("--tasks", default=",".join(TASKS), help="comma-separated subset of: " + ", ".join(TASKS))
     args = ap.parse_args()
     payload = {
         "what": "IMP + controls, LeNet-300-100 MLP",
@@ -70,7 +71,8 @@ def main() -> None:
             "timings taken on a shared 2-core machine with other jobs running; accuracy is final-epoch test accuracy"
         ),
     }
-    for task, kw in TASKS.items():
+    for task in args.tasks.split(","):
+        kw = TASKS[task]
         if args.quick:
             kw = dict(levels=2, epochs=2)
         cfg = TicketConfig(
