@@ -384,6 +384,9 @@ def plot_find(result: dict, path: Path) -> Path:
     dense = result["dense_accuracy"]
     ax.axhline(100 * dense["mean"], color="grey", lw=0.8, label="dense")
     ax.set_xscale("log")
+    ticks = [t for t in (100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1) if min(x) * 0.8 <= t <= 100]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.minorticks_off()
     ax.invert_xaxis()
     ax.set_xlabel("weights remaining (%)")
     ax.set_ylabel("test accuracy (%)")
