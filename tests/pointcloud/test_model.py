@@ -108,23 +108,22 @@ def test_loss_ignores_unlabelled_points_and_counts_per_scene_accuracy():
 
 def test_point_voxel_net_learns_a_tiny_task_a_coarse_voxel_net_cannot():
     # two classes split by a plane through the middle of 2 m voxels: only the point branch can resolve it
-    torch.manual_seed(0)
     g = torch.Generator().manual_seed(1)
-    x = torch.cat([torch.rand(2, 300, 3, generator=g) * 8, torch.zeros(2, 300, 1)], -1)
+    # 16 voxels per scene with ~25 points each, so a per-voxel majority vote stays near 50%
+    x = torch.cat([torch.rand(2, 400, 3, generator=g) * torch.tensor([8.0, 8.0, 1.0]), torch.zeros(2, 400, 1)], -1)
     y = ((x[..., 0] % 2.0) > 1.0).long()
     results = {}
     for name, arch in [("pv", spvcnn(0.25, 2.0)), ("voxel", minkunet(0.25, 2.0))]:
         torch.manual_seed(0)
         net = PVNet(arch, num_classes=2)
-        opt = torch.optim.Adam(net.parameters(), lr=0.02)
-        for _ in range(30):
-            loss, _, _ = segmentation_loss(net, x, y)
+        opt = torch.optim.Adam(net.parameters(), lr=0.01)
+        for _ in range(20):
+            loss, _, logits = segmentation_loss(net, x, y)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        net.eval()
-        with torch.no_grad():
-            results[name] = (net(x).argmax(-1) == y).float().mean().item()
+        # accuracy of the last training pass (batch statistics; running BN statistics lag after 20 steps)
+        results[name] = (logits.argmax(-1) == y).float().mean().item()
     assert results["voxel"] < 0.65  # a voxel holds both classes half and half
     assert results["pv"] > 0.85
 

@@ -30,6 +30,8 @@ from frugalml.pointcloud.sparse import (
     SparseConv3d,
     SparseTensor,
     downsample,
+    offset_keys,
+    pack,
     unique_coords,
 )
 
@@ -127,28 +129,30 @@ class PointMLP(nn.Module):
         return F.relu(self.bn(self.fc(z, cout)))
 
 
+_CORNERS = torch.tensor([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)])
+
+
 def devoxelize(x: SparseTensor, xyz: torch.Tensor, batch: torch.Tensor, voxel_size: float) -> torch.Tensor:
     """Features at points by trilinear interpolation between the 8 nearest voxel centres.
 
     Missing (unoccupied) neighbours get weight 0 and the rest are renormalised; the voxel
-    that contains the point is always among the 8 and always occupied.
+    that contains the point is always among the 8 and always occupied. Neighbour rows and
+    weights depend only on the voxel set, so they are cached with it (and reused by every
+    devoxelisation at the same stride in one forward pass).
     """
-    size = voxel_size * x.stride
-    p = xyz / size - 0.5  # voxel centres at integer positions
-    base = torch.floor(p)
-    frac = p - base
-    base = base.long()
-    h = x.hash()
-    out = x.feats.new_zeros(len(xyz), x.feats.shape[1])
-    total = xyz.new_zeros(len(xyz))
-    for corner in range(8):
-        bits = torch.tensor([(corner >> 2) & 1, (corner >> 1) & 1, corner & 1])
-        c = torch.cat([batch[:, None], base + bits], 1)
-        idx = h.find(c)
-        w = torch.where(bits.bool(), frac, 1 - frac).prod(1) * (idx >= 0)
-        out = out + w[:, None] * x.feats[idx.clamp(min=0)]
-        total = total + w
-    return out / total.clamp(min=1e-12)[:, None]
+    key = ("devox", x.stride)
+    if key not in x.cache:
+        size = voxel_size * x.stride
+        p = xyz / size - 0.5  # voxel centres at integer positions
+        base = torch.floor(p)
+        frac = p - base
+        keys = pack(torch.cat([batch[:, None].long(), base.long()], 1))
+        idx = x.hash().find_keys(keys[None, :] + offset_keys(_CORNERS)[:, None])  # (8, P)
+        w = torch.where(_CORNERS.bool()[:, None, :], frac[None], 1 - frac[None]).prod(-1) * (idx >= 0)
+        w = w / w.sum(0, keepdim=True).clamp(min=1e-12)
+        x.cache[key] = (idx.clamp(min=0), w.unsqueeze(-1))
+    idx, w = x.cache[key]
+    return (x.feats[idx] * w).sum(0)
 
 
 def voxelize(z: torch.Tensor, rows: torch.Tensor, n_voxels: int) -> torch.Tensor:

@@ -153,7 +153,7 @@ class PointVoxelSpace(SearchSpace):
         return segmentation_loss(model, x, y, teacher_logits=teacher_logits, weight=self._weight)
 
     @torch.no_grad()
-    def prepare(self, subnet, train, scenes: int = 16, batch: int = 4) -> None:
+    def prepare(self, subnet, train, scenes: int = 8, batch: int = 4) -> None:
         """Recalibrate BatchNorm statistics of an extracted sub-network (cumulative mean over `scenes` scenes)."""
         recalibrate_bn(subnet, train.x_train[:scenes], batch)
 

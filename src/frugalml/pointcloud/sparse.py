@@ -53,6 +53,12 @@ def unique_coords(coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return unpack(keys), inverse
 
 
+def offset_keys(offs: torch.Tensor) -> torch.Tensor:
+    """Key deltas of coordinate offsets (K, 3): pack(c + off) == pack(c) + delta while fields stay in range."""
+    offs = offs.long()
+    return (offs[:, 0] << (2 * _BITS)) + (offs[:, 1] << _BITS) + offs[:, 2]
+
+
 class VoxelHash:
     """Lookup from coordinates to row index for one set of voxels (sorted keys + searchsorted)."""
 
@@ -60,14 +66,17 @@ class VoxelHash:
         keys = pack(coords)
         self.keys, self.order = torch.sort(keys)
 
+    def find_keys(self, q: torch.Tensor) -> torch.Tensor:
+        """Row index of each packed key in `q` (any shape), -1 where that voxel is not occupied."""
+        if len(self.keys) == 0 or q.numel() == 0:
+            return torch.full(q.shape, -1, dtype=torch.long)
+        pos = torch.searchsorted(self.keys, q.reshape(-1)).clamp_(max=len(self.keys) - 1)
+        hit = self.keys[pos] == q.reshape(-1)
+        return torch.where(hit, self.order[pos], -1).reshape(q.shape)
+
     def find(self, coords: torch.Tensor) -> torch.Tensor:
         """Row index of each queried coordinate, -1 where that voxel is not occupied."""
-        if len(self.keys) == 0 or len(coords) == 0:
-            return torch.full((len(coords),), -1, dtype=torch.long)
-        q = pack(coords)
-        pos = torch.searchsorted(self.keys, q).clamp_(max=len(self.keys) - 1)
-        hit = self.keys[pos] == q
-        return torch.where(hit, self.order[pos], torch.full_like(pos, -1))
+        return self.find_keys(pack(coords))
 
 
 @dataclass
@@ -98,14 +107,12 @@ def submanifold_map(x: SparseTensor, kernel: int) -> list[tuple[torch.Tensor, to
     """For each offset: (input rows, output rows) with input = output + offset, both occupied."""
     key = ("subm", x.stride, kernel)
     if key not in x.cache:
-        h = x.hash()
+        # one batched lookup of every (voxel, offset) pair, through key arithmetic
+        src = x.hash().find_keys(pack(x.coords)[None, :] + offset_keys(offsets(kernel))[:, None])
         pairs = []
-        for off in offsets(kernel):
-            q = x.coords.clone()
-            q[:, 1:] += off
-            src = h.find(q)
-            ok = src >= 0
-            pairs.append((src[ok], torch.nonzero(ok).squeeze(1)))
+        for row in src:
+            dst = torch.nonzero(row >= 0).squeeze(1)
+            pairs.append((row[dst], dst))
         x.cache[key] = pairs
     return x.cache[key]
 
