@@ -127,8 +127,9 @@ def main() -> None:
                 f" stability at level {level}: barrier {100 * st['barrier']:.2f}% -> "
                 f"{'stable' if st['stable'] else 'unstable'}"
             )
-    path = save_result("tickets_lenet" + ("_quick" if args.quick else ""), payload)
-    print(f"saved {path}")
+        name = f"tickets_lenet_{task}" + ("_quick" if args.quick else "")
+        path = save_result(name, {k: v for k, v in payload.items() if k not in TASKS} | {task: payload[task]})
+        print(f"saved {path}")
 
 
 if __name__ == "__main__":
