@@ -113,7 +113,11 @@ def main() -> None:
     slim["plots"] = files
     slim["note"] = (
         "Timings on a 2-core machine shared with 5 other engineers' jobs (load average 8-15): wall times are "
-        "inflated; costs are CPU-seconds of our processes; energy is modelled from them (CPU-s x TDP/core)."
+        "inflated; costs are CPU-seconds of our processes; energy is modelled from them (CPU-s x TDP/core). "
+        "The committed run was resumed twice: supernet training cost is extrapolated from its last 3 of 12 epochs, "
+        "and host-2t latency cost counts only the last of 4 measurement rounds (first 3 rounds: 495 s wall in a "
+        "killed run), so host-2t's added cost is under-counted. 'candidates_evaluated' counts population slots "
+        "(an upper bound on distinct sub-networks)."
     )
     path = save_result(name, slim)
     print(f"saved {path} in {time.time() - t0:.0f} s")
