@@ -7,12 +7,24 @@ backbone/resolution to spend on it; the chosen backbones' logits are averaged.
     evaluate_run("runs/video/s0")["accuracy"]
 """
 
-from frugalml.video.evaluate import evaluate_run
-from frugalml.video.infer import adaptive_logits, flops_table, policy_actions, uniform_logits, video_flops
-from frugalml.video.model import ARNet, ARNetConfig, resize, temperature
-from frugalml.video.train import VideoConfig, load_run, train
+# Loaded on first use, so `frugal --help` (which imports frugalml.video.cli) needs no torch.
+_LAZY = {
+    "evaluate_run": "frugalml.video.evaluate",
+    **{
+        n: "frugalml.video.infer"
+        for n in ("adaptive_logits", "flops_table", "policy_actions", "uniform_logits", "video_flops")
+    },
+    **{n: "frugalml.video.model" for n in ("ARNet", "ARNetConfig", "resize", "temperature")},
+    **{n: "frugalml.video.train" for n in ("VideoConfig", "load_run", "train")},
+}
 
-__all__ = [
-    "ARNet", "ARNetConfig", "VideoConfig", "adaptive_logits", "evaluate_run", "flops_table", "load_run",
-    "policy_actions", "resize", "temperature", "train", "uniform_logits", "video_flops",
-]  # fmt: skip
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'frugalml.video' has no attribute '{name}'")
+
+
+__all__ = sorted(_LAZY)
