@@ -21,7 +21,7 @@ from frugalml.accel import analyze, load_arch, model_layers  # noqa: E402
 from frugalml.accel.plots import dataflow_bars  # noqa: E402
 from frugalml.report.bench import RESULTS, save_result  # noqa: E402
 
-EFFORTS = {"default": {}, "thorough": {"keep": 48, "max_arrays": 160, "limit": 10, "starts_n": 8}}
+EFFORTS = {"default": {}, "thorough": {"keep": 64, "max_arrays": 256, "limit": 10, "starts_n": 12}}
 BAND = {"conv": (1.4, 2.5), "fc": (1.3, None)}
 
 

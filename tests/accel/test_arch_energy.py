@@ -12,6 +12,7 @@ from frugalml.accel import Layer, analyze, arch_names, from_dict, load_arch
 from frugalml.errors import FrugalError
 
 FRUGAL = str(Path(sys.executable).parent / "frugal")
+ROOT = str(Path(__file__).parents[2])
 SPEC = {"name": "mine", "pe_array": [2, 2], "rf_bytes": 64, "glb_bytes": 4096, "word_bytes": 2, "clock_hz": 1e8,
         "energy": {"unit": "pJ", "dram": 640.0, "glb": 12.0, "array": 4.0, "rf": 1.0, "mac": 2.0}}  # fmt: skip
 
@@ -77,21 +78,25 @@ def run(*args, env_extra=None):
 
 def test_cli_energy_json_has_layers_and_total(tmp_path):
     plot = tmp_path / "e.png"
-    r = run("energy", "--model", "alexnet-grouped", "--arch", "eyeriss-v1", "--batch", "4", "--layers", "conv",
-            "--json", "--plot", str(plot))  # fmt: skip
+    r = run("energy", "--model", "tests.accel.nets:tiny_cnn", "--input", "1,3,16,16", "--batch", "4", "--arch",
+            "eyeriss-v1", "--json", "--plot", str(plot), env_extra={"PYTHONPATH": ROOT})  # fmt: skip
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["total"]["macs"] == 2_663_139_456
+    # by hand, batch 4: conv 3->8 3x3 on 16x16 (pad 1), conv 8->8 3x3 stride 2 -> 7x7, fc 392 -> 10
+    assert out["total"]["macs"] == 4 * (8 * 3 * 9 * 16 * 16 + 8 * 8 * 9 * 7 * 7 + 392 * 10)
+    assert [layer["kind"] for layer in out["layers"]] == ["conv", "conv", "fc"]
     for entry in [*out["layers"], out["total"]]:
         assert {"macs", "accesses", "energy", "dram_per_mac", "utilization"} <= set(entry)
         assert set(entry["accesses"]) == {"dram", "glb", "array", "rf"}
+        assert entry["energy"]["total"] == pytest.approx(sum(v for k, v in entry["energy"].items() if k != "total"))
     assert 0 < out["total"]["utilization"] <= 1
+    assert out["energy_unit"].startswith("normalized") and out["cost"]["energy_j"] is None
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_cli_compare_json_lists_every_dataflow():
     r = run("compare", "--model", "tests.accel.nets:tiny_cnn", "--input", "2,3,16,16", "--arch", "isca16", "--json",
-            env_extra={"PYTHONPATH": str(Path(__file__).parents[2])})  # fmt: skip
+            env_extra={"PYTHONPATH": ROOT})  # fmt: skip
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out["dataflows"]) == {"rs", "ws", "os", "nlr"}

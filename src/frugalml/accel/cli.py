@@ -45,9 +45,11 @@ def energy(
 ):
     """Per-layer accesses and energy of a model on one accelerator and dataflow."""
     from frugalml.accel.arch import load
+    from frugalml.accel.dataflows import get
     from frugalml.accel.energy import analyze
 
     spec = load(arch)
+    get(dataflow)  # fail on a bad name before building the model
     res = analyze(_layers(model, input, batch, layers), spec, dataflow, objective, sparse, progress=not json_out)
     out = res.to_dict() | {"model": model, "cost": res.cost().to_dict()}
     if plot:

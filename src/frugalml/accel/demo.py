@@ -13,7 +13,7 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
 
     out = Path(out)
     layers = [layer for layer in model_layers("alexnet-grouped", batch=4) if layer.kind == "conv"]
-    kw = {"keep": 8, "max_arrays": 32} if quick else {}  # a lighter search in quick mode
+    kw = {"keep": 16, "max_arrays": 64, "starts_n": 4} if quick else {}  # a lighter search in quick mode
     isca = load_arch("isca16")
     nlr = analyze(layers, isca, "nlr", **kw).total()
     rs = analyze(layers, isca, "rs", **kw)

@@ -143,11 +143,11 @@ def search(
     objective="energy",
     exhaustive=False,
     limit=8,
-    keep=16,
+    keep=32,
     max_tiles=1500,
     glb_limit=5,
-    starts_n=4,
-    max_arrays=24,
+    starts_n=8,
+    max_arrays=128,
 ):
     """Best mapping of `layer` on `arch` under dataflow `df`: (Mapping, evaluation dict of scalars)."""
     if objective not in ("energy", "delay", "edp"):
@@ -176,7 +176,8 @@ def search(
         # arrays left mostly idle are slow and rarely cheaper: keep splits that use >= 3/4 of the best
         used = [math.prod(y) * math.prod(x) for y, x in inner]
         ranked = sorted(zip(used, range(len(inner)), strict=True), reverse=True)
-        inner = [inner[i] for u, i in ranked if u >= 0.75 * ranked[0][0]][:max_arrays]
+        min_pes = 0.75 * ranked[0][0]
+        inner = [inner[i] for u, i in ranked if u >= min_pes][:max_arrays]
     # 2. the RF tile
     fits = _rf_fits(arch, df, stride)
     relevant = [d for d in df.rf_dims if any(df.keeps(t) and mdl.RELEVANT[t][d] for t in range(3))]
@@ -295,7 +296,7 @@ def search(
         starts.append(np.concatenate([rf_a[idx[r]], sx_a[idx[r]], sy_a[idx[r]], glb_a[r], dram_a[r], [go[j], do[j]]]))
     evaluated = k * n_orders
     if prune:
-        best, extra = _refine(layer, arch, df, np.array(starts, dtype=np.int64), objective, limit)
+        best, extra = _refine(layer, arch, df, np.array(starts, dtype=np.int64), objective, limit, min_pes)
     else:
         best, extra = starts[0], 0
     best = [int(v) for v in best]
@@ -307,9 +308,10 @@ def _split(m: np.ndarray):
     return [m[:, i * D : (i + 1) * D] for i in range(5)] + [m[:, 5 * D], m[:, 5 * D + 1]]
 
 
-def _refine(layer, arch, df, starts, objective, limit, max_steps=30):
+def _refine(layer, arch, df, starts, objective, limit, min_pes=0, max_steps=30):
     """Hill-climb from each start: re-split one dimension over all five levels, or change the
-    loop orders, while that lowers the score. Catches what the pruning steps left out."""
+    loop orders, while that lowers the score (using at least `min_pes` PEs, as step 1 does).
+    Catches what the pruning steps left out."""
     bounds, stride = layer.bounds, layer.stride
     rows_y, cols_x = arch.pe_array
     fits_rf = _rf_fits(arch, df, stride)
@@ -351,6 +353,7 @@ def _refine(layer, arch, df, starts, objective, limit, max_steps=30):
             cand = np.concatenate(cands)
             rf, sx, sy, glb, dram, go, do = _split(cand)
             ok = (sx.prod(1) <= cols_x) & (sy.prod(1) <= rows_y) & fits_rf(rf)
+            ok &= (sx * sy).prod(1) >= min_pes
             ok &= mdl.glb_usage(rf * sx * sy * glb, stride) <= arch.glb_words
             cand = cand[ok]
             rf, sx, sy, glb, dram, go, do = _split(cand)
