@@ -33,3 +33,12 @@ def test_unknown_model_is_a_clear_error():
         models.get("resnet9000")
     with pytest.raises(FrugalError, match="cannot import module"):
         models.get("no_such_package.mod:factory")
+
+
+def test_registry_is_complete_even_if_a_module_was_imported_directly():
+    import subprocess
+    import sys
+
+    code = "import frugalml.models.small; from frugalml import models; print(' '.join(models.names()))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert {"mlp", "resnet50", "alexnet-grouped", "mobilenet_v2", "vgg16"} <= set(out)

@@ -36,8 +36,9 @@ def register(name: str, default_input: tuple[int, ...], summary: str = ""):
 
 
 def _load_builtin() -> None:
-    if not _REGISTRY:
-        from frugalml.models import classic, small  # noqa: F401  (registers on import)
+    # Importing registers; Python imports each module once, so this is cheap after the first
+    # call, and it works even when another module imported one of them directly first.
+    from frugalml.models import classic, small  # noqa: F401
 
 
 def names() -> list[str]:
