@@ -69,6 +69,9 @@ def test_sparse_estimate_scales_macs_and_weight_traffic_by_density():
     assert sparse["energy"]["mac"] == dense["energy"]["mac"] / 2
     assert sparse["accesses"]["dram"]["weights"] == dense["accesses"]["dram"]["weights"] / 2
     assert sparse["accesses"]["dram"]["outputs"] == dense["accesses"]["dram"]["outputs"]  # psums stay dense
+    # skipping halves both the work and the cycles, so the array is as busy as before
+    assert sparse["cycles"] == dense["cycles"] / 2
+    assert sparse["utilization"] == pytest.approx(dense["utilization"]) and sparse["utilization"] <= 1
 
 
 def run(*args, env_extra=None):

@@ -86,7 +86,8 @@ class ModelResult:
             "energy": dict(energy, total=e_tot),
             "energy_per_mac": e_tot / macs if macs else None,
             "dram_per_mac": sum(acc["dram"].values()) / macs if macs else None,
-            "utilization": macs / (cycles * self.arch.pes) if cycles else None,
+            # MACs actually done (nonzero ones when sparse) per PE-cycle
+            "utilization": sum(r.macs_effective for r in rs) / (cycles * self.arch.pes) if cycles else None,
             "cycles": cycles,
             "latency_s": sum(r.latency_s for r in rs),
             "mapped_in_s": sum(r.mapped_in_s for r in rs),
