@@ -9,7 +9,8 @@ from typing import Any
 def stdout_console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    # Piped output (logs, CI, `| less`) would otherwise be squeezed to 80 columns.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 def print_json(obj: Any) -> None:
