@@ -35,6 +35,7 @@ def train(
     batch_size: int = typer.Option(4, help="Scenes per step."),
     lr: float = typer.Option(0.01, help="Adam learning rate (cosine schedule)."),
     seed: int = typer.Option(0, help="Initialisation and data order."),
+    threads: int = typer.Option(1, help="Torch threads (small sparse ops: more threads rarely help)."),
     scenes_train: int = typer.Option(48),
     scenes_test: int = typer.Option(16),
     points: int = typer.Option(2048, help="Points per scene."),
@@ -55,7 +56,7 @@ def train(
     dcfg = _data_config(scenes_train, scenes_test, points, data_seed)
     ds = _lidar(dcfg)
     out = out or Path("runs/pointcloud") / f"{arch}-w{width:g}-v{voxel:g}-s{seed}"
-    cfg = PCTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    cfg = PCTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, threads=threads)
     meta = train_model(a, ds, cfg, out, data_config=dcfg, progress=None if not json_out else False)
     r = meta["result"]
     res = {"model_dir": str(out), "arch": meta["arch"], "miou": r["miou"], "per_class_iou": dict(zip(meta["classes"],
@@ -103,9 +104,15 @@ def eval_cmd(
         source = str(scans)
     else:
         dcfg = dict(meta["data"])
-        if dcfg.get("name") != "lidar":
+        if dcfg.get("name") == "lidar":
+            ds = _lidar(dcfg)
+        elif "scenes_val" in dcfg:  # trained on the `pointvoxel` search space's split (the benchmark)
+            from frugalml.pointcloud.space import PointVoxelSpace
+
+            quick = bool(dcfg.pop("quick", False))
+            ds = PointVoxelSpace(**{k: v for k, v in dcfg.items() if k != "name"}).dataset(quick=quick)[2]
+        else:
             raise FrugalError(f"{model}: trained on '{dcfg.get('name')}', pass --scans to evaluate it")
-        ds = _lidar(dcfg)
         sc = score(net, ds.x_test, ds.y_test, meta["num_classes"])
         scene_pts, scene_lab = (ds.x_test[:1], ds.y_test[0].numpy()) if len(ds.y_test) else (None, None)
         source = f"generated lidar test split {dcfg}"
