@@ -111,3 +111,19 @@ def test_wrong_input_shape_is_a_clear_error():
 
     with pytest.raises(FrugalError, match="does not accept input"):
         profile(models.get("mlp"), torch.randn(1, 3))
+
+
+def test_layers_inside_a_module_list_are_counted_once():
+    class Stack(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(8, 8), nn.Linear(8, 4)])
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return x
+
+    p = profile(Stack(), torch.randn(3, 8))
+    assert p.macs == 3 * (8 * 8 + 8 * 4)
+    assert [layer.name for layer in p.layers] == ["blocks.0", "blocks.1"]

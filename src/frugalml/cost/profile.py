@@ -178,10 +178,19 @@ def profile(model: nn.Module, example_input, training: bool = False) -> Profile:
         train_flops = int(tc.get_total_flops())
     model.train(was_training)
 
+    def counted_below(name: str, mod: nn.Module) -> list[str]:
+        """Nearest descendants with a FLOP entry. Containers such as ModuleList are never
+        called, so they have none: look through them, or their children's FLOPs would be
+        counted again in the parent."""
+        out = []
+        for child_name, child in mod.named_children():
+            full = f"{name}.{child_name}" if name else child_name
+            out += [full] if full in flops else counted_below(full, child)
+        return out
+
     layers: list[LayerProfile] = []
     for name, mod in model.named_modules():
-        children = [f"{name}.{c}" if name else c for c, _ in mod.named_children()]
-        own_flops = flops.get(name, 0) - sum(flops.get(c, 0) for c in children)
+        own_flops = flops.get(name, 0) - sum(flops[c] for c in counted_below(name, mod))
         own_params = list(mod.parameters(recurse=False))
         if not own_params and own_flops <= 0:
             continue
