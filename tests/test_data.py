@@ -22,6 +22,9 @@ def test_mnist1d_is_generated_deterministically_and_settings_change_it():
     assert torch.equal(a.x_train, b.x_train)
     c = data.get("mnist1d", num_samples=500, shear_scale=0.0)
     assert not torch.equal(a.x_train, c.x_train)
+    # variants carry their settings in the name, so run directories can tell them apart
+    assert a.name == "mnist1d[num_samples=500]" and c.name == "mnist1d[num_samples=500,shear_scale=0.0]"
+    assert data.get("mnist1d", num_samples=500, seed=42).name == a.name
 
 
 def test_subset_classes_relabels():

@@ -53,8 +53,12 @@ def mnist1d(num_samples: int = 5000, seed: int = 42, **generator_args) -> Datase
         setattr(args, k, v)
     d = make_dataset(args)
     t = torch.from_numpy
+    # The name identifies the generated task, so runs on different variants never mix.
+    changed = {"num_samples": num_samples, "seed": seed} | generator_args
+    changed = {k: v for k, v in changed.items() if k in generator_args or v != {"num_samples": 5000, "seed": 42}[k]}
+    name = "mnist1d" + (f"[{','.join(f'{k}={v}' for k, v in sorted(changed.items()))}]" if changed else "")
     return Dataset(
-        "mnist1d",
+        name,
         t(d["x"].astype(np.float32)),
         t(d["y"].astype(np.int64)),
         t(d["x_test"].astype(np.float32)),
