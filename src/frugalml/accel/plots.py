@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from frugalml.report.plots import save_figure
+
 COLORS = {"dram": "#8c2d04", "glb": "#d94801", "array": "#fd8d3c", "rf": "#6baed6", "mac": "#08519c"}
 LEVELS = ("dram", "glb", "array", "rf", "mac")
 
 
 def _save(fig, path) -> Path:
-    from frugalml.report.files import atomic_save
-
-    path = Path(path)
-    atomic_save(path, lambda f: fig.savefig(f, format="png", dpi=120, bbox_inches="tight"))
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120, bbox_inches="tight")
 
 
 def energy_per_layer(result: dict, path, title: str | None = None) -> Path:

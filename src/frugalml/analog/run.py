@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from frugalml.errors import FrugalError
+from frugalml.report.plots import save_figure
 
 SWEEPS = {
     # param: (device the sweep starts from, values)
@@ -244,8 +245,6 @@ def plot_sweep(payload: dict, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from frugalml.report.files import atomic_save
-
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for alg in payload["algorithms"]:
         rows = sorted((r for r in payload["summary"] if r["algorithm"] == alg), key=lambda r: r["value"])
@@ -264,24 +263,16 @@ def plot_sweep(payload: dict, path: str | Path) -> Path:
     ax.set_title(f"{payload['config']['data']}: {payload['device']}, {len(payload['seeds'])} seeds (min-max)")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    return atomic_save(path, lambda f: f.write(buf.getvalue()))
+    return save_figure(fig, path, dpi=120)
 
 
 def plot_curves(curves: dict[str, list[float]], path: str | Path, title: str) -> Path:
     """Test accuracy vs epoch, one line per label (digital and each device)."""
-    import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from frugalml.report.files import atomic_save
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for label, ys in curves.items():
@@ -291,7 +282,4 @@ def plot_curves(curves: dict[str, list[float]], path: str | Path, title: str) ->
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    return atomic_save(path, lambda f: f.write(buf.getvalue()))
+    return save_figure(fig, path, dpi=120)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from frugalml.report.plots import save_figure
+
 # one colour per class of frugalml.data.pointcloud.CLASSES
 PALETTE = ["#a0a0a0", "#4b004b", "#ffc800", "#8c564b", "#ff0000", "#1e1eff", "#00c8c8", "#e377c2", "#00af00"]
 
@@ -18,8 +20,6 @@ def render_top_view(points: np.ndarray, panels: dict[str, np.ndarray], classes: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
-
-    from frugalml.report.files import atomic_save
 
     path = Path(path)
     n = max(len(panels), 1)
@@ -43,6 +43,5 @@ def render_top_view(points: np.ndarray, panels: dict[str, np.ndarray], classes: 
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    atomic_save(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path

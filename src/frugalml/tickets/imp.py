@@ -28,6 +28,7 @@ import torch
 
 from frugalml.errors import FrugalError
 from frugalml.report.files import atomic_save, read_json, write_json
+from frugalml.report.plots import save_figure
 from frugalml.tickets import tasks
 from frugalml.tickets.masks import Mask, MaskEnforcer, check_rate, prune_magnitude, random_like
 
@@ -395,8 +396,7 @@ def plot_find(result: dict, path: Path) -> Path:
     ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_save(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import atomic_save, read_json, write_json
+from frugalml.report.files import read_json, write_json
+from frugalml.report.plots import save_figure
 from frugalml.tickets import tasks
 from frugalml.tickets.imp import MASK, REWIND, TicketConfig, _train, build_model, level_dir
 from frugalml.tickets.masks import Mask
@@ -142,6 +143,5 @@ def plot_stability(result: dict, path: Path) -> Path:
     )
     ax.legend(fontsize=8)
     fig.tight_layout()
-    atomic_save(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return path

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from frugalml.report.plots import save_figure
+
 
 def _plt():
     import matplotlib
@@ -20,7 +22,6 @@ COLOURS = ["#d62728", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#7
 def plot_choices(path, x, actions, informative, names, y=None, clips: int = 4) -> Path:
     """A frame strip per clip: each frame framed in the colour of the action taken on it."""
     plt = _plt()
-    from frugalml.report.files import atomic_save
 
     clips = min(clips, len(x))
     steps = x.shape[1]
@@ -46,15 +47,13 @@ def plot_choices(path, x, actions, informative, names, y=None, clips: int = 4) -
     fig.suptitle("policy choices per frame (frame colour = action; * = informative frame; - = skipped over)",
                  fontsize=8)  # fmt: skip
     fig.tight_layout()
-    atomic_save(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return Path(path)
 
 
 def plot_tradeoff(path, curves: dict, points: dict, title: str) -> Path:
     """Accuracy vs GFLOPs per video: `curves` {label: [(gflops, acc, acc_std)]}, `points` {label: (gflops, acc)}."""
     plt = _plt()
-    from frugalml.report.files import atomic_save
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for i, (label, pts) in enumerate(curves.items()):
@@ -70,15 +69,13 @@ def plot_tradeoff(path, curves: dict, points: dict, title: str) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    atomic_save(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return Path(path)
 
 
 def plot_flops_vs_informative(path, per_run: dict) -> Path:
     """Mean GFLOPs per video against the number of informative frames in the clip."""
     plt = _plt()
-    from frugalml.report.files import atomic_save
 
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for i, (label, per) in enumerate(per_run.items()):
@@ -90,6 +87,5 @@ def plot_flops_vs_informative(path, per_run: dict) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    atomic_save(path, lambda f: fig.savefig(f, format="png", dpi=110))
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return Path(path)
