@@ -22,6 +22,26 @@ def test_elastic_conv_uses_leading_channels_and_centre_cropped_kernel():
     assert torch.allclose(exported(x), y, atol=1e-6)
 
 
+def test_kernel_transform_starts_as_the_centre_crop_and_chains_learned_matrices():
+    torch.manual_seed(0)
+    conv = ElasticConv1d(4, 6, 7, kernel_transform=True)
+    assert sorted(conv.transforms) == ["k1", "k3", "k5"]  # every smaller odd size
+    x = torch.randn(2, 4, 13)
+    # identity at initialisation: the same as plain centre cropping
+    assert torch.allclose(conv(x, 6, 3), F.conv1d(x, conv.weight.detach()[:, :, 2:5], padding=1), atol=1e-6)
+    with torch.no_grad():
+        for t in conv.transforms.values():
+            t.add_(0.3 * torch.randn_like(t))
+    w = conv.weight.detach()
+    m5, m3 = conv.transforms["k5"].detach(), conv.transforms["k3"].detach()
+    w5 = torch.einsum("oik,kj->oij", w[:, :, 1:6], m5)
+    w3 = torch.einsum("oik,kj->oij", w5[:, :, 1:4], m3)
+    assert torch.allclose(conv(x, 6, 5), F.conv1d(x, w5, padding=2), atol=1e-5)
+    assert torch.allclose(conv(x, 6, 3), F.conv1d(x, w3, padding=1), atol=1e-5)
+    assert torch.allclose(conv(x, 6, 7), F.conv1d(x, w, padding=3), atol=1e-5)  # largest kernel untouched
+    assert torch.allclose(conv.export(4, 6, 3)(x), F.conv1d(x, w3, padding=1), atol=1e-5)
+
+
 def test_elastic_batchnorm_updates_only_the_active_slice():
     bn = ElasticBatchNorm1d(8)
     x = torch.randn(16, 3, 5) + 2.0
@@ -39,6 +59,11 @@ def test_extracted_subnetwork_computes_what_the_supernet_computes():
         if isinstance(m, ElasticBatchNorm1d):
             m.running_mean.normal_()
             m.running_var.uniform_(0.5, 2)
+        if isinstance(m, ElasticConv1d):  # kernel transforms away from identity, as after training
+            with torch.no_grad():
+                for t in m.transforms.values():
+                    t.add_(0.2 * torch.randn_like(t))
+    assert any(len(m.transforms) for m in net.modules() if isinstance(m, ElasticConv1d))
     x = torch.randn(4, 40)
     rng = random.Random(1)
     for arch in [sp.smallest(), sp.largest()] + [sp.sample(rng) for _ in range(4)]:

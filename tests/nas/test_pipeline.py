@@ -31,8 +31,8 @@ def test_a_killed_supernet_training_resumes_where_it_stopped(tmp_path, monkeypat
 
     real = sn.make_loss
 
-    def killing_loss(space, sampling, seed):
-        inner = real(space, sampling, seed)
+    def killing_loss(space, sampling, seed, subnets):
+        inner = real(space, sampling, seed, subnets)
 
         def loss_fn(model, x, y):
             if model.training and int(model.nas_step) == 10:  # 8 steps per epoch: dies in epoch 2
@@ -129,3 +129,36 @@ def test_unknown_device_exits_2_from_the_installed_command(run):
         "frugal: error: unknown device 'quantum-9' (known: host-1t, host-2t, v100, p100, a100, h100, t4, tpu-v3, "
         "rpi4, snapdragon-855, eyeriss, host)"
     )
+
+
+def test_sandwich_step_trains_largest_smallest_and_the_configured_number_of_random_subnets(monkeypatch):
+    from frugalml.nas import spaces
+
+    sp = spaces.get("cnn")
+    seen = []
+    real = sp.set_active
+    monkeypatch.setattr(sp, "set_active", lambda net, arch: (seen.append(sp.key(arch)), real(net, arch)))
+    net = sp.build_supernet(seed=0).train()
+    net.register_buffer("nas_step", torch.zeros((), dtype=torch.long))
+    x, y = torch.randn(8, 40), torch.randint(0, 10, (8,))
+    for subnets in (0, 3):
+        seen.clear()
+        sn.make_loss(sp, "sandwich", 0, subnets)(net, x, y)
+        assert seen[:2] == [sp.key(sp.largest()), sp.key(sp.smallest())]
+        assert len(seen) == 2 + subnets
+
+
+def test_finetuning_a_searched_subnetwork_records_its_cost_and_improves_training_fit(run, tmp_path):
+    from frugalml.nas.experiment import finetune
+    from frugalml.nas.pipeline import _context
+
+    space, net, _meta, train, _val, test = _context(run)
+    arch = space.smallest()
+    sub = space.extract(net, arch)
+    space.prepare(sub, train)
+    before = space.evaluate(sub, train, split="train")
+    res = finetune(space, net, arch, train, train, 2, 0, tmp_path / "ft")
+    # evaluated on `train` passed as the test set: two epochs of training must fit it better than none
+    assert res["test_accuracy"] > before
+    assert res["epochs"] == 2 and res["cost"]["cpu_s"] > 0
+    assert finetune(space, net, arch, train, train, 2, 0, tmp_path / "ft") == res  # finished: read back

@@ -69,3 +69,42 @@ def test_a_few_supernet_steps_lower_the_loss_of_the_largest_subnetwork():
     net.eval()
     with torch.no_grad():
         assert float(loss_fn(net, x, y)[0]) < before
+
+
+def test_incremental_greedy_decoding_with_kv_cache_equals_rerunning_the_decoder_on_the_prefix():
+    sp = spaces.get("transformer")
+    net = sp.build_supernet(seed=3).eval()
+    x = torch.randint(3, 13, (4, 9))
+    rng = random.Random(1)
+    for arch in [sp.largest(), sp.sample(rng), sp.sample(rng)]:
+        sub = sp.extract(net, arch)
+        with torch.no_grad():
+            mem = sub.encode(x)
+            prefix = torch.full((4, 1), sub.bos, dtype=torch.long)
+            for _ in range(sub.max_len):  # no cache: the whole prefix through the decoder every step
+                prefix = torch.cat([prefix, sub.decode(mem, prefix)[:, -1].argmax(-1, keepdim=True)], dim=1)
+            assert torch.equal(sub(x), prefix[:, 1:])
+            # the cached step's logits equal the full decoder's logits at that position
+            caches = [{} for _ in range(arch["dec.d"])]
+            full = sub.decode(mem, prefix[:, :-1])
+            for t in range(sub.max_len):
+                step = sub.decode_step(mem, prefix[:, t : t + 1], t, caches)
+                assert torch.allclose(step, full[:, t], atol=1e-5)
+            assert caches[0]["self"]["k"].shape[2] == sub.max_len
+
+
+def test_transformer_scaling_family_grows_width_and_depth_uniformly():
+    sp = spaces.get("transformer")
+    fam = dict(sp.scaling_family())
+    assert len(fam) == 9
+    for a in fam.values():
+        sp.validate(a)
+        ffns = {a[f"enc.l{i}.ffn"] for i in range(1, a["enc.d"] + 1)} | {
+            a[f"dec.l{i}.ffn"] for i in range(1, a["dec.d"] + 1)
+        }
+        assert len(ffns) == 1 and a["dec.attn_k"] == 1  # every layer alike
+    assert fam["w1-d1"] == sp.canonical(sp.smallest() | {"dec.attn_k": 1})
+    assert fam["w3-d3"]["emb"] == 64 and fam["w3-d3"]["enc.d"] == 3 and fam["w3-d3"]["dec.d"] == 2
+    for d in (1, 2, 3):
+        macs = [sp.macs(fam[f"w{w}-d{d}"]) for w in (1, 2, 3)]
+        assert macs == sorted(macs) and len(set(macs)) == 3

@@ -56,10 +56,10 @@ class Block(nn.Module):
 
 
 class ElasticBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, stride: int, e_max: int, k_max: int):
+    def __init__(self, c_in: int, c_out: int, stride: int, e_max: int, k_max: int, kernel_transform: bool = False):
         super().__init__()
         self.c_in, self.c_out, self.stride = c_in, c_out, stride
-        self.conv1 = ElasticConv1d(c_in, c_out * e_max, k_max, stride)
+        self.conv1 = ElasticConv1d(c_in, c_out * e_max, k_max, stride, kernel_transform=kernel_transform)
         self.bn1 = ElasticBatchNorm1d(c_out * e_max)
         self.conv2 = ElasticConv1d(c_out * e_max, c_out, 1)
         self.bn2 = ElasticBatchNorm1d(c_out)
@@ -90,7 +90,7 @@ class CNNSupernet(nn.Module):
         for c_out, stride in STAGES:
             blocks = []
             for b in range(d_max):
-                blocks.append(ElasticBlock(c_in, c_out, stride if b == 0 else 1, e_max, k_max))
+                blocks.append(ElasticBlock(c_in, c_out, stride if b == 0 else 1, e_max, k_max, space.kernel_transform))
                 c_in = c_out
             stages.append(nn.ModuleList(blocks))
         self.stages = nn.ModuleList(stages)
@@ -129,12 +129,15 @@ class CNNSpace(SearchSpace):
         expands=(1, 2, 3),
         num_samples: int = 5000,
         val_size: int = 400,
+        kernel_transform: bool = True,
     ):
         self.resolutions, self.depths = tuple(resolutions), tuple(depths)
+        self.kernel_transform = kernel_transform
         self.kernels, self.expands = tuple(kernels), tuple(expands)
         self.num_classes = 10
         self.config = {"resolutions": list(resolutions), "depths": list(depths), "kernels": list(kernels),
-                       "expands": list(expands), "num_samples": num_samples, "val_size": val_size}  # fmt: skip
+                       "expands": list(expands), "num_samples": num_samples, "val_size": val_size,
+                       "kernel_transform": kernel_transform}  # fmt: skip
         self.num_samples, self.val_size = num_samples, val_size
         genes = {"res": self.resolutions}
         for s in range(1, len(STAGES) + 1):

@@ -1,11 +1,12 @@
-"""The whole CNN pipeline as one experiment (used by the benchmark and, tiny, by the demo).
+"""The whole pipeline of one search space as one experiment (used by the benchmarks).
 
 Phases (training jobs and search jobs go through `frugalml.executor.run_jobs`):
   A. supernets (one per seed) and the scaling baseline (every member x seed) trained from scratch
   B. latency data + predictors on each measured device (supernet of the first seed;
      latency depends on the architecture only, so every seed's search reuses them)
   C. per seed: evolutionary search for each device x budget, random search with the same
-     number of evaluations, NSGA-II front vs random front (hypervolume)
+     number of evaluations, NSGA-II front vs random front (hypervolume); optionally a short
+     fine-tune of each winner (its cost is counted per target and reported apart)
   D. serially, so measurements do not compete with our own jobs: measured latency of every
      searched winner, baseline member and measured front member on its device
 """
@@ -25,6 +26,8 @@ class Settings:
     seeds: tuple = (0, 1)
     epochs: int = 12
     sampling: str = "sandwich"
+    subnets: int = 2  # random sub-networks per sandwich step
+    finetune_epochs: int = 0  # brief fine-tune of each searched winner (0: none)
     quick: bool = False
     devices: tuple = ("host-1t", "host-2t")
     modelled: tuple = ("rpi4",)
@@ -39,18 +42,11 @@ class Settings:
     random_devices: tuple = ("host-1t",)
     lut_devices: tuple = ("host-1t",)  # the per-operator table is measured op by op: slow with 2 threads under load
     # members of the scaling family trained from scratch (names from `space.scaling_family()`; empty = all)
-    baseline_members: tuple = (
-        "d1-e1",
-        "d1-e2",
-        "d2-e1",
-        "d2-e2",
-        "d3-e2",
-        "d3-e3",
-    )  # budgeted random-search control (same evaluations) on these
+    baseline_members: tuple = ()
     workers: int = 3
 
 
-def _supernet_job(out: str, space: str, seed: int, epochs: int, sampling: str, quick: bool) -> dict:
+def _supernet_job(out: str, space: str, seed: int, epochs: int, sampling: str, subnets: int, quick: bool) -> dict:
     from frugalml.nas.pipeline import cost_of, tracker
     from frugalml.nas.supernet import SupernetConfig, train_supernet
 
@@ -58,8 +54,8 @@ def _supernet_job(out: str, space: str, seed: int, epochs: int, sampling: str, q
     if done.exists():
         return read_json(done)
     t = tracker(f"supernet seed {seed}")
-    res = train_supernet(SupernetConfig(space=space, epochs=epochs, sampling=sampling, seed=seed, quick=quick), out,
-                         track=False, progress=False)  # fmt: skip
+    cfg = SupernetConfig(space=space, epochs=epochs, sampling=sampling, subnets=subnets, seed=seed, quick=quick)
+    res = train_supernet(cfg, out, track=False, progress=False)
     res["cost"] = cost_of(t.stop())
     write_json(done, res)
     return res
@@ -82,7 +78,7 @@ def _baseline_job(out: str, space: str, name: str, arch: dict, seed: int, epochs
     net = sp.build_subnet(arch, seed=seed)
     cfg = TrainConfig(epochs=epochs, batch_size=64, lr=0.003, optimizer="adam", schedule="cosine", seed=seed,
                       threads=1)  # fmt: skip
-    fit(net, train, cfg, out, progress=False)
+    fit(net, train, cfg, out, progress=False, loss_fn=lambda m, x, y: sp.loss(m, x, y)[:2])
     res = {"name": name, "seed": seed, "arch": arch, "test_accuracy": sp.evaluate(net, test), "macs": sp.macs(arch),
            "cost": cost_of(t.stop())}  # fmt: skip
     write_json(done, res)
@@ -99,6 +95,7 @@ def _search_job(
     pareto_gen: int,
     pareto_devices: list,
     random_devices: list,
+    finetune_epochs: int = 0,
 ):
     """All searches of one supernet (budgets: device -> list of ms); winners are measured later."""
     from frugalml.nas import search as srch
@@ -117,6 +114,9 @@ def _search_job(
                             measure=False)  # fmt: skip
             r["new_evaluations"] = ev.evaluations - before
             r["unique_evaluated"] = _unique_in_search(r)
+            if finetune_epochs:
+                r["finetune"] = finetune(space, net, r["arch"], train, test, finetune_epochs, seed,
+                                         Path(run) / "finetune" / f"{device}-{b:g}ms")  # fmt: skip
             out["searches"].append(r)
             if device not in random_devices:
                 continue
@@ -133,6 +133,27 @@ def _search_job(
                                             latency_run=latency_run, measure=False)  # fmt: skip
     out["evaluator"] = {"evaluations": ev.evaluations, "seconds": ev.seconds}
     return out
+
+
+def finetune(space, net, arch: dict, train, test, epochs: int, seed: int, out: Path) -> dict:
+    """Train the extracted winner briefly from its supernet weights; accuracy and cost of doing so."""
+    import torch
+
+    from frugalml.nas.pipeline import cost_of, tracker
+    from frugalml.train import TrainConfig, fit
+
+    done = out / "finetune.json"
+    if done.exists():
+        return read_json(done)
+    torch.set_num_threads(1)
+    t = tracker("finetune")
+    sub = space.extract(net, arch)
+    space.prepare(sub, train)
+    cfg = TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, optimizer="adam", schedule="cosine", seed=seed, threads=1)
+    fit(sub, train, cfg, out, progress=False, loss_fn=lambda m, x, y: space.loss(m, x, y)[:2])
+    res = {"epochs": epochs, "test_accuracy": space.evaluate(sub.eval(), test), "cost": cost_of(t.stop())}
+    write_json(done, res)
+    return res
 
 
 def _family(sp, s: Settings):
@@ -157,8 +178,8 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     runs = {seed: str(out / f"supernet-s{seed}") for seed in s.seeds}
     # A. training jobs
     t0 = time.perf_counter()
-    jobs = [dict(out=runs[seed], space=s.space, seed=seed, epochs=s.epochs, sampling=s.sampling, quick=s.quick)
-            for seed in s.seeds]  # fmt: skip
+    jobs = [dict(out=runs[seed], space=s.space, seed=seed, epochs=s.epochs, sampling=s.sampling, subnets=s.subnets,
+                 quick=s.quick) for seed in s.seeds]  # fmt: skip
     supernets = run_jobs(_supernet_job, jobs, workers=s.workers)
     log(f"A. supernets trained ({time.perf_counter() - t0:.0f} s): "
         + ", ".join(f"seed {r['config']['seed']}: {r['cost']['cpu_s']:.0f} CPU-s" for r in supernets))  # fmt: skip
@@ -203,7 +224,8 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     # one job per (seed, device) so the workers stay busy; each job has its own accuracy cache
     sjobs = [dict(run=runs[seed], latency_run=lrun, seed=seed, budgets={d: bs}, evo=s.evo,
                   pareto_pop=s.pareto_population, pareto_gen=s.pareto_generations, pareto_devices=list(s.devices),
-                  random_devices=list(s.random_devices)) for seed in s.seeds for d, bs in budgets.items()]  # fmt: skip
+                  random_devices=list(s.random_devices), finetune_epochs=s.finetune_epochs)
+             for seed in s.seeds for d, bs in budgets.items()]  # fmt: skip
     parts = run_jobs(_search_job, sjobs, workers=s.workers)
     searches = []
     for seed in s.seeds:
@@ -235,16 +257,22 @@ def _measure_all(s: Settings, runs: dict, searches: list) -> tuple[dict, dict]:
     t = tracker("measure winners")
     nets = {seed: load_supernet(runs[seed])[1] for seed in s.seeds}
     space = spaces.get(s.space)
+
+    def measure(net, arch, device):
+        # one estimator for winners, controls and baselines alike: the fastest of 8 short rounds, so
+        # a burst of load from other processes has to last through all of them to inflate a figure
+        return lat.measure(space, net, arch, device, min_run_time=0.4, rounds=8) * 1e3
+
     for res in searches:
         net = nets[res["seed"]]
         for r in res["searches"] + res["random"]:
-            r["measured_latency_ms"] = lat.measure(space, net, r["arch"], r["device"]) * 1e3
+            r["measured_latency_ms"] = measure(net, r["arch"], r["device"])
         for device, p in res["pareto"].items():
             for m in p["measured_front"]:
-                m["measured_latency_ms"] = lat.measure(space, net, m["arch"], device) * 1e3
+                m["measured_latency_ms"] = measure(net, m["arch"], device)
     base_lat = {}
     for name, arch in _family(space, s):
-        base_lat[name] = {d: lat.measure(space, nets[s.seeds[0]], arch, d) * 1e3 for d in (*s.devices, *s.modelled)}
+        base_lat[name] = {d: measure(nets[s.seeds[0]], arch, d) for d in (*s.devices, *s.modelled)}
     return base_lat, cost_of(t.stop())
 
 
@@ -337,6 +365,8 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
                          "baseline_accuracy_at_latency": b_acc, "baseline_how": how,
                          "random_test_accuracy": rr.get("test_accuracy"),
                          "random_measured_ms": rr.get("measured_latency_ms"),
+                         "finetuned_test_accuracy": r.get("finetune", {}).get("test_accuracy"),
+                         "finetune_cpu_s": r.get("finetune", {}).get("cost", {}).get("cpu_s"),
                          "macs": r["macs"], "evaluations": r["unique_evaluated"], "search_cpu_s": r["cost"]["cpu_s"],
                          "search_energy_j": r["cost"]["energy_j"], "arch": r["arch"]})  # fmt: skip
     comparable = [r for r in rows if r["baseline_accuracy_at_latency"] is not None]
@@ -349,6 +379,13 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
             "searched_mean_accuracy": statistics.mean(r["test_accuracy"] for r in rs) if rs else None,
             "baseline_mean_accuracy": statistics.mean(r["baseline_accuracy_at_latency"] for r in rs) if rs else None,
             "random_mean_accuracy": _mean([r["random_test_accuracy"] for r in allr]),
+            "finetuned_mean_accuracy": _mean([r["finetuned_test_accuracy"] for r in rs]),
+            "searched_accuracy_per_seed": {
+                seed: _mean([r["test_accuracy"] for r in rs if r["seed"] == seed]) for seed in s.seeds
+            },
+            "finetuned_accuracy_per_seed": {
+                seed: _mean([r["finetuned_test_accuracy"] for r in rs if r["seed"] == seed]) for seed in s.seeds
+            },
             "searched_mean_accuracy_all": statistics.mean(r["test_accuracy"] for r in allr),
             "comparable": len(rs),
             "n": len(allr),
@@ -373,7 +410,9 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
         lat_cpu = latency[d]["cost"]["cpu_s"] if d in latency else 0.0
         lat_j = latency[d]["cost"]["energy_j"] if d in latency else 0.0
         n_cand = sum(r["evaluations"] for r in srows)
+        ft_cpu = sum(r["finetune_cpu_s"] or 0.0 for r in srows)
         per_target[d] = {"added_cpu_s": lat_cpu + search_cpu, "added_energy_j": lat_j + search_j,
+                         "finetune_cpu_s": ft_cpu, "finetune_note": "fine-tuning the winners, not in added_cpu_s",
                          "latency_cpu_s": lat_cpu, "search_cpu_s": search_cpu, "candidates_evaluated": n_cand,
                          "from_scratch_cpu_s": n_cand * base_cpu, "from_scratch_energy_j": n_cand * base_j,
                          "saving_ratio_added": n_cand * base_cpu / max(lat_cpu + search_cpu, 1e-9)}  # fmt: skip
@@ -385,3 +424,118 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
                             "one_time_cpu_s": sn0["cpu_s"]}  # fmt: skip
     return {"baseline": base, "rows": rows, "per_device": per_device, "hypervolume": hv, "costs": costs,
             "latency": latency, "budgets": budgets, "searches": searches, "supernets": supernets}  # fmt: skip
+
+
+# ---- reporting (shared by the benchmarks) ----------------------------------------------
+
+
+def plots(p: dict, name: str, results: Path, metric: str = "test accuracy") -> list[str]:
+    """Accuracy vs measured latency per device, and predicted vs measured latency; PNG paths."""
+    from frugalml.report.plots import pyplot, save_figure
+
+    plt = pyplot()
+    files = []
+    devices = list(p["budgets"])
+    fig, axes = plt.subplots(1, len(devices), figsize=(5 * len(devices), 4), squeeze=False)
+    axes = axes[0]
+    for ax, d in zip(axes, devices, strict=True):
+        base = sorted((b["latency_ms"][d], b["test_accuracy_mean"], n) for n, b in p["baseline"].items())
+        ax.plot([b[0] for b in base], [b[1] for b in base], "s--", color="grey", label="scaling baseline (scratch)")
+        for res in p["searches"]:
+            if d not in res["pareto"]:
+                continue
+            m = res["pareto"][d]["measured_front"]
+            ax.plot([x["measured_latency_ms"] for x in m], [x["test_accuracy"] for x in m], "o-", alpha=0.6,
+                    label=f"NSGA-II front seed {res['seed']}")  # fmt: skip
+        rows = [r for r in p["rows"] if r["device"] == d]
+        ax.scatter([r["measured_ms"] for r in rows], [r["test_accuracy"] for r in rows], marker="*", s=120,
+                   color="red", zorder=3, label="evolution winners")  # fmt: skip
+        rr = [r for r in rows if r["random_measured_ms"] is not None]
+        ax.scatter([r["random_measured_ms"] for r in rr], [r["random_test_accuracy"] for r in rr], marker="x",
+                   color="black", zorder=3, label="random search (same evaluations)")  # fmt: skip
+        for b in p["budgets"][d]:
+            ax.axvline(b, color="red", alpha=0.15)
+        modelled = " (modelled)" if d not in ("host-1t", "host-2t") else " (measured)"
+        ax.set(title=f"{d}{modelled}", xlabel="latency ms (batch 1)", ylabel=metric)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    files.append(str(save_figure(fig, results / f"{name}_accuracy_latency.png")))
+    fig, axes = plt.subplots(1, len(p["latency"]), figsize=(5 * len(p["latency"]), 4), squeeze=False)
+    axes = axes[0]
+    for ax, (d, m) in zip(axes, p["latency"].items(), strict=True):
+        for k, mark in (("mlp", "o"), ("lut", "^")):
+            if k in m:
+                t, pr = zip(*m[k]["scatter"], strict=True)
+                ax.scatter(t, pr, marker=mark, alpha=0.6, label=f"{k}: MAPE {m[k]['mape_pct']:.1f}%")
+        lo, hi = ax.get_xlim()
+        ax.plot([lo, hi], [lo, hi], "k:")
+        ax.set(title=f"{d}: noise floor MAPE {m['noise_floor']['mape_pct']:.1f}%", xlabel="measured ms",
+               ylabel="predicted ms")  # fmt: skip
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    files.append(str(save_figure(fig, results / f"{name}_latency_predictor.png")))
+    return files
+
+
+def bench_main(name: str, full: Settings, tiny: Settings, note: str, metric: str = "test accuracy") -> None:
+    """Command line of a `benchmarks/bench_nas_<space>.py`: run (or resume / reanalyse), plot, save, summarise."""
+    import argparse
+
+    from frugalml.report.bench import RESULTS, save_result
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tiny", action="store_true", help="Smoke run with a tiny configuration.")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--reanalyse", action="store_true", help="Recompute the analysis from a finished run's files.")
+    ap.add_argument("--remeasure", action="store_true", help="Measure winners/baselines again, then reanalyse.")
+    args = ap.parse_args()
+    s, name = (tiny, f"{name}_tiny") if args.tiny else (full, name)
+    out = Path(args.out or f"runs/bench-{name.replace('_', '-')}")
+    t0 = time.time()
+    if args.remeasure:
+        p = remeasure(out)
+    elif args.reanalyse:
+        p = reanalyse(out)
+    else:
+        p = run(out, s, log=lambda m: print(m, flush=True))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    files = plots(p, name, RESULTS, metric)
+    slim = {k: v for k, v in p.items() if k not in ("searches",)}
+    for d in slim["latency"].values():
+        for k in ("mlp", "lut"):
+            if k in d:
+                d[k]["scatter_n"] = len(d[k].pop("scatter"))
+    slim["pareto"] = [{"seed": r["seed"], "device": d, "measured_front": pr["measured_front"],
+                       "hypervolume": pr["hypervolume"], "front_size": len(pr["front"]),
+                       "random_front_size": len(pr["random_front"])}
+                      for r in p["searches"] for d, pr in r["pareto"].items()]  # fmt: skip
+    slim["plots"] = files
+    slim["metric"] = metric
+    slim["note"] = note
+    path = save_result(name, slim)
+    print(f"saved {path} in {time.time() - t0:.0f} s")
+    print_summary(p)
+
+
+def print_summary(p: dict) -> None:
+    for d, m in p["latency"].items():
+        nf = m["noise_floor"]
+        lut = m.get("lut", {"mape_pct": float("nan"), "kendall_tau": float("nan")})
+        print(f"{d}: noise floor MAPE {nf['mape_pct']:.1f}% | MLP RMSE {m['mlp']['rmse_ms']:.3f} ms MAPE "
+              f"{m['mlp']['mape_pct']:.1f}% tau {m['mlp']['kendall_tau']:.2f} | LUT MAPE "
+              f"{lut['mape_pct']:.1f}% tau {lut['kendall_tau']:.2f}")  # fmt: skip
+    for d, v in p["per_device"].items():
+        print(f"{d}: within budget {100 * v['within_budget_fraction']:.0f}% | searched {v['searched_mean_accuracy']} "
+              f"vs baseline {v['baseline_mean_accuracy']} ({v['comparable']}/{v['n']} comparable) | random "
+              f"{v['random_mean_accuracy']} | fine-tuned {v.get('finetuned_mean_accuracy')} | per seed "
+              f"{v.get('searched_accuracy_per_seed')}")  # fmt: skip
+    for d, hs in p["hypervolume"].items():
+        print(f"{d}: hypervolume " + ", ".join(f"seed {h['seed']}: NSGA-II {h['nsga2']:.4f} vs random "
+                                               f"{h['random']:.4f}" for h in hs))  # fmt: skip
+    c = p["costs"]
+    for d, v in c["per_target"].items():
+        print(f"{d}: added {v['added_cpu_s']:.0f} CPU-s vs {v['from_scratch_cpu_s']:.0f} CPU-s training "
+              f"{v['candidates_evaluated']} candidates from scratch: {v['saving_ratio_added']:.0f}x")  # fmt: skip
+    a = c["all_targets"]
+    print(f"all targets: ours {a['ours_cpu_s']:.0f} CPU-s (one-time {a['one_time_cpu_s']:.0f}) vs from scratch "
+          f"{a['from_scratch_cpu_s']:.0f} CPU-s: {a['saving_ratio']:.0f}x")  # fmt: skip

@@ -3,8 +3,9 @@
 Each optimizer step trains sub-networks sampled from the space:
 
 - `uniform` (HAT): one random sub-network per step.
-- `sandwich` (BigNAS / OFA-style): the largest, the smallest and one random sub-network;
-  the largest learns from the labels, the others by in-place distillation from it.
+- `sandwich` (BigNAS / OFA-style): the largest, the smallest and `subnets` random
+  sub-networks; the largest learns from the labels, the others by in-place distillation
+  from it.
 
 The step counter lives in a buffer of the supernet, so it is saved in fit's checkpoint and a
 resumed run samples exactly the sub-networks the uninterrupted run would have sampled.
@@ -38,12 +39,15 @@ class SupernetConfig:
     batch_size: int = 64
     lr: float = 0.003
     sampling: str = "sandwich"  # uniform | sandwich
+    subnets: int = 2  # random sub-networks per step besides the largest and smallest (sandwich)
     seed: int = 0
     quick: bool = False  # small data set (tests, demo)
 
     def validate(self) -> None:
         if self.sampling not in ("uniform", "sandwich"):
             raise FrugalError(f"unknown sampling '{self.sampling}' (uniform, sandwich)")
+        if self.subnets < 0:
+            raise FrugalError(f"subnets must be >= 0, got {self.subnets}")
         if self.epochs < 1:
             raise FrugalError(f"epochs must be >= 1, got {self.epochs}")
 
@@ -53,7 +57,7 @@ def _train_config(cfg: SupernetConfig) -> TrainConfig:
                        schedule="cosine", seed=cfg.seed, threads=1)  # fmt: skip
 
 
-def make_loss(space: spaces.SearchSpace, sampling: str, seed: int):
+def make_loss(space: spaces.SearchSpace, sampling: str, seed: int, subnets: int = 1):
     """A `fit` loss function that trains sampled sub-networks; in eval mode it scores the largest."""
     largest, smallest = space.largest(), space.smallest()
 
@@ -72,7 +76,7 @@ def make_loss(space: spaces.SearchSpace, sampling: str, seed: int):
         space.set_active(model, largest)
         loss, correct, logits = space.loss(model, x, y)
         teacher = logits.detach()
-        for arch in (smallest, space.sample(rng)):
+        for arch in (smallest, *(space.sample(rng) for _ in range(subnets))):
             space.set_active(model, arch)
             sub_loss, _, _ = space.loss(model, x, y, teacher_logits=teacher)
             loss = loss + sub_loss
@@ -99,8 +103,9 @@ def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, pro
     train, _val, _test = space.dataset(quick=cfg.quick)
     net = space.build_supernet(seed=cfg.seed)
     net.register_buffer("nas_step", torch.zeros((), dtype=torch.long))
-    res = fit(net, train, _train_config(cfg), out, loss_fn=make_loss(space, cfg.sampling, cfg.seed), track=track,
-              progress=progress, description=f"supernet {cfg.space}")  # fmt: skip
+    loss_fn = make_loss(space, cfg.sampling, cfg.seed, cfg.subnets)
+    res = fit(net, train, _train_config(cfg), out, loss_fn=loss_fn, track=track, progress=progress,
+              description=f"supernet {cfg.space}")  # fmt: skip
     save_weights(net, out / WEIGHTS)
     result = {
         "space": cfg.space,

@@ -9,8 +9,10 @@ One module class serves both roles: the supernet is it at maximum sizes, and an 
 sub-network is the same class built at the sub-network's sizes holding the leading slices of
 the supernet's tensors, so it is a standalone `nn.Module`. Pre-norm layers, LayerNorm (no
 statistics to recalibrate). `forward(src)` with no target decodes greedily for the full
-length (fixed work, batch 1 for latency); each step re-runs the decoder on the prefix
-(no key/value cache - a simplification against HAT's incremental decoder).
+length (fixed work, batch 1 for latency) incrementally, as HAT measures latency: each step
+feeds only the newest token and every decoder layer keeps a key/value cache of its
+self-attention and of the encoder memory, so a step costs O(prefix) instead of re-running
+the decoder on the whole prefix.
 """
 
 from __future__ import annotations
@@ -41,13 +43,25 @@ class Attention(nn.Module):
         self.q, self.k, self.v = ElasticLinear(emb, inner), ElasticLinear(emb, inner), ElasticLinear(emb, inner)
         self.o = ElasticLinear(inner, emb)
 
-    def forward(self, x, mem, heads: int, causal: bool = False):
+    def _heads(self, lin, x, inner, heads):
+        n, t, _ = x.shape
+        return lin(x, inner).view(n, t, heads, HEAD_DIM).transpose(1, 2)
+
+    def forward(self, x, mem, heads: int, causal: bool = False, cache: dict | None = None, static: bool = False):
+        """`cache` (incremental decoding): self-attention appends this step's keys/values to it;
+        with `static` (cross-attention) the memory's keys/values are computed once and reused."""
         n, tq, e = x.shape
-        tk = mem.shape[1]
         inner = heads * HEAD_DIM
-        q = self.q(x, inner).view(n, tq, heads, HEAD_DIM).transpose(1, 2)
-        k = self.k(mem, inner).view(n, tk, heads, HEAD_DIM).transpose(1, 2)
-        v = self.v(mem, inner).view(n, tk, heads, HEAD_DIM).transpose(1, 2)
+        q = self._heads(self.q, x, inner, heads)
+        if cache is not None and static and "k" in cache:
+            k, v = cache["k"], cache["v"]
+        else:
+            k, v = self._heads(self.k, mem, inner, heads), self._heads(self.v, mem, inner, heads)
+            if cache is not None and not static and "k" in cache:
+                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+            if cache is not None:
+                cache["k"], cache["v"] = k, v
+        tk = k.shape[2]
         att = (q @ k.transpose(-1, -2)) / math.sqrt(HEAD_DIM)
         if causal:
             att = att.masked_fill(torch.ones(tq, tk, dtype=torch.bool).triu(1), float("-inf"))
@@ -83,10 +97,14 @@ class DecoderLayer(nn.Module):
         self.ln2, self.cross = ElasticLayerNorm(emb), Attention(emb, heads)
         self.ln3, self.ffn = ElasticLayerNorm(emb), FFN(emb, ffn)
 
-    def forward(self, x, mem, ffn, heads):
+    def forward(self, x, mem, ffn, heads, cache: dict | None = None):
         h = self.ln1(x)
-        x = x + self.self_attn(h, h, heads, causal=True)
-        x = x + self.cross(self.ln2(x), mem, heads)
+        if cache is None:
+            x = x + self.self_attn(h, h, heads, causal=True)
+            x = x + self.cross(self.ln2(x), mem, heads)
+        else:  # one new position: it may attend to every cached one, so no mask
+            x = x + self.self_attn(h, h, heads, cache=cache.setdefault("self", {}))
+            x = x + self.cross(self.ln2(x), mem, heads, cache=cache.setdefault("cross", {}), static=True)
         return x + self.ffn(self.ln3(x), ffn)
 
 
@@ -105,8 +123,8 @@ class Seq2SeqTransformer(nn.Module):
         self.out = ElasticLinear(emb, vocab)
         self.arch = arch
 
-    def _embed(self, tokens, e):
-        return self.tok.weight[tokens, :e] * math.sqrt(e) + self.pos[: tokens.shape[1], :e]
+    def _embed(self, tokens, e, start: int = 0):
+        return self.tok.weight[tokens, :e] * math.sqrt(e) + self.pos[start : start + tokens.shape[1], :e]
 
     def encode(self, src):
         a, e = self.arch, self.arch["emb"]
@@ -125,15 +143,25 @@ class Seq2SeqTransformer(nn.Module):
             x = self.dec[i](x, mem, a[f"dec.l{i + 1}.ffn"], a[f"dec.l{i + 1}.heads"])
         return self.out(self.dec_ln(x), self.vocab)
 
+    def decode_step(self, mem, token, position: int, caches: list[dict]):
+        """Logits for the next token given only the newest `token` (N, 1); `caches` hold the past."""
+        a, e = self.arch, self.arch["emb"]
+        x = self._embed(token, e, start=position)
+        for i in range(a["dec.d"]):
+            x = self.dec[i](x, mem, a[f"dec.l{i + 1}.ffn"], a[f"dec.l{i + 1}.heads"], cache=caches[i])
+        return self.out(self.dec_ln(x), self.vocab)[:, -1]
+
     def forward(self, src, tgt_in=None):
         mem = self.encode(src)
         if tgt_in is not None:
             return self.decode(mem, tgt_in)
-        out = torch.full((src.shape[0], 1), self.bos, dtype=torch.long)
-        for _ in range(self.max_len):
-            nxt = self.decode(mem, out)[:, -1].argmax(-1, keepdim=True)
-            out = torch.cat([out, nxt], dim=1)
-        return out[:, 1:]
+        token = torch.full((src.shape[0], 1), self.bos, dtype=torch.long)
+        caches = [{} for _ in range(self.arch["dec.d"])]
+        out = []
+        for t in range(self.max_len):
+            token = self.decode_step(mem, token, t, caches).argmax(-1, keepdim=True)
+            out.append(token)
+        return torch.cat(out, dim=1)
 
 
 @functools.lru_cache(maxsize=2)
@@ -246,3 +274,24 @@ class TransformerSpace(SearchSpace):
 
     def evaluate(self, subnet, ds, split: str = "test") -> float:
         return self.scores(subnet, ds, split)["exact_match"]
+
+    def scaling_family(self) -> list[tuple[str, dict]]:
+        """Hand-designed baseline: width level w (emb, FFN, heads grow together) x depth level d
+        (encoder and decoder grow together), every layer alike, decoder attending to the last encoder layer."""
+        out = []
+        n_w = max(len(self.embs), len(self.ffns))
+        n_d = max(len(self.enc_depths), len(self.dec_depths))
+        for d in range(n_d):
+            for w in range(n_w):
+
+                def level(values, i):
+                    return values[min(i, len(values) - 1)]
+
+                ffn, heads = level(self.ffns, w), level(self.heads, w)
+                a = {"emb": level(self.embs, w), "enc.d": level(self.enc_depths, d), "dec.d": level(self.dec_depths, d),
+                     "dec.attn_k": self.attn_k[0]}  # fmt: skip
+                for side, depths in (("enc", self.enc_depths), ("dec", self.dec_depths)):
+                    for i in range(1, max(depths) + 1):
+                        a[f"{side}.l{i}.ffn"], a[f"{side}.l{i}.heads"] = ffn, heads
+                out.append((f"w{w + 1}-d{d + 1}", self.canonical(a)))
+        return out
