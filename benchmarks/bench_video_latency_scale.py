@@ -31,9 +31,10 @@ def main() -> None:
     cfg, model, _, ds = load_run(args.run)
     x = ds.x_test[: args.clips]
     rows = []
-    for widths in [(16, 32, 64), (32, 64, 128), (64, 128, 256)]:
+    trained = tuple(model.cfg.backbone_widths)
+    for widths in sorted({(16, 32, 64), trained, (64, 128, 256)}):
         net = copy.deepcopy(model)
-        if widths != tuple(net.cfg.backbone_widths):
+        if widths != trained:
             torch.manual_seed(0)
             net.backbones = torch.nn.ModuleList(
                 Backbone(net.cfg.in_channels, net.cfg.num_classes, widths) for _ in net.cfg.resolutions
@@ -50,7 +51,7 @@ def main() -> None:
         ratio = torch.tensor([a / u for a, u in zip(per["adaptive"], per["uniform_full"])]).median()
         row = {
             "backbone_widths": widths,
-            "weights": "trained" if widths == (16, 32, 64) else "random (timing only)",
+            "weights": "trained" if widths == trained else "random (timing only)",
             "gflops_ratio": float(video_flops(table, actions).mean() / table.uniform[0]),
             "ms_adaptive": t["summary"]["adaptive"]["median_ms"],
             "ms_uniform_full": t["summary"]["uniform_full"]["median_ms"],
@@ -62,7 +63,7 @@ def main() -> None:
     path = save_result("video_latency_scale", {
         "run": args.run, "clips": len(x), "rows": rows,
         "note": "same learned actions for every width; wider backbones have random weights (timing only); "
-        "2-core machine shared with other jobs, interleaved timing, 1 thread, batch of one clip",
+        "interleaved timing, 1 thread, batch of one clip",
     })  # fmt: skip
     print(f"saved {path}")
 

@@ -35,8 +35,8 @@ def test_train_then_eval_json(runner, tmp_path):
     assert set(res["baselines"]) == {"uniform_64", "uniform_48", "uniform_32", "random", "oracle"}
     for b in res["baselines"].values():
         assert {"accuracy", "gflops_per_video", "ms_per_video"} <= set(b)
-    # uniform full resolution: 6 frames x the 64 px backbone (2,507,008 MACs per frame, see test_model)
-    assert res["baselines"]["uniform_64"]["gflops_per_video"] == pytest.approx(6 * 2 * 2_507_008 / 1e9)
+    # uniform full resolution: 6 frames x the default 64 px backbone (9,732,608 MACs per frame, see test_model)
+    assert res["baselines"]["uniform_64"]["gflops_per_video"] == pytest.approx(6 * 2 * 9_732_608 / 1e9)
     assert sum(v for k, v in res["action_usage"].items() if k != "frames_skipped_over") == pytest.approx(1.0)
     assert (run / "eval.json").exists() and (run / "choices.png").stat().st_size > 1000
 
@@ -54,6 +54,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
     r = run_frugal("video", "eval", "--run", str(tmp_path))
     assert r.returncode == 2 and "not a video run directory" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    r = run_frugal("video", "train", "--backbone-widths", "32,x", "--out", str(tmp_path / "r"))
+    assert r.returncode == 2 and "--backbone-widths" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_demo_step_returns_before_after_rows(tmp_path):

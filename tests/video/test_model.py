@@ -37,13 +37,13 @@ def test_backbone_flops_match_the_conv_formula():
     net = small_net()
     table = flops_table(net, frames=16)
 
-    # convs 1->16->32->64, 3x3 stride 2: Cout*Cin*9*Hout*Wout MACs each, then fc 64->4
+    # default convs 1->32->64->128, 3x3 stride 2: Cout*Cin*9*Hout*Wout MACs each, then fc 128->4
     def macs(r):
         h = [(r + 1) // 2, (r + 3) // 4, (r + 7) // 8]
-        return 16 * 9 * h[0] ** 2 + 32 * 16 * 9 * h[1] ** 2 + 64 * 32 * 9 * h[2] ** 2 + 64 * 4
+        return 32 * 9 * h[0] ** 2 + 64 * 32 * 9 * h[1] ** 2 + 128 * 64 * 9 * h[2] ** 2 + 128 * 4
 
     assert table.backbone == [2 * macs(64), 2 * macs(48), 2 * macs(32)]
-    assert table.backbone[0] == 2 * 2_507_008
+    assert table.backbone[0] == 2 * 9_732_608  # 294,912 + 4,718,592 + 4,718,592 + 512
     # LSTM step: 4 gates x hidden x (input + hidden), plus the head (hidden + frame feature) -> 6 actions
     assert table.policy_step == 2 * (4 * 32 * (32 + 32) + (32 + 32) * 6)
     actions = torch.tensor([[0, -1, 2, 1, 5, -1, -1, -1], [3, 4, -1, 0, 0, 0, 0, 0]])

@@ -26,6 +26,7 @@ def train(
     clips: int = typer.Option(1000, help="Synthetic training clips."),
     test_clips: int = typer.Option(500, help="Synthetic test clips."),
     joint: bool = typer.Option(False, help="Stage 2 also trains the backbones (every backbone on every frame)."),
+    backbone_widths: str = typer.Option("32,64,128", help="Channels of each backbone's three convs, comma-separated."),
     seed: int = typer.Option(0, help="Seed for data, initialisation and data order."),
     threads: int = typer.Option(None, help="Torch threads (default: torch's)."),
     out: Path = typer.Option(None, help="Run directory (default runs/video/<data>-w<weight>-s<seed>)."),
@@ -39,10 +40,14 @@ def train(
 
     if threads:
         torch.set_num_threads(threads)
+    try:
+        widths = [int(v) for v in backbone_widths.split(",")]
+    except ValueError:
+        raise FrugalError(f"--backbone-widths must be comma-separated integers, got {backbone_widths!r}") from None
     e = (epochs, epochs, epochs) if epochs is not None else (epochs_backbone, epochs_policy, epochs_finetune)
     cfg = VideoConfig(data=data, frames=frames, size=size, n_train=clips, n_test=test_clips, epochs_backbone=e[0],
                       epochs_policy=e[1], epochs_finetune=e[2], efficiency_weight=efficiency_weight, joint=joint,
-                      seed=seed)  # fmt: skip
+                      backbone_widths=widths, seed=seed)  # fmt: skip
     if out is None:
         tag = Path(data).name if data not in ("synthetic", "synthetic-nocue") else data
         out = Path("runs/video") / f"{tag}-w{efficiency_weight:g}-s{seed}"

@@ -33,7 +33,7 @@ def resize(x: torch.Tensor, res: int) -> torch.Tensor:
 class Backbone(nn.Module):
     """Small fully convolutional frame classifier; the same design at every resolution."""
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 4, widths=(16, 32, 64)):
+    def __init__(self, in_channels: int = 1, num_classes: int = 4, widths=(32, 64, 128)):
         super().__init__()
         layers: list[nn.Module] = []
         c = in_channels
@@ -89,7 +89,7 @@ class ARNetConfig:
     resolutions: tuple[int, ...] = (64, 48, 32)
     policy_res: int = 16
     skips: tuple[int, ...] = (1, 2, 4)
-    backbone_widths: tuple[int, ...] = (16, 32, 64)
+    backbone_widths: tuple[int, ...] = (32, 64, 128)
     policy_widths: tuple[int, ...] = (8, 16)
     feature: int = 32
     hidden: int = 32

@@ -39,6 +39,9 @@ class VideoConfig:
     n_test: int = 500
     resolutions: list[int] = field(default_factory=lambda: [64, 48, 32])
     policy_res: int = 16
+    # channels of the three stride-2 convs of every backbone: wide enough that the backbone,
+    # not per-call overhead or the policy, dominates a clip's time (as ResNets do in AR-Net)
+    backbone_widths: list[int] = field(default_factory=lambda: [32, 64, 128])
     epochs_backbone: int = 6
     epochs_policy: int = 12
     epochs_finetune: int = 3
@@ -61,6 +64,8 @@ class VideoConfig:
             raise FrugalError(f"resolutions must be distinct and in decreasing order, got {self.resolutions}")
         if self.resolutions[0] > self.size or self.policy_res > self.size or min(self.resolutions) < 8:
             raise FrugalError(f"resolutions {self.resolutions} / policy {self.policy_res} must lie in 8..{self.size}")
+        if not self.backbone_widths or min(self.backbone_widths) < 1:
+            raise FrugalError(f"backbone widths must be positive channel counts, got {self.backbone_widths}")
 
 
 def load_data(cfg: VideoConfig) -> Dataset:
@@ -79,7 +84,7 @@ def build_model(cfg: VideoConfig, ds: Dataset) -> ARNet:
     torch.manual_seed(cfg.seed)
     in_ch = ds.x_train.shape[2]
     return ARNet(ARNetConfig(in_channels=in_ch, num_classes=ds.num_classes, resolutions=tuple(cfg.resolutions),
-                             policy_res=cfg.policy_res))  # fmt: skip
+                             policy_res=cfg.policy_res, backbone_widths=tuple(cfg.backbone_widths)))  # fmt: skip
 
 
 class _Uniform(nn.Module):
