@@ -262,6 +262,18 @@ def demo(
         print_json({"run_dir": str(out), "rows": rows})
 
 
+@app.command()
+def report(
+    run: Path = typer.Argument(..., help="A run directory (anything holding result.json and/or PNG plots)."),
+    out: Path = typer.Option(None, help="Where to write the page (default RUN/summary.html)."),
+    title: str = typer.Option(None, help="Page title."),
+):
+    """One self-contained HTML page for a run: before/after table, headline figures, every plot."""
+    from frugalml.report.html import write_summary
+
+    print(write_summary(run, out, title))
+
+
 def main(argv: list[str] | None = None) -> None:
     _add_groups()
     try:

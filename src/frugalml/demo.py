@@ -74,10 +74,13 @@ def run_demo(out: Path, quick: bool = False, quiet: bool = False) -> list[dict]:
             raise
         rows += mod.demo(out / name, quick=quick, console=console)
     write_json(out / "result.json", {"rows": rows})
+    from frugalml.report.html import write_summary
+
+    page = write_summary(out, title="frugal demo: what each technique saves")
     if console is not None:
         t = table("frugal demo: before / after", ["technique", "what", "metric", "before", "after",
                   "after/before"], [[r["technique"], r["what"], r["metric"], fmt_num(r["before"]),
                   fmt_num(r["after"]), fmt_num(r["ratio"])] for r in rows], justify_right_from=3)  # fmt: skip
         console.print(t)
-        console.print(f"run directory: {out}")
+        console.print(f"run directory: {out}  (one-page summary with every plot: {page})")
     return rows

@@ -12,8 +12,10 @@ from frugalml.video.infer import (
     adaptive_logits,
     apply_backbones,
     flops_table,
+    in_chunks,
     interleaved_ms,
     oracle_actions,
+    policy_actions,
     random_actions,
     uniform_logits,
     video_flops,
@@ -85,8 +87,8 @@ def evaluate_run(run: str | Path, latency_videos: int = 40, random_draws: int = 
     names = model.action_names()
     table = flops_table(model, cfg.frames)
     nb = model.num_backbones
-    with torch.no_grad():
-        logits, actions = adaptive_logits(model, x)
+    actions = in_chunks(lambda v: policy_actions(model, v), x)
+    logits = in_chunks(lambda v, a: apply_backbones(model, v, a), x, actions)
     flops = video_flops(table, actions)
     result = {
         "run_dir": str(run),
@@ -103,7 +105,7 @@ def evaluate_run(run: str | Path, latency_videos: int = 40, random_draws: int = 
     with torch.no_grad():
         for b, r in enumerate(cfg.resolutions):
             key = f"uniform_{r}"
-            baselines[key] = {"accuracy": _acc(uniform_logits(stage1, x, b), y),
+            baselines[key] = {"accuracy": _acc(in_chunks(lambda v, b=b: uniform_logits(stage1, v, b), x), y),
                               "gflops_per_video": table.uniform[b] / 1e9}  # fmt: skip
             fns[key] = lambda sl, b=b: uniform_logits(stage1, x[sl], b)
         # random policy with the learned policy's action mix, on the same final backbones
@@ -113,7 +115,7 @@ def evaluate_run(run: str | Path, latency_videos: int = 40, random_draws: int = 
         accs, gfl = [], []
         for _ in range(random_draws):
             ra = random_actions(mix, len(y), cfg.frames, cfg_skips(model), nb, gen)
-            accs.append(_acc(apply_backbones(model, x, ra), y))
+            accs.append(_acc(in_chunks(lambda v, a: apply_backbones(model, v, a), x, ra), y))
             gfl.append(float(video_flops(table, ra, with_policy=False).mean()) / 1e9)
         baselines["random"] = {"accuracy": sum(accs) / len(accs), "accuracy_draws": accs,
                                "gflops_per_video": sum(gfl) / len(gfl), "action_mix": mix.tolist()}  # fmt: skip
@@ -128,7 +130,8 @@ def evaluate_run(run: str | Path, latency_videos: int = 40, random_draws: int = 
         if informative is not None:
             oa = oracle_actions(informative)
             gf = float(video_flops(table, oa, with_policy=False).mean()) / 1e9
-            baselines["oracle"] = {"accuracy": _acc(apply_backbones(model, x, oa), y), "gflops_per_video": gf}
+            oracle_logits = in_chunks(lambda v, a: apply_backbones(model, v, a), x, oa)
+            baselines["oracle"] = {"accuracy": _acc(oracle_logits, y), "gflops_per_video": gf}
             fns["oracle"] = lambda sl: apply_backbones(model, x[sl], oracle_actions(informative[sl]))
     n_lat = min(latency_videos, len(y))
     videos = [slice(i, i + 1) for i in range(n_lat)]

@@ -146,6 +146,17 @@ def _single_video_backbones(model: ARNet, frames: torch.Tensor, actions: list[in
     return (total / count)[None]
 
 
+@torch.no_grad()
+def in_chunks(fn, *tensors: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """fn over the clips in chunks (the same rows of every tensor), concatenated.
+
+    Bounds memory: a backbone's activations for every frame of a whole test set at once
+    are gigabytes, for the same result.
+    """
+    n = len(tensors[0])
+    return torch.cat([fn(*(t[i : i + batch] for t in tensors)) for i in range(0, n, batch)])
+
+
 def apply_backbones(model: ARNet, x: torch.Tensor, actions: torch.Tensor, grad: bool = False) -> torch.Tensor:
     """Fused logits (B, K): each backbone runs once, on the frames chosen for it."""
     if x.shape[0] == 1 and not grad:

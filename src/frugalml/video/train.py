@@ -125,16 +125,11 @@ def _check_config(out: Path, cfg: VideoConfig) -> None:
         write_json(path, record)
 
 
-@torch.no_grad()
-def _batched(fn, x: torch.Tensor, batch: int = 64) -> torch.Tensor:
-    return torch.cat([fn(x[i : i + batch]) for i in range(0, len(x), batch)])
-
-
 def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=None, ds: Dataset | None = None) -> dict:
     """Run (or resume) the three stages; return the training summary (also in result.json)."""
     from frugalml.report.files import write_json
     from frugalml.train import TrainConfig, fit, save_weights
-    from frugalml.video.infer import apply_backbones, flops_table, policy_actions
+    from frugalml.video.infer import apply_backbones, flops_table, in_chunks, policy_actions
 
     cfg.validate()
     out = Path(out)
@@ -166,8 +161,8 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
         for p in model.backbones.parameters():
             p.requires_grad_(False)
         model.eval()
-        logits_tr = _batched(model.frame_logits, ds.x_train)
-        logits_te = _batched(model.frame_logits, ds.x_test)
+        logits_tr = in_chunks(model.frame_logits, ds.x_train)
+        logits_te = in_chunks(model.frame_logits, ds.x_test)
     idx_ds = _index_dataset(ds, "policy")
     steps_per_epoch = math.ceil(len(ds.y_train) / cfg.policy_batch_size)
     w = cfg.efficiency_weight
@@ -203,8 +198,8 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
     for p in model.backbones.parameters():
         p.requires_grad_(True)
     model.eval()
-    act_tr = _batched(lambda v: policy_actions(model, v), ds.x_train, 256)
-    act_te = _batched(lambda v: policy_actions(model, v), ds.x_test, 256)
+    act_tr = in_chunks(lambda v: policy_actions(model, v), ds.x_train, batch=256)
+    act_te = in_chunks(lambda v: policy_actions(model, v), ds.x_test, batch=256)
 
     def finetune_loss(m: ARNet, idx, y):
         x = _rows(ds.x_train, ds.x_test, idx)
