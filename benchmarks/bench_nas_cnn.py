@@ -22,6 +22,9 @@ FULL = Settings(
     epochs=40,
     subnets=2,
     finetune_epochs=5,
+    evo={"population": 30, "parents": 6, "mutations": 12, "crossovers": 12, "iterations": 8, "mutate_prob": 0.3},
+    pareto_population=20,
+    pareto_generations=10,
     baseline_members=("d1-e1", "d1-e2", "d2-e1", "d2-e2", "d3-e2", "d3-e3"),
 )
 TINY = Settings(

@@ -20,7 +20,7 @@ from frugalml.nas.experiment import Settings, bench_main
 
 FULL = Settings(
     space="transformer",
-    epochs=20,
+    epochs=15,
     subnets=2,
     finetune_epochs=2,
     lut_devices=(),  # the transformer space has no per-operator decomposition

@@ -44,7 +44,7 @@ def test_decoder_attends_to_the_last_k_encoder_layers():
     a = sp.largest() | {"enc.d": 3, "dec.attn_k": 2}
     sp.set_active(net, a)
     mem = net.encode(torch.randint(3, 13, (1, 9)))
-    assert mem.shape == (1, 2 * 9, 64)
+    assert mem.shape == (1, 2 * sp.max_len, 64)
     assert sp.canonical(a | {"enc.d": 1})["dec.attn_k"] == 1
 
 
@@ -108,3 +108,12 @@ def test_transformer_scaling_family_grows_width_and_depth_uniformly():
     for d in (1, 2, 3):
         macs = [sp.macs(fam[f"w{w}-d{d}"]) for w in (1, 2, 3)]
         assert macs == sorted(macs) and len(set(macs)) == 3
+
+
+def test_transformer_macs_by_hand_match_the_flop_counter_on_cached_greedy_decoding():
+    from frugalml.cost.profile import profile
+
+    sp = spaces.get("transformer")
+    rng = random.Random(4)
+    for arch in [sp.smallest(), sp.largest(), sp.sample(rng), sp.sample(rng), sp.sample(rng)]:
+        assert sp.macs(arch) == profile(sp.build_subnet(arch), sp.example_input(arch)).macs

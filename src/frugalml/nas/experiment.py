@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from frugalml.errors import FrugalError
 from frugalml.report.files import read_json, write_json
 
 
@@ -70,7 +71,10 @@ def _baseline_job(out: str, space: str, name: str, arch: dict, seed: int, epochs
 
     done = Path(out) / "baseline.json"
     if done.exists():
-        return read_json(done)
+        old = read_json(done)
+        if old.get("epochs") != epochs or old.get("arch") != arch:
+            raise FrugalError(f"{out} holds a baseline trained with other settings: use another run directory")
+        return old
     torch.set_num_threads(1)
     sp = spaces.get(space)
     train, _val, test = sp.dataset(quick=quick)
@@ -79,7 +83,8 @@ def _baseline_job(out: str, space: str, name: str, arch: dict, seed: int, epochs
     cfg = TrainConfig(epochs=epochs, batch_size=64, lr=0.003, optimizer="adam", schedule="cosine", seed=seed,
                       threads=1)  # fmt: skip
     fit(net, train, cfg, out, progress=False, loss_fn=lambda m, x, y: sp.loss(m, x, y)[:2])
-    res = {"name": name, "seed": seed, "arch": arch, "test_accuracy": sp.evaluate(net, test), "macs": sp.macs(arch),
+    res = {"name": name, "seed": seed, "arch": arch, "epochs": epochs, "test_accuracy": sp.evaluate(net, test),
+           "macs": sp.macs(arch),
            "cost": cost_of(t.stop())}  # fmt: skip
     write_json(done, res)
     return res
@@ -166,6 +171,8 @@ def _unique_in_search(r: dict) -> int:
 
 
 def run(out: str | Path, s: Settings, log=print) -> dict:
+    import os
+
     from frugalml.executor import run_jobs
     from frugalml.nas import latency as lat
     from frugalml.nas import spaces
@@ -175,12 +182,18 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     out = Path(out)
     t_all = time.perf_counter()
     sp = spaces.get(s.space)
+    phases = {}  # wall seconds and the machine's 1-minute load average at the end of each phase
+
+    def mark(phase: str, t0: float) -> None:
+        phases[phase] = {"wall_s": time.perf_counter() - t0, "loadavg_1min": os.getloadavg()[0]}
+
     runs = {seed: str(out / f"supernet-s{seed}") for seed in s.seeds}
     # A. training jobs
     t0 = time.perf_counter()
     jobs = [dict(out=runs[seed], space=s.space, seed=seed, epochs=s.epochs, sampling=s.sampling, subnets=s.subnets,
                  quick=s.quick) for seed in s.seeds]  # fmt: skip
     supernets = run_jobs(_supernet_job, jobs, workers=s.workers)
+    mark("A_supernets", t0)
     log(f"A. supernets trained ({time.perf_counter() - t0:.0f} s): "
         + ", ".join(f"seed {r['config']['seed']}: {r['cost']['cpu_s']:.0f} CPU-s" for r in supernets))  # fmt: skip
     t0 = time.perf_counter()
@@ -191,6 +204,7 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
         for seed in s.seeds
     ]  # fmt: skip
     baselines = run_jobs(_baseline_job, bjobs, workers=s.workers)
+    mark("A_baselines", t0)
     log(f"A. {len(baselines)} baseline trainings ({time.perf_counter() - t0:.0f} s)")
     # B. latency data on each measured device, with the first seed's supernet
     lrun = runs[s.seeds[0]]
@@ -200,6 +214,7 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
         latency[device] = latency_step(lrun, device, s.latency_samples, seed=0, rounds=s.rounds,
                                        lut=device in s.lut_devices,
                                        progress=False)  # fmt: skip
+        mark(f"B_latency_{device}", t0)
         m = latency[device]
         lut = m.get("lut", {}).get("mape_pct", float("nan"))
         log(f"B. latency {device} ({time.perf_counter() - t0:.0f} s): noise floor MAPE "
@@ -234,14 +249,17 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
                          "random": [r for p in mine for r in p["random"]],
                          "pareto": {d: v for p in mine for d, v in p["pareto"].items()},
                          "evaluator": [p["evaluator"] for p in mine]})  # fmt: skip
+    mark("C_searches", t0)
     log(f"C. searches ({time.perf_counter() - t0:.0f} s)")
     # D. measurements, serial
     t0 = time.perf_counter()
     base_lat, measure_cost = _measure_all(s, runs, searches)
+    mark("D_measure", t0)
     log(f"D. measured winners and baselines ({time.perf_counter() - t0:.0f} s)")
     payload = analyse(s, supernets, baselines, base_lat, latency, budgets, searches)
     payload["measure_cost"] = measure_cost
     payload["wall_seconds"] = time.perf_counter() - t_all
+    payload["phases"] = phases
     payload["settings"] = asdict(s)
     write_json(out / "experiment.json", payload)
     return payload
@@ -328,8 +346,9 @@ def reanalyse(out: str | Path) -> dict:
     baselines = [read_json(out / f"baseline-{n}-s{seed}" / "baseline.json") for n in names for seed in s.seeds]
     base_lat = {n: p["baseline"][n]["latency_ms"] for n in names}
     q = analyse(s, supernets, baselines, base_lat, p["latency"], p["budgets"], p["searches"])
-    for k in ("measure_cost", "wall_seconds", "settings"):
-        q[k] = p[k]
+    for k in ("measure_cost", "wall_seconds", "settings", "phases"):
+        if k in p:
+            q[k] = p[k]
     write_json(out / "experiment.json", q)
     return q
 

@@ -1,4 +1,5 @@
-"""The `transformer` search space (HAT style) on a generated seq2seq task (string reversal).
+"""The `transformer` search space (HAT style) on a generated seq2seq task (reversal of strings of
+3-12 symbols from an alphabet of 16: long enough that model size matters on a CPU budget).
 
 Genes: embedding dim (shared by encoder and decoder), encoder and decoder depth, per layer
 FFN hidden dim and number of heads (head size fixed at 16), and how many of the last
@@ -116,7 +117,8 @@ class Seq2SeqTransformer(nn.Module):
         super().__init__()
         self.vocab, self.max_len, self.bos = vocab, max_len, bos
         self.tok = nn.Embedding(vocab, emb)
-        self.pos = nn.Parameter(torch.randn(2 * max_len + 1, emb) * 0.02)
+        # token and position embeddings of the same scale: reversal is all about positions
+        self.pos = nn.Parameter(torch.randn(2 * max_len + 1, emb))
         self.enc = nn.ModuleList(EncoderLayer(emb, f, h) for f, h in enc)
         self.dec = nn.ModuleList(DecoderLayer(emb, f, h) for f, h in dec)
         self.enc_ln, self.dec_ln = ElasticLayerNorm(emb), ElasticLayerNorm(emb)
@@ -124,7 +126,7 @@ class Seq2SeqTransformer(nn.Module):
         self.arch = arch
 
     def _embed(self, tokens, e, start: int = 0):
-        return self.tok.weight[tokens, :e] * math.sqrt(e) + self.pos[start : start + tokens.shape[1], :e]
+        return self.tok.weight[tokens, :e] + self.pos[start : start + tokens.shape[1], :e]
 
     def encode(self, src):
         a, e = self.arch, self.arch["emb"]
@@ -165,28 +167,31 @@ class Seq2SeqTransformer(nn.Module):
 
 
 @functools.lru_cache(maxsize=2)
-def _reverse(num_samples: int):
+def _reverse(num_samples: int, seq_len: int, symbols: int):
     from frugalml import data
 
-    return data.get("seq2seq-reverse", num_samples=num_samples)
+    return data.get("seq2seq-reverse", num_samples=num_samples, max_len=seq_len, symbols=symbols)
 
 
 @register("transformer")
 class TransformerSpace(SearchSpace):
     def __init__(self, embs=(32, 48, 64), ffns=(64, 128, 256), heads=(2, 4), enc_depths=(1, 2, 3),
-                 dec_depths=(1, 2), attn_k=(1, 2), num_samples: int = 4000, val_size: int = 400):  # fmt: skip
+                 dec_depths=(1, 2), attn_k=(1, 2), num_samples: int = 4000, val_size: int = 400, seq_len: int = 12,
+                 symbols: int = 16):  # fmt: skip
         self.embs, self.ffns, self.heads = tuple(embs), tuple(ffns), tuple(heads)
         self.enc_depths, self.dec_depths, self.attn_k = tuple(enc_depths), tuple(dec_depths), tuple(attn_k)
         self.num_samples, self.val_size = num_samples, val_size
         self.config = {"embs": list(embs), "ffns": list(ffns), "heads": list(heads), "enc_depths": list(enc_depths),
                        "dec_depths": list(dec_depths), "attn_k": list(attn_k), "num_samples": num_samples,
-                       "val_size": val_size, "task": "seq2seq-reverse"}  # fmt: skip
+                       "val_size": val_size, "task": "seq2seq-reverse", "seq_len": seq_len,
+                       "symbols": symbols}  # fmt: skip
         g = {"emb": self.embs, "enc.d": self.enc_depths, "dec.d": self.dec_depths, "dec.attn_k": self.attn_k}
         for side, depths in (("enc", self.enc_depths), ("dec", self.dec_depths)):
             for i in range(1, max(depths) + 1):
                 g[f"{side}.l{i}.ffn"], g[f"{side}.l{i}.heads"] = self.ffns, self.heads
         self.genes = g
-        self.vocab, self.max_len = 13, 9  # seq2seq-reverse defaults: 10 symbols + PAD/BOS/EOS, 8 + EOS
+        self.seq_len, self.symbols = seq_len, symbols
+        self.vocab, self.max_len = symbols + 3, seq_len + 1  # symbols + PAD/BOS/EOS; the string + EOS
 
     def canonical(self, arch):
         a = dict(arch)
@@ -236,13 +241,30 @@ class TransformerSpace(SearchSpace):
             t.copy_(big[name][tuple(slice(0, n) for n in t.shape)])  # the leading slice in every dimension
         return sub.eval()
 
+    def macs(self, arch) -> int:
+        """MACs of batch-1 greedy decoding with the key/value cache (source and output `max_len` tokens),
+        counted by hand like the flop counter counts them (matrix products only); tests compare the two."""
+        a = self.canonical(arch)
+        e, n = a["emb"], self.max_len
+        total = 0
+        for i in range(1, a["enc.d"] + 1):
+            inner, f = a[f"enc.l{i}.heads"] * HEAD_DIM, a[f"enc.l{i}.ffn"]
+            total += 4 * n * e * inner + 2 * n * n * inner + 2 * n * e * f
+        mem = n * min(a["dec.attn_k"], a["enc.d"])
+        for i in range(1, a["dec.d"] + 1):
+            inner, f = a[f"dec.l{i}.heads"] * HEAD_DIM, a[f"dec.l{i}.ffn"]
+            total += 2 * mem * e * inner  # keys/values of the encoder memory, once
+            for t in range(1, n + 1):  # step t attends to t cached positions and to the memory
+                total += 6 * e * inner + 2 * t * inner + 2 * mem * inner + 2 * e * f
+        return total + n * e * self.vocab
+
     def example_input(self, arch):
         return torch.randint(3, self.vocab, (1, self.max_len))
 
     def dataset(self, quick: bool = False):
         from frugalml.data.base import Dataset
 
-        ds = _reverse(min(self.num_samples, 1200) if quick else self.num_samples)
+        ds = _reverse(min(self.num_samples, 1200) if quick else self.num_samples, self.seq_len, self.symbols)
         nval = min(self.val_size, len(ds.y_train) // 5)
         xtr, ytr = ds.x_train[nval:], ds.y_train[nval:]
         xv, yv = ds.x_train[:nval], ds.y_train[:nval]
