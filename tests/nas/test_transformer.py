@@ -43,7 +43,7 @@ def test_decoder_attends_to_the_last_k_encoder_layers():
     net = sp.build_supernet(seed=0).eval()
     a = sp.largest() | {"enc.d": 3, "dec.attn_k": 2}
     sp.set_active(net, a)
-    mem = net.encode(torch.randint(3, 13, (1, 9)))
+    mem = net.encode(torch.randint(3, 13, (1, sp.max_len)))
     assert mem.shape == (1, 2 * sp.max_len, 64)
     assert sp.canonical(a | {"enc.d": 1})["dec.attn_k"] == 1
 
