@@ -469,6 +469,10 @@ def plots(p: dict, name: str, results: Path, metric: str = "test accuracy") -> l
         rows = [r for r in p["rows"] if r["device"] == d]
         ax.scatter([r["measured_ms"] for r in rows], [r["test_accuracy"] for r in rows], marker="*", s=120,
                    color="red", zorder=3, label="evolution winners")  # fmt: skip
+        ft = [r for r in rows if r.get("finetuned_test_accuracy") is not None]
+        if ft:
+            ax.scatter([r["measured_ms"] for r in ft], [r["finetuned_test_accuracy"] for r in ft], marker="*", s=120,
+                       facecolors="none", edgecolors="green", zorder=3, label="winners fine-tuned")  # fmt: skip
         rr = [r for r in rows if r["random_measured_ms"] is not None]
         ax.scatter([r["random_measured_ms"] for r in rr], [r["random_test_accuracy"] for r in rr], marker="x",
                    color="black", zorder=3, label="random search (same evaluations)")  # fmt: skip
