@@ -65,33 +65,17 @@ def modelled_latency_s(space, arch: dict, device: str) -> float:
     return max(compute, memory)
 
 
-def time_module(module, example_input, threads: int, min_run_time: float = 0.2, keep: float = 0.25) -> float:
-    """Batch-1 latency (s): warm-up, then every call timed for `min_run_time` s; mean of the fastest `keep`.
+def time_module(module, example_input, threads: int, min_run_time: float = 0.2) -> float:
+    """Batch-1 latency (s): warm-up, then single calls timed for `min_run_time` s; mean of the fastest quarter.
 
-    `frugalml.cost.latency.measure_latency` reports the median of timed blocks; on a CPU
-    shared with other jobs a block almost always contains a pre-emption, and repeated
-    medians of the same network differed by ~30% here. Timing single calls and keeping the
-    fastest quarter (other processes only ever add time) brought repeats to within a few %.
-    The noise floor reported beside every predictor measures exactly this.
+    `frugalml.cost.latency.measure_latency`'s default median of timed blocks differed by ~30%
+    between repeats of the same network on this shared CPU; the fastest single calls (other
+    processes only ever add time) repeat within a few %. The noise floor reported beside
+    every predictor measures exactly this estimator.
     """
-    inputs = example_input if isinstance(example_input, tuple) else (example_input,)
-    module.eval()
-    prev = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            for _ in range(3):
-                module(*inputs)
-            times, end = [], time.perf_counter() + min_run_time
-            while time.perf_counter() < end or len(times) < 8:
-                t0 = time.perf_counter()
-                module(*inputs)
-                times.append(time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(prev)
-    times.sort()
-    fast = times[: max(1, int(len(times) * keep))]
-    return sum(fast) / len(fast)
+    from frugalml.cost.latency import measure_latency
+
+    return measure_latency(module, example_input, threads, min_run_time, stat="fastest_quarter").estimate_s
 
 
 def measure(space, supernet, arch: dict, device: str, min_run_time: float = 0.2, rounds: int = 4) -> float:
