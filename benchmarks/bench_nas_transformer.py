@@ -20,9 +20,13 @@ from frugalml.nas.experiment import Settings, bench_main
 
 FULL = Settings(
     space="transformer",
-    epochs=15,
+    epochs=30,
     subnets=2,
     finetune_epochs=2,
+    evo={"population": 30, "parents": 6, "mutations": 12, "crossovers": 12, "iterations": 8, "mutate_prob": 0.3},
+    pareto_population=20,
+    pareto_generations=10,
+    measure_passes=3,
     lut_devices=(),  # the transformer space has no per-operator decomposition
     baseline_members=("w1-d1", "w2-d1", "w1-d2", "w2-d2", "w3-d2", "w3-d3"),
 )
