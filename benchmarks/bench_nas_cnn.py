@@ -15,23 +15,15 @@ runs/bench-nas-cnn/.
 
 from __future__ import annotations
 
-from frugalml.nas.experiment import Settings, bench_main
+from frugalml.nas.experiment import Settings, bench_main, tiny
 
 FULL = Settings(
     space="cnn",
     epochs=40,
-    subnets=2,
     finetune_epochs=5,
-    evo={"population": 30, "parents": 6, "mutations": 12, "crossovers": 12, "iterations": 8, "mutate_prob": 0.3},
-    pareto_population=20,
-    pareto_generations=10,
     baseline_members=("d1-e1", "d1-e2", "d2-e1", "d2-e2", "d3-e2", "d3-e3"),
 )
-TINY = Settings(
-    space="cnn", epochs=2, quick=True, latency_samples=30, rounds=2, finetune_epochs=1,
-    evo={"population": 12, "parents": 4, "mutations": 4, "crossovers": 4, "iterations": 3, "mutate_prob": 0.3},
-    pareto_population=10, pareto_generations=3, baseline_members=("d1-e1", "d2-e2", "d3-e3"),
-)  # fmt: skip
+TINY = tiny("cnn", ("d1-e1", "d2-e2", "d3-e3"))
 NOTE = (
     "Costs are CPU-seconds of our processes; energy is modelled from them (CPU-s x TDP/core). Every baseline "
     "member is trained from scratch for the same number of epochs as the supernet (one pass per step; the "

@@ -16,25 +16,17 @@ runs/bench-nas-transformer/.
 
 from __future__ import annotations
 
-from frugalml.nas.experiment import Settings, bench_main
+from frugalml.nas.experiment import Settings, bench_main, tiny
 
 FULL = Settings(
     space="transformer",
     epochs=30,
-    subnets=2,
     finetune_epochs=2,
-    evo={"population": 30, "parents": 6, "mutations": 12, "crossovers": 12, "iterations": 8, "mutate_prob": 0.3},
-    pareto_population=20,
-    pareto_generations=10,
     measure_passes=3,
     lut_devices=(),  # the transformer space has no per-operator decomposition
     baseline_members=("w1-d1", "w2-d1", "w1-d2", "w2-d2", "w3-d2", "w3-d3"),
 )
-TINY = Settings(
-    space="transformer", epochs=2, quick=True, latency_samples=30, rounds=2, finetune_epochs=1, lut_devices=(),
-    evo={"population": 12, "parents": 4, "mutations": 4, "crossovers": 4, "iterations": 3, "mutate_prob": 0.3},
-    pareto_population=10, pareto_generations=3, baseline_members=("w1-d1", "w2-d2", "w3-d3"),
-)  # fmt: skip
+TINY = tiny("transformer", ("w1-d1", "w2-d2", "w3-d3"), lut_devices=())
 NOTE = (
     "Costs are CPU-seconds of our processes; energy is modelled from them (CPU-s x TDP/core). Every baseline "
     "member is trained from scratch for the same number of epochs as the supernet (the supernet trains 4 "

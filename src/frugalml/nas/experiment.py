@@ -37,9 +37,9 @@ class Settings:
     budget_quantiles: tuple = (0.15, 0.35, 0.6, 0.85)
     # HAT's proportions (parents 20%, mutants 40%, crossovers 40% of the population), scaled down
     evo: dict = field(default_factory=lambda: {"population": 30, "parents": 6, "mutations": 12, "crossovers": 12,
-                                               "iterations": 5, "mutate_prob": 0.3})  # fmt: skip
+                                               "iterations": 8, "mutate_prob": 0.3})  # fmt: skip
     pareto_population: int = 20
-    pareto_generations: int = 5
+    pareto_generations: int = 10
     random_devices: tuple = ("host-1t",)
     lut_devices: tuple = ("host-1t",)  # the per-operator table is measured op by op: slow with 2 threads under load
     # members of the scaling family trained from scratch (names from `space.scaling_family()`; empty = all)
@@ -48,6 +48,14 @@ class Settings:
     # passes of phase D over every measured net; a net's figure is its fastest pass, so a burst of
     # load from other processes spoils one pass of a few nets rather than a net's only figure
     measure_passes: int = 1
+
+
+def tiny(space: str, baseline_members: tuple, **kw) -> Settings:
+    """A smoke-test configuration of the whole pipeline (minutes on 2 cores)."""
+    evo = {"population": 12, "parents": 4, "mutations": 4, "crossovers": 4, "iterations": 3, "mutate_prob": 0.3}
+    base = dict(space=space, epochs=2, quick=True, latency_samples=30, rounds=2, finetune_epochs=1, evo=evo,
+                pareto_population=10, pareto_generations=3, baseline_members=baseline_members)  # fmt: skip
+    return Settings(**(base | kw))
 
 
 def _supernet_job(out: str, space: str, seed: int, epochs: int, sampling: str, subnets: int, quick: bool) -> dict:
