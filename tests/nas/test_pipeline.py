@@ -120,6 +120,8 @@ def test_bad_inputs_exit_2_with_one_clear_line(run, tmp_path, capsys):
     assert code == 2 and "smallest achievable is" in err and len(err.strip().splitlines()) == 1
     code, err = _main(capsys, "nas", "train", "--space", "resnet-nope")
     assert code == 2 and "unknown search space 'resnet-nope'" in err
+    code, err = _main(capsys, "nas", "train", "--subnets", "-1", "--out", str(tmp_path / "neg"))
+    assert code == 2 and "subnets must be >= 0, got -1" in err and len(err.strip().splitlines()) == 1
 
 
 def test_unknown_device_exits_2_from_the_installed_command(run):
