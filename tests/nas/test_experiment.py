@@ -35,3 +35,23 @@ def test_baseline_accuracy_at_a_latency_follows_its_front_and_says_when_it_canno
     assert ex._interp(pts, 3.0)[0] == pytest.approx(0.95 + 0.04 / 2)  # between 2.0 and 4.0 on the front
     assert ex._interp(pts, 0.5) == (None, "faster than every baseline member")
     assert ex._interp(pts, 9.0)[0] == 0.99
+
+
+def test_search_margin_never_pushes_an_achievable_budget_below_the_smallest_achievable(tmp_path):
+    from frugalml.nas import search as srch
+    from frugalml.nas.pipeline import _search_target
+    from frugalml.report.files import write_json
+
+    sp = spaces.get("cnn")
+
+    class MacsPredictor:  # stands in for a fitted predictor: latency grows with MACs
+        def predict(self, arch):
+            return sp.macs(arch) / 1e6
+
+    pred = MacsPredictor()
+    write_json(tmp_path / "latency" / "host-1t-metrics.json", {"mlp": {"under_p90": 0.5}})  # margin 1.1 / 1.5
+    low, _ = srch.smallest_achievable(sp, pred.predict)
+    assert _search_target(sp, pred, tmp_path, "host-1t", 10 * low, True) == pytest.approx(10 * low * 1.1 / 1.5)
+    assert _search_target(sp, pred, tmp_path, "host-1t", 1.05 * low, True) == pytest.approx(low)
+    assert _search_target(sp, pred, tmp_path, "host-1t", 0.5 * low, True) == pytest.approx(0.5 * low)  # still refused
+    assert _search_target(sp, pred, tmp_path, "host-1t", 1.05 * low, False) == pytest.approx(1.05 * low)

@@ -84,6 +84,15 @@ def effective_budget(run: Path, device: str, budget_ms: float) -> float:
     return budget_ms * min(1.0, 1.1 / (1.0 + max(e90, 0.0)))
 
 
+def _search_target(space, predictor, run: Path, device: str, budget_ms: float, calibrated: bool) -> float:
+    """The predicted-latency limit the search works to: the calibrated budget, except that the
+    margin never pushes an achievable budget below the smallest achievable latency."""
+    if not calibrated:
+        return budget_ms
+    low, _ = srch.smallest_achievable(space, predictor.predict)
+    return max(effective_budget(run, device, budget_ms), min(low, budget_ms))
+
+
 def _context(run: str | Path):
     space, net, meta = load_supernet(run)
     train, val, test = space.dataset(quick=meta["config"].get("quick", False))
@@ -115,12 +124,15 @@ def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.Evolut
     run = Path(run)
     cfg = cfg or srch.EvolutionConfig()
     lrun = Path(latency_run or run)
-    target = effective_budget(lrun, device, budget_ms) if calibrated else budget_ms
     if context is None:  # fail fast on a bad device or budget, before loading data
         space = load_supernet(run)[0]
-        srch.check_budget(space, predictor_for(space, lrun, device).predict, target)
+        predictor = predictor_for(space, lrun, device)
+        srch.check_budget(
+            space, predictor.predict, _search_target(space, predictor, lrun, device, budget_ms, calibrated)
+        )
     space, net, meta, train, val, test = context or _context(run)
     predictor = predictor_for(space, lrun, device)
+    target = _search_target(space, predictor, lrun, device, budget_ms, calibrated)
     ev = evaluator or Evaluator(space, net, train, val)
     t = tracker(f"nas search {device} {budget_ms}")
     t0 = time.perf_counter()
