@@ -84,3 +84,15 @@ def test_evolution_config_is_checked():
         search.EvolutionConfig(population=5, parents=6).validate()
     rng = random.Random(0)
     assert search.smallest_achievable(Toy(), toy_latency, samples=10, seed=rng.randint(0, 9))[0] == 1.0
+
+
+def test_a_budget_at_the_smallest_network_still_gets_a_population_grown_from_it():
+    from frugalml.nas import search as srch
+    from frugalml.nas import spaces as sps
+
+    sp = sps.get("cnn")
+    lat = lambda a: sp.macs(a) / 1e6  # noqa: E731
+    budget = lat(sp.smallest()) * 1.02  # random samples essentially never get here
+    cfg = srch.EvolutionConfig(population=6, parents=2, mutations=2, crossovers=2, iterations=2, max_resample=20)
+    res = srch.evolve(sp, lambda a: -lat(a), lat, budget, cfg)
+    assert lat(res["arch"]) <= budget

@@ -106,9 +106,13 @@ def evolve(
         if state.get("config") != asdict(cfg) or state.get("budget") != budget:
             raise FrugalError(f"{state_path} holds a search with other settings: use another --out or delete it")
     if state is None:
-        population = []
+        population, smallest = [], space.smallest()
         for _ in range(cfg.population):
             a = _feasible(lambda: space.sample(rng), latency, budget, cfg.max_resample * 10)
+            if a is None:  # a budget near the smallest network: grow the population from it instead
+                a = _feasible(lambda: space.mutate(smallest, cfg.mutate_prob, rng), latency, budget, cfg.max_resample)
+            if a is None and latency(smallest) <= budget:
+                a = smallest
             if a is None:
                 raise FrugalError(f"could not sample sub-networks under {budget:.4g}: raise the budget")
             population.append(a)
