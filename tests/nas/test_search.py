@@ -96,3 +96,20 @@ def test_a_budget_at_the_smallest_network_still_gets_a_population_grown_from_it(
     cfg = srch.EvolutionConfig(population=6, parents=2, mutations=2, crossovers=2, iterations=2, max_resample=20)
     res = srch.evolve(sp, lambda a: -lat(a), lat, budget, cfg)
     assert lat(res["arch"]) <= budget
+
+
+def test_a_budget_at_the_fastest_known_network_works_when_that_is_not_the_smallest():
+    from frugalml.nas import search as srch
+    from frugalml.nas import spaces as sps
+
+    sp = sps.get("cnn")
+    small = sp.key(sp.smallest())
+
+    def lat(a):  # a predictor that gets the smallest network wrong, as a fitted MLP may
+        return sp.macs(a) / 1e6 + (100.0 if sp.key(a) == small else 0.0)
+
+    low, fastest = srch.smallest_achievable(sp, lat)
+    assert sp.key(fastest) != small
+    cfg = srch.EvolutionConfig(population=6, parents=2, mutations=2, crossovers=2, iterations=2, max_resample=20)
+    res = srch.evolve(sp, lambda a: -lat(a), lat, low, cfg)
+    assert lat(res["arch"]) <= low

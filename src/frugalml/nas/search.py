@@ -106,10 +106,10 @@ def evolve(
         if state.get("config") != asdict(cfg) or state.get("budget") != budget:
             raise FrugalError(f"{state_path} holds a search with other settings: use another --out or delete it")
     if state is None:
-        population, smallest = [], space.smallest()
+        population, smallest = [], smallest_achievable(space, latency)[1]  # fastest known network
         for _ in range(cfg.population):
             a = _feasible(lambda: space.sample(rng), latency, budget, cfg.max_resample * 10)
-            if a is None:  # a budget near the smallest network: grow the population from it instead
+            if a is None:  # a budget near the fastest network: grow the population from it instead
                 a = _feasible(lambda: space.mutate(smallest, cfg.mutate_prob, rng), latency, budget, cfg.max_resample)
             if a is None and latency(smallest) <= budget:
                 a = smallest
