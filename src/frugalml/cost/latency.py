@@ -7,7 +7,7 @@ so noisy neighbours show up as spread rather than as a wrong median.
 `stat="fastest_quarter"` times single calls instead and reports the mean of the fastest
 quarter: on a CPU shared with other jobs almost every timed block contains a pre-emption,
 while other processes can only ever add time to a single call, so the fastest calls are
-the repeatable figure for a small network (used by `frugalml.nas` and `frugalml.pointcloud`).
+the repeatable figure for a small network (used by `frugalml.nas`).
 """
 
 from __future__ import annotations
