@@ -8,11 +8,18 @@ from frugalml.nas import spaces
 from frugalml.nas import supernet as sn
 
 
-def test_measure_passes_visit_every_net_once_per_pass_and_keep_each_nets_fastest(monkeypatch):
+def test_measure_passes_visit_every_net_once_per_pass_and_keep_each_nets_fastest(monkeypatch, tmp_path):
+    from frugalml.report.files import write_json
+
     sp = spaces.get("cnn")
     winner = sp.smallest()
     base = dict(sp.scaling_family())["d1-e1"]
-    times = iter([5.0, 2.0, 3.0, 4.0, 9.0, 9.0])  # ms per call: pass 1, 2, 3 of (winner, baseline)
+    # the latency data the budgets came from: two reference nets at 1 and 4 ms
+    records = [{"arch": sp.largest(), "latency_ms": 4.0}, {"arch": sp.smallest(), "latency_ms": 1.0}]
+    write_json(tmp_path / "latency" / "host-1t.json", {"records": records})
+    monkeypatch.setattr(ex, "DRIFT_REFERENCES", 2)
+    # ms per call, passes 1, 2, 3 of (winner, baseline, reference 1 ms, reference 4 ms)
+    times = iter([5.0, 4.0, 2.0, 8.0, 3.0, 9.0, 1.5, 9.0, 4.0, 2.5, 9.0, 9.0])
     calls = []
 
     def fake_measure(space, net, arch, device, **kw):
@@ -23,10 +30,13 @@ def test_measure_passes_visit_every_net_once_per_pass_and_keep_each_nets_fastest
     monkeypatch.setattr(sn, "load_supernet", lambda run: (sp, object(), {}))
     s = ex.Settings(seeds=(0,), devices=("host-1t",), modelled=(), baseline_members=("d1-e1",), measure_passes=3)
     searches = [{"seed": 0, "searches": [{"arch": winner, "device": "host-1t"}], "random": [], "pareto": {}}]
-    base_lat, _cost = ex._measure_all(s, {0: "unused"}, searches)
-    assert calls == [sp.key(winner), sp.key(base)] * 3  # whole passes, not one net three times in a row
+    base_lat, _cost, drift = ex._measure_all(s, {0: str(tmp_path)}, searches)
+    # whole passes, not one net three times in a row
+    assert calls == [sp.key(winner), sp.key(base), sp.key(sp.smallest()), sp.key(sp.largest())] * 3
     assert searches[0]["searches"][0]["measured_latency_ms"] == pytest.approx(3.0)
-    assert base_lat["d1-e1"]["host-1t"] == pytest.approx(2.0)
+    assert base_lat["d1-e1"]["host-1t"] == pytest.approx(2.5)
+    # references now at 1.5 and 8 ms against 1 and 4: the machine runs 1.5x and 2x slower, median 1.75x
+    assert drift["host-1t"]["ratio_median"] == pytest.approx(1.75)
 
 
 def test_baseline_accuracy_at_a_latency_follows_its_front_and_says_when_it_cannot():

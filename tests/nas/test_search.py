@@ -79,6 +79,30 @@ def test_nsga2_front_is_nondominated_and_at_least_as_good_as_random():
     assert search.hypervolume(f, ref) >= search.hypervolume(rnd["front"], ref)
 
 
+class ToySkip(Toy):
+    """Toy in which g5 has no effect while g0 = 0 (like the genes of a skipped layer)."""
+
+    def canonical(self, arch):
+        return {**arch, "g5": 0} if arch["g0"] == 0 else dict(arch)
+
+
+def test_nsga2_evaluates_only_distinct_networks_from_both_ends_of_the_space():
+    sp = ToySkip()
+    calls = []
+
+    def acc(a):
+        calls.append(sp.key(a))
+        return toy_accuracy(a)
+
+    nsga = search.pareto(sp, acc, toy_latency, population=10, generations=6, seed=1)
+    # every evaluation is a network not seen before (canonically: g5 is ignored while g0 = 0)
+    assert len(calls) == len(set(calls)) == nsga["evaluations"] == 60
+    assert sp.key(sp.smallest()) in calls[:10] and sp.key(sp.largest()) in calls[:10]
+    calls.clear()
+    rnd = search.random_front(sp, acc, toy_latency, 60, seed=1)  # the control gets as many distinct networks
+    assert len(calls) == len(set(calls)) == rnd["evaluations"] == 60
+
+
 def test_evolution_config_is_checked():
     with pytest.raises(FrugalError, match="parents"):
         search.EvolutionConfig(population=5, parents=6).validate()

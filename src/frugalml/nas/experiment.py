@@ -13,12 +13,17 @@ Phases (training jobs and search jobs go through `frugalml.executor.run_jobs`):
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from frugalml.errors import FrugalError
 from frugalml.report.files import read_json, write_json
+
+# reference nets re-measured in phase D to detect a change of the machine's speed since phase B
+DRIFT_REFERENCES = 12
+DRIFT_WARN = 0.1  # warn when the median reference runs more than 10% slower or faster
 
 
 @dataclass
@@ -39,7 +44,7 @@ class Settings:
     evo: dict = field(default_factory=lambda: {"population": 30, "parents": 6, "mutations": 12, "crossovers": 12,
                                                "iterations": 8, "mutate_prob": 0.3})  # fmt: skip
     pareto_population: int = 20
-    pareto_generations: int = 10
+    pareto_generations: int = 20  # 400 distinct sub-networks per front (and as many random ones)
     random_devices: tuple = ("host-1t",)
     lut_devices: tuple = ("host-1t",)  # the per-operator table is measured op by op: slow with 2 threads under load
     # members of the scaling family trained from scratch (names from `space.scaling_family()`; empty = all)
@@ -264,11 +269,12 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     log(f"C. searches ({time.perf_counter() - t0:.0f} s)")
     # D. measurements, serial
     t0 = time.perf_counter()
-    base_lat, measure_cost = _measure_all(s, runs, searches)
+    base_lat, measure_cost, drift = _measure_all(s, runs, searches)
     mark("D_measure", t0)
     log(f"D. measured winners and baselines ({time.perf_counter() - t0:.0f} s)")
     payload = analyse(s, supernets, baselines, base_lat, latency, budgets, searches)
     payload["measure_cost"] = measure_cost
+    payload["machine_drift"] = drift
     payload["wall_seconds"] = time.perf_counter() - t_all
     payload["phases"] = phases
     payload["settings"] = asdict(s)
@@ -306,11 +312,22 @@ def _measure_all(s: Settings, runs: dict, searches: list) -> tuple[dict, dict]:
         base_lat[name] = {}
         for d in (*s.devices, *s.modelled):
             items.append((base_lat[name], d, nets[s.seeds[0]], arch, d))
+    # reference nets from each device's latency data, measured again among the others: if the
+    # machine runs at another speed than when the data (and so the budgets) were taken, it shows
+    refs = {}
+    for d in s.devices:
+        recs = sorted(read_json(Path(runs[s.seeds[0]]) / "latency" / f"{d}.json")["records"],
+                      key=lambda r: r["latency_ms"])  # fmt: skip
+        pick = sorted({round(i * (len(recs) - 1) / (DRIFT_REFERENCES - 1)) for i in range(DRIFT_REFERENCES)})
+        refs[d] = [{"then_ms": recs[i]["latency_ms"]} for i in pick]
+        items += [(r, "now_ms", nets[s.seeds[0]], recs[i]["arch"], d) for r, i in zip(refs[d], pick, strict=True)]
     for i in range(max(1, s.measure_passes)):
         for record, key, net, arch, device in items:
             ms = measure(net, arch, device)
             record[key] = ms if i == 0 else min(record[key], ms)
-    return base_lat, cost_of(t.stop())
+    drift = {d: {"ratio_median": statistics.median(r["now_ms"] / r["then_ms"] for r in rs), "references": rs}
+             for d, rs in refs.items()}  # fmt: skip
+    return base_lat, cost_of(t.stop()), drift
 
 
 def remeasure(out: str | Path) -> dict:
@@ -319,10 +336,11 @@ def remeasure(out: str | Path) -> dict:
     p = read_json(out / "experiment.json")
     s = Settings(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in p["settings"].items()})
     runs = {seed: str(out / f"supernet-s{seed}") for seed in s.seeds}
-    base_lat, cost = _measure_all(s, runs, p["searches"])
+    base_lat, cost, drift = _measure_all(s, runs, p["searches"])
     for n in p["baseline"]:
         p["baseline"][n]["latency_ms"] = base_lat[n]
     p["measure_cost"] = cost
+    p["machine_drift"] = drift
     write_json(out / "experiment.json", p)
     return reanalyse(out)
 
@@ -365,7 +383,7 @@ def reanalyse(out: str | Path) -> dict:
     baselines = [read_json(out / f"baseline-{n}-s{seed}" / "baseline.json") for n in names for seed in s.seeds]
     base_lat = {n: p["baseline"][n]["latency_ms"] for n in names}
     q = analyse(s, supernets, baselines, base_lat, p["latency"], p["budgets"], p["searches"])
-    for k in ("measure_cost", "wall_seconds", "settings", "phases"):
+    for k in ("measure_cost", "machine_drift", "wall_seconds", "settings", "phases"):
         if k in p:
             q[k] = p[k]
     write_json(out / "experiment.json", q)
@@ -378,7 +396,6 @@ def _mean(xs):
 
 
 def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searches) -> dict:
-    import statistics
 
     # baseline: mean test accuracy over seeds per member
     members = {}
@@ -571,6 +588,12 @@ def print_summary(p: dict) -> None:
               f"vs baseline {v['baseline_mean_accuracy']} ({v['comparable']}/{v['n']} comparable) | random "
               f"{v['random_mean_accuracy']} | fine-tuned {v.get('finetuned_mean_accuracy')} | per seed "
               f"{v.get('searched_accuracy_per_seed')}")  # fmt: skip
+    for d, v in p.get("machine_drift", {}).items():
+        r = v["ratio_median"]
+        warn = abs(r - 1) > DRIFT_WARN
+        print(f"{d}: reference nets now run {r:.2f}x their latency-data figures"
+              + (" - WARNING: the machine changed speed since the budgets were set; within-budget figures "
+                 "compare across that change, rerun on a quiet machine" if warn else ""))  # fmt: skip
     for d, hs in p["hypervolume"].items():
         print(f"{d}: hypervolume " + ", ".join(f"seed {h['seed']}: NSGA-II {h['nsga2']:.4f} vs random "
                                                f"{h['random']:.4f}" for h in hs))  # fmt: skip

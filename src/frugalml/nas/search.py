@@ -209,52 +209,111 @@ def hypervolume(front: list[tuple[float, float, dict]], ref_latency: float, ref_
 
 
 def pareto(space, accuracy: Callable, latency: Callable, population: int = 40, generations: int = 15,
-           seed: int = 0) -> dict:  # fmt: skip
-    """Accuracy-latency front by pymoo's NSGA-II over gene indices (integer SBX + polynomial mutation)."""
+           seed: int = 0, mutate_prob: float = 0.1, anchors: bool = True) -> dict:  # fmt: skip
+    """Accuracy-latency front by pymoo's NSGA-II (non-dominated sorting + crowding) over the space's genes.
+
+    The variation operators are the space's own, as in the single-objective search: uniform
+    crossover and per-gene resampling (`mutate_prob`), both on canonical architectures. Every
+    evaluation is a distinct sub-network: offspring equal (canonically) to any network evaluated
+    before are rejected and bred again, so `evaluations` counts distinct networks and
+    `random_front` can be given the same number. With `anchors`, the first population holds
+    the smallest and the largest network, so the front spans the whole latency range.
+    At most `population * generations` evaluations.
+    """
     import numpy as np
     from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.core.crossover import Crossover
+    from pymoo.core.duplicate import DuplicateElimination
+    from pymoo.core.mutation import Mutation
     from pymoo.core.problem import Problem
-    from pymoo.operators.crossover.sbx import SBX
-    from pymoo.operators.mutation.pm import PM
-    from pymoo.operators.repair.rounding import RoundingRepair
-    from pymoo.operators.sampling.rnd import IntegerRandomSampling
+    from pymoo.core.sampling import Sampling
     from pymoo.optimize import minimize
 
     genes = list(space.genes.values())
+    rng = random.Random(seed + 99)
     seen: list[tuple[float, float, dict]] = []
+    evaluated: set[str] = set()
+
+    def arch_of(x) -> dict:
+        return space.from_index(np.round(x).astype(int))
+
+    def index_of(a: dict) -> np.ndarray:
+        return np.array(space.to_index(a), dtype=float)
 
     class _Problem(Problem):
         def __init__(self):
             super().__init__(n_var=len(genes), n_obj=2, xl=np.zeros(len(genes)),
-                             xu=np.array([len(v) - 1 for v in genes], dtype=float), vtype=int)  # fmt: skip
+                             xu=np.array([len(v) - 1 for v in genes], dtype=float))  # fmt: skip
 
         def _evaluate(self, x, out, *args, **kwargs):
             rows = []
             for row in x:
-                a = space.from_index(np.round(row).astype(int))
+                a = arch_of(row)
                 acc, lat = accuracy(a), latency(a)
                 seen.append((acc, lat, a))
+                evaluated.add(space.key(a))
                 rows.append([1.0 - acc, lat])
             out["F"] = np.array(rows)
 
+    class _Sampling(Sampling):
+        def _do(self, problem, n_samples, **kwargs):
+            archs = [space.smallest(), space.largest()][: n_samples if anchors else 0]
+            keys = {space.key(a) for a in archs}
+            for _ in range(100 * n_samples):
+                if len(archs) >= n_samples:
+                    break
+                a = space.sample(rng)
+                if space.key(a) not in keys:
+                    keys.add(space.key(a))
+                    archs.append(a)
+            return np.array([index_of(a) for a in archs])
+
+    class _Crossover(Crossover):
+        def __init__(self):
+            super().__init__(n_parents=2, n_offsprings=1)
+
+        def _do(self, problem, X, **kwargs):
+            kids = [index_of(space.crossover(arch_of(a), arch_of(b), rng)) for a, b in zip(X[0], X[1], strict=True)]
+            return np.array(kids)[None]
+
+    class _Mutation(Mutation):
+        def _do(self, problem, X, **kwargs):
+            return np.array([index_of(space.mutate(arch_of(x), mutate_prob, rng)) for x in X])
+
+    class _Distinct(DuplicateElimination):
+        """Duplicates within the offspring, of the population, or of anything evaluated before."""
+
+        def do(self, pop, *args, return_indices=False, to_itself=True):
+            keys = [space.key(arch_of(ind.X)) for ind in pop]
+            others = {space.key(arch_of(ind.X)) for o in args if o is not None for ind in o}
+            keep, mine = [], set()
+            for i, k in enumerate(keys):
+                if k not in mine and k not in others and k not in evaluated:
+                    keep.append(i)
+                mine.add(k)
+            is_dup = np.ones(len(pop), dtype=bool)
+            is_dup[keep] = False
+            if return_indices:
+                return pop[keep], np.flatnonzero(~is_dup), np.flatnonzero(is_dup)
+            return pop[keep]
+
     t0 = time.perf_counter()
-    algo = NSGA2(
-        pop_size=population,
-        sampling=IntegerRandomSampling(),
-        crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
-        mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
-        eliminate_duplicates=True,
-    )
+    algo = NSGA2(pop_size=population, sampling=_Sampling(), crossover=_Crossover(), mutation=_Mutation(),
+                 eliminate_duplicates=_Distinct())  # fmt: skip
     minimize(_Problem(), algo, ("n_gen", generations), seed=seed, verbose=False)
     return {"front": nondominated(seen), "evaluations": len(seen), "search_seconds": time.perf_counter() - t0}
 
 
 def random_front(space, accuracy: Callable, latency: Callable, evaluations: int, seed: int = 0) -> dict:
-    """Control for `pareto`: the non-dominated set of `evaluations` uniformly random sub-networks."""
+    """Control for `pareto`: the non-dominated set of `evaluations` distinct uniformly random sub-networks."""
     rng = random.Random(seed + 4242)
     t0 = time.perf_counter()
-    pts = []
-    for _ in range(evaluations):
+    pts, keys = [], set()
+    for _ in range(100 * evaluations):  # distinct networks, as `pareto` counts them
+        if len(pts) >= evaluations:
+            break
         a = space.sample(rng)
-        pts.append((accuracy(a), latency(a), a))
+        if space.key(a) not in keys:
+            keys.add(space.key(a))
+            pts.append((accuracy(a), latency(a), a))
     return {"front": nondominated(pts), "evaluations": evaluations, "search_seconds": time.perf_counter() - t0}
