@@ -232,10 +232,9 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
                                        progress=False)  # fmt: skip
         mark(f"B_latency_{device}", t0)
         m = latency[device]
-        lut = m.get("lut", {}).get("mape_pct", float("nan"))
         log(f"B. latency {device} ({time.perf_counter() - t0:.0f} s): noise floor MAPE "
             f"{m['noise_floor']['mape_pct']:.1f}%, MLP MAPE {m['mlp']['mape_pct']:.1f}% tau "
-            f"{m['mlp']['kendall_tau']:.2f}, LUT MAPE {lut:.1f}%")  # fmt: skip
+            f"{m['mlp']['kendall_tau']:.2f}, {_lut_text(m)}")  # fmt: skip
     # budgets: quantiles of the measured latencies of random sub-networks on each device
     budgets = {}
     for device in s.devices:
@@ -330,10 +329,12 @@ def _measure_all(s: Settings, runs: dict, searches: list) -> tuple[dict, dict]:
     return base_lat, cost_of(t.stop()), drift
 
 
-def remeasure(out: str | Path) -> dict:
-    """Measure phase D again (e.g. after changing the estimator) and recompute the analysis."""
+def remeasure(out: str | Path, measure_passes: int | None = None) -> dict:
+    """Measure phase D again (e.g. after changing the estimator, or with `measure_passes` passes) and reanalyse."""
     out = Path(out)
     p = read_json(out / "experiment.json")
+    if measure_passes is not None:
+        p["settings"]["measure_passes"] = measure_passes
     s = Settings(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in p["settings"].items()})
     runs = {seed: str(out / f"supernet-s{seed}") for seed in s.seeds}
     base_lat, cost, drift = _measure_all(s, runs, p["searches"])
@@ -552,7 +553,7 @@ def bench_main(name: str, full: Settings, tiny: Settings, note: str, metric: str
     out = Path(args.out or f"runs/bench-{name.replace('_', '-')}")
     t0 = time.time()
     if args.remeasure:
-        p = remeasure(out)
+        p = remeasure(out, measure_passes=s.measure_passes)
     elif args.reanalyse:
         p = reanalyse(out)
     else:
@@ -576,13 +577,18 @@ def bench_main(name: str, full: Settings, tiny: Settings, note: str, metric: str
     print_summary(p)
 
 
+def _lut_text(m: dict) -> str:
+    """The lookup table's figures, or why there are none (it is built only for `lut_devices`)."""
+    if "lut" not in m:
+        return "LUT not built for this device"
+    return f"LUT MAPE {m['lut']['mape_pct']:.1f}% tau {m['lut']['kendall_tau']:.2f}"
+
+
 def print_summary(p: dict) -> None:
     for d, m in p["latency"].items():
         nf = m["noise_floor"]
-        lut = m.get("lut", {"mape_pct": float("nan"), "kendall_tau": float("nan")})
         print(f"{d}: noise floor MAPE {nf['mape_pct']:.1f}% | MLP RMSE {m['mlp']['rmse_ms']:.3f} ms MAPE "
-              f"{m['mlp']['mape_pct']:.1f}% tau {m['mlp']['kendall_tau']:.2f} | LUT MAPE "
-              f"{lut['mape_pct']:.1f}% tau {lut['kendall_tau']:.2f}")  # fmt: skip
+              f"{m['mlp']['mape_pct']:.1f}% tau {m['mlp']['kendall_tau']:.2f} | {_lut_text(m)}")  # fmt: skip
     for d, v in p["per_device"].items():
         print(f"{d}: within budget {100 * v['within_budget_fraction']:.0f}% | searched {v['searched_mean_accuracy']} "
               f"vs baseline {v['baseline_mean_accuracy']} ({v['comparable']}/{v['n']} comparable) | random "
