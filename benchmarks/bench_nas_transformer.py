@@ -1,4 +1,4 @@
-"""The transformer (HAT style) pipeline end to end on string reversal, on two measured CPU targets.
+"""The transformer (HAT style) pipeline end to end on string sorting (3-12 symbols of 16), on two measured CPU targets.
 
     .venv/bin/python benchmarks/bench_nas_transformer.py            # full (see FULL below)
     .venv/bin/python benchmarks/bench_nas_transformer.py --tiny     # smoke run

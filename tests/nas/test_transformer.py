@@ -23,6 +23,18 @@ def test_reverse_task_targets_are_the_reversed_sources():
         data.get("seq2seq-reverse", min_len=5, max_len=2)
 
 
+def test_transformer_space_sorts_by_default_and_rejects_unknown_tasks():
+    sp = spaces.get("transformer")
+    train, val, test = sp.dataset(quick=True)
+    assert sp.config["task"] == "seq2seq-sort" and len(val.y_test) == 240  # quick: 960 of 1200 train, 1/4 validates
+    for x, y in zip(val.x_test[:20], val.y_test[:20], strict=True):
+        n = int((x == 2).nonzero()[0])
+        assert y[:n].tolist() == sorted(x[:n].tolist()) and int(y[n]) == 2
+    assert not torch.equal(val.x_test, test.x_test[: len(val.x_test)])  # validation and test strings differ
+    with pytest.raises(FrugalError, match="unknown transformer task"):
+        spaces.get("transformer", task="shuffle")
+
+
 def test_extracted_transformer_matches_the_supernet_in_training_and_greedy_decoding():
     sp = spaces.get("transformer")
     net = sp.build_supernet(seed=0).eval()
