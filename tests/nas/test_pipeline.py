@@ -150,6 +150,33 @@ def test_sandwich_step_trains_largest_smallest_and_the_configured_number_of_rand
         assert len(seen) == 2 + subnets
 
 
+def test_sandwich_without_distillation_sums_each_sampled_subnetworks_label_loss(monkeypatch):
+    from frugalml.nas import spaces
+
+    sp = spaces.get("transformer")
+    torch.manual_seed(0)
+    net = sp.build_supernet(seed=0).train()
+    net.register_buffer("nas_step", torch.zeros((), dtype=torch.long))
+    train = sp.dataset(quick=True)[0]
+    x, y = train.x_train[:16], train.y_train[:16]
+    seen = []
+    real = sp.set_active
+    monkeypatch.setattr(sp, "set_active", lambda n, arch: (seen.append(arch), real(n, arch)))
+    no_kd = sn.make_loss(sp, "sandwich", 0, 2, distill=False)(net, x, y)[0]
+    archs = list(seen)
+    monkeypatch.setattr(sp, "set_active", real)
+    with torch.no_grad():  # the transformer has no dropout or BatchNorm: each loss is a function of the weights
+        ce = []
+        for arch in archs:
+            real(net, arch)
+            ce.append(float(sp.loss(net, x, y)[0]))
+        assert len(archs) == 4 and float(no_kd) == pytest.approx(sum(ce), rel=1e-5)
+        net.nas_step.zero_()  # same step, so the same sub-networks, now distilled from the largest
+        with_kd = float(sn.make_loss(sp, "sandwich", 0, 2, distill=True)(net, x, y)[0])
+    # KL to an untrained teacher's outputs is far below the sub-networks' cross-entropy on the labels
+    assert 0 < with_kd - ce[0] < 0.5 * sum(ce[1:])
+
+
 def test_finetuning_a_searched_subnetwork_records_its_cost_and_improves_training_fit(run, tmp_path):
     from frugalml.nas.experiment import finetune
     from frugalml.nas.pipeline import _context

@@ -55,6 +55,9 @@ def train(
     epochs: int = typer.Option(40, help="Supernet training epochs."),
     sampling: str = typer.Option("sandwich", help="uniform (HAT: one random sub-network per step) or sandwich."),
     subnets: int = typer.Option(2, help="Random sub-networks per sandwich step (besides the largest and smallest)."),
+    distill: bool = typer.Option(
+        True, help="Sandwich: smaller sub-networks learn from the largest's outputs (--no-distill: from the labels)."
+    ),
     lr: float = typer.Option(0.003, help="Adam learning rate."),
     seed: int = typer.Option(0),
     quick: bool = typer.Option(False, help="Small data set (tests)."),
@@ -65,8 +68,8 @@ def train(
     from frugalml.nas.supernet import SupernetConfig, train_supernet
 
     _space_or_error(space)
-    cfg = SupernetConfig(space=space, epochs=epochs, lr=lr, sampling=sampling, subnets=subnets, seed=seed,
-                         quick=quick)  # fmt: skip
+    cfg = SupernetConfig(space=space, epochs=epochs, lr=lr, sampling=sampling, subnets=subnets, distill=distill,
+                         seed=seed, quick=quick)  # fmt: skip
     out = out or Path("runs/nas") / f"{space}-s{seed}"
     res = train_supernet(cfg, out, track=False, progress=None if not json_out else False)
     res = {"run_dir": str(out)} | {k: v for k, v in res.items() if k != "history"} | {"final": res["history"][-1]}

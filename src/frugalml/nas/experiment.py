@@ -33,6 +33,7 @@ class Settings:
     epochs: int = 12
     sampling: str = "sandwich"
     subnets: int = 2  # random sub-networks per sandwich step
+    distill: bool = True  # sandwich: in-place distillation from the largest (False: every sub-network on labels)
     finetune_epochs: int = 0  # brief fine-tune of each searched winner (0: none)
     quick: bool = False
     devices: tuple = ("host-1t", "host-2t")
@@ -63,7 +64,8 @@ def tiny(space: str, baseline_members: tuple, **kw) -> Settings:
     return Settings(**(base | kw))
 
 
-def _supernet_job(out: str, space: str, seed: int, epochs: int, sampling: str, subnets: int, quick: bool) -> dict:
+def _supernet_job(out: str, space: str, seed: int, epochs: int, sampling: str, subnets: int, distill: bool,
+                  quick: bool) -> dict:  # fmt: skip
     from frugalml.nas.pipeline import cost_of, tracker
     from frugalml.nas.supernet import SupernetConfig, train_supernet
 
@@ -71,7 +73,8 @@ def _supernet_job(out: str, space: str, seed: int, epochs: int, sampling: str, s
     if done.exists():
         return read_json(done)
     t = tracker(f"supernet seed {seed}")
-    cfg = SupernetConfig(space=space, epochs=epochs, sampling=sampling, subnets=subnets, seed=seed, quick=quick)
+    cfg = SupernetConfig(space=space, epochs=epochs, sampling=sampling, subnets=subnets, distill=distill, seed=seed,
+                         quick=quick)  # fmt: skip
     res = train_supernet(cfg, out, track=False, progress=False)
     res["cost"] = cost_of(t.stop())
     write_json(done, res)
@@ -207,7 +210,7 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     # A. training jobs
     t0 = time.perf_counter()
     jobs = [dict(out=runs[seed], space=s.space, seed=seed, epochs=s.epochs, sampling=s.sampling, subnets=s.subnets,
-                 quick=s.quick) for seed in s.seeds]  # fmt: skip
+                 distill=s.distill, quick=s.quick) for seed in s.seeds]  # fmt: skip
     supernets = run_jobs(_supernet_job, jobs, workers=s.workers)
     mark("A_supernets", t0)
     log(f"A. supernets trained ({time.perf_counter() - t0:.0f} s): "

@@ -5,7 +5,10 @@ Each optimizer step trains sub-networks sampled from the space:
 - `uniform` (HAT): one random sub-network per step.
 - `sandwich` (BigNAS / OFA-style): the largest, the smallest and `subnets` random
   sub-networks; the largest learns from the labels, the others by in-place distillation
-  from it.
+  from it (`distill=True`) or from the labels too (`distill=False`). Distillation suits the
+  `cnn` space; in the `transformer` space (sorting) a largest net that is itself still
+  learning is a poor teacher: after 30 epochs (seed 0) the smallest sub-network decoded 46%
+  of validation strings with distillation and 96% without, the largest 72% and 99.6%.
 
 The step counter lives in a buffer of the supernet, so it is saved in fit's checkpoint and a
 resumed run samples exactly the sub-networks the uninterrupted run would have sampled.
@@ -40,6 +43,7 @@ class SupernetConfig:
     lr: float = 0.003
     sampling: str = "sandwich"  # uniform | sandwich
     subnets: int = 2  # random sub-networks per step besides the largest and smallest (sandwich)
+    distill: bool = True  # sandwich: the smaller sub-networks learn from the largest's outputs, else from labels
     seed: int = 0
     quick: bool = False  # small data set (tests, demo)
 
@@ -57,7 +61,7 @@ def _train_config(cfg: SupernetConfig) -> TrainConfig:
                        schedule="cosine", seed=cfg.seed, threads=1)  # fmt: skip
 
 
-def make_loss(space: spaces.SearchSpace, sampling: str, seed: int, subnets: int = 1):
+def make_loss(space: spaces.SearchSpace, sampling: str, seed: int, subnets: int = 1, distill: bool = True):
     """A `fit` loss function that trains sampled sub-networks; in eval mode it scores the largest."""
     largest, smallest = space.largest(), space.smallest()
 
@@ -75,7 +79,7 @@ def make_loss(space: spaces.SearchSpace, sampling: str, seed: int, subnets: int 
             return loss, correct
         space.set_active(model, largest)
         loss, correct, logits = space.loss(model, x, y)
-        teacher = logits.detach()
+        teacher = logits.detach() if distill else None
         for arch in (smallest, *(space.sample(rng) for _ in range(subnets))):
             space.set_active(model, arch)
             sub_loss, _, _ = space.loss(model, x, y, teacher_logits=teacher)
@@ -93,7 +97,8 @@ def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, pro
     meta = {"config": asdict(cfg), "space_config": space.config}
     if (out / META).exists():
         old = read_json(out / META)
-        if old.get("config") != meta["config"] or old.get("space_config") != meta["space_config"]:
+        old_cfg = asdict(SupernetConfig(**old["config"])) if "config" in old else None  # fields added since: defaults
+        if old_cfg != meta["config"] or old.get("space_config") != meta["space_config"]:
             raise FrugalError(f"{out} holds a supernet trained with other settings: choose another --out")
         if (out / "result.json").exists():
             return read_json(out / "result.json")
@@ -103,7 +108,7 @@ def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, pro
     train, _val, _test = space.dataset(quick=cfg.quick)
     net = space.build_supernet(seed=cfg.seed)
     net.register_buffer("nas_step", torch.zeros((), dtype=torch.long))
-    loss_fn = make_loss(space, cfg.sampling, cfg.seed, cfg.subnets)
+    loss_fn = make_loss(space, cfg.sampling, cfg.seed, cfg.subnets, cfg.distill)
     res = fit(net, train, _train_config(cfg), out, loss_fn=loss_fn, track=track, progress=progress,
               description=f"supernet {cfg.space}")  # fmt: skip
     save_weights(net, out / WEIGHTS)

@@ -123,7 +123,7 @@ class Seq2SeqTransformer(nn.Module):
         super().__init__()
         self.vocab, self.max_len, self.bos = vocab, max_len, bos
         self.tok = nn.Embedding(vocab, emb)
-        # token and position embeddings of the same scale: reversal is all about positions
+        # token and position embeddings of the same scale: the tasks hinge on positions
         self.pos = nn.Parameter(torch.randn(2 * max_len + 1, emb))
         self.enc = nn.ModuleList(EncoderLayer(emb, f, h) for f, h in enc)
         self.dec = nn.ModuleList(DecoderLayer(emb, f, h) for f, h in dec)
