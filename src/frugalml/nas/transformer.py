@@ -184,6 +184,8 @@ class TransformerSpace(SearchSpace):
     def __init__(self, embs=(32, 48, 64), ffns=(64, 128, 256), heads=(2, 4), enc_depths=(1, 2, 3),
                  dec_depths=(1, 2), attn_k=(1, 2), num_samples: int = 5000, val_size: int = 1000, seq_len: int = 12,
                  symbols: int = 16, task: str = "sort"):  # fmt: skip
+        if task not in ("reverse", "sort"):
+            raise FrugalError(f"unknown transformer task {task!r}: choose 'reverse' or 'sort'")
         self.embs, self.ffns, self.heads = tuple(embs), tuple(ffns), tuple(heads)
         self.enc_depths, self.dec_depths, self.attn_k = tuple(enc_depths), tuple(dec_depths), tuple(attn_k)
         self.num_samples, self.val_size = num_samples, val_size
@@ -196,8 +198,6 @@ class TransformerSpace(SearchSpace):
             for i in range(1, max(depths) + 1):
                 g[f"{side}.l{i}.ffn"], g[f"{side}.l{i}.heads"] = self.ffns, self.heads
         self.genes = g
-        if task not in ("reverse", "sort"):
-            raise FrugalError(f"unknown transformer task {task!r}: choose 'reverse' or 'sort'")
         self.seq_len, self.symbols, self.task = seq_len, symbols, task
         self.vocab, self.max_len = symbols + 3, seq_len + 1  # symbols + PAD/BOS/EOS; the string + EOS
 
