@@ -191,3 +191,52 @@ def test_finetuning_a_searched_subnetwork_records_its_cost_and_improves_training
     assert res["test_accuracy"] > before
     assert res["epochs"] == 2 and res["cost"]["cpu_s"] > 0
     assert finetune(space, net, arch, train, train, 2, 0, tmp_path / "ft") == res  # finished: read back
+
+
+def test_budget_searches_measure_each_winner_right_after_its_speed_check(run, tmp_path, monkeypatch):
+    """Phase D on a machine running 2x slower than its latency data: the speed check finds 2x, the search
+    works to 2x the fitted predictor, and a budget only the old speed could meet is measured and flagged."""
+    from frugalml.nas import experiment as ex
+    from frugalml.nas import latency as lat
+    from frugalml.nas import search as srch
+    from frugalml.nas.pipeline import predictor_for
+
+    space = load_supernet(run)[0]
+    base = predictor_for(space, run, "host-1t")
+    # latency data the predictor fits exactly, taken when the machine ran twice as fast as now
+    lrun = tmp_path / "lat"
+    for f in (run / "latency").glob("host-1t-*"):
+        (lrun / "latency").mkdir(parents=True, exist_ok=True)
+        (lrun / "latency" / f.name).write_bytes(f.read_bytes())
+    recs = json.loads((run / "latency" / "host-1t.json").read_text())["records"]
+    recs = [r | {"latency_ms": base.predict(r["arch"])} for r in recs]
+    (lrun / "latency" / "host-1t.json").write_text(json.dumps({"records": recs}))
+    calls = []
+
+    def twice_as_slow(space_, net, arch, device, **kw):
+        calls.append(space.key(arch))
+        return 2 * base.predict(arch) / 1e3
+
+    monkeypatch.setattr(lat, "measure", twice_as_slow)
+    low = srch.smallest_achievable(space, base.predict)[0]
+    budgets = {"host-1t": [round(6 * low, 4), round(1.5 * low, 4)]}
+    evo = {"population": 6, "parents": 2, "mutations": 2, "crossovers": 2, "iterations": 2, "mutate_prob": 0.3}
+    s = ex.Settings(space="cnn", seeds=(0,), devices=("host-1t",), modelled=(), evo=evo, speed_references=3,
+                    random_devices=("host-1t",))  # fmt: skip
+    searches = [{"seed": 0, "searches": [], "random": [], "pareto": {}, "evaluator": []}]
+    ex._budget_searches(s, tmp_path, {0: str(run)}, str(lrun), budgets, searches, log=lambda m: None)
+    fine, unmet = searches[0]["searches"]
+    picked = searches[0]["random"][0]
+    # the 3 nets of the latency data nearest the budget, re-measured first
+    near = sorted(recs, key=lambda r: abs(r["latency_ms"] - budgets["host-1t"][0]))[:3]
+    assert calls[:3] == [space.key(r["arch"]) for r in near]
+    assert fine["speed_check"]["factor"] == pytest.approx(2.0)
+    # then, before the next budget's check, the winner and the random pick
+    assert calls[3:5] == [space.key(fine["arch"]), space.key(picked["arch"])]
+    assert fine["predicted_latency_ms"] == pytest.approx(2 * base.predict(fine["arch"]))
+    assert fine["measured_latency_ms"] == pytest.approx(fine["predicted_latency_ms"])
+    assert fine["measured_latency_ms"] <= budgets["host-1t"][0]
+    # 1.5x the fastest net's old latency: nothing meets it at half the speed; its fastest net is measured anyway
+    assert "runs 2.00x as slow as in its latency data" in unmet["unmeetable"]
+    assert calls[8] == space.key(unmet["arch"]) and len(calls) == 9
+    assert unmet["measured_latency_ms"] > 1.1 * budgets["host-1t"][1]

@@ -130,6 +130,11 @@ def search_cmd(
     iterations: int = typer.Option(30),
     mutate_prob: float = typer.Option(0.3),
     seed: int = typer.Option(0),
+    speed_check: int = typer.Option(
+        8,
+        help="Re-measure this many nets of the latency data near the budget first and scale the predictor "
+        "by the device's speed now (0: trust the predictor as fitted).",
+    ),
     json_out: bool = JSON,
 ):
     """Evolutionary search (HAT settings by default) for the most accurate sub-network under a budget."""
@@ -138,10 +143,14 @@ def search_cmd(
 
     cfg = EvolutionConfig(population=population, parents=parents, mutations=mutations, crossovers=crossovers,
                           iterations=iterations, mutate_prob=mutate_prob, seed=seed)  # fmt: skip
-    res = search_step(supernet, device, latency_ms, cfg, progress=False if json_out else None)
+    res = search_step(supernet, device, latency_ms, cfg, progress=False if json_out else None,
+                      speed_check=max(speed_check, 0))  # fmt: skip
     res.pop("history", None)
 
     def human(con):
+        if res["speed_check"]:
+            con.print(f"speed check: {device} runs {res['speed_check']['factor']:.2f}x the latency predictor "
+                      f"({len(res['speed_check']['references'])} nets re-measured near the budget)")  # fmt: skip
         con.print(f"best under {latency_ms:g} ms on {device}: val accuracy {res['accuracy']:.3f}, test "
                   f"{res['test_accuracy']:.3f}; predicted {res['predicted_latency_ms']:.3f} ms, measured "
                   f"{res['measured_latency_ms']:.3f} ms; {res['macs']:,} MACs; {res['evaluations']} sub-networks "

@@ -93,6 +93,43 @@ def _search_target(space, predictor, run: Path, device: str, budget_ms: float, c
     return max(effective_budget(run, device, budget_ms), min(low, budget_ms))
 
 
+class ScaledPredictor:
+    """A latency predictor times a speed factor (see `measure_speed`)."""
+
+    def __init__(self, base, factor: float):
+        self.base, self.factor = base, factor
+
+    def predict(self, arch: dict) -> float:
+        return self.factor * self.base.predict(arch)
+
+    def predict_many(self, archs) -> list[float]:
+        return [self.factor * v for v in self.base.predict_many(archs)]
+
+
+def measure_speed(space, net, latency_run: str | Path, device: str, budget_ms: float, predictor,
+                  references: int = 8) -> dict:  # fmt: skip
+    """How fast `device` runs now, against when its latency data was taken.
+
+    The `references` nets of the latency data whose latency lay nearest `budget_ms` are measured
+    again now; factor = median(measured now / measured then). A shared VM's speed wanders by ~10%
+    over tens of minutes (as much as a 10% latency tolerance), so a predictor fitted an hour
+    earlier can put every winner over its budget; the search then works to `factor x predicted`.
+    The predictor's own error is left to the margin of `effective_budget` (`predictor_ratio`, the
+    median of now / predicted, is reported beside it).
+    """
+    import statistics
+
+    recs = read_json(Path(latency_run) / "latency" / f"{device}.json")["records"]
+    near = sorted(recs, key=lambda r: abs(r["latency_ms"] - budget_ms))[: max(1, references)]
+    t = tracker(f"nas speed check {device}")
+    rows = [{"arch": r["arch"], "data_ms": r["latency_ms"], "predicted_ms": predictor.predict(r["arch"]),
+             "now_ms": lat.measure(space, net, r["arch"], device) * 1e3} for r in near]  # fmt: skip
+    return {"device": device, "budget_ms": budget_ms,
+            "factor": statistics.median(r["now_ms"] / r["data_ms"] for r in rows),
+            "predictor_ratio": statistics.median(r["now_ms"] / r["predicted_ms"] for r in rows),
+            "references": rows, "cost": cost_of(t.stop())}  # fmt: skip
+
+
 def _context(run: str | Path):
     space, net, meta = load_supernet(run)
     train, val, test = space.dataset(quick=meta["config"].get("quick", False))
@@ -112,11 +149,15 @@ def _finish(space, net, train, test, device: str, arch: dict, predictor, measure
 def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.EvolutionConfig | None = None,
                 progress: bool | None = None, evaluator: Evaluator | None = None, context=None,
                 latency_run: str | Path | None = None, measure: bool = True,
-                calibrated: bool = True) -> dict:  # fmt: skip
+                calibrated: bool = True, speed_check: int | dict = 0) -> dict:  # fmt: skip
     """Evolutionary search for `device` under `budget_ms` (predicted); the winner is then measured.
 
     `calibrated`: constrain the predicted latency to `effective_budget(...)`, which leaves room
     for the predictor's held-out under-prediction so the measured latency lands within 10%.
+
+    `speed_check`: on a measured device, first re-measure this many nets of the latency data near
+    the budget and scale the predictor by how much faster or slower the device runs now
+    (`measure_speed`; a resumed search reuses its check); or a check already taken (a dict).
 
     `latency_run`: take the latency predictor from another run of the same space (latency
     depends on the architecture, not on the weights).
@@ -132,11 +173,28 @@ def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.Evolut
         )
     space, net, meta, train, val, test = context or _context(run)
     predictor = predictor_for(space, lrun, device)
+    state = run / "search" / f"{device}-{budget_ms:g}ms.json"
+    speed = None
+    if speed_check and not lat.is_modelled(device):
+        speed_path = state.with_name(f"{device}-{budget_ms:g}ms-speed.json")
+        if isinstance(speed_check, dict):
+            speed = speed_check
+        elif state.exists() and speed_path.exists():
+            speed = read_json(speed_path)  # a resumed search keeps the speed it started with
+        else:
+            speed = measure_speed(space, net, lrun, device, budget_ms, predictor, speed_check)
+        write_json(speed_path, speed)
+        predictor = ScaledPredictor(predictor, speed["factor"])
     target = _search_target(space, predictor, lrun, device, budget_ms, calibrated)
+    if speed:
+        low, _ = srch.smallest_achievable(space, predictor.predict)
+        if target < low:
+            raise FrugalError(f"no sub-network of '{space.name}' meets {budget_ms:g} ms on {device} now: the "
+                              f"device runs {speed['factor']:.2f}x as slow as in its latency data and the smallest "
+                              f"achievable is {low:.4g} ms")  # fmt: skip
     ev = evaluator or Evaluator(space, net, train, val)
     t = tracker(f"nas search {device} {budget_ms}")
     t0 = time.perf_counter()
-    state = run / "search" / f"{device}-{budget_ms:g}ms.json"
     res = srch.evolve(space, ev, predictor.predict, target, cfg, state_path=state, progress=progress)
     seconds = time.perf_counter() - t0
     final = _finish(space, net, train, test, device, res["arch"], predictor, measure=measure)
@@ -145,6 +203,7 @@ def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.Evolut
         "modelled": lat.is_modelled(device),
         "budget_ms": budget_ms,
         "search_budget_ms": target,
+        "speed_check": speed,
         "accuracy": res["accuracy"],  # validation accuracy the search optimised
         "search_seconds": res["search_seconds"],
         "wall_seconds": seconds,
