@@ -65,3 +65,11 @@ def test_search_margin_never_pushes_an_achievable_budget_below_the_smallest_achi
     assert _search_target(sp, pred, tmp_path, "host-1t", 1.05 * low, True) == pytest.approx(low)
     assert _search_target(sp, pred, tmp_path, "host-1t", 0.5 * low, True) == pytest.approx(0.5 * low)  # still refused
     assert _search_target(sp, pred, tmp_path, "host-1t", 1.05 * low, False) == pytest.approx(1.05 * low)
+
+
+def test_budgets_are_quantiles_of_the_latencies_above_the_floor():
+    lats = [1.0, 1.05, 1.1, 1.2, 2.0, 2.1, 2.2, 2.3, 2.4]
+    s = ex.Settings(budget_quantiles=(0.0, 0.5, 1.0))
+    assert ex._budget_points(lats, s) == [1.0, 2.0, 2.4]  # floor 1.0: every net
+    s = ex.Settings(budget_quantiles=(0.0, 0.5, 1.0), budget_floor=1.15)
+    assert ex._budget_points(lats, s) == [1.2, 2.1, 2.4]  # 1.2, 2.0, 2.1, 2.2, 2.3, 2.4 (>= 1.15)

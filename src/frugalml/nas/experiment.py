@@ -46,8 +46,8 @@ class Settings:
     latency_samples: int = 200
     rounds: int = 4
     budget_quantiles: tuple = (0.15, 0.35, 0.6, 0.85)
-    # no budget below this multiple of the fastest measured sub-network: a budget within the
-    # machine's speed wander of the fastest net may be unmeetable by any net when it is searched
+    # budgets are quantiles of the latencies at or above this multiple of the fastest: a budget
+    # within the machine's speed wander of the fastest net may be unmeetable when it is searched
     budget_floor: float = 1.0
     speed_references: int = 8  # nets re-measured for each budget's speed check (0: none)
     # HAT's proportions (parents 20%, mutants 40%, crossovers 40% of the population), scaled down
@@ -329,8 +329,7 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     budgets = {}
     for device in s.devices:
         lats = sorted(r["latency_ms"] for r in read_json(Path(lrun) / "latency" / f"{device}.json")["records"])
-        budgets[device] = [round(max(lats[int(q * (len(lats) - 1))], s.budget_floor * lats[0]), 3)
-                           for q in s.budget_quantiles]  # fmt: skip
+        budgets[device] = [round(q, 3) for q in _budget_points(lats, s)]
     for device in s.modelled:
         space, _net, _ = load_supernet(lrun)
         pred = lat.ModelledLatency(space, device)
@@ -338,8 +337,7 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
 
         rng = random.Random(0)
         lats = sorted(pred.predict(space.sample(rng)) for _ in range(200))
-        budgets[device] = [float(f"{max(lats[int(q * (len(lats) - 1))], s.budget_floor * lats[0]):.4g}")
-                           for q in s.budget_quantiles]  # fmt: skip
+        budgets[device] = [float(f"{q:.4g}") for q in _budget_points(lats, s)]
     log(f"   budgets (ms): {budgets}")
     # C. fronts on measured devices and budget searches on modelled ones, one job per (seed, device)
     # so the workers stay busy; each job has its own accuracy cache
@@ -378,6 +376,12 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     payload["settings"] = asdict(s)
     write_json(out / "experiment.json", payload)
     return payload
+
+
+def _budget_points(lats: list[float], s: Settings) -> list[float]:
+    """`s.budget_quantiles` of the sorted latencies at or above `s.budget_floor` x the fastest."""
+    above = [x for x in lats if x >= s.budget_floor * lats[0]]
+    return [above[int(q * (len(above) - 1))] for q in s.budget_quantiles]
 
 
 def _measure_all(s: Settings, runs: dict, searches: list) -> tuple[dict, dict]:
