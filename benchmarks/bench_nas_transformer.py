@@ -24,7 +24,7 @@ FULL = Settings(
     epochs=30,
     distill=False,  # a still-learning largest net is a poor teacher for sorting (see frugalml.nas.supernet)
     finetune_epochs=2,
-    measure_passes=3,
+    measure_passes=4,
     lut_devices=(),  # the transformer space has no per-operator decomposition
     baseline_members=("w1-d1", "w2-d1", "w1-d2", "w2-d2", "w3-d2", "w3-d3"),
     # ~40% of sub-networks (one decoder layer) run within ~15% of the fastest - about the VM's own

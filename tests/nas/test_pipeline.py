@@ -231,12 +231,13 @@ def test_budget_searches_measure_each_winner_right_after_its_speed_check(run, tm
     near = sorted(recs, key=lambda r: abs(r["latency_ms"] - budgets["host-1t"][0]))[:3]
     assert calls[:3] == [space.key(r["arch"]) for r in near]
     assert fine["speed_check"]["factor"] == pytest.approx(2.0)
-    # then, before the next budget's check, the winner and the random pick
+    # then, before the next budget's check, the winner and the random pick, then the references again
     assert calls[3:5] == [space.key(fine["arch"]), space.key(picked["arch"])]
+    assert calls[5:8] == calls[:3] and fine["speed_check"]["factor_after"] == pytest.approx(2.0)
     assert fine["predicted_latency_ms"] == pytest.approx(2 * base.predict(fine["arch"]))
     assert fine["measured_latency_ms"] == pytest.approx(fine["predicted_latency_ms"])
     assert fine["measured_latency_ms"] <= budgets["host-1t"][0]
     # 1.5x the fastest net's old latency: nothing meets it at half the speed; its fastest net is measured anyway
     assert "runs 2.00x as slow as in its latency data" in unmet["unmeetable"]
-    assert calls[8] == space.key(unmet["arch"]) and len(calls) == 9
+    assert calls[11] == space.key(unmet["arch"]) and len(calls) == 15
     assert unmet["measured_latency_ms"] > 1.1 * budgets["host-1t"][1]

@@ -137,3 +137,22 @@ def test_a_budget_at_the_fastest_known_network_works_when_that_is_not_the_smalle
     cfg = srch.EvolutionConfig(population=6, parents=2, mutations=2, crossovers=2, iterations=2, max_resample=20)
     res = srch.evolve(sp, lambda a: -lat(a), lat, low, cfg)
     assert lat(res["arch"]) <= low
+
+
+def test_nsga2_starts_from_the_fastest_network_the_latency_model_knows():
+    sp = spaces.get("cnn")
+    small = sp.key(sp.smallest())
+
+    def lat(a):  # the smallest network predicted slow, as a fitted MLP may have it
+        return sp.macs(a) / 1e6 + (100.0 if sp.key(a) == small else 0.0)
+
+    low, fastest = search.smallest_achievable(sp, lat)
+    calls = []
+
+    def acc(a):
+        calls.append(sp.key(a))
+        return sp.macs(a) / 1e8
+
+    nsga = search.pareto(sp, acc, lat, population=6, generations=2, seed=0)
+    assert calls[0] == sp.key(fastest) and sp.key(sp.smallest()) in calls[:6]
+    assert min(lt for _, lt, _ in nsga["front"]) == pytest.approx(low)

@@ -219,6 +219,7 @@ def _budget_searches(s: Settings, out: Path, runs: dict, lrun: str, budgets: dic
                 speed = read_json(path) if path.exists() else measure_speed(space, net0, lrun, device, b, pred,
                                                                             s.speed_references)  # fmt: skip
                 write_json(path, speed)
+            found = []  # (seed, winner, random pick) of this budget
             for res in searches:
                 seed = res["seed"]
                 ctx, ev = ctxs[seed], evs[seed]
@@ -229,12 +230,12 @@ def _budget_searches(s: Settings, out: Path, runs: dict, lrun: str, budgets: dic
                     if speed is None:
                         raise
                     r, rr = _unmeetable(device, b, ctx, ev, lrun, speed, str(e)), None
-                for rec in (r, rr):
-                    if rec is not None:
-                        rec["measured_latency_ms"] = _measure_ms(space, ctx[1], rec["arch"], device, s.measure_passes)
                 res["searches"].append(r)
                 if rr is not None:
                     res["random"].append(rr)
+                found.append((seed, r, rr))
+            _measure_budget(s, space, ctxs, device, found, speed)
+            for seed, r, _rr in found:
                 ok = "ok" if r["measured_latency_ms"] <= 1.1 * b else "OVER"
                 log(
                     f"D. {device} {b:g} ms seed {seed}: speed {speed['factor'] if speed else 1:.2f}x, predicted "
@@ -244,6 +245,27 @@ def _budget_searches(s: Settings, out: Path, runs: dict, lrun: str, budgets: dic
     for res in searches:
         ev = evs[res["seed"]]
         res["evaluator"].append({"evaluations": ev.evaluations, "seconds": ev.seconds})
+
+
+def _measure_budget(s: Settings, space, ctxs: dict, device: str, found: list, speed: dict | None) -> None:
+    """Measure one budget's winners and random picks in `s.measure_passes` passes, each followed by
+    the speed check's reference nets again: a net's figure is its fastest pass, and the passes are
+    spread over tens of seconds, so one of this VM's bursts of slowness (seconds long, up to ~2x)
+    spoils a pass rather than a figure. The references' fastest pass gives the speed after."""
+    from frugalml.nas import latency as lat
+
+    recs = [(rec, ctxs[seed][1]) for seed, r, rr in found for rec in (r, rr) if rec is not None]
+    refs = speed["references"] if speed else []
+    now = [None] * len(refs)
+    for _ in range(max(1, s.measure_passes)):
+        for rec, net in recs:
+            ms = _measure_ms(space, net, rec["arch"], device)
+            rec["measured_latency_ms"] = min(rec.get("measured_latency_ms", ms), ms)
+        for i, ref in enumerate(refs):  # as the speed check measured them
+            ms = lat.measure(space, ctxs[s.seeds[0]][1], ref["arch"], device) * 1e3
+            now[i] = ms if now[i] is None else min(now[i], ms)
+    if refs:
+        speed["factor_after"] = statistics.median(n / ref["data_ms"] for n, ref in zip(now, refs, strict=True))
 
 
 def finetune(space, net, arch: dict, train, test, epochs: int, seed: int, out: Path) -> dict:
@@ -527,6 +549,7 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
                          "finetune_cpu_s": r.get("finetune", {}).get("cost", {}).get("cpu_s"),
                          "macs": r["macs"], "evaluations": r["unique_evaluated"], "search_cpu_s": r["cost"]["cpu_s"],
                          "search_energy_j": r["cost"]["energy_j"], "speed_factor": speed.get("factor"),
+                         "speed_factor_after": speed.get("factor_after"),
                          "speed_check_cpu_s": speed.get("cost", {}).get("cpu_s", 0.0),
                          "speed_check_energy_j": speed.get("cost", {}).get("energy_j", 0.0),
                          "unmeetable": r.get("unmeetable"), "arch": r["arch"]})  # fmt: skip

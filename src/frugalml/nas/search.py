@@ -217,7 +217,9 @@ def pareto(space, accuracy: Callable, latency: Callable, population: int = 40, g
     evaluation is a distinct sub-network: offspring equal (canonically) to any network evaluated
     before are rejected and bred again, so `evaluations` counts distinct networks and
     `random_front` can be given the same number. With `anchors`, the first population holds
-    the smallest and the largest network, so the front spans the whole latency range.
+    the fastest network the latency model knows (`smallest_achievable`: latency queries only,
+    no accuracy evaluation), the smallest and the largest, so the front spans the whole latency
+    range - where latency is flat among small networks, the smallest need not be the fastest.
     At most `population * generations` evaluations.
     """
     import numpy as np
@@ -257,8 +259,11 @@ def pareto(space, accuracy: Callable, latency: Callable, population: int = 40, g
 
     class _Sampling(Sampling):
         def _do(self, problem, n_samples, **kwargs):
-            archs = [space.smallest(), space.largest()][: n_samples if anchors else 0]
-            keys = {space.key(a) for a in archs}
+            archs, keys = [], set()
+            for a in [smallest_achievable(space, latency)[1], space.smallest(), space.largest()] if anchors else []:
+                if space.key(a) not in keys and len(archs) < n_samples:
+                    keys.add(space.key(a))
+                    archs.append(a)
             for _ in range(100 * n_samples):
                 if len(archs) >= n_samples:
                     break
