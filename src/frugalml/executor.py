@@ -11,13 +11,31 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: exit as soon as the process that started us is gone (killed, say), so
+    no orphaned job keeps computing - competing with a rerun for the CPU and writing into its
+    run directory."""
+    import os
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def run_jobs(fn: Callable[..., Any], jobs: Sequence[dict], workers: int = 1) -> list[Any]:
     """Run `fn(**job)` for every job and return the results in job order."""
     if workers <= 1 or len(jobs) <= 1:
         return [fn(**job) for job in jobs]
     import multiprocessing as mp
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = [pool.submit(fn, **job) for job in jobs]
         return [f.result() for f in futures]
