@@ -241,3 +241,17 @@ def test_budget_searches_measure_each_winner_right_after_its_speed_check(run, tm
     assert "runs 2.00x as slow as in its latency data" in unmet["unmeetable"]
     assert calls[11] == space.key(unmet["arch"]) and len(calls) == 15
     assert unmet["measured_latency_ms"] > 1.1 * budgets["host-1t"][1]
+
+
+def test_a_finished_pareto_front_is_reused_until_its_settings_or_latency_data_change(run, monkeypatch):
+    from frugalml.nas import pipeline
+    from frugalml.nas import search as srch
+
+    first = pipeline.pareto_step(run, "host-1t", population=4, generations=2, measure=False)
+    real = srch.pareto
+    monkeypatch.setattr(srch, "pareto", lambda *a, **k: pytest.fail("a finished front was searched again"))
+    again = pipeline.pareto_step(run, "host-1t", population=4, generations=2, measure=False)
+    assert again["hypervolume"] == first["hypervolume"] and again["front"] == first["front"]
+    monkeypatch.setattr(srch, "pareto", real)
+    other = pipeline.pareto_step(run, "host-1t", population=4, generations=3, measure=False)
+    assert other["settings"]["generations"] == 3

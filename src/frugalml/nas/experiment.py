@@ -216,8 +216,10 @@ def _budget_searches(s: Settings, out: Path, runs: dict, lrun: str, budgets: dic
             speed = None
             if s.speed_references:
                 path = out / "speed" / f"{device}-{b:g}ms.json"
-                speed = read_json(path) if path.exists() else measure_speed(space, net0, lrun, device, b, pred,
-                                                                            s.speed_references)  # fmt: skip
+                if path.exists():
+                    speed = read_json(path)
+                else:
+                    speed = measure_speed(space, net0, lrun, device, b, pred, s.speed_references, s.measure_passes)
                 write_json(path, speed)
             found = []  # (seed, winner, random pick) of this budget
             for res in searches:
