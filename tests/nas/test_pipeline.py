@@ -255,3 +255,52 @@ def test_a_finished_pareto_front_is_reused_until_its_settings_or_latency_data_ch
     monkeypatch.setattr(srch, "pareto", real)
     other = pipeline.pareto_step(run, "host-1t", population=4, generations=3, measure=False)
     assert other["settings"]["generations"] == 3
+
+
+def test_a_finished_search_run_again_keeps_the_cost_it_recorded(run):
+    from frugalml.nas import search as srch
+    from frugalml.nas.pipeline import predictor_for, search_step
+
+    space = load_supernet(run)[0]
+    budget = round(predictor_for(space, run, "host-1t").predict(space.largest()) * 0.9, 4)
+    cfg = srch.EvolutionConfig(population=6, parents=2, mutations=2, crossovers=2, iterations=2)
+    first = search_step(run, "host-1t", budget, cfg, progress=False, measure=False)
+    again = search_step(run, "host-1t", budget, cfg, progress=False, measure=False)
+    assert again["resumed_from_generation"] == again["generations"] == 2
+    assert again["arch"] == first["arch"] and again["cost"] == first["cost"] and first["cost"]["cpu_s"] > 0
+
+
+def test_a_slow_spell_through_the_measurement_passes_gets_extra_passes(run, tmp_path, monkeypatch):
+    """The references measured among the winners are the control: while they run >10% off the speed
+    check, more passes are taken (and counted); every figure is its fastest pass."""
+    from frugalml.nas import experiment as ex
+    from frugalml.nas import latency as lat
+    from frugalml.nas import search as srch
+    from frugalml.nas.pipeline import predictor_for
+
+    space = load_supernet(run)[0]
+    base = predictor_for(space, run, "host-1t")
+    recs = json.loads((run / "latency" / "host-1t.json").read_text())["records"]
+    calls = []
+
+    def spell(space_, net, arch, device, **kw):  # calls 3-7 (first pass: winner, pick, 3 references) 1.5x slow
+        calls.append(space.key(arch))
+        data = {space.key(r["arch"]): r["latency_ms"] for r in recs}
+        ms = data.get(space.key(arch), base.predict(arch))
+        return (1.5 if 3 <= len(calls) - 1 <= 7 else 1.0) * ms / 1e3
+
+    monkeypatch.setattr(lat, "measure", spell)
+    monkeypatch.setattr(ex, "EXTRA_PASS_WAIT_S", 0.0)
+    low = srch.smallest_achievable(space, base.predict)[0]
+    budgets = {"host-1t": [round(5 * low, 4)]}
+    evo = {"population": 6, "parents": 2, "mutations": 2, "crossovers": 2, "iterations": 2, "mutate_prob": 0.3}
+    s = ex.Settings(space="cnn", seeds=(0,), devices=("host-1t",), modelled=(), evo=evo, speed_references=3,
+                    random_devices=("host-1t",))  # fmt: skip
+    searches = [{"seed": 0, "searches": [], "random": [], "pareto": {}, "evaluator": []}]
+    ex._budget_searches(s, tmp_path, {0: str(run)}, str(run), budgets, searches, log=lambda m: None)
+    won = searches[0]["searches"][0]
+    speed = won["speed_check"]
+    assert speed["factor"] == pytest.approx(1.0) and speed["factor_after"] == pytest.approx(1.0)
+    assert speed["extra_passes"] == 1 and len(calls) == 3 + 5 + 5
+    data = {space.key(r["arch"]): r["latency_ms"] for r in recs}
+    assert won["measured_latency_ms"] == pytest.approx(data.get(space.key(won["arch"]), base.predict(won["arch"])))

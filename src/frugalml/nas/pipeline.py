@@ -218,7 +218,10 @@ def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.Evolut
         "history": res["history"],
         "cost": cost_of(t.stop()),
     }
-    write_json(run / "search" / f"{device}-{budget_ms:g}ms-result.json", out)
+    done = run / "search" / f"{device}-{budget_ms:g}ms-result.json"
+    if res["resumed_from_generation"] == res["generations"] and done.exists():
+        out["cost"] = read_json(done)["cost"]  # finished before: what the search cost is what it cost then
+    write_json(done, out)
     return out
 
 
