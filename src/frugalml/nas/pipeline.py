@@ -235,8 +235,9 @@ def pareto_step(run: str | Path, device: str, population: int = 40, generations:
     done = run / "search" / f"{device}-pareto.json"
     key = {"population": population, "generations": generations, "seed": seed, "measure_front": measure_front,
            "latency_data": _data_digest(Path(latency_run or run), device)}  # fmt: skip
-    if done.exists() and read_json(done).get("settings") == key:
-        return read_json(done)
+    old = read_json(done) if done.exists() else {}
+    if old.get("settings") == key:
+        return old
     space, net, meta, train, val, test = context or _context(run)
     predictor = predictor_for(space, Path(latency_run or run), device)
     ev = evaluator or Evaluator(space, net, train, val)
