@@ -45,7 +45,10 @@ def main():
     chip_dram_per_mac = CHIP["dram_bytes"] / word / CHIP["macs"]
     out = res.to_dict()
     payload = {
-        "model": "alexnet-grouped", "arch": "eyeriss-v1", "batch": 4, "chip_measured": CHIP,
+        "model": "alexnet-grouped",
+        "arch": "eyeriss-v1",
+        "batch": 4,
+        "chip_measured": CHIP,
         "conv_macs": conv["macs"],
         "conv_dram_accesses_per_mac": dram_per_mac,
         "chip_dram_accesses_per_mac": chip_dram_per_mac,
@@ -53,18 +56,26 @@ def main():
         "dram_within_2x": 0.5 <= dram_per_mac / chip_dram_per_mac <= 2,
         "conv_dram_mb": conv["accesses"]["dram"]["total"] * word / 1e6,
         "conv_glb_mb": conv["accesses"]["glb"]["total"] * word / 1e6,
-        "conv_latency_s": conv["latency_s"], "conv_utilization": conv["utilization"],
-        "conv_energy_per_mac": conv["energy_per_mac"], "conv_energy_by_level": conv["energy"],
+        "conv_latency_s": conv["latency_s"],
+        "conv_utilization": conv["utilization"],
+        "conv_energy_per_mac": conv["energy_per_mac"],
+        "conv_energy_by_level": conv["energy"],
         "layers": out["layers"],
         "mapping_time": {"alexnet_8_layers": {"cpu_s": cpu, "wall_s": wall, "layers": len(alex)}},
-    }  # fmt: skip
+    }
     print(f"AlexNet CONV1-5 batch 4 on eyeriss-v1 (rs): {conv['macs'] / 1e9:.3f} G MACs")
-    print(f"  DRAM accesses per MAC: model {dram_per_mac:.4f} vs chip {chip_dram_per_mac:.4f} "
-          f"(ratio {dram_per_mac / chip_dram_per_mac:.2f}; chip compresses activations)")  # fmt: skip
-    print(f"  DRAM traffic {payload['conv_dram_mb']:.1f} MB (chip 15.4 MB); buffer traffic "
-          f"{payload['conv_glb_mb']:.1f} MB (chip 208.5 MB)")  # fmt: skip
-    print(f"  latency {conv['latency_s'] * 1e3:.1f} ms at 200 MHz, compute-bound (chip 115.3 ms); "
-          f"utilisation {conv['utilization']:.2f}")  # fmt: skip
+    print(
+        f"  DRAM accesses per MAC: model {dram_per_mac:.4f} vs chip {chip_dram_per_mac:.4f} "
+        f"(ratio {dram_per_mac / chip_dram_per_mac:.2f}; chip compresses activations)"
+    )
+    print(
+        f"  DRAM traffic {payload['conv_dram_mb']:.1f} MB (chip 15.4 MB); buffer traffic "
+        f"{payload['conv_glb_mb']:.1f} MB (chip 208.5 MB)"
+    )
+    print(
+        f"  latency {conv['latency_s'] * 1e3:.1f} ms at 200 MHz, compute-bound (chip 115.3 ms); "
+        f"utilisation {conv['utilization']:.2f}"
+    )
     print(f"  mapping AlexNet (8 layers): {cpu:.2f} s CPU ({wall:.2f} s wall)")
     energy_per_layer(out, RESULTS / "accel_eyeriss_v1_alexnet_layers.png", "AlexNet batch 4: rs on eyeriss-v1")
     r50 = model_layers("resnet50", batch=1)

@@ -28,8 +28,13 @@ BAND = {"conv": (1.4, 2.5), "fc": (1.3, None)}
 def main():
     arch = load_arch("isca16")
     layers = model_layers("alexnet-grouped", batch=16)
-    payload = {"model": "alexnet-grouped", "arch": arch.to_dict(), "batch": 16, "published": {
-        "conv_ratio_band": [1.4, 2.5], "fc_ratio_min": 1.3}, "efforts": {}}  # fmt: skip
+    payload = {
+        "model": "alexnet-grouped",
+        "arch": arch.to_dict(),
+        "batch": 16,
+        "published": {"conv_ratio_band": [1.4, 2.5], "fc_ratio_min": 1.3},
+        "efforts": {},
+    }
     for effort, kw in EFFORTS.items():
         rows = {}
         for df in ("rs", "ws", "os", "nlr"):
@@ -37,13 +42,17 @@ def main():
             res = analyze(layers, arch, df, **kw)
             conv, fc = res.total(("conv",)), res.total(("fc",))
             rows[df] = {
-                "conv_energy_per_mac": conv["energy_per_mac"], "fc_energy_per_mac": fc["energy_per_mac"],
-                "total_energy": res.total()["energy"]["total"], "conv_energy_by_level": conv["energy"],
-                "fc_energy_by_level": fc["energy"], "conv_dram_per_mac": conv["dram_per_mac"],
-                "conv_utilization": conv["utilization"], "wall_s": time.perf_counter() - t0,
+                "conv_energy_per_mac": conv["energy_per_mac"],
+                "fc_energy_per_mac": fc["energy_per_mac"],
+                "total_energy": res.total()["energy"]["total"],
+                "conv_energy_by_level": conv["energy"],
+                "fc_energy_by_level": fc["energy"],
+                "conv_dram_per_mac": conv["dram_per_mac"],
+                "conv_utilization": conv["utilization"],
+                "wall_s": time.perf_counter() - t0,
                 "cpu_s": time.process_time() - c0,
                 "mappings": {r.name: r.mapping for r in res.layers},
-            }  # fmt: skip
+            }
         for df, row in rows.items():
             for part in ("conv", "fc"):
                 ratio = row[f"{part}_energy_per_mac"] / rows["rs"][f"{part}_energy_per_mac"]
@@ -53,15 +62,19 @@ def main():
         payload["efforts"][effort] = {"search": kw, "dataflows": rows}
         print(f"[{effort} search]  energy per MAC (1 = one MAC)   ratio to RS (published: CONV 1.4-2.5x, FC >= 1.3x)")
         for df, row in rows.items():
-            print(f"  {df:4s} CONV {row['conv_energy_per_mac']:7.3f} ({row['conv_vs_rs']:.2f}x, "
-                  f"{'in band' if row['conv_in_band'] else 'MISS' if row['conv_in_band'] is False else 'ref'})   "
-                  f"FC {row['fc_energy_per_mac']:7.3f} ({row['fc_vs_rs']:.2f}x, "
-                  f"{'ok' if row['fc_in_band'] else 'MISS' if row['fc_in_band'] is False else 'ref'})   "
-                  f"mapped in {row['cpu_s']:.1f} s CPU")  # fmt: skip
+            print(
+                f"  {df:4s} CONV {row['conv_energy_per_mac']:7.3f} ({row['conv_vs_rs']:.2f}x, "
+                f"{'in band' if row['conv_in_band'] else 'MISS' if row['conv_in_band'] is False else 'ref'})   "
+                f"FC {row['fc_energy_per_mac']:7.3f} ({row['fc_vs_rs']:.2f}x, "
+                f"{'ok' if row['fc_in_band'] else 'MISS' if row['fc_in_band'] is False else 'ref'})   "
+                f"mapped in {row['cpu_s']:.1f} s CPU"
+            )
     best = payload["efforts"]["thorough"]["dataflows"]
     dataflow_bars(best, RESULTS / "accel_isca_dataflows.png", "AlexNet batch 16 on isca16 (thorough search)")
-    payload["note"] = ("ratios from one run; other engineers' jobs shared the 2 CPU cores, which affects only the "
-                       "timings, not the modelled energies")  # fmt: skip
+    payload["note"] = (
+        "ratios from one run; other engineers' jobs shared the 2 CPU cores, which affects only the "
+        "timings, not the modelled energies"
+    )
     print("saved", save_result("accel_isca", payload))
 
 

@@ -37,15 +37,29 @@ def main() -> None:
     for f in (None, 0.8):
         rs = [r for r in rows if r["refresh"] == f]
         acc = [r["accuracy"] for r in rs]
-        summary[str(f)] = {"mean": statistics.fmean(acc), "min": min(acc), "max": max(acc),
-                           "pulses_mean": statistics.fmean(r["pulses"] for r in rs),
-                           "energy_j_mean": statistics.fmean(r["energy_j"] for r in rs)}  # fmt: skip
-        print(f"pcm refresh={f}: accuracy {summary[str(f)]['mean']:.4f} [{min(acc):.4f}, {max(acc):.4f}], "
-              f"pulses {summary[str(f)]['pulses_mean']:.3g}")  # fmt: skip
+        summary[str(f)] = {
+            "mean": statistics.fmean(acc),
+            "min": min(acc),
+            "max": max(acc),
+            "pulses_mean": statistics.fmean(r["pulses"] for r in rs),
+            "energy_j_mean": statistics.fmean(r["energy_j"] for r in rs),
+        }
+        print(
+            f"pcm refresh={f}: accuracy {summary[str(f)]['mean']:.4f} [{min(acc):.4f}, {max(acc):.4f}], "
+            f"pulses {summary[str(f)]['pulses_mean']:.3g}"
+        )
     digital = statistics.fmean(r["digital_accuracy"] for r in rows)
     print(f"digital {digital:.4f}")
-    save_result("analog_pcm", {"rows": rows, "summary": summary, "digital_mean": digital, "seconds": time.time() - t0,
-                               "note": "other engineers' jobs were running on the same 2 cores"})  # fmt: skip
+    save_result(
+        "analog_pcm",
+        {
+            "rows": rows,
+            "summary": summary,
+            "digital_mean": digital,
+            "seconds": time.time() - t0,
+            "note": "other engineers' jobs were running on the same 2 cores",
+        },
+    )
 
 
 if __name__ == "__main__":

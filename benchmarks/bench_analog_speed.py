@@ -48,19 +48,35 @@ def main() -> None:
             dig, dw, dc = timed(lambda c=cfg, a=alg: digital_run(c, OUT / a / "digital"))
             ana, aw, ac = timed(lambda c=cfg, a=alg: analog_run(c, OUT / a / "analog"))
             row = {
-                "algorithm": alg, "analog_wall_s": aw, "analog_cpu_s": ac, "digital_wall_s": dw, "digital_cpu_s": dc,
-                "total_wall_s": aw + dw, "pulsed_update_wall_s": spent["update_s"], "analog_over_digital_wall": aw / dw,
-                "accuracy": ana["accuracy"], "digital_accuracy": dig["accuracy"], "under_2_minutes": aw + dw < 120,
-            }  # fmt: skip
+                "algorithm": alg,
+                "analog_wall_s": aw,
+                "analog_cpu_s": ac,
+                "digital_wall_s": dw,
+                "digital_cpu_s": dc,
+                "total_wall_s": aw + dw,
+                "pulsed_update_wall_s": spent["update_s"],
+                "analog_over_digital_wall": aw / dw,
+                "accuracy": ana["accuracy"],
+                "digital_accuracy": dig["accuracy"],
+                "under_2_minutes": aw + dw < 120,
+            }
             rows.append(row)
-            print(f"{alg:>9}: analog {aw:.1f} s wall ({ac:.1f} s CPU; pulsed update {spent['update_s']:.1f} s), "
-                  f"digital {dw:.1f} s; total {aw + dw:.1f} s; "
-                  f"accuracy {ana['accuracy']:.4f} vs {dig['accuracy']:.4f}")  # fmt: skip
+            print(
+                f"{alg:>9}: analog {aw:.1f} s wall ({ac:.1f} s CPU; pulsed update {spent['update_s']:.1f} s), "
+                f"digital {dw:.1f} s; total {aw + dw:.1f} s; "
+                f"accuracy {ana['accuracy']:.4f} vs {dig['accuracy']:.4f}"
+            )
     finally:
         tile.analog_step = real_step
-    save_result("analog_speed", {"rows": rows, "torch_threads_in_runs": 1, "config": "digits, MLP 64-64-10, batch 10, "
-                "BL 31, 10 epochs, ecram", "note": "other engineers' jobs were running on the same 2 cores (wall "
-                "times are upper bounds)"})  # fmt: skip
+    save_result(
+        "analog_speed",
+        {
+            "rows": rows,
+            "torch_threads_in_runs": 1,
+            "config": "digits, MLP 64-64-10, batch 10, BL 31, 10 epochs, ecram",
+            "note": "other engineers' jobs were running on the same 2 cores (wall times are upper bounds)",
+        },
+    )
 
 
 if __name__ == "__main__":

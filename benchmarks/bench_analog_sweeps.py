@@ -28,8 +28,10 @@ NOTE = "other engineers' jobs were running on the same 2 cores; accuracies do no
 
 def _print(payload):
     for s in sorted(payload["summary"], key=lambda s: (s["algorithm"], s["value"])):
-        print(f"  {payload['param']}={s['value']:<8g} {s['algorithm']:>9}: {s['accuracy_mean']:.4f} "
-              f"[{s['accuracy_min']:.4f}, {s['accuracy_max']:.4f}]  digital {s['digital_mean']:.4f}")  # fmt: skip
+        print(
+            f"  {payload['param']}={s['value']:<8g} {s['algorithm']:>9}: {s['accuracy_mean']:.4f} "
+            f"[{s['accuracy_min']:.4f}, {s['accuracy_max']:.4f}]  digital {s['digital_mean']:.4f}"
+        )
 
 
 def run_states(data: str = "digits") -> None:
@@ -49,8 +51,16 @@ def run_asymmetry() -> None:
     t0 = time.time()
     base = AnalogRunConfig(epochs=EPOCHS)
     values = [0.0, 0.1, 0.3, 0.6]
-    p = sweep("asymmetry", base, OUT / "asymmetry", values=values, seeds=SEEDS, algorithms=("sgd", "tiki-taka"),
-              workers=WORKERS, device="ecram")  # fmt: skip
+    p = sweep(
+        "asymmetry",
+        base,
+        OUT / "asymmetry",
+        values=values,
+        seeds=SEEDS,
+        algorithms=("sgd", "tiki-taka"),
+        workers=WORKERS,
+        device="ecram",
+    )
     print("asymmetry sweep (ecram device, up step = dw (1 + a/2), down step = dw (1 - a/2))")
     _print(p)
     recovery = {}
@@ -92,13 +102,26 @@ def run_reram() -> None:
     print(f"reram (asymmetry 0.26): digital {digital:.4f}, SGD {summary['sgd']}, Tiki-Taka {summary['tiki-taka']}")
     print(f"  Tiki-Taka recovers {recovered:.0%} of the SGD loss" if recovered is not None else "  no loss to recover")
     name = "analog_reram_tikitaka" + ("_quick" if QUICK else "")
-    save_result(name, {"rows": rows, "summary": summary, "digital_mean": digital, "recovered_fraction": recovered,
-                       "config": asdict(AnalogRunConfig(device="reram", epochs=EPOCHS)), "seconds": time.time() - t0,
-                       "note": NOTE})  # fmt: skip
+    save_result(
+        name,
+        {
+            "rows": rows,
+            "summary": summary,
+            "digital_mean": digital,
+            "recovered_fraction": recovered,
+            "config": asdict(AnalogRunConfig(device="reram", epochs=EPOCHS)),
+            "seconds": time.time() - t0,
+            "note": NOTE,
+        },
+    )
 
 
 if __name__ == "__main__":
     for w in WHICH:
-        runs = {"states": run_states, "asymmetry": run_asymmetry, "reram": run_reram,
-                "states-mnist1d": lambda: run_states("mnist1d")}  # fmt: skip
+        runs = {
+            "states": run_states,
+            "asymmetry": run_asymmetry,
+            "reram": run_reram,
+            "states-mnist1d": lambda: run_states("mnist1d"),
+        }
         runs[w]()

@@ -33,8 +33,13 @@ def main() -> None:
         runs["python -c pass"].append(timed([sys.executable, "-c", "pass"]))
         runs["frugal --help"].append(timed([frugal, "--help"]))
     med = {k: statistics.median(v) for k, v in runs.items()}
-    payload = {"median_seconds": med, "all_seconds": runs, "reps": args.reps,
-               "target_seconds_below": 2.0, "met": med["frugal --help"] < 2.0}  # fmt: skip
+    payload = {
+        "median_seconds": med,
+        "all_seconds": runs,
+        "reps": args.reps,
+        "target_seconds_below": 2.0,
+        "met": med["frugal --help"] < 2.0,
+    }
     path = save_result("cli_startup", payload)
     print(f"frugal --help: {med['frugal --help']:.3f} s median (python itself: {med['python -c pass']:.3f} s)")
     print(f"saved {path}")

@@ -36,8 +36,10 @@ def main(argv=None) -> None:
     base_name = bench["verdict"]["baseline"]
     names = [base_name, "searched"] + [n for n in bench["models"] if n not in (base_name, "searched")]
     nets = {n: PVNet(Arch.from_dict(bench["models"][n]["arch"])).eval() for n in names}
-    scenes = {"2048 points": spaces.get("pointvoxel").example_input(),
-              "full scene": torch.from_numpy(make_scene(10_000_019).points)[None]}  # fmt: skip
+    scenes = {
+        "2048 points": spaces.get("pointvoxel").example_input(),
+        "full scene": torch.from_numpy(make_scene(10_000_019).points)[None],
+    }
     out = {}
     for label, x in scenes.items():
         times = {n: [] for n in names}
@@ -56,7 +58,7 @@ def main(argv=None) -> None:
                 "min": min(ratios),
                 "max": max(ratios),
                 "rounds_searched_faster": sum(r > 1 for r in ratios),
-            },  # fmt: skip
+            },
         }
         s = out[label]["speedup_baseline_over_searched"]
         print(
@@ -66,8 +68,13 @@ def main(argv=None) -> None:
         )
         for n in names:
             print(f"   {n:<20} {out[label]['median_ms'][n]:7.1f} ms  {out[label]['macs'][n] / 1e6:8.1f} MMACs")
-    payload = {"baseline": base_name, "rounds": args.rounds, "threads": 1, "results": out,
-               "note": "machine shared with other jobs; per-round ratios cancel slow drifts in load"}  # fmt: skip
+    payload = {
+        "baseline": base_name,
+        "rounds": args.rounds,
+        "threads": 1,
+        "results": out,
+        "note": "machine shared with other jobs; per-round ratios cancel slow drifts in load",
+    }
     print(f"saved {save_result('pointcloud_latency', payload)}")
 
 

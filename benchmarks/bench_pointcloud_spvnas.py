@@ -54,11 +54,23 @@ def train_job(name: str, arch: dict, seed: int, epochs: int, root: str, tiny: bo
     sp = _space()
     _train, _val, test = sp.dataset(quick=tiny)
     cfg = PCTrainConfig(epochs=epochs, batch_size=4, lr=0.01, seed=seed)
-    meta = train_model(Arch.from_dict(arch), test, cfg, Path(root) / "models" / f"{name}-s{seed}",
-                       data_config=sp.config | {"quick": tiny}, progress=False)  # fmt: skip
+    meta = train_model(
+        Arch.from_dict(arch),
+        test,
+        cfg,
+        Path(root) / "models" / f"{name}-s{seed}",
+        data_config=sp.config | {"quick": tiny},
+        progress=False,
+    )
     r = meta["result"]
-    return {"name": name, "seed": seed, "miou": r["miou"], "per_class_iou": r["per_class_iou"],
-            "accuracy": r["accuracy"], "train_seconds": r["seconds"]}  # fmt: skip
+    return {
+        "name": name,
+        "seed": seed,
+        "miou": r["miou"],
+        "per_class_iou": r["per_class_iou"],
+        "accuracy": r["accuracy"],
+        "train_seconds": r["seconds"],
+    }
 
 
 def search_job(root: str, epochs: int, budget_macs: int, tiny: bool, evo: dict) -> dict:
@@ -70,8 +82,9 @@ def search_job(root: str, epochs: int, budget_macs: int, tiny: bool, evo: dict) 
 
     torch.set_num_threads(1)
     run = Path(root) / "supernet"
-    cfg = SupernetConfig(space="pointvoxel", epochs=epochs, batch_size=4, lr=0.01, sampling="sandwich", seed=0,
-                         quick=tiny)  # fmt: skip
+    cfg = SupernetConfig(
+        space="pointvoxel", epochs=epochs, batch_size=4, lr=0.01, sampling="sandwich", seed=0, quick=tiny
+    )
     t0 = time.perf_counter()
     sres = train_supernet(cfg, run, track=False, progress=False)
     super_seconds = time.perf_counter() - t0
@@ -79,8 +92,15 @@ def search_job(root: str, epochs: int, budget_macs: int, tiny: bool, evo: dict) 
     train, val, _test = space.dataset(quick=tiny)
     ev = Evaluator(space, net, train, val)
     t0 = time.perf_counter()
-    res = evolve(space, ev, space.macs, budget_macs, EvolutionConfig(**evo), state_path=Path(root) / "evolution.json",
-                 progress=False)  # fmt: skip
+    res = evolve(
+        space,
+        ev,
+        space.macs,
+        budget_macs,
+        EvolutionConfig(**evo),
+        state_path=Path(root) / "evolution.json",
+        progress=False,
+    )
     largest, smallest = space.largest(), space.smallest()
     return {
         "supernet": {
@@ -89,7 +109,7 @@ def search_job(root: str, epochs: int, budget_macs: int, tiny: bool, evo: dict) 
             "wall_seconds_this_run": super_seconds,
             "params": sres["params"],
             "sampling": "sandwich",
-        },  # fmt: skip
+        },
         "search": {
             "arch": res["arch"],
             "val_miou_inherited": res["accuracy"],
@@ -102,7 +122,7 @@ def search_job(root: str, epochs: int, budget_macs: int, tiny: bool, evo: dict) 
             "config": evo,
             "largest_val_miou_inherited": ev(largest),
             "smallest_val_miou_inherited": ev(smallest),
-        },  # fmt: skip
+        },
     }
 
 
@@ -122,18 +142,30 @@ def measure_all(archs: dict[str, dict], rounds: int) -> dict[str, dict]:
     for _ in range(rounds):
         for n, net in nets.items():
             times[n].append(time_module(net, x, threads=1, min_run_time=0.3) * 1e3)
-    return {n: {"macs": count_macs(net, x), "params": sum(p.numel() for p in net.parameters()),
-                "latency_ms": min(times[n]), "latency_rounds_ms": times[n]} for n, net in nets.items()}  # fmt: skip
+    return {
+        n: {
+            "macs": count_macs(net, x),
+            "params": sum(p.numel() for p in net.parameters()),
+            "latency_ms": min(times[n]),
+            "latency_rounds_ms": times[n],
+        }
+        for n, net in nets.items()
+    }
 
 
 def summarise(rows: list[dict]) -> dict:
     m = [r["miou"] for r in rows]
     per = list(zip(*[r["per_class_iou"] for r in rows]))
-    return {"miou_mean": statistics.mean(m), "miou_std": statistics.stdev(m) if len(m) > 1 else 0.0,
-            "miou_seeds": m, "seeds": [r["seed"] for r in rows],
-            "per_class_iou_mean": [statistics.mean([v for v in c if v is not None]) if any(v is not None for v in c)
-                                   else None for c in per],
-            "train_seconds_mean": statistics.mean(r["train_seconds"] for r in rows)}  # fmt: skip
+    return {
+        "miou_mean": statistics.mean(m),
+        "miou_std": statistics.stdev(m) if len(m) > 1 else 0.0,
+        "miou_seeds": m,
+        "seeds": [r["seed"] for r in rows],
+        "per_class_iou_mean": [
+            statistics.mean([v for v in c if v is not None]) if any(v is not None for v in c) else None for c in per
+        ],
+        "train_seconds_mean": statistics.mean(r["train_seconds"] for r in rows),
+    }
 
 
 def plots(p: dict) -> list[str]:
@@ -151,8 +183,16 @@ def plots(p: dict) -> list[str]:
         for name, m in p["models"].items():
             mark, color = style[m["kind"]]
             x = m[key] / 1e6 if key == "macs" else m[key]
-            ax.errorbar(x, 100 * m["miou_mean"], yerr=100 * m["miou_std"], fmt=mark, color=color, ms=9 if
-                        mark == "*" else 6, capsize=3, label=m["kind"])  # fmt: skip
+            ax.errorbar(
+                x,
+                100 * m["miou_mean"],
+                yerr=100 * m["miou_std"],
+                fmt=mark,
+                color=color,
+                ms=9 if mark == "*" else 6,
+                capsize=3,
+                label=m["kind"],
+            )
             ax.annotate(name, (x, 100 * m["miou_mean"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
         ax.set_xscale("log")
         ax.set(xlabel=label, ylabel="test mIoU (%)")
@@ -203,8 +243,11 @@ def main(argv=None) -> None:
     root = ROOT / ("tiny" if tiny else "full")
     seeds = [0, 1]
     epochs, super_epochs = (1, 1) if tiny else (8, 10)
-    evo = (dict(population=6, parents=2, mutations=2, crossovers=2, iterations=2, seed=0) if tiny else
-           dict(population=16, parents=4, mutations=6, crossovers=6, iterations=4, seed=0))  # fmt: skip
+    evo = (
+        dict(population=6, parents=2, mutations=2, crossovers=2, iterations=2, seed=0)
+        if tiny
+        else dict(population=16, parents=4, mutations=6, crossovers=6, iterations=4, seed=0)
+    )
     sp = _space()
     baselines = {"minkunet-v0.4": minkunet(0.5, 0.4).to_dict(), "minkunet-v0.3": minkunet(0.5, 0.3).to_dict()}
     family = dict(sp.scaling_family())
@@ -216,18 +259,31 @@ def main(argv=None) -> None:
     base_macs = min(count_macs(PVNet(Arch.from_dict(a)), sp.example_input()) for a in baselines.values())
     budget = base_macs // 3
 
-    jobs = [{"fn": "search", "root": str(root), "epochs": super_epochs, "budget_macs": budget, "tiny": tiny,
-             "evo": evo}]  # fmt: skip
+    jobs = [
+        {"fn": "search", "root": str(root), "epochs": super_epochs, "budget_macs": budget, "tiny": tiny, "evo": evo}
+    ]
     for name, a in {**baselines, **family}.items():
-        jobs += [{"fn": "train", "name": name, "arch": a, "seed": s, "epochs": epochs, "root": str(root), "tiny": tiny}
-                 for s in seeds]  # fmt: skip
+        jobs += [
+            {"fn": "train", "name": name, "arch": a, "seed": s, "epochs": epochs, "root": str(root), "tiny": tiny}
+            for s in seeds
+        ]
     print(f"phase 1: supernet + search (budget {budget / 1e6:.1f} MMACs) beside {len(jobs) - 1} trainings", flush=True)
     out1 = run_jobs(dispatch, jobs, workers=args.workers)
     found = out1[0]
     searched = arch_from_genes(found["search"]["arch"]).to_dict()
     print(f"searched: {found['search']['arch']} ({found['search']['macs'] / 1e6:.1f} MMACs)", flush=True)
-    jobs2 = [{"fn": "train", "name": "searched", "arch": searched, "seed": s, "epochs": epochs, "root": str(root),
-              "tiny": tiny} for s in seeds]  # fmt: skip
+    jobs2 = [
+        {
+            "fn": "train",
+            "name": "searched",
+            "arch": searched,
+            "seed": s,
+            "epochs": epochs,
+            "root": str(root),
+            "tiny": tiny,
+        }
+        for s in seeds
+    ]
     out2 = run_jobs(dispatch, jobs2, workers=min(args.workers, 2))
     rows = out1[1:] + out2
     archs = {**baselines, **family, "searched": searched}
@@ -255,8 +311,9 @@ def main(argv=None) -> None:
         "at_least_3x_fewer_macs": b["macs"] >= 3 * s["macs"],
         "lower_latency": statistics.median(ratios) > 1 and min(ratios) > 1,
     }
-    verdict["met"] = verdict["within_1_point_or_better"] and verdict["at_least_3x_fewer_macs"] and verdict[
-        "lower_latency"]  # fmt: skip
+    verdict["met"] = (
+        verdict["within_1_point_or_better"] and verdict["at_least_3x_fewer_macs"] and verdict["lower_latency"]
+    )
     payload = {
         "settings": {
             "tiny": tiny,
@@ -278,7 +335,7 @@ def main(argv=None) -> None:
                 "car",
                 "vegetation",
             ],
-        },  # fmt: skip
+        },
         "models": models,
         "supernet": found["supernet"],
         "search": found["search"],
@@ -291,8 +348,10 @@ def main(argv=None) -> None:
     path = save_result(NAME + ("_tiny" if tiny else ""), payload)
     print(f"{'model':<20} {'kind':<26} {'mIoU %':>14} {'MMACs':>8} {'ms':>7}")
     for n, m in models.items():
-        print(f"{n:<20} {m['kind']:<26} {100 * m['miou_mean']:7.1f} ±{100 * m['miou_std']:4.1f} "
-              f"{m['macs'] / 1e6:8.1f} {m['latency_ms']:7.1f}")  # fmt: skip
+        print(
+            f"{n:<20} {m['kind']:<26} {100 * m['miou_mean']:7.1f} ±{100 * m['miou_std']:4.1f} "
+            f"{m['macs'] / 1e6:8.1f} {m['latency_ms']:7.1f}"
+        )
     v = verdict
     print(
         f"searched vs {base_name}: {v['miou_gap_points']:+.1f} mIoU points, {v['macs_reduction']:.2f}x fewer MACs, "

@@ -38,8 +38,9 @@ print(time.perf_counter() - t)
 
 
 def one_run(epochs: int, tracked: bool) -> float:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(epochs), "1" if tracked else "0"],
-                         capture_output=True, text=True, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(epochs), "1" if tracked else "0"], capture_output=True, text=True, check=True
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 

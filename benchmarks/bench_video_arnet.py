@@ -53,10 +53,13 @@ def job(variant: str, seed: int, weights: list[float], settings: dict, latency_v
         ev["stages"] = summary["stages"]
         ev.update(variant=variant, seed=seed, efficiency_weight=w)
         base = ev["baselines"]
-        print(f"[{variant} seed {seed} w {w:g}] acc {ev['accuracy']:.3f} GFLOPs {ev['gflops_per_video']:.4f} "
-              f"(x{ev['gflops_ratio_vs_uniform_full']:.2f} of uniform) ms {ev['ms_per_video']:.2f} | uniform-full "
-              f"acc {base['uniform_64']['accuracy']:.3f} | random {base['random']['accuracy']:.3f}"
-              f" | oracle {base['oracle']['accuracy']:.3f}", flush=True)  # fmt: skip
+        print(
+            f"[{variant} seed {seed} w {w:g}] acc {ev['accuracy']:.3f} GFLOPs {ev['gflops_per_video']:.4f} "
+            f"(x{ev['gflops_ratio_vs_uniform_full']:.2f} of uniform) ms {ev['ms_per_video']:.2f} | uniform-full "
+            f"acc {base['uniform_64']['accuracy']:.3f} | random {base['random']['accuracy']:.3f}"
+            f" | oracle {base['oracle']['accuracy']:.3f}",
+            flush=True,
+        )
         out.append(ev)
     return out
 
@@ -83,8 +86,9 @@ def main() -> None:
         settings = dict(n_train=64, n_test=32, frames=8, epochs_backbone=1, epochs_policy=2, epochs_finetune=1)
         cue_w, nocue_w, lat = [0.05], [0.05], 4
     else:
-        settings = dict(n_train=800, n_test=400, frames=16, epochs_backbone=5, epochs_policy=10, epochs_finetune=2,
-                        batch_size=16)  # fmt: skip
+        settings = dict(
+            n_train=800, n_test=400, frames=16, epochs_backbone=5, epochs_policy=10, epochs_finetune=2, batch_size=16
+        )
         cue_w, nocue_w, lat = [0.05, 0.1, 0.02], [0.05, 0.1], 64
     jobs = []
     for seed in args.seeds:
@@ -133,8 +137,10 @@ def main() -> None:
     baselines = {}
     for name in ("uniform_64", "uniform_48", "uniform_32", "oracle"):
         evs = [e for e in results if e["variant"] == "synthetic"]
-        baselines[name] = {k: mean_std([e["baselines"][name][k] for e in evs])[0]
-                           for k in ("accuracy", "gflops_per_video", "ms_per_video")}  # fmt: skip
+        baselines[name] = {
+            k: mean_std([e["baselines"][name][k] for e in evs])[0]
+            for k in ("accuracy", "gflops_per_video", "ms_per_video")
+        }
 
     # acceptance, on the cued task, at each weight
     checks = {}
@@ -164,26 +170,43 @@ def main() -> None:
         "summary": summary,
         "baselines_cued_mean": baselines,
         "acceptance": checks,
-        "runs": [{k: v for k, v in e.items() if k not in ("flops",)} | {"latency": {
-            kk: vv for kk, vv in e["latency"].items() if kk != "per_video_ms"}} for e in results],
-    }  # fmt: skip
+        "runs": [
+            {k: v for k, v in e.items() if k not in ("flops",)}
+            | {"latency": {kk: vv for kk, vv in e["latency"].items() if kk != "per_video_ms"}}
+            for e in results
+        ],
+    }
     name = "video_arnet_quick" if args.quick else "video_arnet"
     path = save_result(name, payload)
     res_dir = path.parent
 
     curves = {}
     for variant, label in (("synthetic", "learned policy (cue)"), ("synthetic-nocue", "learned policy (no cue)")):
-        curves[label] = [(s["gflops_per_video"]["mean"], s["accuracy"]["mean"], s["accuracy"]["std"])
-                         for k, s in summary.items() if k.startswith(variant + "/")]  # fmt: skip
+        curves[label] = [
+            (s["gflops_per_video"]["mean"], s["accuracy"]["mean"], s["accuracy"]["std"])
+            for k, s in summary.items()
+            if k.startswith(variant + "/")
+        ]
         curves[label.replace("learned", "random")] = [
             (s["random_gflops_per_video"]["mean"], s["random_accuracy"]["mean"], s["random_accuracy"]["std"])
-            for k, s in summary.items() if k.startswith(variant + "/")]  # fmt: skip
-    points = {k.replace("_", " ") + " px" if k.startswith("uniform") else k: (v["gflops_per_video"], v["accuracy"])
-              for k, v in baselines.items()}  # fmt: skip
-    plot_tradeoff(res_dir / f"{name}_tradeoff.png", curves, points,
-                  f"synthetic video, {len(args.seeds)} seeds, {settings['n_test']} test clips")  # fmt: skip
-    per = {f"{e['variant']} s{e['seed']} w{e['efficiency_weight']:g}": e["evidence"]["gflops_vs_informative_frames"]
-           for e in results if e["efficiency_weight"] == 0.05}  # fmt: skip
+            for k, s in summary.items()
+            if k.startswith(variant + "/")
+        ]
+    points = {
+        k.replace("_", " ") + " px" if k.startswith("uniform") else k: (v["gflops_per_video"], v["accuracy"])
+        for k, v in baselines.items()
+    }
+    plot_tradeoff(
+        res_dir / f"{name}_tradeoff.png",
+        curves,
+        points,
+        f"synthetic video, {len(args.seeds)} seeds, {settings['n_test']} test clips",
+    )
+    per = {
+        f"{e['variant']} s{e['seed']} w{e['efficiency_weight']:g}": e["evidence"]["gflops_vs_informative_frames"]
+        for e in results
+        if e["efficiency_weight"] == 0.05
+    }
     plot_flops_vs_informative(res_dir / f"{name}_flops_vs_informative.png", per)
     for e in results:
         if e["seed"] == args.seeds[0] and e["efficiency_weight"] == 0.05:

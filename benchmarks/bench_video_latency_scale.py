@@ -58,13 +58,20 @@ def main() -> None:
             "wallclock_ratio_median": float(ratio),
         }
         rows.append(row)
-        print(f"widths {widths}: FLOPs x{row['gflops_ratio']:.3f}, ms {row['ms_adaptive']:.2f} vs "
-              f"{row['ms_uniform_full']:.2f} -> wall-clock x{row['wallclock_ratio_median']:.3f}")  # fmt: skip
-    path = save_result("video_latency_scale", {
-        "run": args.run, "clips": len(x), "rows": rows,
-        "note": "same learned actions for every width; wider backbones have random weights (timing only); "
-        "interleaved timing, 1 thread, batch of one clip",
-    })  # fmt: skip
+        print(
+            f"widths {widths}: FLOPs x{row['gflops_ratio']:.3f}, ms {row['ms_adaptive']:.2f} vs "
+            f"{row['ms_uniform_full']:.2f} -> wall-clock x{row['wallclock_ratio_median']:.3f}"
+        )
+    path = save_result(
+        "video_latency_scale",
+        {
+            "run": args.run,
+            "clips": len(x),
+            "rows": rows,
+            "note": "same learned actions for every width; wider backbones have random weights (timing only); "
+            "interleaved timing, 1 thread, batch of one clip",
+        },
+    )
     print(f"saved {path}")
 
 

@@ -27,8 +27,20 @@ def test_help_lists_the_commands(frugal_bin):
 
 
 def test_estimate_gpt3_json(frugal_bin):
-    p = run(frugal_bin, "estimate", "--flops", "3.14e23", "--hardware", "v100", "--sustained-tflops", "28",
-            "--price-per-hour", "1.5", "--json", check=True)  # fmt: skip
+    p = run(
+        frugal_bin,
+        "estimate",
+        "--flops",
+        "3.14e23",
+        "--hardware",
+        "v100",
+        "--sustained-tflops",
+        "28",
+        "--price-per-hour",
+        "1.5",
+        "--json",
+        check=True,
+    )
     out = json.loads(p.stdout)
     assert set(out) >= {"device_hours", "device_years", "energy_kwh", "co2e_kg", "co2e_lbs", "cost_usd"}
     assert out["device_years"] == pytest.approx(355, rel=0.02)
@@ -36,8 +48,20 @@ def test_estimate_gpt3_json(frugal_bin):
 
 
 def test_estimate_strubell_nas_json(frugal_bin):
-    p = run(frugal_bin, "estimate", "--power-w", "1515.43", "--hours", "274120", "--pue", "1.58",
-            "--intensity", "432.7", "--json", check=True)  # fmt: skip
+    p = run(
+        frugal_bin,
+        "estimate",
+        "--power-w",
+        "1515.43",
+        "--hours",
+        "274120",
+        "--pue",
+        "1.58",
+        "--intensity",
+        "432.7",
+        "--json",
+        check=True,
+    )
     out = json.loads(p.stdout)
     assert out["co2e_lbs"] == pytest.approx(626_155, rel=0.01)
 

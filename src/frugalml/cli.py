@@ -88,14 +88,24 @@ def profile(
     con = stdout_console()
     rows = [
         [
-            layer.name, layer.type, f"{layer.params:,}", f"{layer.nonzero_params:,}",
-            f"{layer.macs:,}", f"{layer.macs_effective:,}",
+            layer.name,
+            layer.type,
+            f"{layer.params:,}",
+            f"{layer.nonzero_params:,}",
+            f"{layer.macs:,}",
+            f"{layer.macs_effective:,}",
             "x".join(map(str, layer.output_shape or [])),
         ]
         for layer in prof.layers
-    ]  # fmt: skip
-    con.print(table(f"{model} on input {list(shape)}", ["layer", "type", "params", "nonzero",
-                    "MACs", "MACs (nonzero w)", "output"], rows, justify_right_from=2))  # fmt: skip
+    ]
+    con.print(
+        table(
+            f"{model} on input {list(shape)}",
+            ["layer", "type", "params", "nonzero", "MACs", "MACs (nonzero w)", "output"],
+            rows,
+            justify_right_from=2,
+        )
+    )
     from frugalml.cost.currency import si
 
     con.print(
@@ -107,8 +117,9 @@ def profile(
         con.print(f"training step (fwd+bwd, counted): {si(prof.train_flops, 'FLOPs')}")
     if latency:
         lat = out["latency"]
-        con.print(f"latency: {lat['median_s'] * 1e3:.3f} ms median (IQR {lat['iqr_s'] * 1e3:.3f} ms, "
-                  f"{threads} thread(s))")  # fmt: skip
+        con.print(
+            f"latency: {lat['median_s'] * 1e3:.3f} ms median (IQR {lat['iqr_s'] * 1e3:.3f} ms, {threads} thread(s))"
+        )
 
 
 @app.command()
@@ -131,10 +142,17 @@ def estimate(
     from frugalml.cost.estimate import estimate as run_estimate
 
     e = run_estimate(
-        flops=flops, hardware_name=hardware, sustained_tflops=sustained_tflops, devices=devices,
-        power_w=power_w, hours=hours, pue=pue, intensity=intensity, region=region,
+        flops=flops,
+        hardware_name=hardware,
+        sustained_tflops=sustained_tflops,
+        devices=devices,
+        power_w=power_w,
+        hours=hours,
+        pue=pue,
+        intensity=intensity,
+        region=region,
         price_per_hour=price_per_hour,
-    )  # fmt: skip
+    )
     if json_out:
         from frugalml.report.console import print_json
 
@@ -218,14 +236,27 @@ def hardware_cmd(
     from frugalml.report.console import fmt_num, stdout_console, table
 
     rows = [
-        [p.name, p.description, fmt_num(p.peak_fp32_tflops), fmt_num(p.peak_fp16_tflops),
-         fmt_num(p.sustained_tflops), fmt_num(p.tdp_w), fmt_num(p.mem_bw_gbs),
-         "-" if p.price_per_hour_usd is None else f"${p.price_per_hour_usd:g}"]
+        [
+            p.name,
+            p.description,
+            fmt_num(p.peak_fp32_tflops),
+            fmt_num(p.peak_fp16_tflops),
+            fmt_num(p.sustained_tflops),
+            fmt_num(p.tdp_w),
+            fmt_num(p.mem_bw_gbs),
+            "-" if p.price_per_hour_usd is None else f"${p.price_per_hour_usd:g}",
+        ]
         for p in profiles
-    ]  # fmt: skip
+    ]
     con = stdout_console()
-    con.print(table("hardware profiles", ["name", "device", "FP32 TFLOPS", "FP16 TFLOPS",
-              "sustained", "TDP W", "GB/s", "$/h"], rows, justify_right_from=2))  # fmt: skip
+    con.print(
+        table(
+            "hardware profiles",
+            ["name", "device", "FP32 TFLOPS", "FP16 TFLOPS", "sustained", "TDP W", "GB/s", "$/h"],
+            rows,
+            justify_right_from=2,
+        )
+    )
     for p in profiles:
         con.print(f"[bold]{p.name}[/bold]: {p.source}")
 

@@ -14,8 +14,15 @@ TECHNIQUES = ["tickets", "accel", "nas", "video", "analog", "pointcloud"]
 
 
 def demo_row(technique: str, what: str, metric: str, before: float, after: float, note: str) -> dict:
-    return {"technique": technique, "what": what, "metric": metric, "before": before, "after": after,
-            "ratio": (after / before) if before else None, "note": note}  # fmt: skip
+    return {
+        "technique": technique,
+        "what": what,
+        "metric": metric,
+        "before": before,
+        "after": after,
+        "ratio": (after / before) if before else None,
+        "note": note,
+    }
 
 
 def foundation(out: Path, quick: bool, console) -> list[dict]:
@@ -35,26 +42,52 @@ def foundation(out: Path, quick: bool, console) -> list[dict]:
     prof = profile(net, ds.x_train[:1], training=True)
     train_flops = prof.train_flops * len(ds.y_train) * cfg.epochs
     tracking = res.tracking or {}
-    rows = [["host (measured)", fmt_num(res.seconds), fmt_num(tracking.get("energy_j")),
-             fmt_num(tracking.get("co2e_g")), tracking.get("sources", {}).get("energy", "-")]]  # fmt: skip
+    rows = [
+        [
+            "host (measured)",
+            fmt_num(res.seconds),
+            fmt_num(tracking.get("energy_j")),
+            fmt_num(tracking.get("co2e_g")),
+            tracking.get("sources", {}).get("energy", "-"),
+        ]
+    ]
     estimates = {}
     for hw in ("v100", "rpi4"):
         e = estimate(flops=train_flops, hardware_name=hw, pue=1.0, region="world")
         estimates[hw] = e
-        rows.append([f"{hw} (estimated)", fmt_num(e.wall_hours * 3600), fmt_num(e.energy_kwh * 3.6e6),
-                     fmt_num(e.co2e_kg * 1000), "sustained TFLOPS x TDP, world grid"])  # fmt: skip
+        rows.append(
+            [
+                f"{hw} (estimated)",
+                fmt_num(e.wall_hours * 3600),
+                fmt_num(e.energy_kwh * 3.6e6),
+                fmt_num(e.co2e_kg * 1000),
+                "sustained TFLOPS x TDP, world grid",
+            ]
+        )
     if console is not None:
         console.print(
             f"[bold]1. Training[/bold] mlp on digits, {cfg.epochs} epochs: test accuracy "
             f"{res.final['test_accuracy']:.3f}; {prof.params:,} params, {prof.macs:,} MACs/example "
             f"forward, {fmt_num(train_flops)} training FLOPs counted (fwd+bwd)"
         )
-        console.print(table("what this training cost", ["where", "time (s)", "energy (J)", "CO2e (g)",
-                            "how"], rows, text_columns=(4,)))  # fmt: skip
+        console.print(
+            table(
+                "what this training cost",
+                ["where", "time (s)", "energy (J)", "CO2e (g)", "how"],
+                rows,
+                text_columns=(4,),
+            )
+        )
     return [
-        demo_row("foundation", "digits MLP training: host vs V100 estimate", "seconds", res.seconds,
-             estimates["v100"].wall_hours * 3600, "measured vs estimated from counted FLOPs"),
-    ]  # fmt: skip
+        demo_row(
+            "foundation",
+            "digits MLP training: host vs V100 estimate",
+            "seconds",
+            res.seconds,
+            estimates["v100"].wall_hours * 3600,
+            "measured vs estimated from counted FLOPs",
+        ),
+    ]
 
 
 def run_demo(out: Path, quick: bool = False, quiet: bool = False) -> list[dict]:
@@ -78,9 +111,15 @@ def run_demo(out: Path, quick: bool = False, quiet: bool = False) -> list[dict]:
 
     page = write_summary(out, title="frugal demo: what each technique saves")
     if console is not None:
-        t = table("frugal demo: before / after", ["technique", "what", "metric", "before", "after",
-                  "after/before"], [[r["technique"], r["what"], r["metric"], fmt_num(r["before"]),
-                  fmt_num(r["after"]), fmt_num(r["ratio"])] for r in rows], justify_right_from=3)  # fmt: skip
+        t = table(
+            "frugal demo: before / after",
+            ["technique", "what", "metric", "before", "after", "after/before"],
+            [
+                [r["technique"], r["what"], r["metric"], fmt_num(r["before"]), fmt_num(r["after"]), fmt_num(r["ratio"])]
+                for r in rows
+            ],
+            justify_right_from=3,
+        )
         console.print(t)
         console.print(f"run directory: {out}  (one-page summary with every plot: {page})")
     return rows

@@ -209,15 +209,17 @@ def fit(
                 test = evaluate(model, x_test, y_test, loss_fn, config.eval_batch_size)
                 model.train()
                 elapsed = result.seconds + time.perf_counter() - t0
-                result.history.append({
-                    "epoch": epoch + 1,
-                    "iteration": iteration,
-                    "train_loss": sum_loss / n,
-                    "train_accuracy": correct / n,
-                    "test_loss": test["loss"],
-                    "test_accuracy": test["accuracy"],
-                    "seconds": elapsed,
-                })  # fmt: skip
+                result.history.append(
+                    {
+                        "epoch": epoch + 1,
+                        "iteration": iteration,
+                        "train_loss": sum_loss / n,
+                        "train_accuracy": correct / n,
+                        "test_loss": test["loss"],
+                        "test_accuracy": test["accuracy"],
+                        "seconds": elapsed,
+                    }
+                )
                 if ckpt_path is not None:
                     state = {
                         "epoch": epoch + 1,

@@ -13,8 +13,15 @@ from frugalml.errors import FrugalError
 
 FRUGAL = str(Path(sys.executable).parent / "frugal")
 ROOT = str(Path(__file__).parents[2])
-SPEC = {"name": "mine", "pe_array": [2, 2], "rf_bytes": 64, "glb_bytes": 4096, "word_bytes": 2, "clock_hz": 1e8,
-        "energy": {"unit": "pJ", "dram": 640.0, "glb": 12.0, "array": 4.0, "rf": 1.0, "mac": 2.0}}  # fmt: skip
+SPEC = {
+    "name": "mine",
+    "pe_array": [2, 2],
+    "rf_bytes": 64,
+    "glb_bytes": 4096,
+    "word_bytes": 2,
+    "clock_hz": 1e8,
+    "energy": {"unit": "pJ", "dram": 640.0, "glb": 12.0, "array": 4.0, "rf": 1.0, "mac": 2.0},
+}
 
 
 def test_shipped_specs_load_with_the_published_sizes():
@@ -81,8 +88,21 @@ def run(*args, env_extra=None):
 
 def test_cli_energy_json_has_layers_and_total(tmp_path):
     plot = tmp_path / "e.png"
-    r = run("energy", "--model", "tests.accel.nets:tiny_cnn", "--input", "1,3,16,16", "--batch", "4", "--arch",
-            "eyeriss-v1", "--json", "--plot", str(plot), env_extra={"PYTHONPATH": ROOT})  # fmt: skip
+    r = run(
+        "energy",
+        "--model",
+        "tests.accel.nets:tiny_cnn",
+        "--input",
+        "1,3,16,16",
+        "--batch",
+        "4",
+        "--arch",
+        "eyeriss-v1",
+        "--json",
+        "--plot",
+        str(plot),
+        env_extra={"PYTHONPATH": ROOT},
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     # by hand, batch 4: conv 3->8 3x3 on 16x16 (pad 1), conv 8->8 3x3 stride 2 -> 7x7, fc 392 -> 10
@@ -98,8 +118,17 @@ def test_cli_energy_json_has_layers_and_total(tmp_path):
 
 
 def test_cli_compare_json_lists_every_dataflow():
-    r = run("compare", "--model", "tests.accel.nets:tiny_cnn", "--input", "2,3,16,16", "--arch", "isca16", "--json",
-            env_extra={"PYTHONPATH": ROOT})  # fmt: skip
+    r = run(
+        "compare",
+        "--model",
+        "tests.accel.nets:tiny_cnn",
+        "--input",
+        "2,3,16,16",
+        "--arch",
+        "isca16",
+        "--json",
+        env_extra={"PYTHONPATH": ROOT},
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out["dataflows"]) == {"rs", "ws", "os", "nlr"}

@@ -10,8 +10,17 @@ ENERGY = {"dram": 200, "glb": 6, "array": 2, "rf": 1, "mac": 1}
 
 
 def tiny(rows, cols, rf_bytes, glb_bytes):
-    return from_dict({"name": "tiny", "pe_array": [rows, cols], "rf_bytes": rf_bytes, "glb_bytes": glb_bytes,
-                      "word_bytes": 2, "clock_hz": 1e8, "energy": ENERGY})  # fmt: skip
+    return from_dict(
+        {
+            "name": "tiny",
+            "pe_array": [rows, cols],
+            "rf_bytes": rf_bytes,
+            "glb_bytes": glb_bytes,
+            "word_bytes": 2,
+            "clock_hz": 1e8,
+            "energy": ENERGY,
+        }
+    )
 
 
 def test_candidates_give_every_distinct_remainder():

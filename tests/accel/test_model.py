@@ -11,8 +11,17 @@ ENERGY = {"dram": 200, "glb": 6, "array": 2, "rf": 1, "mac": 1}
 
 
 def arch(rows, cols, rf_bytes=64, glb_bytes=4096):
-    return from_dict({"name": "tiny", "pe_array": [rows, cols], "rf_bytes": rf_bytes, "glb_bytes": glb_bytes,
-                      "word_bytes": 2, "clock_hz": 1e8, "energy": ENERGY})  # fmt: skip
+    return from_dict(
+        {
+            "name": "tiny",
+            "pe_array": [rows, cols],
+            "rf_bytes": rf_bytes,
+            "glb_bytes": glb_bytes,
+            "word_bytes": 2,
+            "clock_hz": 1e8,
+            "energy": ENERGY,
+        }
+    )
 
 
 def vec(**kw):
@@ -83,8 +92,9 @@ def test_partial_sums_spill_to_dram_when_the_reduction_is_outermost():
     # Both loops at the DRAM level, C outside M: every output leaves the chip after the first
     # channel and comes back for the second - 4 writes + 2 reads of partial sums.
     layer = Layer("spill", "fc", N=1, M=2, C=2)
-    m = Mapping(rf=vec(), sx=vec(), sy=vec(), glb=vec(), dram=vec(M=2, C=2), glb_order=0,
-                dram_order=order_index("npq<m<crs"))  # fmt: skip
+    m = Mapping(
+        rf=vec(), sx=vec(), sy=vec(), glb=vec(), dram=vec(M=2, C=2), glb_order=0, dram_order=order_index("npq<m<crs")
+    )
     ev = evaluate_mapping(layer, arch(1, 1), dataflows.get("rs"), m)
     assert ev["acc_dram_outputs"] == 4 + 2
     # C innermost instead: each output finishes on chip and is written once

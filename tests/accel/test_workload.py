@@ -8,8 +8,13 @@ from frugalml.accel import extract, model_layers
 from frugalml.errors import FrugalError
 
 # Eyeriss's AlexNet CONV1-5 (REFERENCE.md): H/R/E/C/M, stride 4 for CONV1; groups from the model
-EYERISS = [(227, 11, 55, 3, 96), (31, 5, 27, 48, 256), (15, 3, 13, 256, 384), (15, 3, 13, 192, 384),
-           (15, 3, 13, 192, 256)]  # fmt: skip
+EYERISS = [
+    (227, 11, 55, 3, 96),
+    (31, 5, 27, 48, 256),
+    (15, 3, 13, 256, 384),
+    (15, 3, 13, 192, 384),
+    (15, 3, 13, 192, 256),
+]
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +38,14 @@ def test_alexnet_grouped_conv_macs_match_eyeriss_shapes(alexnet_layers):
 def test_macs_agree_with_flop_counter_profile():
     from frugalml.cost.profile import profile
 
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=8),
-                        nn.Conv2d(8, 4, 1), nn.Flatten(), nn.Linear(4 * 4 * 4, 10))  # fmt: skip
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, groups=8),
+        nn.Conv2d(8, 4, 1),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 4, 10),
+    )
     x = torch.randn(2, 3, 11, 11)
     layers = extract(net, x)
     assert [layer.kind for layer in layers] == ["conv", "conv", "conv", "fc"]

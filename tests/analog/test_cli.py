@@ -50,8 +50,26 @@ def test_a_finished_run_resumes_without_training_again(tmp_path):
 
 
 def test_sweep_runs_through_the_executor_and_summarises(tmp_path):
-    r = runner.invoke(cli.app, ["analog", "sweep", "--param", "states", "--values", "20,2000", "--seeds", "1",
-                                "--epochs", "1", "--hidden", "8", "--out", str(tmp_path), "--json"])  # fmt: skip
+    r = runner.invoke(
+        cli.app,
+        [
+            "analog",
+            "sweep",
+            "--param",
+            "states",
+            "--values",
+            "20,2000",
+            "--seeds",
+            "1",
+            "--epochs",
+            "1",
+            "--hidden",
+            "8",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert [s["value"] for s in out["summary"]] == [20, 2000]

@@ -85,9 +85,13 @@ def test_training_flops_count_backward():
 # Published sizes (REFERENCE.md): params exact to the standard definitions, MACs within 3%.
 @pytest.mark.parametrize(
     "name,params,gmacs",
-    [("alexnet", 61_100_840, 0.71), ("vgg16", 138_357_544, 15.5), ("resnet50", 25_557_032, 4.1),
-     ("mobilenet_v2", 3_504_872, 0.30)],
-)  # fmt: skip
+    [
+        ("alexnet", 61_100_840, 0.71),
+        ("vgg16", 138_357_544, 15.5),
+        ("resnet50", 25_557_032, 4.1),
+        ("mobilenet_v2", 3_504_872, 0.30),
+    ],
+)
 def test_imagenet_models_match_published_sizes(name, params, gmacs):
     net = models.get(name)
     p = profile(net, torch.randn(*models.default_input(name)))

@@ -93,8 +93,7 @@ def test_collect_on_a_modelled_device_records_every_subnetwork(tmp_path):
 def test_collect_measures_the_noise_floor_on_the_host(tmp_path):
     sp = spaces.get("cnn")
     net = sp.build_supernet(0)
-    data = lat.collect(sp, net, "host-1t", 3, tmp_path / "l.json", rounds=2, min_run_time=0.02,
-                       progress=False)  # fmt: skip
+    data = lat.collect(sp, net, "host-1t", 3, tmp_path / "l.json", rounds=2, min_run_time=0.02, progress=False)
     assert len(data["rounds"]) == 2 and data["noise_floor"]["n"] == 3
     # a network's latency is its fastest round
     assert [r["latency_ms"] for r in data["records"]] == [min(t) for t in zip(*data["rounds"], strict=True)]

@@ -72,8 +72,25 @@ def test_search_json_has_the_documented_keys_and_meets_the_budget(run):
     space = load_supernet(run)[0]
     pred = predictor_for(space, run, "host-1t")
     budget = round(pred.predict(space.largest()) * 0.8, 3)
-    args = ["nas", "search", "--supernet", str(run), "--latency-ms", str(budget), "--population", "8", "--parents",
-            "3", "--mutations", "3", "--crossovers", "2", "--iterations", "2", "--json"]  # fmt: skip
+    args = [
+        "nas",
+        "search",
+        "--supernet",
+        str(run),
+        "--latency-ms",
+        str(budget),
+        "--population",
+        "8",
+        "--parents",
+        "3",
+        "--mutations",
+        "3",
+        "--crossovers",
+        "2",
+        "--iterations",
+        "2",
+        "--json",
+    ]
     res = CliRunner().invoke(_cli(), args)
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
@@ -87,8 +104,20 @@ def test_export_writes_a_module_that_loads_and_matches_the_supernet(run, tmp_pat
     space, net, _ = load_supernet(run)
     arch = space.smallest()
     (tmp_path / "a.json").write_text(json.dumps(arch))
-    res = CliRunner().invoke(_cli(), ["nas", "export", "--supernet", str(run), "--arch", str(tmp_path / "a.json"),
-                                      "--out", str(tmp_path / "exp"), "--json"])  # fmt: skip
+    res = CliRunner().invoke(
+        _cli(),
+        [
+            "nas",
+            "export",
+            "--supernet",
+            str(run),
+            "--arch",
+            str(tmp_path / "a.json"),
+            "--out",
+            str(tmp_path / "exp"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "exp" / "model.safetensors").exists()
     module = load_exported(tmp_path / "exp")
@@ -113,8 +142,17 @@ def test_bad_inputs_exit_2_with_one_clear_line(run, tmp_path, capsys):
     space = load_supernet(run)[0]
     bad = space.largest() | {"s3.b2.e": 5}
     (tmp_path / "bad.json").write_text(json.dumps(bad))
-    code, err = _main(capsys, "nas", "export", "--supernet", str(run), "--arch", str(tmp_path / "bad.json"), "--out",
-                      str(tmp_path / "x"))  # fmt: skip
+    code, err = _main(
+        capsys,
+        "nas",
+        "export",
+        "--supernet",
+        str(run),
+        "--arch",
+        str(tmp_path / "bad.json"),
+        "--out",
+        str(tmp_path / "x"),
+    )
     assert code == 2 and "gene 's3.b2.e' = 5 is outside" in err and len(err.strip().splitlines()) == 1
     code, err = _main(capsys, "nas", "search", "--supernet", str(run), "--latency-ms", "0.0001")
     assert code == 2 and "smallest achievable is" in err and len(err.strip().splitlines()) == 1
@@ -125,8 +163,12 @@ def test_bad_inputs_exit_2_with_one_clear_line(run, tmp_path, capsys):
 
 
 def test_unknown_device_exits_2_from_the_installed_command(run):
-    r = subprocess.run([FRUGAL, "nas", "latency", "--supernet", str(run), "--device", "quantum-9"],
-                       capture_output=True, text=True, timeout=120)  # fmt: skip
+    r = subprocess.run(
+        [FRUGAL, "nas", "latency", "--supernet", str(run), "--device", "quantum-9"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and r.stderr.strip() == (
         "frugal: error: unknown device 'quantum-9' (known: host-1t, host-2t, v100, p100, a100, h100, t4, tpu-v3, "
         "rpi4, snapdragon-855, eyeriss, host)"
@@ -221,8 +263,15 @@ def test_budget_searches_measure_each_winner_right_after_its_speed_check(run, tm
     low = srch.smallest_achievable(space, base.predict)[0]
     budgets = {"host-1t": [round(6 * low, 4), round(1.5 * low, 4)]}
     evo = {"population": 6, "parents": 2, "mutations": 2, "crossovers": 2, "iterations": 2, "mutate_prob": 0.3}
-    s = ex.Settings(space="cnn", seeds=(0,), devices=("host-1t",), modelled=(), evo=evo, speed_references=3,
-                    random_devices=("host-1t",))  # fmt: skip
+    s = ex.Settings(
+        space="cnn",
+        seeds=(0,),
+        devices=("host-1t",),
+        modelled=(),
+        evo=evo,
+        speed_references=3,
+        random_devices=("host-1t",),
+    )
     searches = [{"seed": 0, "searches": [], "random": [], "pareto": {}, "evaluator": []}]
     ex._budget_searches(s, tmp_path, {0: str(run)}, str(lrun), budgets, searches, log=lambda m: None)
     fine, unmet = searches[0]["searches"]
@@ -294,8 +343,15 @@ def test_a_slow_spell_through_the_measurement_passes_gets_extra_passes(run, tmp_
     low = srch.smallest_achievable(space, base.predict)[0]
     budgets = {"host-1t": [round(5 * low, 4)]}
     evo = {"population": 6, "parents": 2, "mutations": 2, "crossovers": 2, "iterations": 2, "mutate_prob": 0.3}
-    s = ex.Settings(space="cnn", seeds=(0,), devices=("host-1t",), modelled=(), evo=evo, speed_references=3,
-                    random_devices=("host-1t",))  # fmt: skip
+    s = ex.Settings(
+        space="cnn",
+        seeds=(0,),
+        devices=("host-1t",),
+        modelled=(),
+        evo=evo,
+        speed_references=3,
+        random_devices=("host-1t",),
+    )
     searches = [{"seed": 0, "searches": [], "random": [], "pareto": {}, "evaluator": []}]
     ex._budget_searches(s, tmp_path, {0: str(run)}, str(run), budgets, searches, log=lambda m: None)
     won = searches[0]["searches"][0]

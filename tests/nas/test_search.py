@@ -47,8 +47,9 @@ def test_a_killed_search_resumes_from_its_last_generation(tmp_path):
 
     path = tmp_path / "state.json"
     with pytest.raises(Killed):
-        search.evolve(sp, toy_accuracy, toy_latency, 10.0, cfg, state_path=path, on_generation=kill_after_two,
-                      progress=False)  # fmt: skip
+        search.evolve(
+            sp, toy_accuracy, toy_latency, 10.0, cfg, state_path=path, on_generation=kill_after_two, progress=False
+        )
     resumed = search.evolve(sp, toy_accuracy, toy_latency, 10.0, cfg, state_path=path, progress=False)
     assert resumed["resumed_from_generation"] == 2
     assert resumed["arch"] == full["arch"] and resumed["history"] == full["history"]

@@ -21,8 +21,25 @@ def run(*args):
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("pc") / "m"
-    r = run("pointcloud", "train", "--width", "0.25", "--voxel", "0.8", "--epochs", "1", "--scenes-train", "2",
-            "--scenes-test", "1", "--points", "256", "--out", str(out), "--json")  # fmt: skip
+    r = run(
+        "pointcloud",
+        "train",
+        "--width",
+        "0.25",
+        "--voxel",
+        "0.8",
+        "--epochs",
+        "1",
+        "--scenes-train",
+        "2",
+        "--scenes-test",
+        "1",
+        "--points",
+        "256",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     assert res["model_dir"] == str(out) and 0 <= res["miou"] <= 1
@@ -79,16 +96,30 @@ def test_real_command_exits_2_with_one_line_naming_the_bad_file(model_dir, tmp_p
     np.zeros((5, 4), "<f4").tofile(tmp_path / "a.bin")
     np.zeros(6, "<u4").tofile(tmp_path / "a.label")
     code = "from frugalml.cli import main; main()"
-    p = subprocess.run([sys.executable, "-c", code, "pointcloud", "eval", "--model", str(model_dir), "--scans",
-                        str(tmp_path)], capture_output=True, text=True)  # fmt: skip
+    p = subprocess.run(
+        [sys.executable, "-c", code, "pointcloud", "eval", "--model", str(model_dir), "--scans", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert p.returncode == 2, p.stderr
     assert p.stderr.strip().count("\n") == 0 and "a.label: 6 labels but the matching .bin has 5 points" in p.stderr
     assert p.stdout == ""
 
 
 def test_scene_command_writes_a_png(tmp_path):
-    r = run("pointcloud", "scene", "--seed", "2", "--beams", "8", "--azimuths", "90", "--out", str(tmp_path / "s.png"),
-            "--json")  # fmt: skip
+    r = run(
+        "pointcloud",
+        "scene",
+        "--seed",
+        "2",
+        "--beams",
+        "8",
+        "--azimuths",
+        "90",
+        "--out",
+        str(tmp_path / "s.png"),
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     assert res["points"] == sum(res["per_class_points"].values()) > 0

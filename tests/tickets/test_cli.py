@@ -23,8 +23,24 @@ def run(args):
 
 
 def test_find_json_is_one_object_with_the_documented_fields(tmp_path):
-    res = runner.invoke(cli.app, ["tickets", "find", "--data", "digits", "--levels", "1", "--seeds", "1",
-                                  "--epochs", "1", "--out", str(tmp_path / "r"), "--json"])  # fmt: skip
+    res = runner.invoke(
+        cli.app,
+        [
+            "tickets",
+            "find",
+            "--data",
+            "digits",
+            "--levels",
+            "1",
+            "--seeds",
+            "1",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "r"),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
     obj = json.loads(res.stdout)
     lv = obj["levels"][1]
@@ -52,8 +68,9 @@ def _one_line_error(p, needle):
 
 
 def test_rate_outside_unit_interval_exits_2_from_the_installed_command(frugal_bin, tmp_path):
-    p = subprocess.run([frugal_bin, "tickets", "find", "--rate", "1.2", "--out", str(tmp_path)], capture_output=True,
-                       text=True)  # fmt: skip
+    p = subprocess.run(
+        [frugal_bin, "tickets", "find", "--rate", "1.2", "--out", str(tmp_path)], capture_output=True, text=True
+    )
     _one_line_error(p, "(0, 1)")
 
 
@@ -74,11 +91,29 @@ def test_mask_that_does_not_fit_the_model_exits_2(frugal_bin, tiny_run, tmp_path
 
 def test_transfer_to_another_input_size_exits_2_and_names_the_way_out(frugal_bin, tiny_run, capsys):
     out, _ = tiny_run
-    p = _frugal(frugal_bin, "tickets", "transfer", "--ticket", str(out / "level_1"), "--data",
-                "mnist1d:num_samples=300", capsys=capsys)  # fmt: skip
+    p = _frugal(
+        frugal_bin,
+        "tickets",
+        "transfer",
+        "--ticket",
+        str(out / "level_1"),
+        "--data",
+        "mnist1d:num_samples=300",
+        capsys=capsys,
+    )
     _one_line_error(p, "same input shape")
-    p = _frugal(frugal_bin, "tickets", "transfer", "--ticket", str(out / "level_1"), "--data",
-                "mnist1d:num_samples=300", "--adapt", "resize", capsys=capsys)  # fmt: skip
+    p = _frugal(
+        frugal_bin,
+        "tickets",
+        "transfer",
+        "--ticket",
+        str(out / "level_1"),
+        "--data",
+        "mnist1d:num_samples=300",
+        "--adapt",
+        "resize",
+        capsys=capsys,
+    )
     _one_line_error(p, "adaptation 'resize' is not supported")
 
 

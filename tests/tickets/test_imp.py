@@ -155,8 +155,23 @@ def test_interrupted_find_resumes_at_level_and_epoch_and_matches(tmp_path, monke
 
 @pytest.mark.slow
 def test_killed_cli_run_resumes_and_matches(tmp_path, frugal_bin):
-    args = ["tickets", "find", "--data", "digits", "--levels", "1", "--rate", "0.4", "--seeds", "1", "--epochs", "3",
-            "--controls", "reinit", "--json"]  # fmt: skip
+    args = [
+        "tickets",
+        "find",
+        "--data",
+        "digits",
+        "--levels",
+        "1",
+        "--rate",
+        "0.4",
+        "--seeds",
+        "1",
+        "--epochs",
+        "3",
+        "--controls",
+        "reinit",
+        "--json",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     ref = subprocess.run([frugal_bin, *args, "--out", str(tmp_path / "ref")], capture_output=True, text=True, env=env)
     assert ref.returncode == 0, ref.stderr

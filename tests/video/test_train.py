@@ -7,8 +7,19 @@ import frugalml.train as core_train
 from frugalml.errors import FrugalError
 from frugalml.video.train import VideoConfig, train
 
-TINY = dict(n_train=24, n_test=8, frames=6, size=32, resolutions=[32, 24, 16], policy_res=8,
-            epochs_backbone=1, epochs_policy=2, epochs_finetune=1, batch_size=8, policy_batch_size=8)  # fmt: skip
+TINY = dict(
+    n_train=24,
+    n_test=8,
+    frames=6,
+    size=32,
+    resolutions=[32, 24, 16],
+    policy_res=8,
+    epochs_backbone=1,
+    epochs_policy=2,
+    epochs_finetune=1,
+    batch_size=8,
+    policy_batch_size=8,
+)
 
 
 def final_state(run):
@@ -55,9 +66,12 @@ def test_a_different_config_in_the_same_run_dir_is_refused(tmp_path):
 
 @pytest.mark.parametrize(
     "bad, message",
-    [(dict(efficiency_weight=1.5), "efficiency-weight"), (dict(resolutions=[16, 32, 24]), "decreasing"),
-     (dict(resolutions=[64, 32, 16]), "must lie in")],
-)  # fmt: skip
+    [
+        (dict(efficiency_weight=1.5), "efficiency-weight"),
+        (dict(resolutions=[16, 32, 24]), "decreasing"),
+        (dict(resolutions=[64, 32, 16]), "must lie in"),
+    ],
+)
 def test_bad_configs_are_clear_errors(tmp_path, bad, message):
     with pytest.raises(FrugalError, match=message):
         train(VideoConfig(**(TINY | bad)), tmp_path / "r")

@@ -17,6 +17,18 @@ from frugalml.accel.energy import LayerResult, ModelResult, analyze, analyze_lay
 from frugalml.accel.workload import Layer, conv_layer, extract
 
 __all__ = [
-    "DATAFLOWS", "Arch", "Layer", "LayerResult", "ModelResult", "analyze", "analyze_layer", "arch_names",
-    "compare", "conv_layer", "extract", "from_dict", "load_arch", "model_layers",
-]  # fmt: skip
+    "DATAFLOWS",
+    "Arch",
+    "Layer",
+    "LayerResult",
+    "ModelResult",
+    "analyze",
+    "analyze_layer",
+    "arch_names",
+    "compare",
+    "conv_layer",
+    "extract",
+    "from_dict",
+    "load_arch",
+    "model_layers",
+]

@@ -66,16 +66,27 @@ def energy(
     rows = []
     for r in [*out["layers"], out["total"] | {"name": "total"}]:
         e = r["energy"]
-        rows.append([r["name"], f"{r['macs'] / 1e6:,.0f}", *(f"{e[lv] / r['macs']:.3g}" for lv in
-                     ("dram", "glb", "array", "rf", "mac")), f"{r['energy_per_mac']:.4g}",
-                     f"{r['dram_per_mac']:.2g}", f"{r['utilization']:.2f}"])  # fmt: skip
-    con.print(f"{model}, batch {out['layers'][0]['shape']['N']}: {dataflow} on {spec.name}; energy per MAC by level, "
-              f"{out['energy_unit']}")  # fmt: skip
+        rows.append(
+            [
+                r["name"],
+                f"{r['macs'] / 1e6:,.0f}",
+                *(f"{e[lv] / r['macs']:.3g}" for lv in ("dram", "glb", "array", "rf", "mac")),
+                f"{r['energy_per_mac']:.4g}",
+                f"{r['dram_per_mac']:.2g}",
+                f"{r['utilization']:.2f}",
+            ]
+        )
+    con.print(
+        f"{model}, batch {out['layers'][0]['shape']['N']}: {dataflow} on {spec.name}; energy per MAC by level, "
+        f"{out['energy_unit']}"
+    )
     con.print(table("", ["layer", "MMACs", "DRAM", "GLB", "array", "RF", "MAC", "E/MAC", "DRAM/MAC", "util"], rows))
     tot = out["total"]
-    con.print(f"total energy {fmt_num(tot['energy']['total'])} ({out['energy_unit']}); "
-              f"{fmt_num(tot['cycles'])} cycles = {tot['latency_s'] * 1e3:.3f} ms at {spec.clock_hz / 1e6:g} MHz; "
-              f"mapped in {tot['mapped_in_s']:.2f} s")  # fmt: skip
+    con.print(
+        f"total energy {fmt_num(tot['energy']['total'])} ({out['energy_unit']}); "
+        f"{fmt_num(tot['cycles'])} cycles = {tot['latency_s'] * 1e3:.3f} ms at {spec.clock_hz / 1e6:g} MHz; "
+        f"mapped in {tot['mapped_in_s']:.2f} s"
+    )
     con.print(out["sparse_model"])
     if "plot" in out:
         con.print(f"plot: {out['plot']}")
@@ -107,8 +118,14 @@ def compare(
         get(n)
     table_, _ = run_compare(_layers(model, input, batch, "all"), spec, names, sparse=sparse, progress=not json_out)
     base = names[0]
-    out = {"model": model, "arch": spec.name, "batch": batch, "energy_unit": "normalized (1 = one MAC)"
-           if not spec.absolute else "pJ", "baseline": base, "dataflows": table_}  # fmt: skip
+    out = {
+        "model": model,
+        "arch": spec.name,
+        "batch": batch,
+        "energy_unit": "normalized (1 = one MAC)" if not spec.absolute else "pJ",
+        "baseline": base,
+        "dataflows": table_,
+    }
     for row in table_.values():
         for part in ("conv", "fc"):
             mine, ref = row[f"{part}_energy_per_mac"], table_[base][f"{part}_energy_per_mac"]
@@ -124,11 +141,26 @@ def compare(
     from frugalml.report.console import fmt_num, stdout_console, table
 
     con = stdout_console()
-    rows = [[n, fmt_num(r["conv_energy_per_mac"]), fmt_num(r["conv_vs_" + base], 3), fmt_num(r["fc_energy_per_mac"]),
-             fmt_num(r["fc_vs_" + base], 3), fmt_num(r["total_energy"]), fmt_num(r["dram_per_mac"], 3),
-             f"{r['utilization']:.2f}"] for n, r in table_.items()]  # fmt: skip
-    con.print(table(f"{model} on {spec.name}: energy per MAC ({out['energy_unit']})", ["dataflow", "CONV", f"/ {base}",
-              "FC", f"/ {base}", "total", "DRAM acc/MAC", "util"], rows))  # fmt: skip
+    rows = [
+        [
+            n,
+            fmt_num(r["conv_energy_per_mac"]),
+            fmt_num(r["conv_vs_" + base], 3),
+            fmt_num(r["fc_energy_per_mac"]),
+            fmt_num(r["fc_vs_" + base], 3),
+            fmt_num(r["total_energy"]),
+            fmt_num(r["dram_per_mac"], 3),
+            f"{r['utilization']:.2f}",
+        ]
+        for n, r in table_.items()
+    ]
+    con.print(
+        table(
+            f"{model} on {spec.name}: energy per MAC ({out['energy_unit']})",
+            ["dataflow", "CONV", f"/ {base}", "FC", f"/ {base}", "total", "DRAM acc/MAC", "util"],
+            rows,
+        )
+    )
     if "plot" in out:
         con.print(f"plot: {out['plot']}")
 
@@ -145,9 +177,19 @@ def archs(json_out: bool = JSON):
         return print_json({"archs": [s.to_dict() for s in specs]})
     from frugalml.report.console import stdout_console, table
 
-    rows = [[s.name, f"{s.pe_array[0]}x{s.pe_array[1]} = {s.pes}", f"{s.rf_bytes} B", f"{s.glb_bytes / 1024:g} kB",
-             f"{8 * s.word_bytes}-bit", f"{s.clock_hz / 1e6:g} MHz", s.energy_unit, "yes" if s.sparse else "no"]
-            for s in specs]  # fmt: skip
+    rows = [
+        [
+            s.name,
+            f"{s.pe_array[0]}x{s.pe_array[1]} = {s.pes}",
+            f"{s.rf_bytes} B",
+            f"{s.glb_bytes / 1024:g} kB",
+            f"{8 * s.word_bytes}-bit",
+            f"{s.clock_hz / 1e6:g} MHz",
+            s.energy_unit,
+            "yes" if s.sparse else "no",
+        ]
+        for s in specs
+    ]
     con = stdout_console()
     con.print(table("accelerator specs", ["name", "PEs", "RF/PE", "buffer", "word", "clock", "energy", "sparse"], rows))
     for s in specs:

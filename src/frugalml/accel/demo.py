@@ -22,8 +22,16 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
     sparse = analyze(layers, v2, "rs", sparse=True, **kw).total()
     rs_d = rs.to_dict()
     plot = energy_per_layer(rs_d, out / "alexnet_rs_isca16.png", "AlexNet CONV batch 4: rs on isca16")
-    write_json(out / "result.json", {"rs_isca16": rs_d, "nlr_isca16_total": nlr, "v2_dense_total": dense,
-                                     "v2_sparse_total": sparse, "plot": str(plot)})  # fmt: skip
+    write_json(
+        out / "result.json",
+        {
+            "rs_isca16": rs_d,
+            "nlr_isca16_total": nlr,
+            "v2_dense_total": dense,
+            "v2_sparse_total": sparse,
+            "plot": str(plot),
+        },
+    )
     if console is not None:
         console.print(
             f"[bold]accel[/bold] AlexNet CONV1-5, batch 4 ({rs_d['total']['macs'] / 1e9:.2f} G MACs), modelled: "
@@ -34,8 +42,20 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
         )
     unit = "energy/MAC (MAC units, modelled)"
     return [
-        demo_row("accel", "AlexNet CONV b4 isca16: no local reuse -> row stationary", unit,
-                 nlr["energy_per_mac"], rs_d["total"]["energy_per_mac"], "analytical reuse model, normalised energies"),
-        demo_row("accel", "AlexNet CONV b4 eyeriss-v2: dense -> zero skipping", unit, dense["energy_per_mac"],
-                 sparse["energy_per_mac"], "ideal skipping of zero activations (random input)"),
-    ]  # fmt: skip
+        demo_row(
+            "accel",
+            "AlexNet CONV b4 isca16: no local reuse -> row stationary",
+            unit,
+            nlr["energy_per_mac"],
+            rs_d["total"]["energy_per_mac"],
+            "analytical reuse model, normalised energies",
+        ),
+        demo_row(
+            "accel",
+            "AlexNet CONV b4 eyeriss-v2: dense -> zero skipping",
+            unit,
+            dense["energy_per_mac"],
+            sparse["energy_per_mac"],
+            "ideal skipping of zero activations (random input)",
+        ),
+    ]

@@ -23,8 +23,10 @@ from frugalml.accel.workload import Layer
 
 LEVELS = ("dram", "glb", "array", "rf")
 TENSORS = ("weights", "inputs", "outputs")
-SPARSE_NOTE = ("sparsity-aware (Eyeriss v2 style): ideal skipping of zero weights and activations, "
-               "compressed transfers without index overhead")  # fmt: skip
+SPARSE_NOTE = (
+    "sparsity-aware (Eyeriss v2 style): ideal skipping of zero weights and activations, "
+    "compressed transfers without index overhead"
+)
 
 
 @dataclass
@@ -49,15 +51,22 @@ class LayerResult:
 
     def to_dict(self) -> dict:
         return {
-            "name": self.name, "kind": self.kind, "shape": self.shape, "macs": self.macs,
+            "name": self.name,
+            "kind": self.kind,
+            "shape": self.shape,
+            "macs": self.macs,
             "macs_effective": self.macs_effective,
             "accesses": {lv: dict(t, total=sum(t.values())) for lv, t in self.accesses.items()},
             "energy": dict(self.energy, total=self.total_energy),
             "energy_per_mac": self.total_energy / self.macs,
             "dram_per_mac": sum(self.accesses["dram"].values()) / self.macs,
-            "utilization": self.utilization, "cycles": self.cycles, "latency_s": self.latency_s,
-            "mapping": self.mapping, "mapped_in_s": self.mapped_in_s, "mappings_evaluated": self.evaluated,
-        }  # fmt: skip
+            "utilization": self.utilization,
+            "cycles": self.cycles,
+            "latency_s": self.latency_s,
+            "mapping": self.mapping,
+            "mapped_in_s": self.mapped_in_s,
+            "mappings_evaluated": self.evaluated,
+        }
 
 
 @dataclass
@@ -100,12 +109,16 @@ class ModelResult:
     def to_dict(self) -> dict:
         kinds = {r.kind for r in self.layers}
         out = {
-            "arch": self.arch.name, "dataflow": self.dataflow, "objective": self.objective,
-            "energy_unit": self.energy_unit, "sparse": self.sparse,
+            "arch": self.arch.name,
+            "dataflow": self.dataflow,
+            "objective": self.objective,
+            "energy_unit": self.energy_unit,
+            "sparse": self.sparse,
             "sparse_model": SPARSE_NOTE if self.sparse else "dense: every MAC and every word counted",
-            "layers": [r.to_dict() for r in self.layers], "total": self.total(),
+            "layers": [r.to_dict() for r in self.layers],
+            "total": self.total(),
             "notes": self.notes + self.arch.notes,
-        }  # fmt: skip
+        }
         for kind in sorted(kinds):
             out[f"total_{kind}"] = self.total((kind,))
         return out
@@ -122,10 +135,17 @@ class ModelResult:
             energy_j = tot["energy"]["total"] * 1e-12
             notes["energy_j"] = f"{how}, absolute energies from the arch spec (pJ)"
         else:
-            notes["energy_j"] = (f"not given: {self.arch.name} energies are normalised; total "
-                                 f"{tot['energy']['total']:.4g} MAC-energy units")  # fmt: skip
-        return Cost(macs=tot["macs"], macs_effective=round(tot["macs_effective"]), latency_s=tot["latency_s"],
-                    energy_j=energy_j, notes=notes)  # fmt: skip
+            notes["energy_j"] = (
+                f"not given: {self.arch.name} energies are normalised; total "
+                f"{tot['energy']['total']:.4g} MAC-energy units"
+            )
+        return Cost(
+            macs=tot["macs"],
+            macs_effective=round(tot["macs_effective"]),
+            latency_s=tot["latency_s"],
+            energy_j=energy_j,
+            notes=notes,
+        )
 
 
 def analyze_layer(layer: Layer, arch: Arch, dataflow: str, objective="energy", sparse=None, **search_kw):
@@ -157,10 +177,20 @@ def analyze_layer(layer: Layer, arch: Arch, dataflow: str, objective="energy", s
         cycles = max(cycles, sum(acc["dram"].values()) * arch.word_bytes / arch.dram_bytes_per_cycle)
     shape = {d: getattr(layer, d) for d in "NMCPQRSG"} | {"stride": list(layer.stride)}
     return LayerResult(
-        name=layer.name, kind=layer.kind, shape=shape, macs=layer.macs, macs_effective=layer.macs * both,
-        accesses=acc, energy=energy, cycles=cycles, utilization=layer.macs * both / (cycles * arch.pes),
-        latency_s=cycles / arch.clock_hz, mapping=mapping.to_dict(), mapped_in_s=seconds, evaluated=evaluated,
-    )  # fmt: skip
+        name=layer.name,
+        kind=layer.kind,
+        shape=shape,
+        macs=layer.macs,
+        macs_effective=layer.macs * both,
+        accesses=acc,
+        energy=energy,
+        cycles=cycles,
+        utilization=layer.macs * both / (cycles * arch.pes),
+        latency_s=cycles / arch.clock_hz,
+        mapping=mapping.to_dict(),
+        mapped_in_s=seconds,
+        evaluated=evaluated,
+    )
 
 
 def analyze(layers, arch: Arch, dataflow: str = "rs", objective="energy", sparse=None, progress=False, **kw):
@@ -209,10 +239,14 @@ def compare(layers, arch: Arch, names=("rs", "ws", "os", "nlr"), objective="ener
         conv, fc = res.total(("conv",)), res.total(("fc", "matmul"))
         tot = res.total()
         out[name] = {
-            "conv_energy_per_mac": conv["energy_per_mac"], "fc_energy_per_mac": fc["energy_per_mac"],
-            "total_energy": tot["energy"]["total"], "energy_per_mac": tot["energy_per_mac"],
-            "dram_per_mac": tot["dram_per_mac"], "utilization": tot["utilization"],
-            "conv_energy_by_level": conv["energy"], "fc_energy_by_level": fc["energy"],
+            "conv_energy_per_mac": conv["energy_per_mac"],
+            "fc_energy_per_mac": fc["energy_per_mac"],
+            "total_energy": tot["energy"]["total"],
+            "energy_per_mac": tot["energy_per_mac"],
+            "dram_per_mac": tot["dram_per_mac"],
+            "utilization": tot["utilization"],
+            "conv_energy_by_level": conv["energy"],
+            "fc_energy_by_level": fc["energy"],
             "mapped_in_s": tot["mapped_in_s"],
-        }  # fmt: skip
+        }
     return out, results

@@ -104,10 +104,14 @@ class Mapping:
             return {names[d]: int(v[d]) for d in range(D) if v[d] > 1}
 
         return {
-            "rf": nz(self.rf), "array_x": nz(self.sx), "array_y": nz(self.sy), "glb": nz(self.glb),
-            "dram": nz(self.dram), "glb_order": mdl.order_name(self.glb_order),
+            "rf": nz(self.rf),
+            "array_x": nz(self.sx),
+            "array_y": nz(self.sy),
+            "glb": nz(self.glb),
+            "dram": nz(self.dram),
+            "glb_order": mdl.order_name(self.glb_order),
             "dram_order": mdl.order_name(self.dram_order),
-        }  # fmt: skip
+        }
 
 
 def _rf_fits(arch, df, stride, scale=1.0):
@@ -242,9 +246,19 @@ def search(
         k = len(rf_a)
         rep = np.repeat
         n = _NUM_ORDERS
-        out = mdl.evaluate(bounds, stride, arch, df, rep(rf_a, n, 0), rep(sx_a, n, 0), rep(sy_a, n, 0),
-                           rep(rem_a, n, 0), np.ones((k * n, D), np.int64), np.tile(np.arange(n), k),
-                           np.zeros(k * n, np.int64))  # fmt: skip
+        out = mdl.evaluate(
+            bounds,
+            stride,
+            arch,
+            df,
+            rep(rf_a, n, 0),
+            rep(sx_a, n, 0),
+            rep(sy_a, n, 0),
+            rep(rem_a, n, 0),
+            np.ones((k * n, D), np.int64),
+            np.tile(np.arange(n), k),
+            np.zeros(k * n, np.int64),
+        )
         best = _score(out, objective).reshape(k, _NUM_ORDERS).min(axis=1)
         # half the places go to the best overall, half to the best that leave most of the buffer free
         top = list(np.argsort(best, kind="stable")[: keep // 2])
@@ -286,9 +300,19 @@ def search(
     go = np.tile(np.repeat(np.arange(_NUM_ORDERS), _NUM_ORDERS), k)
     do = np.tile(np.tile(np.arange(_NUM_ORDERS), _NUM_ORDERS), k)
     rep = np.repeat
-    out = mdl.evaluate(bounds, stride, arch, df, rep(rf_a[idx], n_orders, 0), rep(sx_a[idx], n_orders, 0),
-                       rep(sy_a[idx], n_orders, 0), rep(glb_a, n_orders, 0), rep(dram_a, n_orders, 0),
-                       go, do)  # fmt: skip
+    out = mdl.evaluate(
+        bounds,
+        stride,
+        arch,
+        df,
+        rep(rf_a[idx], n_orders, 0),
+        rep(sx_a[idx], n_orders, 0),
+        rep(sy_a[idx], n_orders, 0),
+        rep(glb_a, n_orders, 0),
+        rep(dram_a, n_orders, 0),
+        go,
+        do,
+    )
     score = _score(out, objective)
     starts = []
     for j in np.argsort(score, kind="stable")[: starts_n if prune else 1].tolist():
@@ -375,7 +399,17 @@ def evaluate_mapping(layer, arch, df, mapping: Mapping) -> dict:
     def a(v):
         return np.array([v], dtype=np.int64)
 
-    out = mdl.evaluate(layer.bounds, layer.stride, arch, df, a(mapping.rf), a(mapping.sx), a(mapping.sy),
-                       a(mapping.glb), a(mapping.dram), np.array([mapping.glb_order]),
-                       np.array([mapping.dram_order]))  # fmt: skip
+    out = mdl.evaluate(
+        layer.bounds,
+        layer.stride,
+        arch,
+        df,
+        a(mapping.rf),
+        a(mapping.sx),
+        a(mapping.sy),
+        a(mapping.glb),
+        a(mapping.dram),
+        np.array([mapping.glb_order]),
+        np.array([mapping.dram_order]),
+    )
     return {key: float(v[0]) for key, v in out.items()}

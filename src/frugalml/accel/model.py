@@ -76,8 +76,12 @@ def tile_size(t: int, e: np.ndarray, stride) -> np.ndarray:
 def _halo(e, d, b, stride):
     """Growth of the input tile when the loop over dim d (bound b) sweeps it: union / one tile."""
     ratio = np.asarray(b, dtype=float).copy()
-    for dim, pair, u, first in ((P, R, stride[0], True), (R, P, stride[0], False),
-                                (Q, S, stride[1], True), (S, Q, stride[1], False)):  # fmt: skip
+    for dim, pair, u, first in (
+        (P, R, stride[0], True),
+        (R, P, stride[0], False),
+        (Q, S, stride[1], True),
+        (S, Q, stride[1], False),
+    ):
         sel = d == dim
         if not sel.any():
             continue

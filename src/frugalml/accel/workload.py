@@ -148,8 +148,17 @@ def extract(model, example_input) -> list[Layer]:
                 _conv_hook(name, mod, x, add)
             elif isinstance(mod, nn.Linear):
                 tokens = x.numel() // x.shape[-1]
-                add(Layer(name, "fc", tokens, mod.out_features, mod.in_features,
-                          weight_density=_density(mod.weight), input_density=_density(x)))  # fmt: skip
+                add(
+                    Layer(
+                        name,
+                        "fc",
+                        tokens,
+                        mod.out_features,
+                        mod.in_features,
+                        weight_density=_density(mod.weight),
+                        input_density=_density(x),
+                    )
+                )
             elif isinstance(mod, nn.MultiheadAttention):
                 _mha_hook(name, mod, args, kwargs, out, add)
 
@@ -207,8 +216,23 @@ def _conv_hook(name, mod, x, add):
     pad = tuple(pad) if len(pad) == 2 else (0, pad[0])
     if any(d != 1 for d in dil):
         raise FrugalError(f"layer {name}: dilated convolution (dilation={tuple(dil)}) is not supported")
-    add(conv_layer(name, n, mod.in_channels, mod.out_channels, h, w, k[0], k[1], stride, pad, mod.groups,
-                   weight_density=_density(mod.weight), input_density=_density(x)))  # fmt: skip
+    add(
+        conv_layer(
+            name,
+            n,
+            mod.in_channels,
+            mod.out_channels,
+            h,
+            w,
+            k[0],
+            k[1],
+            stride,
+            pad,
+            mod.groups,
+            weight_density=_density(mod.weight),
+            input_density=_density(x),
+        )
+    )
 
 
 def _mha_hook(name, mod, args, kwargs, out, add):

@@ -35,13 +35,29 @@ def devices(json_out: bool = JSON):
     from frugalml.report.console import fmt_num, stdout_console, table
 
     rows = [
-        [p.name, p.model, f"{p.states:,.0f}", fmt_num(p.dw), f"[{p.w_min:g}, {p.w_max:g}]", f"{p.asymmetry:g}",
-         f"{p.c2c:g}", f"{p.dw_dtod:g}", "uni" if p.unidirectional else "bi", fmt_num(p.energy_per_pulse_j)]
+        [
+            p.name,
+            p.model,
+            f"{p.states:,.0f}",
+            fmt_num(p.dw),
+            f"[{p.w_min:g}, {p.w_max:g}]",
+            f"{p.asymmetry:g}",
+            f"{p.c2c:g}",
+            f"{p.dw_dtod:g}",
+            "uni" if p.unidirectional else "bi",
+            fmt_num(p.energy_per_pulse_j),
+        ]
         for p in PRESETS.values()
-    ]  # fmt: skip
+    ]
     con = stdout_console()
-    con.print(table("analog device presets", ["name", "model", "states", "step", "range", "asym", "c2c", "d2d",
-                    "dir", "J/pulse"], rows, justify_right_from=2))  # fmt: skip
+    con.print(
+        table(
+            "analog device presets",
+            ["name", "model", "states", "step", "range", "asym", "c2c", "d2d", "dir", "J/pulse"],
+            rows,
+            justify_right_from=2,
+        )
+    )
     for p in PRESETS.values():
         con.print(f"[bold]{p.name}[/bold]: {p.source}")
 
@@ -74,28 +90,48 @@ def train(
     from frugalml.analog.run import train as run_train
 
     overrides = {k: v for k, v in {"states": states, "asymmetry": asymmetry, "c2c": noise}.items() if v is not None}
-    cfg = AnalogRunConfig(data=data, model=model, hidden=_hidden(hidden), device=device, algorithm=algorithm,
-                          epochs=epochs, lr=lr, batch_size=batch_size, bl=bl, seed=seed, io=io,
-                          device_overrides=overrides, refresh=refresh).validate()  # fmt: skip
+    cfg = AnalogRunConfig(
+        data=data,
+        model=model,
+        hidden=_hidden(hidden),
+        device=device,
+        algorithm=algorithm,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        bl=bl,
+        seed=seed,
+        io=io,
+        device_overrides=overrides,
+        refresh=refresh,
+    ).validate()
     out = out or Path("runs/analog") / cfg.name()
     r = run_train(cfg, out, progress=None if not json_out else False)
     if plot:
-        plot_curves({f"analog {device} ({algorithm})": [h["test_accuracy"] for h in r["analog"]["history"]],
-                     "digital SGD": [h["test_accuracy"] for h in r["digital"]["history"]]},
-                    plot, f"{data}: {device}, {algorithm}, seed {seed}")  # fmt: skip
+        plot_curves(
+            {
+                f"analog {device} ({algorithm})": [h["test_accuracy"] for h in r["analog"]["history"]],
+                "digital SGD": [h["test_accuracy"] for h in r["digital"]["history"]],
+            },
+            plot,
+            f"{data}: {device}, {algorithm}, seed {seed}",
+        )
     if json_out:
         from frugalml.report.console import print_json
 
         keep = ("accuracy", "digital_accuracy", "pulses", "energy_j", "digital_energy_j", "device", "algorithm", "data")
-        return print_json({k: r[k] for k in keep} | {
-            "run_dir": str(out),
-            "analog_cost": r["analog"]["cost"],
-            "digital_cost": r["digital"]["cost"],
-            "energy_parts_j": r["analog"]["energy_parts_j"],
-            "counts": r["analog"]["counts"],
-            "history": [h["test_accuracy"] for h in r["analog"]["history"]],
-            "digital_history": [h["test_accuracy"] for h in r["digital"]["history"]],
-        })  # fmt: skip
+        return print_json(
+            {k: r[k] for k in keep}
+            | {
+                "run_dir": str(out),
+                "analog_cost": r["analog"]["cost"],
+                "digital_cost": r["digital"]["cost"],
+                "energy_parts_j": r["analog"]["energy_parts_j"],
+                "counts": r["analog"]["counts"],
+                "history": [h["test_accuracy"] for h in r["analog"]["history"]],
+                "digital_history": [h["test_accuracy"] for h in r["digital"]["history"]],
+            }
+        )
     from frugalml.cost.currency import Cost
     from frugalml.report.console import cost_table, stdout_console
 
@@ -106,8 +142,15 @@ def train(
         f"test accuracy {r['accuracy']:.4f} vs digital {r['digital_accuracy']:.4f}; "
         f"{r['pulses']:,.0f} device pulses"
     )
-    con.print(cost_table("training cost (modelled)", Cost.from_dict(r["digital"]["cost"]),
-                         Cost.from_dict(r["analog"]["cost"]), "digital fp32", f"analog {device}"))  # fmt: skip
+    con.print(
+        cost_table(
+            "training cost (modelled)",
+            Cost.from_dict(r["digital"]["cost"]),
+            Cost.from_dict(r["analog"]["cost"]),
+            "digital fp32",
+            f"analog {device}",
+        )
+    )
     parts = r["analog"]["energy_parts_j"]
     con.print("analog energy by part: " + ", ".join(f"{k} {v:.3g} J" for k, v in parts.items()))
     con.print(f"run directory: {out}")
@@ -148,18 +191,35 @@ def sweep(
         raise FrugalError(f"--seeds must be >= 1, got {seeds}")
     base = AnalogRunConfig(data=data, hidden=_hidden(hidden), epochs=epochs, bl=bl)
     out = out or Path("runs/analog") / f"sweep-{param}-{data}"
-    payload = run_sweep(param, base, out, values=vals, seeds=tuple(range(seeds)), algorithms=algs,
-                        workers=workers, device=device)  # fmt: skip
+    payload = run_sweep(
+        param, base, out, values=vals, seeds=tuple(range(seeds)), algorithms=algs, workers=workers, device=device
+    )
     if plot:
         plot_sweep(payload, plot)
     if json_out:
         from frugalml.report.console import print_json
 
-        return print_json({k: payload[k] for k in ("param", "device", "values", "seeds", "algorithms", "summary")}
-                          | {"run_dir": str(out)})  # fmt: skip
+        return print_json(
+            {k: payload[k] for k in ("param", "device", "values", "seeds", "algorithms", "summary")}
+            | {"run_dir": str(out)}
+        )
     from frugalml.report.console import stdout_console, table
 
-    rows = [[s["algorithm"], f"{s['value']:g}", f"{s['accuracy_mean']:.4f}", f"{s['accuracy_min']:.4f}",
-             f"{s['accuracy_max']:.4f}", f"{s['digital_mean']:.4f}"] for s in payload["summary"]]  # fmt: skip
-    stdout_console().print(table(f"{data}: accuracy vs {param} ({payload['device']}, {seeds} seeds)",
-                                 ["algorithm", param, "mean", "min", "max", "digital"], rows))  # fmt: skip
+    rows = [
+        [
+            s["algorithm"],
+            f"{s['value']:g}",
+            f"{s['accuracy_mean']:.4f}",
+            f"{s['accuracy_min']:.4f}",
+            f"{s['accuracy_max']:.4f}",
+            f"{s['digital_mean']:.4f}",
+        ]
+        for s in payload["summary"]
+    ]
+    stdout_console().print(
+        table(
+            f"{data}: accuracy vs {param} ({payload['device']}, {seeds} seeds)",
+            ["algorithm", param, "mean", "min", "max", "digital"],
+            rows,
+        )
+    )

@@ -25,9 +25,20 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
             f"{r['energy_j']:.3g} J vs {r['digital_energy_j']:.3g} J for fp32 MACs"
         )
     return [
-        demo_row("analog", "digits MLP training: digital fp32 vs ECRAM crossbar", "energy (J, modelled)",
-                 r["digital_energy_j"], r["energy_j"],
-                 "analog: counted converter/read/pulse events; digital: MACs x 4.6 pJ"),
-        demo_row("analog", "digits MLP training: digital fp32 vs ECRAM crossbar", "test accuracy",
-                 r["digital_accuracy"], r["accuracy"], f"{cfg.epochs} epochs, same init and data order"),
-    ]  # fmt: skip
+        demo_row(
+            "analog",
+            "digits MLP training: digital fp32 vs ECRAM crossbar",
+            "energy (J, modelled)",
+            r["digital_energy_j"],
+            r["energy_j"],
+            "analog: counted converter/read/pulse events; digital: MACs x 4.6 pJ",
+        ),
+        demo_row(
+            "analog",
+            "digits MLP training: digital fp32 vs ECRAM crossbar",
+            "test accuracy",
+            r["digital_accuracy"],
+            r["accuracy"],
+            f"{cfg.epochs} epochs, same init and data order",
+        ),
+    ]

@@ -85,22 +85,45 @@ class DeviceSpec:
 _GV = "Gokmen & Vlasov, Front. Neurosci. 10:333 (2016), doi:10.3389/fnins.2016.00333"
 PRESETS: dict[str, DeviceSpec] = {
     "ideal": DeviceSpec(
-        "ideal", "constant", dw=1e-3, w_max=1.0, w_min=-1.0, energy_per_pulse_j=1e-15,
+        "ideal",
+        "constant",
+        dw=1e-3,
+        w_max=1.0,
+        w_min=-1.0,
+        energy_per_pulse_j=1e-15,
         source="Idealised: 2,000 states (above the ~1,000 needed), symmetric, no noise, no spread - a "
         "reference point, not hardware. Finer steps would need longer pulse trains: one update moves a "
         "device by at most BL x step.",
     ),
     "gokmen-vlasov": DeviceSpec(
-        "gokmen-vlasov", "constant", dw=0.001, w_max=0.6, w_min=-0.6, c2c=0.3, dw_dtod=0.3,
-        asym_dtod=0.02, bound_dtod=0.3, energy_per_pulse_j=1e-15,
+        "gokmen-vlasov",
+        "constant",
+        dw=0.001,
+        w_max=0.6,
+        w_min=-0.6,
+        c2c=0.3,
+        dw_dtod=0.3,
+        asym_dtod=0.02,
+        bound_dtod=0.3,
+        energy_per_pulse_j=1e-15,
         source=f"{_GV}: RPU requirements - dw_min 0.001 with bounds |w| <= 0.6 (1,200 states), 30% "
         "cycle-to-cycle and device-to-device spread of the step, 2% up/down imbalance, 30% spread of "
         "the bounds, 1 ns pulses. Pulse energy: 1 V x 1 uA x 1 ns = 1 fJ (our order-of-magnitude "
         "assumption).",
     ),
     "ecram": DeviceSpec(
-        "ecram", "linear", dw=0.002, w_max=1.0, w_min=-1.0, gamma_up=0.1153, gamma_down=0.5085,
-        c2c=0.3, dw_dtod=0.1, asym_dtod=0.01, bound_dtod=0.05, energy_per_pulse_j=1e-15,
+        "ecram",
+        "linear",
+        dw=0.002,
+        w_max=1.0,
+        w_min=-1.0,
+        gamma_up=0.1153,
+        gamma_down=0.5085,
+        c2c=0.3,
+        dw_dtod=0.1,
+        asym_dtod=0.01,
+        bound_dtod=0.05,
+        energy_per_pulse_j=1e-15,
         source="Electrochemical RAM: linear-step fit of IBM aihwkit's EcRamPresetDevice to the "
         "Li-ECRAM of Tang et al., IEDM 2018 (doi:10.1109/IEDM.2018.8614551): dw_min 0.002 "
         "(~1,000 states on [-1, 1]), slopes 0.115 up / 0.509 down, 10% step spread, 30% "
@@ -109,23 +132,43 @@ PRESETS: dict[str, DeviceSpec] = {
         "of this class. Pulse energy 1 fJ: our order-of-magnitude assumption, not a measured figure.",
     ),
     "reram": DeviceSpec(
-        "reram", "exp", dw=0.00135, w_max=1.0, w_min=-1.0, asymmetry=0.26, gamma_up=1.2, gamma_down=0.5,
-        c2c=1.0, dw_dtod=0.2, asym_dtod=0.05, bound_dtod=0.3, energy_per_pulse_j=1e-13,
+        "reram",
+        "exp",
+        dw=0.00135,
+        w_max=1.0,
+        w_min=-1.0,
+        asymmetry=0.26,
+        gamma_up=1.2,
+        gamma_down=0.5,
+        c2c=1.0,
+        dw_dtod=0.2,
+        asym_dtod=0.05,
+        bound_dtod=0.3,
+        energy_per_pulse_j=1e-13,
         source="Filamentary ReRAM: step 0.00135 and up/down asymmetry 0.26 from IBM aihwkit's "
         "ReRamESPresetDevice fit to Gong et al., Nat. Commun. 9:2102 (2018); our exp-step form "
         "(gammas 1.2 / 0.5) and 100% cycle-to-cycle noise simplify that fit (aihwkit uses 500% "
         "plus write noise). Pulse energy 0.1 pJ: order-of-magnitude assumption.",
     ),
     "pcm": DeviceSpec(
-        "pcm", "power", dw=0.01, w_max=1.0, w_min=0.0, gamma_up=1.5, c2c=0.5, dw_dtod=0.3, bound_dtod=0.2,
-        unidirectional=True, energy_per_pulse_j=1e-12,
+        "pcm",
+        "power",
+        dw=0.01,
+        w_max=1.0,
+        w_min=0.0,
+        gamma_up=1.5,
+        c2c=0.5,
+        dw_dtod=0.3,
+        bound_dtod=0.2,
+        unidirectional=True,
+        energy_per_pulse_j=1e-12,
         source="Phase-change memory: gradual SET only (RESET is abrupt), so weights are differential "
         "pairs G+ - G- that can only be potentiated and saturate (Burr et al., IEEE TED 62:3498, "
         "2015; Ambrogio et al., Nature 558:60, 2018). ~100 states per device, power-step "
         "saturation and 50% cycle-to-cycle noise are our round numbers of that class. Pulse "
         "energy 1 pJ: order of magnitude of reported SET energies (tens of fJ to tens of pJ).",
     ),
-}  # fmt: skip
+}
 
 
 def names() -> list[str]:

@@ -76,6 +76,8 @@ def digital_cost(train_macs: float, model: EnergyModel = EnergyModel()) -> Cost:
     """`Cost` of `train_macs` fp32 multiply-accumulates (forward + backward + weight update)."""
     return Cost(
         energy_j=train_macs * model.digital_mac_j,
-        notes={"energy_j": f"{COUNTED}/{MODELLED}: training MACs counted by frugalml.cost.profile x 4.6 pJ "
-               "per fp32 MAC (Horowitz 2014, arithmetic only, no memory traffic)"},
-    )  # fmt: skip
+        notes={
+            "energy_j": f"{COUNTED}/{MODELLED}: training MACs counted by frugalml.cost.profile x 4.6 pJ "
+            "per fp32 MAC (Horowitz 2014, arithmetic only, no memory traffic)"
+        },
+    )

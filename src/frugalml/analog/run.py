@@ -71,8 +71,14 @@ class AnalogRunConfig:
     def train_config(self):
         from frugalml.train import TrainConfig
 
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, momentum=0.0,
-                           seed=self.seed, threads=self.threads)  # fmt: skip
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            momentum=0.0,
+            seed=self.seed,
+            threads=self.threads,
+        )
 
     def digital_key(self) -> str:
         h = "x".join(map(str, self.hidden))
@@ -102,8 +108,13 @@ def digital_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = Fal
     train_macs = prof.train_flops / 2 * len(ds.y_train) * cfg.epochs
     cost = digital_cost(train_macs)
     cost.params, cost.macs = prof.params, prof.macs
-    return {"accuracy": res.final["test_accuracy"], "history": res.history, "train_macs": train_macs,
-            "cost": cost.to_dict(), "seconds": res.seconds}  # fmt: skip
+    return {
+        "accuracy": res.final["test_accuracy"],
+        "history": res.history,
+        "train_macs": train_macs,
+        "cost": cost.to_dict(),
+        "seconds": res.seconds,
+    }
 
 
 def analog_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = False) -> dict:
@@ -116,17 +127,25 @@ def analog_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = Fals
     ds = data.get(cfg.data)
     spec = devices.spec(cfg.device, **cfg.device_overrides)
     net = tile.convert(
-        _build(cfg, ds), spec, io=tile.IO_PRESETS[cfg.io], algorithm=cfg.algorithm, bl=cfg.bl,
-        transfer_every=cfg.transfer_every, transfer_columns=cfg.transfer_columns,
-        transfer_lr=cfg.transfer_lr, gamma=cfg.gamma, refresh=cfg.refresh,
-    )  # fmt: skip
+        _build(cfg, ds),
+        spec,
+        io=tile.IO_PRESETS[cfg.io],
+        algorithm=cfg.algorithm,
+        bl=cfg.bl,
+        transfer_every=cfg.transfer_every,
+        transfer_columns=cfg.transfer_columns,
+        transfer_lr=cfg.transfer_lr,
+        gamma=cfg.gamma,
+        refresh=cfg.refresh,
+    )
 
     def on_step(model, opt, iteration):
         if iteration > 0:
             tile.analog_step(model, opt.param_groups[0]["lr"])
 
-    res = fit(net, ds, cfg.train_config(), run_dir, on_step=on_step, progress=progress,
-              description=f"analog {cfg.device}")  # fmt: skip
+    res = fit(
+        net, ds, cfg.train_config(), run_dir, on_step=on_step, progress=progress, description=f"analog {cfg.device}"
+    )
     counts = tile.counts(net)
     cost, parts = analog_cost(counts, spec.energy_per_pulse_j, cfg.bl)
     # weights on the tiles + the digital biases
@@ -190,8 +209,16 @@ def _digital_job(cfg: dict, out: str) -> dict:
     return digital_run(AnalogRunConfig(**cfg), Path(out))
 
 
-def sweep(param: str, base: AnalogRunConfig, out: str | Path, values=None, seeds=(0, 1),
-          algorithms=("sgd",), workers: int = 1, device: str | None = None) -> dict:  # fmt: skip
+def sweep(
+    param: str,
+    base: AnalogRunConfig,
+    out: str | Path,
+    values=None,
+    seeds=(0, 1),
+    algorithms=("sgd",),
+    workers: int = 1,
+    device: str | None = None,
+) -> dict:
     """Accuracy vs one device parameter, over seeds (and algorithms), via `executor.run_jobs`."""
     from frugalml.executor import run_jobs
     from frugalml.report.files import write_json
@@ -204,8 +231,11 @@ def sweep(param: str, base: AnalogRunConfig, out: str | Path, values=None, seeds
     out = Path(out)
     base = replace(base, device=device or SWEEPS[param][0]).validate()
     digital_dirs = {s: out / "digital" / replace(base, seed=s).digital_key() for s in seeds}
-    run_jobs(_digital_job, [{"cfg": asdict(replace(base, seed=s)), "out": str(d)} for s, d in digital_dirs.items()],
-             workers=workers)  # fmt: skip
+    run_jobs(
+        _digital_job,
+        [{"cfg": asdict(replace(base, seed=s)), "out": str(d)} for s, d in digital_dirs.items()],
+        workers=workers,
+    )
     jobs, index = [], []
     for alg in algorithms:
         for v in values:
@@ -217,8 +247,16 @@ def sweep(param: str, base: AnalogRunConfig, out: str | Path, values=None, seeds
     results = run_jobs(_sweep_job, jobs, workers=workers)
     rows = [{"algorithm": a, "value": v, "seed": s} | r for (a, v, s), r in zip(index, results)]
     summary = summarize(rows)
-    payload = {"param": param, "device": base.device, "values": values, "seeds": list(seeds),
-               "algorithms": list(algorithms), "config": asdict(base), "rows": rows, "summary": summary}  # fmt: skip
+    payload = {
+        "param": param,
+        "device": base.device,
+        "values": values,
+        "seeds": list(seeds),
+        "algorithms": list(algorithms),
+        "config": asdict(base),
+        "rows": rows,
+        "summary": summary,
+    }
     write_json(out / "sweep.json", payload)
     return payload
 
@@ -234,8 +272,17 @@ def summarize(rows: list[dict]) -> list[dict]:
     for (alg, v), rs in groups.items():
         acc = [r["accuracy"] for r in rs]
         dig = [r["digital_accuracy"] for r in rs]
-        out.append({"algorithm": alg, "value": v, "accuracy_mean": statistics.fmean(acc), "accuracy_min": min(acc),
-                    "accuracy_max": max(acc), "digital_mean": statistics.fmean(dig), "n": len(rs)})  # fmt: skip
+        out.append(
+            {
+                "algorithm": alg,
+                "value": v,
+                "accuracy_mean": statistics.fmean(acc),
+                "accuracy_min": min(acc),
+                "accuracy_max": max(acc),
+                "digital_mean": statistics.fmean(dig),
+                "n": len(rs),
+            }
+        )
     return out
 
 
@@ -249,16 +296,28 @@ def plot_sweep(payload: dict, path: str | Path) -> Path:
     for alg in payload["algorithms"]:
         rows = sorted((r for r in payload["summary"] if r["algorithm"] == alg), key=lambda r: r["value"])
         xs = [r["value"] for r in rows]
-        ax.errorbar(xs, [r["accuracy_mean"] for r in rows],
-                    yerr=[[r["accuracy_mean"] - r["accuracy_min"] for r in rows],
-                          [r["accuracy_max"] - r["accuracy_mean"] for r in rows]],
-                    marker="o", capsize=3, label=f"analog {alg}")  # fmt: skip
+        ax.errorbar(
+            xs,
+            [r["accuracy_mean"] for r in rows],
+            yerr=[
+                [r["accuracy_mean"] - r["accuracy_min"] for r in rows],
+                [r["accuracy_max"] - r["accuracy_mean"] for r in rows],
+            ],
+            marker="o",
+            capsize=3,
+            label=f"analog {alg}",
+        )
     dig = payload["summary"][0]["digital_mean"]
     ax.axhline(dig, color="k", ls="--", lw=1, label="digital SGD")
     if payload["param"] == "states":
         ax.set_xscale("log")
-    ax.set_xlabel({"states": "device states (range / step)", "asymmetry": "up/down asymmetry",
-                   "noise": "cycle-to-cycle noise (x step)"}[payload["param"]])  # fmt: skip
+    ax.set_xlabel(
+        {
+            "states": "device states (range / step)",
+            "asymmetry": "up/down asymmetry",
+            "noise": "cycle-to-cycle noise (x step)",
+        }[payload["param"]]
+    )
     ax.set_ylabel("test accuracy")
     ax.set_title(f"{payload['config']['data']}: {payload['device']}, {len(payload['seeds'])} seeds (min-max)")
     ax.legend(fontsize=8)

@@ -356,8 +356,9 @@ def convert(model: nn.Module, device_spec: DeviceSpec, omega: float | None = Non
         nonlocal n
         for name, child in parent.named_children():
             if isinstance(child, nn.Linear):
-                new = AnalogLinear(child.in_features, child.out_features, child.bias is not None,
-                                   device_spec=device_spec, **tile_kw)  # fmt: skip
+                new = AnalogLinear(
+                    child.in_features, child.out_features, child.bias is not None, device_spec=device_spec, **tile_kw
+                )
                 new.tile.program(child.weight.detach(), omega)
                 if child.bias is not None:
                     new.bias.data.copy_(child.bias.detach())

@@ -66,8 +66,14 @@ def estimate(
     Give either (`flops`, `hardware_name`) or (`power_w`, `hours`). `power_w` is the
     whole job's draw; with `hardware_name` and no `power_w`, each device draws its TDP.
     """
-    for n, v in [("flops", flops), ("sustained_tflops", sustained_tflops), ("power_w", power_w),
-                 ("hours", hours), ("pue", pue), ("devices", devices)]:  # fmt: skip
+    for n, v in [
+        ("flops", flops),
+        ("sustained_tflops", sustained_tflops),
+        ("power_w", power_w),
+        ("hours", hours),
+        ("pue", pue),
+        ("devices", devices),
+    ]:
         _positive(n, v)
     _positive("intensity", intensity, allow_zero=True)
     _positive("price_per_hour", price_per_hour, allow_zero=True)

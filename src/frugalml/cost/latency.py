@@ -105,5 +105,12 @@ def _single_calls(model, inputs: tuple, threads: int, min_run_time: float) -> La
     times.sort()
     fast = times[: max(1, len(times) // 4)]
     q1, _, q3 = statistics.quantiles(times, n=4)
-    return Latency(median_s=statistics.median(times), iqr_s=q3 - q1, mean_s=statistics.fmean(times), runs=len(times),
-                   threads=threads, stat="fastest_quarter", estimate_s=sum(fast) / len(fast))  # fmt: skip
+    return Latency(
+        median_s=statistics.median(times),
+        iqr_s=q3 - q1,
+        mean_s=statistics.fmean(times),
+        runs=len(times),
+        threads=threads,
+        stat="fastest_quarter",
+        estimate_s=sum(fast) / len(fast),
+    )

@@ -175,9 +175,16 @@ class Tracker:
             f"({self.intensity.region}: {self.intensity.source})"
         )
         result = TrackResult(
-            self.label, wall, cpu, energy_kwh, co2e_g, self.intensity.g_per_kwh,
-            self.intensity.region, self.pue, sources,
-        )  # fmt: skip
+            self.label,
+            wall,
+            cpu,
+            energy_kwh,
+            co2e_g,
+            self.intensity.g_per_kwh,
+            self.intensity.region,
+            self.pue,
+            sources,
+        )
         if self.out is not None:
             write_json(Path(self.out), result.to_dict())
         self.result = result

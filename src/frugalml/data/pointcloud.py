@@ -153,8 +153,14 @@ def _layout(rng: np.random.Generator, length: float, density: float):
     def arr(a, k):
         return np.asarray(a, dtype=np.float64).reshape(-1, k)
 
-    return (arr(boxes, 6), np.asarray(box_cls, dtype=np.int64), arr(cyls, 5), np.asarray(cyl_cls, dtype=np.int64),
-            arr(sphs, 4), np.asarray(sph_cls, dtype=np.int64))  # fmt: skip
+    return (
+        arr(boxes, 6),
+        np.asarray(box_cls, dtype=np.int64),
+        arr(cyls, 5),
+        np.asarray(cyl_cls, dtype=np.int64),
+        arr(sphs, 4),
+        np.asarray(sph_cls, dtype=np.int64),
+    )
 
 
 def make_scene(
@@ -179,8 +185,12 @@ def make_scene(
     o = np.array([0.0, 0.0, SENSOR_HEIGHT])
 
     ground = np.where(d[:, 2] < -1e-9, -o[2] / np.minimum(d[:, 2], -1e-9), np.inf)
-    dists = [ground[:, None], _boxes_hit(d, o, boxes[:, :3], boxes[:, 3:]), _cylinders_hit(d, o, cyls),
-             _spheres_hit(d, o, sphs)]  # fmt: skip
+    dists = [
+        ground[:, None],
+        _boxes_hit(d, o, boxes[:, :3], boxes[:, 3:]),
+        _cylinders_hit(d, o, cyls),
+        _spheres_hit(d, o, sphs),
+    ]
     classes = np.concatenate([[ROAD], box_cls, cyl_cls, sph_cls])
     t_all = np.concatenate(dists, axis=1)
     first = t_all.argmin(1)  # the nearest surface occludes the rest
@@ -237,8 +247,14 @@ def lidar(
     test = [make_scene(base + 500_000 + i, **kw) for i in range(scenes_test)]
     xtr, ytr = _stack(train, points, seed)
     xte, yte = _stack(test, points, seed + 1)
-    info = {"source": "frugalml ray-cast street generator", "classes": CLASSES, "seed": seed, "points": points,
-            "raw_points_mean": float(np.mean([len(s.labels) for s in train + test] or [0])), **kw}  # fmt: skip
+    info = {
+        "source": "frugalml ray-cast street generator",
+        "classes": CLASSES,
+        "seed": seed,
+        "points": points,
+        "raw_points_mean": float(np.mean([len(s.labels) for s in train + test] or [0])),
+        **kw,
+    }
     return Dataset("lidar", xtr, ytr, xte, yte, len(CLASSES), info)
 
 
@@ -246,11 +262,38 @@ def lidar(
 
 # SemanticKITTI raw ids -> our classes (unlisted ids are ignored).
 KITTI_MAP = {
-    10: CAR, 13: CAR, 16: CAR, 18: CAR, 20: CAR, 252: CAR, 256: CAR, 257: CAR, 258: CAR, 259: CAR,
-    30: PERSON, 254: PERSON, 31: CYCLIST, 32: CYCLIST, 253: CYCLIST, 255: CYCLIST, 11: CYCLIST, 15: CYCLIST,
-    40: ROAD, 44: ROAD, 60: ROAD, 48: SIDEWALK, 49: SIDEWALK, 72: SIDEWALK,
-    50: BUILDING, 51: BUILDING, 52: BUILDING, 80: POLE, 81: SIGN, 70: VEGETATION, 71: VEGETATION,
-}  # fmt: skip
+    10: CAR,
+    13: CAR,
+    16: CAR,
+    18: CAR,
+    20: CAR,
+    252: CAR,
+    256: CAR,
+    257: CAR,
+    258: CAR,
+    259: CAR,
+    30: PERSON,
+    254: PERSON,
+    31: CYCLIST,
+    32: CYCLIST,
+    253: CYCLIST,
+    255: CYCLIST,
+    11: CYCLIST,
+    15: CYCLIST,
+    40: ROAD,
+    44: ROAD,
+    60: ROAD,
+    48: SIDEWALK,
+    49: SIDEWALK,
+    72: SIDEWALK,
+    50: BUILDING,
+    51: BUILDING,
+    52: BUILDING,
+    80: POLE,
+    81: SIGN,
+    70: VEGETATION,
+    71: VEGETATION,
+}
 
 
 def _kitti_lookup() -> np.ndarray:
@@ -296,8 +339,17 @@ def load_scan(bin_path: str | Path, label_path: str | Path | None = None) -> Sce
 
 def write_scan(scene: Scene, bin_path: str | Path, label_path: str | Path | None = None) -> None:
     """Write a scene in the SemanticKITTI layout (our class ids mapped to a KITTI id each)."""
-    inverse = {ROAD: 40, SIDEWALK: 48, BUILDING: 50, POLE: 80, SIGN: 81, PERSON: 30, CYCLIST: 31, CAR: 10,
-               VEGETATION: 70}  # fmt: skip
+    inverse = {
+        ROAD: 40,
+        SIDEWALK: 48,
+        BUILDING: 50,
+        POLE: 80,
+        SIGN: 81,
+        PERSON: 30,
+        CYCLIST: 31,
+        CAR: 10,
+        VEGETATION: 70,
+    }
     Path(bin_path).parent.mkdir(parents=True, exist_ok=True)
     scene.points.astype("<f4").tofile(bin_path)
     if label_path is not None:
@@ -331,6 +383,10 @@ def semantickitti(root: str, points: int = 4096, test_fraction: float = 0.25, se
     train, test = scans[: len(scans) - n_test], scans[len(scans) - n_test :]
     xtr, ytr = _stack(train, points, seed)
     xte, yte = _stack(test, points, seed + 1)
-    info = {"source": str(root), "classes": CLASSES, "points": points, "empty_scans": sum(len(s.labels) == 0
-            for s in scans)}  # fmt: skip
+    info = {
+        "source": str(root),
+        "classes": CLASSES,
+        "points": points,
+        "empty_scans": sum(len(s.labels) == 0 for s in scans),
+    }
     return Dataset("semantickitti", xtr, ytr, xte, yte, len(CLASSES), info)

@@ -36,19 +36,30 @@ def _make(task: str, num_samples: int, min_len: int, max_len: int, symbols: int,
     n_test = int(round(num_samples * test_fraction))
     t = torch.from_numpy
     info = {"task": task, "vocab": FIRST + symbols, "max_len": max_len + 1, "pad": PAD, "bos": BOS, "eos": EOS}
-    return Dataset(f"seq2seq-{task}", t(x[n_test:]), t(y[n_test:]), t(x[:n_test]), t(y[:n_test]), FIRST + symbols,
-                   info)  # fmt: skip
+    return Dataset(f"seq2seq-{task}", t(x[n_test:]), t(y[n_test:]), t(x[:n_test]), t(y[:n_test]), FIRST + symbols, info)
 
 
 @register("seq2seq-reverse")
-def reverse(num_samples: int = 4000, min_len: int = 3, max_len: int = 8, symbols: int = 10, seed: int = 0,
-            test_fraction: float = 0.2) -> Dataset:  # fmt: skip
+def reverse(
+    num_samples: int = 4000,
+    min_len: int = 3,
+    max_len: int = 8,
+    symbols: int = 10,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+) -> Dataset:
     """Reverse a string of `min_len`..`max_len` symbols."""
     return _make("reverse", num_samples, min_len, max_len, symbols, seed, test_fraction)
 
 
 @register("seq2seq-sort")
-def sort(num_samples: int = 4000, min_len: int = 3, max_len: int = 8, symbols: int = 10, seed: int = 0,
-         test_fraction: float = 0.2) -> Dataset:  # fmt: skip
+def sort(
+    num_samples: int = 4000,
+    min_len: int = 3,
+    max_len: int = 8,
+    symbols: int = 10,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+) -> Dataset:
     """Sort a string of `min_len`..`max_len` symbols."""
     return _make("sort", num_samples, min_len, max_len, symbols, seed, test_fraction)

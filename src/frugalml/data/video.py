@@ -102,8 +102,10 @@ def make_clips(
 ):
     """Generate `n` clips: x (n, T, 1, size, size), y (n,), informative (n, T), min_res (n, T)."""
     if frames < 4 or size < 32 or size % 16:
-        raise FrugalError(f"synthetic video needs >= 4 frames and a size that is a multiple of 16 >= 32 "
-                          f"(got {frames} frames, {size} px)")  # fmt: skip
+        raise FrugalError(
+            f"synthetic video needs >= 4 frames and a size that is a multiple of 16 >= 32 "
+            f"(got {frames} frames, {size} px)"
+        )
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # many small ops: extra threads only add contention on a busy machine
     try:

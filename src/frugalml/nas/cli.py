@@ -68,17 +68,20 @@ def train(
     from frugalml.nas.supernet import SupernetConfig, train_supernet
 
     _space_or_error(space)
-    cfg = SupernetConfig(space=space, epochs=epochs, lr=lr, sampling=sampling, subnets=subnets, distill=distill,
-                         seed=seed, quick=quick)  # fmt: skip
+    cfg = SupernetConfig(
+        space=space, epochs=epochs, lr=lr, sampling=sampling, subnets=subnets, distill=distill, seed=seed, quick=quick
+    )
     out = out or Path("runs/nas") / f"{space}-s{seed}"
     res = train_supernet(cfg, out, track=False, progress=None if not json_out else False)
     res = {"run_dir": str(out)} | {k: v for k, v in res.items() if k != "history"} | {"final": res["history"][-1]}
 
     def human(con):
         f = res["final"]
-        con.print(f"supernet '{space}' trained {f['epoch']} epochs in {res['seconds']:.1f} s "
-                  f"({res['params']:,} params); largest sub-network val accuracy {f['test_accuracy']:.3f} "
-                  f"(before BN recalibration)")  # fmt: skip
+        con.print(
+            f"supernet '{space}' trained {f['epoch']} epochs in {res['seconds']:.1f} s "
+            f"({res['params']:,} params); largest sub-network val accuracy {f['test_accuracy']:.3f} "
+            f"(before BN recalibration)"
+        )
         con.print(f"run directory: {out}")
 
     _print(res, json_out, human)
@@ -107,13 +110,21 @@ def latency_cmd(
             con.print(f"{device}: modelled device ({res['note']})")
             return
         rows = []
-        for name, label in (("noise_floor", "repeat measurement (noise floor)"), ("mlp", "MLP predictor (HAT)"),
-                            ("lut", "per-operator lookup table")):  # fmt: skip
+        for name, label in (
+            ("noise_floor", "repeat measurement (noise floor)"),
+            ("mlp", "MLP predictor (HAT)"),
+            ("lut", "per-operator lookup table"),
+        ):
             m = res.get(name)
             if m:
                 rows.append([label, fmt_num(m["rmse_ms"]), fmt_num(m["mape_pct"]), fmt_num(m["kendall_tau"])])
-        con.print(table(f"latency predictors on {device}: {res['n_test']} held-out of {res['samples']} measured",
-                        ["", "RMSE ms", "MAPE %", "Kendall tau"], rows))  # fmt: skip
+        con.print(
+            table(
+                f"latency predictors on {device}: {res['n_test']} held-out of {res['samples']} measured",
+                ["", "RMSE ms", "MAPE %", "Kendall tau"],
+                rows,
+            )
+        )
 
     _print(res, json_out, human)
 
@@ -141,20 +152,32 @@ def search_cmd(
     from frugalml.nas.pipeline import search_step
     from frugalml.nas.search import EvolutionConfig
 
-    cfg = EvolutionConfig(population=population, parents=parents, mutations=mutations, crossovers=crossovers,
-                          iterations=iterations, mutate_prob=mutate_prob, seed=seed)  # fmt: skip
-    res = search_step(supernet, device, latency_ms, cfg, progress=False if json_out else None,
-                      speed_check=max(speed_check, 0))  # fmt: skip
+    cfg = EvolutionConfig(
+        population=population,
+        parents=parents,
+        mutations=mutations,
+        crossovers=crossovers,
+        iterations=iterations,
+        mutate_prob=mutate_prob,
+        seed=seed,
+    )
+    res = search_step(
+        supernet, device, latency_ms, cfg, progress=False if json_out else None, speed_check=max(speed_check, 0)
+    )
     res.pop("history", None)
 
     def human(con):
         if res["speed_check"]:
-            con.print(f"speed check: {device} runs {res['speed_check']['factor']:.2f}x the latency predictor "
-                      f"({len(res['speed_check']['references'])} nets re-measured near the budget)")  # fmt: skip
-        con.print(f"best under {latency_ms:g} ms on {device}: val accuracy {res['accuracy']:.3f}, test "
-                  f"{res['test_accuracy']:.3f}; predicted {res['predicted_latency_ms']:.3f} ms, measured "
-                  f"{res['measured_latency_ms']:.3f} ms; {res['macs']:,} MACs; {res['evaluations']} sub-networks "
-                  f"evaluated in {res['search_seconds']:.1f} s")  # fmt: skip
+            con.print(
+                f"speed check: {device} runs {res['speed_check']['factor']:.2f}x the latency predictor "
+                f"({len(res['speed_check']['references'])} nets re-measured near the budget)"
+            )
+        con.print(
+            f"best under {latency_ms:g} ms on {device}: val accuracy {res['accuracy']:.3f}, test "
+            f"{res['test_accuracy']:.3f}; predicted {res['predicted_latency_ms']:.3f} ms, measured "
+            f"{res['measured_latency_ms']:.3f} ms; {res['macs']:,} MACs; {res['evaluations']} sub-networks "
+            f"evaluated in {res['search_seconds']:.1f} s"
+        )
         con.print(f"arch: {res['arch']}")
 
     _print(res, json_out, human)
@@ -179,12 +202,22 @@ def pareto(
 
         hv = res["hypervolume"]
         ref = fmt_num(hv["reference"]["latency_ms"])
-        con.print(f"{res['evaluations']} evaluations each; hypervolume NSGA-II {fmt_num(hv['nsga2'])} vs random "
-                  f"{fmt_num(hv['random'])} (reference: error 1, {ref} ms)")  # fmt: skip
-        rows = [[fmt_num(m["predicted_latency_ms"]), fmt_num(m["measured_latency_ms"]), fmt_num(m["test_accuracy"]),
-                 f"{m['macs']:,}"] for m in res["measured_front"]]  # fmt: skip
-        con.print(table(f"front on {device} (measured members)", ["predicted ms", "measured ms", "test acc", "MACs"],
-                        rows))  # fmt: skip
+        con.print(
+            f"{res['evaluations']} evaluations each; hypervolume NSGA-II {fmt_num(hv['nsga2'])} vs random "
+            f"{fmt_num(hv['random'])} (reference: error 1, {ref} ms)"
+        )
+        rows = [
+            [
+                fmt_num(m["predicted_latency_ms"]),
+                fmt_num(m["measured_latency_ms"]),
+                fmt_num(m["test_accuracy"]),
+                f"{m['macs']:,}",
+            ]
+            for m in res["measured_front"]
+        ]
+        con.print(
+            table(f"front on {device} (measured members)", ["predicted ms", "measured ms", "test acc", "MACs"], rows)
+        )
 
     _print(res, json_out, human)
 

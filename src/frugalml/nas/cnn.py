@@ -135,9 +135,15 @@ class CNNSpace(SearchSpace):
         self.kernel_transform = kernel_transform
         self.kernels, self.expands = tuple(kernels), tuple(expands)
         self.num_classes = 10
-        self.config = {"resolutions": list(resolutions), "depths": list(depths), "kernels": list(kernels),
-                       "expands": list(expands), "num_samples": num_samples, "val_size": val_size,
-                       "kernel_transform": kernel_transform}  # fmt: skip
+        self.config = {
+            "resolutions": list(resolutions),
+            "depths": list(depths),
+            "kernels": list(kernels),
+            "expands": list(expands),
+            "num_samples": num_samples,
+            "val_size": val_size,
+            "kernel_transform": kernel_transform,
+        }
         self.num_samples, self.val_size = num_samples, val_size
         genes = {"res": self.resolutions}
         for s in range(1, len(STAGES) + 1):
@@ -190,8 +196,12 @@ class CNNSpace(SearchSpace):
     def extract(self, supernet: CNNSupernet, arch: dict) -> nn.Sequential:
         self.validate(arch)
         a = self.canonical(arch)
-        layers = [Resample(a["res"]), supernet.stem.export(1, STEM_WIDTH, STEM_KERNEL),
-                  supernet.stem_bn.export(STEM_WIDTH), nn.ReLU()]  # fmt: skip
+        layers = [
+            Resample(a["res"]),
+            supernet.stem.export(1, STEM_WIDTH, STEM_KERNEL),
+            supernet.stem_bn.export(STEM_WIDTH),
+            nn.ReLU(),
+        ]
         for s, b, *_rest, k, e, _length in self._layers(a):
             layers.append(supernet.stages[s - 1][b - 1].export(k, e))
         layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten(), supernet.head.export(STAGES[-1][0], self.num_classes)]
@@ -200,8 +210,12 @@ class CNNSpace(SearchSpace):
     def build_subnet(self, arch: dict, seed: int = 0) -> nn.Sequential:
         self.validate(arch)
         torch.manual_seed(seed)
-        layers = [Resample(arch["res"]), nn.Conv1d(1, STEM_WIDTH, STEM_KERNEL, padding=STEM_KERNEL // 2, bias=False),
-                  nn.BatchNorm1d(STEM_WIDTH), nn.ReLU()]  # fmt: skip
+        layers = [
+            Resample(arch["res"]),
+            nn.Conv1d(1, STEM_WIDTH, STEM_KERNEL, padding=STEM_KERNEL // 2, bias=False),
+            nn.BatchNorm1d(STEM_WIDTH),
+            nn.ReLU(),
+        ]
         for _s, _b, c_in, c_out, st, k, e, _length in self._layers(arch):
             layers.append(Block(c_in, c_out * e, c_out, k, st))
         layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(STAGES[-1][0], self.num_classes)]
@@ -226,15 +240,28 @@ class CNNSpace(SearchSpace):
             (f"resample:{r}", lambda: (Resample(r), torch.randn(1, FULL_LENGTH))),
             (
                 f"stem:{r}",
-                lambda: (nn.Sequential(nn.Conv1d(1, STEM_WIDTH, STEM_KERNEL, padding=2, bias=False),
-                                       nn.BatchNorm1d(STEM_WIDTH), nn.ReLU()), torch.randn(1, 1, r)),
+                lambda: (
+                    nn.Sequential(
+                        nn.Conv1d(1, STEM_WIDTH, STEM_KERNEL, padding=2, bias=False),
+                        nn.BatchNorm1d(STEM_WIDTH),
+                        nn.ReLU(),
+                    ),
+                    torch.randn(1, 1, r),
+                ),
             ),
-        ]  # fmt: skip
+        ]
         length = r
         for _s, _b, c_in, c_out, st, k, e, length in self._layers(a):
             key = f"block:{c_in}:{c_out}:{st}:{k}:{e}:{length}"
-            ops.append((key, lambda c_in=c_in, c_out=c_out, st=st, k=k, e=e, n=length: (
-                Block(c_in, c_out * e, c_out, k, st), torch.randn(1, c_in, n))))  # fmt: skip
+            ops.append(
+                (
+                    key,
+                    lambda c_in=c_in, c_out=c_out, st=st, k=k, e=e, n=length: (
+                        Block(c_in, c_out * e, c_out, k, st),
+                        torch.randn(1, c_in, n),
+                    ),
+                )
+            )
         last = self._layers(a)[-1]
         l_out = (last[-1] - 1) // last[4] + 1
         c = STAGES[-1][0]

@@ -40,8 +40,14 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
         )
     note = f"sub-network searched under {budget} ms on host-1t, weights shared with the supernet"
     return [
-        demo_row("nas", "largest vs searched sub-network", "latency ms (host-1t)", largest_ms,
-                 res["measured_latency_ms"], note),
+        demo_row(
+            "nas",
+            "largest vs searched sub-network",
+            "latency ms (host-1t)",
+            largest_ms,
+            res["measured_latency_ms"],
+            note,
+        ),
         demo_row("nas", "largest vs searched sub-network", "MACs", space.macs(largest), res["macs"], note),
         demo_row("nas", "largest vs searched sub-network", "test accuracy", largest_acc, res["test_accuracy"], note),
-    ]  # fmt: skip
+    ]

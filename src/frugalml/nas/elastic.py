@@ -21,8 +21,9 @@ from torch import nn
 
 
 class ElasticConv1d(nn.Module):
-    def __init__(self, in_max: int, out_max: int, k_max: int, stride: int = 1, bias: bool = False,
-                 kernel_transform: bool = False):  # fmt: skip
+    def __init__(
+        self, in_max: int, out_max: int, k_max: int, stride: int = 1, bias: bool = False, kernel_transform: bool = False
+    ):
         super().__init__()
         self.in_max, self.out_max, self.k_max, self.stride = in_max, out_max, k_max, stride
         conv = nn.Conv1d(in_max, out_max, k_max, stride=stride, padding=k_max // 2, bias=bias)

@@ -56,8 +56,16 @@ class Settings:
     budget_floor: float = 1.0
     speed_references: int = 8  # nets re-measured for each budget's speed check (0: none)
     # HAT's proportions (parents 20%, mutants 40%, crossovers 40% of the population), scaled down
-    evo: dict = field(default_factory=lambda: {"population": 30, "parents": 6, "mutations": 12, "crossovers": 12,
-                                               "iterations": 8, "mutate_prob": 0.3})  # fmt: skip
+    evo: dict = field(
+        default_factory=lambda: {
+            "population": 30,
+            "parents": 6,
+            "mutations": 12,
+            "crossovers": 12,
+            "iterations": 8,
+            "mutate_prob": 0.3,
+        }
+    )
     pareto_population: int = 20
     pareto_generations: int = 20  # 400 distinct sub-networks per front (and as many random ones)
     random_devices: tuple = ("host-1t",)
@@ -73,13 +81,24 @@ class Settings:
 def tiny(space: str, baseline_members: tuple, **kw) -> Settings:
     """A smoke-test configuration of the whole pipeline (minutes on 2 cores)."""
     evo = {"population": 12, "parents": 4, "mutations": 4, "crossovers": 4, "iterations": 3, "mutate_prob": 0.3}
-    base = dict(space=space, epochs=2, quick=True, latency_samples=30, rounds=2, finetune_epochs=1, evo=evo,
-                pareto_population=10, pareto_generations=3, baseline_members=baseline_members)  # fmt: skip
+    base = dict(
+        space=space,
+        epochs=2,
+        quick=True,
+        latency_samples=30,
+        rounds=2,
+        finetune_epochs=1,
+        evo=evo,
+        pareto_population=10,
+        pareto_generations=3,
+        baseline_members=baseline_members,
+    )
     return Settings(**(base | kw))
 
 
-def _supernet_job(out: str, space: str, seed: int, epochs: int, sampling: str, subnets: int, distill: bool,
-                  quick: bool) -> dict:  # fmt: skip
+def _supernet_job(
+    out: str, space: str, seed: int, epochs: int, sampling: str, subnets: int, distill: bool, quick: bool
+) -> dict:
     from frugalml.nas.pipeline import cost_of, tracker
     from frugalml.nas.supernet import SupernetConfig, train_supernet
 
@@ -87,8 +106,9 @@ def _supernet_job(out: str, space: str, seed: int, epochs: int, sampling: str, s
     if done.exists():
         return read_json(done)
     t = tracker(f"supernet seed {seed}")
-    cfg = SupernetConfig(space=space, epochs=epochs, sampling=sampling, subnets=subnets, distill=distill, seed=seed,
-                         quick=quick)  # fmt: skip
+    cfg = SupernetConfig(
+        space=space, epochs=epochs, sampling=sampling, subnets=subnets, distill=distill, seed=seed, quick=quick
+    )
     res = train_supernet(cfg, out, track=False, progress=False)
     res["cost"] = cost_of(t.stop())
     write_json(done, res)
@@ -113,12 +133,17 @@ def _baseline_job(out: str, space: str, name: str, arch: dict, seed: int, epochs
     train, _val, test = sp.dataset(quick=quick)
     t = tracker(f"baseline {name} seed {seed}")
     net = sp.build_subnet(arch, seed=seed)
-    cfg = TrainConfig(epochs=epochs, batch_size=64, lr=0.003, optimizer="adam", schedule="cosine", seed=seed,
-                      threads=1)  # fmt: skip
+    cfg = TrainConfig(epochs=epochs, batch_size=64, lr=0.003, optimizer="adam", schedule="cosine", seed=seed, threads=1)
     fit(net, train, cfg, out, progress=False, loss_fn=lambda m, x, y: sp.loss(m, x, y)[:2])
-    res = {"name": name, "seed": seed, "arch": arch, "epochs": epochs, "test_accuracy": sp.evaluate(net, test),
-           "macs": sp.macs(arch),
-           "cost": cost_of(t.stop())}  # fmt: skip
+    res = {
+        "name": name,
+        "seed": seed,
+        "arch": arch,
+        "epochs": epochs,
+        "test_accuracy": sp.evaluate(net, test),
+        "macs": sp.macs(arch),
+        "cost": cost_of(t.stop()),
+    }
     write_json(done, res)
     return res
 
@@ -150,14 +175,24 @@ def _search_job(
             if rr is not None:
                 out["random"].append(rr)
     for device in pareto_devices:
-        out["pareto"][device] = pareto_step(run, device, pareto_pop, pareto_gen, seed=seed, evaluator=ev, context=ctx,
-                                            latency_run=latency_run, measure=False)  # fmt: skip
+        out["pareto"][device] = pareto_step(
+            run,
+            device,
+            pareto_pop,
+            pareto_gen,
+            seed=seed,
+            evaluator=ev,
+            context=ctx,
+            latency_run=latency_run,
+            measure=False,
+        )
     out["evaluator"] = {"evaluations": ev.evaluations, "seconds": ev.seconds}
     return out
 
 
-def _one_budget(run, latency_run, seed, device, budget, evo, random_devices, finetune_epochs, ctx, ev,
-                speed: dict | None = None) -> tuple[dict, dict | None]:  # fmt: skip
+def _one_budget(
+    run, latency_run, seed, device, budget, evo, random_devices, finetune_epochs, ctx, ev, speed: dict | None = None
+) -> tuple[dict, dict | None]:
     """Evolution under one budget, the random-search control with as many distinct sub-networks
     (on `random_devices`) and the optional fine-tune; winners are measured by the caller."""
     from frugalml.nas import search as srch
@@ -166,13 +201,24 @@ def _one_budget(run, latency_run, seed, device, budget, evo, random_devices, fin
     space, net, _meta, train, val, test = ctx
     cfg = srch.EvolutionConfig(seed=seed, **evo)
     before = ev.evaluations
-    r = search_step(run, device, budget, cfg, progress=False, evaluator=ev, context=ctx, latency_run=latency_run,
-                    measure=False, speed_check=speed or 0)  # fmt: skip
+    r = search_step(
+        run,
+        device,
+        budget,
+        cfg,
+        progress=False,
+        evaluator=ev,
+        context=ctx,
+        latency_run=latency_run,
+        measure=False,
+        speed_check=speed or 0,
+    )
     r["new_evaluations"] = ev.evaluations - before
     r["unique_evaluated"] = _unique_in_search(r)
     if finetune_epochs:
-        r["finetune"] = finetune(space, net, r["arch"], train, test, finetune_epochs, seed,
-                                 Path(run) / "finetune" / f"{device}-{budget:g}ms")  # fmt: skip
+        r["finetune"] = finetune(
+            space, net, r["arch"], train, test, finetune_epochs, seed, Path(run) / "finetune" / f"{device}-{budget:g}ms"
+        )
     if device not in random_devices:
         return r, None
     pred = predictor_for(space, Path(latency_run), device)
@@ -195,8 +241,15 @@ def _unmeetable(device, budget, ctx, ev, lrun, speed: dict, why: str) -> dict:
     pred = ScaledPredictor(predictor_for(space, Path(lrun), device), speed["factor"])
     arch = srch.smallest_achievable(space, pred.predict)[1]
     r = _finish(space, net, train, test, device, arch, pred, measure=False)
-    return r | {"device": device, "budget_ms": budget, "accuracy": ev(arch), "unmeetable": why, "speed_check": speed,
-                "unique_evaluated": 0, "cost": {"cpu_s": 0.0, "energy_j": 0.0}}  # fmt: skip
+    return r | {
+        "device": device,
+        "budget_ms": budget,
+        "accuracy": ev(arch),
+        "unmeetable": why,
+        "speed_check": speed,
+        "unique_evaluated": 0,
+        "cost": {"cpu_s": 0.0, "energy_j": 0.0},
+    }
 
 
 def _measure_ms(space, net, arch: dict, device: str, passes: int = 1) -> float:
@@ -231,8 +284,9 @@ def _budget_searches(s: Settings, out: Path, runs: dict, lrun: str, budgets: dic
                 seed = res["seed"]
                 ctx, ev = ctxs[seed], evs[seed]
                 try:
-                    r, rr = _one_budget(runs[seed], lrun, seed, device, b, s.evo, s.random_devices,
-                                        s.finetune_epochs, ctx, ev, speed)  # fmt: skip
+                    r, rr = _one_budget(
+                        runs[seed], lrun, seed, device, b, s.evo, s.random_devices, s.finetune_epochs, ctx, ev, speed
+                    )
                 except FrugalError as e:
                     if speed is None:
                         raise
@@ -338,19 +392,39 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     runs = {seed: str(out / f"supernet-s{seed}") for seed in s.seeds}
     # A. training jobs
     t0 = time.perf_counter()
-    jobs = [dict(out=runs[seed], space=s.space, seed=seed, epochs=s.epochs, sampling=s.sampling, subnets=s.subnets,
-                 distill=s.distill, quick=s.quick) for seed in s.seeds]  # fmt: skip
+    jobs = [
+        dict(
+            out=runs[seed],
+            space=s.space,
+            seed=seed,
+            epochs=s.epochs,
+            sampling=s.sampling,
+            subnets=s.subnets,
+            distill=s.distill,
+            quick=s.quick,
+        )
+        for seed in s.seeds
+    ]
     supernets = run_jobs(_supernet_job, jobs, workers=s.workers)
     mark("A_supernets", t0)
-    log(f"A. supernets trained ({time.perf_counter() - t0:.0f} s): "
-        + ", ".join(f"seed {r['config']['seed']}: {r['cost']['cpu_s']:.0f} CPU-s" for r in supernets))  # fmt: skip
+    log(
+        f"A. supernets trained ({time.perf_counter() - t0:.0f} s): "
+        + ", ".join(f"seed {r['config']['seed']}: {r['cost']['cpu_s']:.0f} CPU-s" for r in supernets)
+    )
     t0 = time.perf_counter()
     bjobs = [
-        dict(out=str(out / f"baseline-{name}-s{seed}"), space=s.space, name=name, arch=arch, seed=seed,
-             epochs=s.epochs, quick=s.quick)
+        dict(
+            out=str(out / f"baseline-{name}-s{seed}"),
+            space=s.space,
+            name=name,
+            arch=arch,
+            seed=seed,
+            epochs=s.epochs,
+            quick=s.quick,
+        )
         for name, arch in _family(sp, s)
         for seed in s.seeds
-    ]  # fmt: skip
+    ]
     baselines = run_jobs(_baseline_job, bjobs, workers=s.workers)
     mark("A_baselines", t0)
     log(f"A. {len(baselines)} baseline trainings ({time.perf_counter() - t0:.0f} s)")
@@ -359,14 +433,16 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     latency = {}
     for device in s.devices:
         t0 = time.perf_counter()
-        latency[device] = latency_step(lrun, device, s.latency_samples, seed=0, rounds=s.rounds,
-                                       lut=device in s.lut_devices,
-                                       progress=False)  # fmt: skip
+        latency[device] = latency_step(
+            lrun, device, s.latency_samples, seed=0, rounds=s.rounds, lut=device in s.lut_devices, progress=False
+        )
         mark(f"B_latency_{device}", t0)
         m = latency[device]
-        log(f"B. latency {device} ({time.perf_counter() - t0:.0f} s): noise floor MAPE "
+        log(
+            f"B. latency {device} ({time.perf_counter() - t0:.0f} s): noise floor MAPE "
             f"{m['noise_floor']['mape_pct']:.1f}%, MLP MAPE {m['mlp']['mape_pct']:.1f}% tau "
-            f"{m['mlp']['kendall_tau']:.2f}, {_lut_text(m)}")  # fmt: skip
+            f"{m['mlp']['kendall_tau']:.2f}, {_lut_text(m)}"
+        )
     # budgets: quantiles of the measured latencies of random sub-networks on each device
     budgets = {}
     for device in s.devices:
@@ -384,20 +460,35 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     # C. fronts on measured devices and budget searches on modelled ones, one job per (seed, device)
     # so the workers stay busy; each job has its own accuracy cache
     t0 = time.perf_counter()
-    sjobs = [dict(run=runs[seed], latency_run=lrun, seed=seed,
-                  budgets={d: budgets[d]} if d in s.modelled else {}, evo=s.evo,
-                  pareto_pop=s.pareto_population, pareto_gen=s.pareto_generations,
-                  pareto_devices=[d] if d in s.devices else [], random_devices=list(s.random_devices),
-                  finetune_epochs=s.finetune_epochs)
-             for seed in s.seeds for d in (*s.devices, *s.modelled)]  # fmt: skip
+    sjobs = [
+        dict(
+            run=runs[seed],
+            latency_run=lrun,
+            seed=seed,
+            budgets={d: budgets[d]} if d in s.modelled else {},
+            evo=s.evo,
+            pareto_pop=s.pareto_population,
+            pareto_gen=s.pareto_generations,
+            pareto_devices=[d] if d in s.devices else [],
+            random_devices=list(s.random_devices),
+            finetune_epochs=s.finetune_epochs,
+        )
+        for seed in s.seeds
+        for d in (*s.devices, *s.modelled)
+    ]
     parts = run_jobs(_search_job, sjobs, workers=s.workers)
     searches = []
     for seed in s.seeds:
         mine = [p for p in parts if p["seed"] == seed]
-        searches.append({"seed": seed, "searches": [r for p in mine for r in p["searches"]],
-                         "random": [r for p in mine for r in p["random"]],
-                         "pareto": {d: v for p in mine for d, v in p["pareto"].items()},
-                         "evaluator": [p["evaluator"] for p in mine]})  # fmt: skip
+        searches.append(
+            {
+                "seed": seed,
+                "searches": [r for p in mine for r in p["searches"]],
+                "random": [r for p in mine for r in p["random"]],
+                "pareto": {d: v for p in mine for d, v in p["pareto"].items()},
+                "evaluator": [p["evaluator"] for p in mine],
+            }
+        )
     mark("C_fronts", t0)
     log(f"C. fronts and modelled-device searches ({time.perf_counter() - t0:.0f} s)")
     # D. budget searches on measured devices, each winner measured right after its speed check
@@ -457,8 +548,9 @@ def _measure_all(s: Settings, runs: dict, searches: list) -> tuple[dict, dict]:
     # machine runs at another speed than when the data (and so the budgets) were taken, it shows
     refs = {}
     for d in s.devices:
-        recs = sorted(read_json(Path(runs[s.seeds[0]]) / "latency" / f"{d}.json")["records"],
-                      key=lambda r: r["latency_ms"])  # fmt: skip
+        recs = sorted(
+            read_json(Path(runs[s.seeds[0]]) / "latency" / f"{d}.json")["records"], key=lambda r: r["latency_ms"]
+        )
         pick = sorted({round(i * (len(recs) - 1) / (DRIFT_REFERENCES - 1)) for i in range(DRIFT_REFERENCES)})
         refs[d] = [{"then_ms": recs[i]["latency_ms"]} for i in pick]
         items += [(r, "now_ms", nets[s.seeds[0]], recs[i]["arch"], d) for r, i in zip(refs[d], pick, strict=True)]
@@ -466,8 +558,10 @@ def _measure_all(s: Settings, runs: dict, searches: list) -> tuple[dict, dict]:
         for record, key, net, arch, device in items:
             ms = _measure_ms(space, net, arch, device)
             record[key] = ms if i == 0 else min(record[key], ms)
-    drift = {d: {"ratio_median": statistics.median(r["now_ms"] / r["then_ms"] for r in rs), "references": rs}
-             for d, rs in refs.items()}  # fmt: skip
+    drift = {
+        d: {"ratio_median": statistics.median(r["now_ms"] / r["then_ms"] for r in rs), "references": rs}
+        for d, rs in refs.items()
+    }
     return base_lat, cost_of(t.stop()), drift
 
 
@@ -545,9 +639,15 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
     members = {}
     for b in baselines:
         members.setdefault(b["name"], []).append(b["test_accuracy"])
-    base = {n: {"test_accuracy_mean": statistics.mean(v), "test_accuracy_spread": max(v) - min(v),
-                "latency_ms": base_lat[n], "macs": next(b["macs"] for b in baselines if b["name"] == n)}
-            for n, v in members.items()}  # fmt: skip
+    base = {
+        n: {
+            "test_accuracy_mean": statistics.mean(v),
+            "test_accuracy_spread": max(v) - min(v),
+            "latency_ms": base_lat[n],
+            "macs": next(b["macs"] for b in baselines if b["name"] == n),
+        }
+        for n, v in members.items()
+    }
     rows, within = [], []
     for res in searches:
         randoms = {(rr["device"], rr["budget"]): rr for rr in res["random"]}
@@ -559,21 +659,35 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
             b_acc, how = _interp(pts, r["measured_latency_ms"])
             ok = r["measured_latency_ms"] <= 1.1 * r["budget_ms"]
             within.append(ok)
-            rows.append({"seed": res["seed"], "device": d, "budget_ms": r["budget_ms"],
-                         "predicted_ms": r["predicted_latency_ms"], "measured_ms": r["measured_latency_ms"],
-                         "within_10pct": ok, "test_accuracy": r["test_accuracy"], "val_accuracy": r["accuracy"],
-                         "baseline_accuracy_at_latency": b_acc, "baseline_how": how,
-                         "random_test_accuracy": rr.get("test_accuracy"),
-                         "random_measured_ms": rr.get("measured_latency_ms"),
-                         "finetuned_test_accuracy": r.get("finetune", {}).get("test_accuracy"),
-                         "finetune_cpu_s": r.get("finetune", {}).get("cost", {}).get("cpu_s"),
-                         "macs": r["macs"], "evaluations": r["unique_evaluated"], "search_cpu_s": r["cost"]["cpu_s"],
-                         "search_energy_j": r["cost"]["energy_j"], "speed_factor": speed.get("factor"),
-                         "speed_factor_after": speed.get("factor_after"),
-                         "extra_measure_passes": speed.get("extra_passes"),
-                         "speed_check_cpu_s": speed.get("cost", {}).get("cpu_s", 0.0),
-                         "speed_check_energy_j": speed.get("cost", {}).get("energy_j", 0.0),
-                         "unmeetable": r.get("unmeetable"), "arch": r["arch"]})  # fmt: skip
+            rows.append(
+                {
+                    "seed": res["seed"],
+                    "device": d,
+                    "budget_ms": r["budget_ms"],
+                    "predicted_ms": r["predicted_latency_ms"],
+                    "measured_ms": r["measured_latency_ms"],
+                    "within_10pct": ok,
+                    "test_accuracy": r["test_accuracy"],
+                    "val_accuracy": r["accuracy"],
+                    "baseline_accuracy_at_latency": b_acc,
+                    "baseline_how": how,
+                    "random_test_accuracy": rr.get("test_accuracy"),
+                    "random_measured_ms": rr.get("measured_latency_ms"),
+                    "finetuned_test_accuracy": r.get("finetune", {}).get("test_accuracy"),
+                    "finetune_cpu_s": r.get("finetune", {}).get("cost", {}).get("cpu_s"),
+                    "macs": r["macs"],
+                    "evaluations": r["unique_evaluated"],
+                    "search_cpu_s": r["cost"]["cpu_s"],
+                    "search_energy_j": r["cost"]["energy_j"],
+                    "speed_factor": speed.get("factor"),
+                    "speed_factor_after": speed.get("factor_after"),
+                    "extra_measure_passes": speed.get("extra_passes"),
+                    "speed_check_cpu_s": speed.get("cost", {}).get("cpu_s", 0.0),
+                    "speed_check_energy_j": speed.get("cost", {}).get("energy_j", 0.0),
+                    "unmeetable": r.get("unmeetable"),
+                    "arch": r["arch"],
+                }
+            )
     comparable = [r for r in rows if r["baseline_accuracy_at_latency"] is not None]
     per_device = {}
     for d in {r["device"] for r in rows}:
@@ -603,9 +717,15 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
     train_cost = [_whole_training_cost(sn) for sn in supernets]
     base_cpu = statistics.mean(b["cost"]["cpu_s"] for b in baselines)
     base_j = statistics.mean(b["cost"]["energy_j"] for b in baselines)
-    costs = {"supernet_training": train_cost, "latency": {d: latency[d]["cost"] for d in latency},
-             "from_scratch_one_candidate_mean": {"cpu_s": base_cpu, "energy_j": base_j,
-                                                 "note": "mean of the scaling-baseline trainings"}}  # fmt: skip
+    costs = {
+        "supernet_training": train_cost,
+        "latency": {d: latency[d]["cost"] for d in latency},
+        "from_scratch_one_candidate_mean": {
+            "cpu_s": base_cpu,
+            "energy_j": base_j,
+            "note": "mean of the scaling-baseline trainings",
+        },
+    }
     per_target = {}
     sn0 = train_cost[0]
     for d in budgets:
@@ -617,19 +737,38 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
         lat_j = latency[d]["cost"]["energy_j"] if d in latency else 0.0
         n_cand = sum(r["evaluations"] for r in srows)
         ft_cpu = sum(r["finetune_cpu_s"] or 0.0 for r in srows)
-        per_target[d] = {"added_cpu_s": lat_cpu + search_cpu, "added_energy_j": lat_j + search_j,
-                         "finetune_cpu_s": ft_cpu, "finetune_note": "fine-tuning the winners, not in added_cpu_s",
-                         "latency_cpu_s": lat_cpu, "search_cpu_s": search_cpu, "candidates_evaluated": n_cand,
-                         "from_scratch_cpu_s": n_cand * base_cpu, "from_scratch_energy_j": n_cand * base_j,
-                         "saving_ratio_added": n_cand * base_cpu / max(lat_cpu + search_cpu, 1e-9)}  # fmt: skip
+        per_target[d] = {
+            "added_cpu_s": lat_cpu + search_cpu,
+            "added_energy_j": lat_j + search_j,
+            "finetune_cpu_s": ft_cpu,
+            "finetune_note": "fine-tuning the winners, not in added_cpu_s",
+            "latency_cpu_s": lat_cpu,
+            "search_cpu_s": search_cpu,
+            "candidates_evaluated": n_cand,
+            "from_scratch_cpu_s": n_cand * base_cpu,
+            "from_scratch_energy_j": n_cand * base_j,
+            "saving_ratio_added": n_cand * base_cpu / max(lat_cpu + search_cpu, 1e-9),
+        }
     total_ours = sn0["cpu_s"] + sum(v["added_cpu_s"] for v in per_target.values())
     total_scratch = sum(v["from_scratch_cpu_s"] for v in per_target.values())
     costs["per_target"] = per_target
-    costs["all_targets"] = {"ours_cpu_s": total_ours, "from_scratch_cpu_s": total_scratch,
-                            "saving_ratio": total_scratch / total_ours,
-                            "one_time_cpu_s": sn0["cpu_s"]}  # fmt: skip
-    return {"baseline": base, "rows": rows, "per_device": per_device, "hypervolume": hv, "costs": costs,
-            "latency": latency, "budgets": budgets, "searches": searches, "supernets": supernets}  # fmt: skip
+    costs["all_targets"] = {
+        "ours_cpu_s": total_ours,
+        "from_scratch_cpu_s": total_scratch,
+        "saving_ratio": total_scratch / total_ours,
+        "one_time_cpu_s": sn0["cpu_s"],
+    }
+    return {
+        "baseline": base,
+        "rows": rows,
+        "per_device": per_device,
+        "hypervolume": hv,
+        "costs": costs,
+        "latency": latency,
+        "budgets": budgets,
+        "searches": searches,
+        "supernets": supernets,
+    }
 
 
 # ---- reporting (shared by the benchmarks) ----------------------------------------------
@@ -651,18 +790,44 @@ def plots(p: dict, name: str, results: Path, metric: str = "test accuracy") -> l
             if d not in res["pareto"]:
                 continue
             m = res["pareto"][d]["measured_front"]
-            ax.plot([x["measured_latency_ms"] for x in m], [x["test_accuracy"] for x in m], "o-", alpha=0.6,
-                    label=f"NSGA-II front seed {res['seed']}")  # fmt: skip
+            ax.plot(
+                [x["measured_latency_ms"] for x in m],
+                [x["test_accuracy"] for x in m],
+                "o-",
+                alpha=0.6,
+                label=f"NSGA-II front seed {res['seed']}",
+            )
         rows = [r for r in p["rows"] if r["device"] == d]
-        ax.scatter([r["measured_ms"] for r in rows], [r["test_accuracy"] for r in rows], marker="*", s=120,
-                   color="red", zorder=3, label="evolution winners")  # fmt: skip
+        ax.scatter(
+            [r["measured_ms"] for r in rows],
+            [r["test_accuracy"] for r in rows],
+            marker="*",
+            s=120,
+            color="red",
+            zorder=3,
+            label="evolution winners",
+        )
         ft = [r for r in rows if r.get("finetuned_test_accuracy") is not None]
         if ft:
-            ax.scatter([r["measured_ms"] for r in ft], [r["finetuned_test_accuracy"] for r in ft], marker="*", s=120,
-                       facecolors="none", edgecolors="green", zorder=3, label="winners fine-tuned")  # fmt: skip
+            ax.scatter(
+                [r["measured_ms"] for r in ft],
+                [r["finetuned_test_accuracy"] for r in ft],
+                marker="*",
+                s=120,
+                facecolors="none",
+                edgecolors="green",
+                zorder=3,
+                label="winners fine-tuned",
+            )
         rr = [r for r in rows if r["random_measured_ms"] is not None]
-        ax.scatter([r["random_measured_ms"] for r in rr], [r["random_test_accuracy"] for r in rr], marker="x",
-                   color="black", zorder=3, label="random search (same evaluations)")  # fmt: skip
+        ax.scatter(
+            [r["random_measured_ms"] for r in rr],
+            [r["random_test_accuracy"] for r in rr],
+            marker="x",
+            color="black",
+            zorder=3,
+            label="random search (same evaluations)",
+        )
         for b in p["budgets"][d]:
             ax.axvline(b, color="red", alpha=0.15)
         modelled = " (modelled)" if d not in ("host-1t", "host-2t") else " (measured)"
@@ -679,8 +844,11 @@ def plots(p: dict, name: str, results: Path, metric: str = "test accuracy") -> l
                 ax.scatter(t, pr, marker=mark, alpha=0.6, label=f"{k}: MAPE {m[k]['mape_pct']:.1f}%")
         lo, hi = ax.get_xlim()
         ax.plot([lo, hi], [lo, hi], "k:")
-        ax.set(title=f"{d}: noise floor MAPE {m['noise_floor']['mape_pct']:.1f}%", xlabel="measured ms",
-               ylabel="predicted ms")  # fmt: skip
+        ax.set(
+            title=f"{d}: noise floor MAPE {m['noise_floor']['mape_pct']:.1f}%",
+            xlabel="measured ms",
+            ylabel="predicted ms",
+        )
         ax.legend(fontsize=8)
     fig.tight_layout()
     files.append(str(save_figure(fig, results / f"{name}_latency_predictor.png")))
@@ -715,10 +883,18 @@ def bench_main(name: str, full: Settings, tiny: Settings, note: str, metric: str
         for k in ("mlp", "lut"):
             if k in d:
                 d[k]["scatter_n"] = len(d[k].pop("scatter"))
-    slim["pareto"] = [{"seed": r["seed"], "device": d, "measured_front": pr["measured_front"],
-                       "hypervolume": pr["hypervolume"], "front_size": len(pr["front"]),
-                       "random_front_size": len(pr["random_front"])}
-                      for r in p["searches"] for d, pr in r["pareto"].items()]  # fmt: skip
+    slim["pareto"] = [
+        {
+            "seed": r["seed"],
+            "device": d,
+            "measured_front": pr["measured_front"],
+            "hypervolume": pr["hypervolume"],
+            "front_size": len(pr["front"]),
+            "random_front_size": len(pr["random_front"]),
+        }
+        for r in p["searches"]
+        for d, pr in r["pareto"].items()
+    ]
     slim["plots"] = files
     slim["metric"] = metric
     slim["note"] = note
@@ -737,29 +913,45 @@ def _lut_text(m: dict) -> str:
 def print_summary(p: dict) -> None:
     for d, m in p["latency"].items():
         nf = m["noise_floor"]
-        print(f"{d}: noise floor MAPE {nf['mape_pct']:.1f}% | MLP RMSE {m['mlp']['rmse_ms']:.3f} ms MAPE "
-              f"{m['mlp']['mape_pct']:.1f}% tau {m['mlp']['kendall_tau']:.2f} | {_lut_text(m)}")  # fmt: skip
+        print(
+            f"{d}: noise floor MAPE {nf['mape_pct']:.1f}% | MLP RMSE {m['mlp']['rmse_ms']:.3f} ms MAPE "
+            f"{m['mlp']['mape_pct']:.1f}% tau {m['mlp']['kendall_tau']:.2f} | {_lut_text(m)}"
+        )
     for d, v in p["per_device"].items():
         f = [r["speed_factor"] for r in p["rows"] if r["device"] == d and r.get("speed_factor")]
         at = f" (speed checks {min(f):.2f}x-{max(f):.2f}x the predictor)" if f else ""
-        print(f"{d}: within budget {100 * v['within_budget_fraction']:.0f}%{at} | searched "
-              f"{v['searched_mean_accuracy']} vs baseline {v['baseline_mean_accuracy']} "
-              f"({v['comparable']}/{v['n']} comparable) | random {v['random_mean_accuracy']} | fine-tuned "
-              f"{v.get('finetuned_mean_accuracy')} | per seed "
-              f"{v.get('searched_accuracy_per_seed')}")  # fmt: skip
+        print(
+            f"{d}: within budget {100 * v['within_budget_fraction']:.0f}%{at} | searched "
+            f"{v['searched_mean_accuracy']} vs baseline {v['baseline_mean_accuracy']} "
+            f"({v['comparable']}/{v['n']} comparable) | random {v['random_mean_accuracy']} | fine-tuned "
+            f"{v.get('finetuned_mean_accuracy')} | per seed "
+            f"{v.get('searched_accuracy_per_seed')}"
+        )
     for d, v in p.get("machine_drift", {}).items():
         r = v["ratio_median"]
         warn = abs(r - 1) > DRIFT_WARN
-        print(f"{d}: reference nets now run {r:.2f}x their latency-data figures"
-              + (" - WARNING: the machine changed speed since the latency data was taken; baselines and "
-                 "fronts were measured at another speed than the budgets were set at" if warn else ""))  # fmt: skip
+        print(
+            f"{d}: reference nets now run {r:.2f}x their latency-data figures"
+            + (
+                " - WARNING: the machine changed speed since the latency data was taken; baselines and "
+                "fronts were measured at another speed than the budgets were set at"
+                if warn
+                else ""
+            )
+        )
     for d, hs in p["hypervolume"].items():
-        print(f"{d}: hypervolume " + ", ".join(f"seed {h['seed']}: NSGA-II {h['nsga2']:.4f} vs random "
-                                               f"{h['random']:.4f}" for h in hs))  # fmt: skip
+        print(
+            f"{d}: hypervolume "
+            + ", ".join(f"seed {h['seed']}: NSGA-II {h['nsga2']:.4f} vs random {h['random']:.4f}" for h in hs)
+        )
     c = p["costs"]
     for d, v in c["per_target"].items():
-        print(f"{d}: added {v['added_cpu_s']:.0f} CPU-s vs {v['from_scratch_cpu_s']:.0f} CPU-s training "
-              f"{v['candidates_evaluated']} candidates from scratch: {v['saving_ratio_added']:.0f}x")  # fmt: skip
+        print(
+            f"{d}: added {v['added_cpu_s']:.0f} CPU-s vs {v['from_scratch_cpu_s']:.0f} CPU-s training "
+            f"{v['candidates_evaluated']} candidates from scratch: {v['saving_ratio_added']:.0f}x"
+        )
     a = c["all_targets"]
-    print(f"all targets: ours {a['ours_cpu_s']:.0f} CPU-s (one-time {a['one_time_cpu_s']:.0f}) vs from scratch "
-          f"{a['from_scratch_cpu_s']:.0f} CPU-s: {a['saving_ratio']:.0f}x")  # fmt: skip
+    print(
+        f"all targets: ours {a['ours_cpu_s']:.0f} CPU-s (one-time {a['one_time_cpu_s']:.0f}) vs from scratch "
+        f"{a['from_scratch_cpu_s']:.0f} CPU-s: {a['saving_ratio']:.0f}x"
+    )

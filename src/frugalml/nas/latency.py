@@ -114,8 +114,7 @@ def collect(
     archs = [space.smallest(), space.largest()] + [space.sample(rng) for _ in range(max(samples - 2, 0))]
     modelled = is_modelled(device)
     rounds = 1 if modelled else max(2, rounds)
-    data = {"device": device, "modelled": modelled, "seed": seed, "samples": samples, "rounds": [],
-            "seconds": 0.0}  # fmt: skip
+    data = {"device": device, "modelled": modelled, "seed": seed, "samples": samples, "rounds": [], "seconds": 0.0}
     if path is not None and Path(path).exists():
         old = read_json(path)
         if all(old.get(k) == data[k] for k in ("device", "seed", "samples")):
@@ -222,8 +221,10 @@ class MLPPredictor:
         from frugalml.train import save_weights
 
         save_weights(self.net, Path(path).with_suffix(".safetensors"))
-        write_json(Path(path).with_suffix(".json"), {"kind": self.kind, "hidden": self.hidden, "layers": self.layers,
-                                                     "mu": self.mu, "sd": self.sd})  # fmt: skip
+        write_json(
+            Path(path).with_suffix(".json"),
+            {"kind": self.kind, "hidden": self.hidden, "layers": self.layers, "mu": self.mu, "sd": self.sd},
+        )
 
     @classmethod
     def load(cls, space, path: str | Path) -> MLPPredictor:
@@ -276,8 +277,10 @@ class LookupTable:
         return [self.predict(a) for a in archs]
 
     def save(self, path: str | Path) -> None:
-        write_json(Path(path).with_suffix(".json"), {"kind": self.kind, "device": self.device, "a": self.a,
-                                                     "b": self.b, "table": self.table})  # fmt: skip
+        write_json(
+            Path(path).with_suffix(".json"),
+            {"kind": self.kind, "device": self.device, "a": self.a, "b": self.b, "table": self.table},
+        )
 
 
 class ModelledLatency:
@@ -319,8 +322,11 @@ def evaluate_predictors(space, data: dict, seed: int = 0, lut: bool = True) -> t
             table = None
         if table is not None:
             pred = table.predict_many([r["arch"] for r in test])
-            out["lut"] = metrics(pred, truth) | {"operators": len(table.table), "measure_seconds": table.seconds,
-                                                 "scatter": list(zip(truth, pred, strict=True))}  # fmt: skip
+            out["lut"] = metrics(pred, truth) | {
+                "operators": len(table.table),
+                "measure_seconds": table.seconds,
+                "scatter": list(zip(truth, pred, strict=True)),
+            }
     # the predictor used by the search is refitted on all measured sub-networks
     final = MLPPredictor(space, seed=seed).fit(data["records"])
     return out, final

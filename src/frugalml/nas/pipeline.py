@@ -36,8 +36,15 @@ def cost_of(result) -> dict:
     return {k: d[k] for k in ("wall_s", "cpu_s", "energy_j", "co2e_g")} | {"energy_source": d["sources"]["energy"]}
 
 
-def latency_step(run: str | Path, device: str, samples: int = 300, seed: int = 0, rounds: int = 4,
-                 progress: bool | None = None, lut: bool = True) -> dict:  # fmt: skip
+def latency_step(
+    run: str | Path,
+    device: str,
+    samples: int = 300,
+    seed: int = 0,
+    rounds: int = 4,
+    progress: bool | None = None,
+    lut: bool = True,
+) -> dict:
     """Measure sub-networks on `device`, fit and score the predictors, save the MLP predictor."""
     lat.check_device(device)
     run = Path(run)
@@ -50,8 +57,9 @@ def latency_step(run: str | Path, device: str, samples: int = 300, seed: int = 0
     if samples < 10 and not lat.is_modelled(device):
         raise FrugalError(f"--samples must be at least 10 to fit and test a predictor, got {samples}")
     t = tracker(f"nas latency {device}")
-    data = lat.collect(space, net, device, samples, run / "latency" / f"{device}.json", seed=seed,
-                       rounds=rounds, progress=progress)  # fmt: skip
+    data = lat.collect(
+        space, net, device, samples, run / "latency" / f"{device}.json", seed=seed, rounds=rounds, progress=progress
+    )
     out = {"device": device, "modelled": lat.is_modelled(device), "samples": len(data["records"]), "seed": seed}
     if lat.is_modelled(device):
         out["note"] = "modelled device: latency is the roofline model itself, no predictor needed"
@@ -106,8 +114,9 @@ class ScaledPredictor:
         return [self.factor * v for v in self.base.predict_many(archs)]
 
 
-def measure_speed(space, net, latency_run: str | Path, device: str, budget_ms: float, predictor,
-                  references: int = 8, passes: int = 3) -> dict:  # fmt: skip
+def measure_speed(
+    space, net, latency_run: str | Path, device: str, budget_ms: float, predictor, references: int = 8, passes: int = 3
+) -> dict:
     """How fast `device` runs now, against when its latency data was taken.
 
     The `references` nets of the latency data whose latency lay nearest `budget_ms` are measured
@@ -128,10 +137,14 @@ def measure_speed(space, net, latency_run: str | Path, device: str, budget_ms: f
         for r in rows:
             ms = lat.measure(space, net, r["arch"], device) * 1e3
             r["now_ms"] = min(r.get("now_ms", ms), ms)
-    return {"device": device, "budget_ms": budget_ms,
-            "factor": statistics.median(r["now_ms"] / r["data_ms"] for r in rows),
-            "predictor_ratio": statistics.median(r["now_ms"] / r["predicted_ms"] for r in rows),
-            "references": rows, "cost": cost_of(t.stop())}  # fmt: skip
+    return {
+        "device": device,
+        "budget_ms": budget_ms,
+        "factor": statistics.median(r["now_ms"] / r["data_ms"] for r in rows),
+        "predictor_ratio": statistics.median(r["now_ms"] / r["predicted_ms"] for r in rows),
+        "references": rows,
+        "cost": cost_of(t.stop()),
+    }
 
 
 def _context(run: str | Path):
@@ -143,17 +156,30 @@ def _context(run: str | Path):
 def _finish(space, net, train, test, device: str, arch: dict, predictor, measure: bool = True) -> dict:
     sub = space.extract(net, arch)
     space.prepare(sub, train)
-    out = {"arch": arch, "predicted_latency_ms": predictor.predict(arch), "test_accuracy": space.evaluate(sub, test),
-           "macs": space.macs(arch)}  # fmt: skip
+    out = {
+        "arch": arch,
+        "predicted_latency_ms": predictor.predict(arch),
+        "test_accuracy": space.evaluate(sub, test),
+        "macs": space.macs(arch),
+    }
     if measure:
         out["measured_latency_ms"] = lat.measure(space, net, arch, device) * 1e3
     return out
 
 
-def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.EvolutionConfig | None = None,
-                progress: bool | None = None, evaluator: Evaluator | None = None, context=None,
-                latency_run: str | Path | None = None, measure: bool = True,
-                calibrated: bool = True, speed_check: int | dict = 0) -> dict:  # fmt: skip
+def search_step(
+    run: str | Path,
+    device: str,
+    budget_ms: float,
+    cfg: srch.EvolutionConfig | None = None,
+    progress: bool | None = None,
+    evaluator: Evaluator | None = None,
+    context=None,
+    latency_run: str | Path | None = None,
+    measure: bool = True,
+    calibrated: bool = True,
+    speed_check: int | dict = 0,
+) -> dict:
     """Evolutionary search for `device` under `budget_ms` (predicted); the winner is then measured.
 
     `calibrated`: constrain the predicted latency to `effective_budget(...)`, which leaves room
@@ -193,9 +219,11 @@ def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.Evolut
     if speed:
         low, _ = srch.smallest_achievable(space, predictor.predict)
         if target < low:
-            raise FrugalError(f"no sub-network of '{space.name}' meets {budget_ms:g} ms on {device} now: the "
-                              f"device runs {speed['factor']:.2f}x as slow as in its latency data and the smallest "
-                              f"achievable is {low:.4g} ms")  # fmt: skip
+            raise FrugalError(
+                f"no sub-network of '{space.name}' meets {budget_ms:g} ms on {device} now: the "
+                f"device runs {speed['factor']:.2f}x as slow as in its latency data and the smallest "
+                f"achievable is {low:.4g} ms"
+            )
     ev = evaluator or Evaluator(space, net, train, val)
     t = tracker(f"nas search {device} {budget_ms}")
     t0 = time.perf_counter()
@@ -225,16 +253,30 @@ def search_step(run: str | Path, device: str, budget_ms: float, cfg: srch.Evolut
     return out
 
 
-def pareto_step(run: str | Path, device: str, population: int = 40, generations: int = 15, seed: int = 0,
-                measure_front: int = 8, evaluator: Evaluator | None = None, context=None,
-                latency_run: str | Path | None = None, measure: bool = True) -> dict:  # fmt: skip
+def pareto_step(
+    run: str | Path,
+    device: str,
+    population: int = 40,
+    generations: int = 15,
+    seed: int = 0,
+    measure_front: int = 8,
+    evaluator: Evaluator | None = None,
+    context=None,
+    latency_run: str | Path | None = None,
+    measure: bool = True,
+) -> dict:
     """NSGA-II accuracy/latency front vs random search with the same number of evaluations (hypervolume).
 
     A finished front with the same settings and latency data is returned as it was saved."""
     run = Path(run)
     done = run / "search" / f"{device}-pareto.json"
-    key = {"population": population, "generations": generations, "seed": seed, "measure_front": measure_front,
-           "latency_data": _data_digest(Path(latency_run or run), device)}  # fmt: skip
+    key = {
+        "population": population,
+        "generations": generations,
+        "seed": seed,
+        "measure_front": measure_front,
+        "latency_data": _data_digest(Path(latency_run or run), device),
+    }
     old = read_json(done) if done.exists() else {}
     if old.get("settings") == key:
         return old
@@ -300,8 +342,13 @@ def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 
     out = Path(out)
     sub = space.extract(net, arch)
     space.prepare(sub, train)
-    info = {"space": meta["config"]["space"], "space_config": space.config, "supernet": str(run),
-            "test_accuracy": space.evaluate(sub, test), "macs": space.macs(arch)}  # fmt: skip
+    info = {
+        "space": meta["config"]["space"],
+        "space_config": space.config,
+        "supernet": str(run),
+        "test_accuracy": space.evaluate(sub, test),
+        "macs": space.macs(arch),
+    }
     if finetune_epochs > 0:
         cfg = TrainConfig(epochs=finetune_epochs, batch_size=128, lr=3e-4, optimizer="adam", seed=seed)
         ft_data = Dataset("finetune", train.x_train, train.y_train, val.x_test, val.y_test, test.num_classes)

@@ -116,8 +116,15 @@ def evolve(
             if a is None:
                 raise FrugalError(f"could not sample sub-networks under {budget:.4g}: raise the budget")
             population.append(a)
-        state = {"config": asdict(cfg), "budget": budget, "generation": 0, "population": population,
-                 "history": [], "seconds": 0.0, "rng": _rng_state(rng)}  # fmt: skip
+        state = {
+            "config": asdict(cfg),
+            "budget": budget,
+            "generation": 0,
+            "population": population,
+            "history": [],
+            "seconds": 0.0,
+            "rng": _rng_state(rng),
+        }
     else:
         _set_rng_state(rng, state["rng"])
     t0 = time.perf_counter()
@@ -129,8 +136,14 @@ def evolve(
             parents = [pop[i] for _, _, i in scored[: cfg.parents]]
             best_acc, neg_lat, best_i = scored[0]
             mean_acc = sum(s[0] for s in scored) / len(scored)
-            state["history"].append({"generation": state["generation"], "best_accuracy": best_acc,
-                                     "best_latency": -neg_lat, "mean_accuracy": mean_acc})  # fmt: skip
+            state["history"].append(
+                {
+                    "generation": state["generation"],
+                    "best_accuracy": best_acc,
+                    "best_latency": -neg_lat,
+                    "mean_accuracy": mean_acc,
+                }
+            )
             state["best"] = pop[best_i]
             state["generation"] += 1
             if state["generation"] < cfg.iterations:
@@ -181,8 +194,14 @@ def random_search(space, accuracy: Callable, latency: Callable, budget: float, e
         score = (accuracy(a), -latency(a))
         if best is None or score > best[0]:
             best = (score, a)
-    return {"arch": best[1], "accuracy": best[0][0], "predicted_latency": -best[0][1], "budget": budget,
-            "evaluations": evaluations, "search_seconds": time.perf_counter() - t0}  # fmt: skip
+    return {
+        "arch": best[1],
+        "accuracy": best[0][0],
+        "predicted_latency": -best[0][1],
+        "budget": budget,
+        "evaluations": evaluations,
+        "search_seconds": time.perf_counter() - t0,
+    }
 
 
 # ---- multi-objective -------------------------------------------------------------------
@@ -208,8 +227,16 @@ def hypervolume(front: list[tuple[float, float, dict]], ref_latency: float, ref_
     return float(HV(ref_point=np.array([ref_error, ref_latency]))(pts))
 
 
-def pareto(space, accuracy: Callable, latency: Callable, population: int = 40, generations: int = 15,
-           seed: int = 0, mutate_prob: float = 0.1, anchors: bool = True) -> dict:  # fmt: skip
+def pareto(
+    space,
+    accuracy: Callable,
+    latency: Callable,
+    population: int = 40,
+    generations: int = 15,
+    seed: int = 0,
+    mutate_prob: float = 0.1,
+    anchors: bool = True,
+) -> dict:
     """Accuracy-latency front by pymoo's NSGA-II (non-dominated sorting + crowding) over the space's genes.
 
     The variation operators are the space's own, as in the single-objective search: uniform
@@ -244,8 +271,12 @@ def pareto(space, accuracy: Callable, latency: Callable, population: int = 40, g
 
     class _Problem(Problem):
         def __init__(self):
-            super().__init__(n_var=len(genes), n_obj=2, xl=np.zeros(len(genes)),
-                             xu=np.array([len(v) - 1 for v in genes], dtype=float))  # fmt: skip
+            super().__init__(
+                n_var=len(genes),
+                n_obj=2,
+                xl=np.zeros(len(genes)),
+                xu=np.array([len(v) - 1 for v in genes], dtype=float),
+            )
 
         def _evaluate(self, x, out, *args, **kwargs):
             rows = []
@@ -303,8 +334,13 @@ def pareto(space, accuracy: Callable, latency: Callable, population: int = 40, g
             return pop[keep]
 
     t0 = time.perf_counter()
-    algo = NSGA2(pop_size=population, sampling=_Sampling(), crossover=_Crossover(), mutation=_Mutation(),
-                 eliminate_duplicates=_Distinct())  # fmt: skip
+    algo = NSGA2(
+        pop_size=population,
+        sampling=_Sampling(),
+        crossover=_Crossover(),
+        mutation=_Mutation(),
+        eliminate_duplicates=_Distinct(),
+    )
     minimize(_Problem(), algo, ("n_gen", generations), seed=seed, verbose=False)
     return {"front": nondominated(seen), "evaluations": len(seen), "search_seconds": time.perf_counter() - t0}
 

@@ -57,8 +57,15 @@ class SupernetConfig:
 
 
 def _train_config(cfg: SupernetConfig) -> TrainConfig:
-    return TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adam",
-                       schedule="cosine", seed=cfg.seed, threads=1)  # fmt: skip
+    return TrainConfig(
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        optimizer="adam",
+        schedule="cosine",
+        seed=cfg.seed,
+        threads=1,
+    )
 
 
 def make_loss(space: spaces.SearchSpace, sampling: str, seed: int, subnets: int = 1, distill: bool = True):
@@ -109,8 +116,16 @@ def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, pro
     net = space.build_supernet(seed=cfg.seed)
     net.register_buffer("nas_step", torch.zeros((), dtype=torch.long))
     loss_fn = make_loss(space, cfg.sampling, cfg.seed, cfg.subnets, cfg.distill)
-    res = fit(net, train, _train_config(cfg), out, loss_fn=loss_fn, track=track, progress=progress,
-              description=f"supernet {cfg.space}")  # fmt: skip
+    res = fit(
+        net,
+        train,
+        _train_config(cfg),
+        out,
+        loss_fn=loss_fn,
+        track=track,
+        progress=progress,
+        description=f"supernet {cfg.space}",
+    )
     save_weights(net, out / WEIGHTS)
     result = {
         "space": cfg.space,

@@ -118,8 +118,16 @@ class DecoderLayer(nn.Module):
 class Seq2SeqTransformer(nn.Module):
     """Encoder-decoder; `layers` sizes are maxima, `arch` (set_active) picks the active sizes."""
 
-    def __init__(self, vocab: int, max_len: int, emb: int, enc: list[tuple[int, int]], dec: list[tuple[int, int]],
-                 arch: dict, bos: int = 1):  # fmt: skip
+    def __init__(
+        self,
+        vocab: int,
+        max_len: int,
+        emb: int,
+        enc: list[tuple[int, int]],
+        dec: list[tuple[int, int]],
+        arch: dict,
+        bos: int = 1,
+    ):
         super().__init__()
         self.vocab, self.max_len, self.bos = vocab, max_len, bos
         self.tok = nn.Embedding(vocab, emb)
@@ -181,18 +189,38 @@ def _task_data(task: str, num_samples: int, seq_len: int, symbols: int):
 
 @register("transformer")
 class TransformerSpace(SearchSpace):
-    def __init__(self, embs=(32, 48, 64), ffns=(64, 128, 256), heads=(2, 4), enc_depths=(1, 2, 3),
-                 dec_depths=(1, 2), attn_k=(1, 2), num_samples: int = 5000, val_size: int = 1000, seq_len: int = 12,
-                 symbols: int = 16, task: str = "sort"):  # fmt: skip
+    def __init__(
+        self,
+        embs=(32, 48, 64),
+        ffns=(64, 128, 256),
+        heads=(2, 4),
+        enc_depths=(1, 2, 3),
+        dec_depths=(1, 2),
+        attn_k=(1, 2),
+        num_samples: int = 5000,
+        val_size: int = 1000,
+        seq_len: int = 12,
+        symbols: int = 16,
+        task: str = "sort",
+    ):
         if task not in ("reverse", "sort"):
             raise FrugalError(f"unknown transformer task {task!r}: choose 'reverse' or 'sort'")
         self.embs, self.ffns, self.heads = tuple(embs), tuple(ffns), tuple(heads)
         self.enc_depths, self.dec_depths, self.attn_k = tuple(enc_depths), tuple(dec_depths), tuple(attn_k)
         self.num_samples, self.val_size = num_samples, val_size
-        self.config = {"embs": list(embs), "ffns": list(ffns), "heads": list(heads), "enc_depths": list(enc_depths),
-                       "dec_depths": list(dec_depths), "attn_k": list(attn_k), "num_samples": num_samples,
-                       "val_size": val_size, "task": f"seq2seq-{task}", "seq_len": seq_len,
-                       "symbols": symbols}  # fmt: skip
+        self.config = {
+            "embs": list(embs),
+            "ffns": list(ffns),
+            "heads": list(heads),
+            "enc_depths": list(enc_depths),
+            "dec_depths": list(dec_depths),
+            "attn_k": list(attn_k),
+            "num_samples": num_samples,
+            "val_size": val_size,
+            "task": f"seq2seq-{task}",
+            "seq_len": seq_len,
+            "symbols": symbols,
+        }
         g = {"emb": self.embs, "enc.d": self.enc_depths, "dec.d": self.dec_depths, "dec.attn_k": self.attn_k}
         for side, depths in (("enc", self.enc_depths), ("dec", self.dec_depths)):
             for i in range(1, max(depths) + 1):
@@ -211,8 +239,12 @@ class TransformerSpace(SearchSpace):
 
     def features(self, arch):
         a = self.canonical(arch)
-        f = [a["emb"] / max(self.embs), a["enc.d"] / max(self.enc_depths), a["dec.d"] / max(self.dec_depths),
-             a["dec.attn_k"] / max(self.attn_k)]  # fmt: skip
+        f = [
+            a["emb"] / max(self.embs),
+            a["enc.d"] / max(self.enc_depths),
+            a["dec.d"] / max(self.dec_depths),
+            a["dec.attn_k"] / max(self.attn_k),
+        ]
         for side in ("enc", "dec"):
             for i in range(1, max(getattr(self, f"{side}_depths")) + 1):
                 on = i <= a[f"{side}.d"]
@@ -301,8 +333,10 @@ class TransformerSpace(SearchSpace):
         x, y = (ds.x_test, ds.y_test) if split == "test" else (ds.x_train, ds.y_train)
         pred = torch.cat([subnet(x[i : i + 500]) for i in range(0, len(y), 500)])
         mask = y != 0
-        return {"exact_match": float(((pred == y) | ~mask).all(dim=1).float().mean()),
-                "token_accuracy": float(((pred == y) & mask).sum() / mask.sum())}  # fmt: skip
+        return {
+            "exact_match": float(((pred == y) | ~mask).all(dim=1).float().mean()),
+            "token_accuracy": float(((pred == y) & mask).sum() / mask.sum()),
+        }
 
     def evaluate(self, subnet, ds, split: str = "test") -> float:
         return self.scores(subnet, ds, split)["exact_match"]
@@ -320,8 +354,12 @@ class TransformerSpace(SearchSpace):
                     return values[min(i, len(values) - 1)]
 
                 ffn, heads = level(self.ffns, w), level(self.heads, w)
-                a = {"emb": level(self.embs, w), "enc.d": level(self.enc_depths, d), "dec.d": level(self.dec_depths, d),
-                     "dec.attn_k": self.attn_k[0]}  # fmt: skip
+                a = {
+                    "emb": level(self.embs, w),
+                    "enc.d": level(self.enc_depths, d),
+                    "dec.d": level(self.dec_depths, d),
+                    "dec.attn_k": self.attn_k[0],
+                }
                 for side, depths in (("enc", self.enc_depths), ("dec", self.dec_depths)):
                     for i in range(1, max(depths) + 1):
                         a[f"{side}.l{i}.ffn"], a[f"{side}.l{i}.heads"] = ffn, heads

@@ -59,8 +59,14 @@ def train(
     cfg = PCTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, threads=threads)
     meta = train_model(a, ds, cfg, out, data_config=dcfg, progress=None if not json_out else False)
     r = meta["result"]
-    res = {"model_dir": str(out), "arch": meta["arch"], "miou": r["miou"], "per_class_iou": dict(zip(meta["classes"],
-           r["per_class_iou"])), "accuracy": r["accuracy"], "seconds": r["seconds"]}  # fmt: skip
+    res = {
+        "model_dir": str(out),
+        "arch": meta["arch"],
+        "miou": r["miou"],
+        "per_class_iou": dict(zip(meta["classes"], r["per_class_iou"])),
+        "accuracy": r["accuracy"],
+        "seconds": r["seconds"],
+    }
     if json_out:
         from frugalml.report.console import print_json
 
@@ -68,8 +74,10 @@ def train(
     from frugalml.report.console import stdout_console
 
     con = stdout_console()
-    con.print(f"{arch} (width {width:g}, voxel {voxel:g} m) trained {epochs} epochs in {r['seconds']:.1f} s: "
-              f"test mIoU {r['miou']:.3f}, point accuracy {r['accuracy']:.3f}")  # fmt: skip
+    con.print(
+        f"{arch} (width {width:g}, voxel {voxel:g} m) trained {epochs} epochs in {r['seconds']:.1f} s: "
+        f"test mIoU {r['miou']:.3f}, point accuracy {r['accuracy']:.3f}"
+    )
     con.print(f"model directory: {out}")
 
 
@@ -79,7 +87,7 @@ def eval_cmd(
     scans: Path = typer.Option(
         None,
         help="SemanticKITTI-layout directory (velodyne/*.bin, labels/*.label) instead of the generated test scenes.",
-    ),  # fmt: skip
+    ),
     limit: int = typer.Option(None, help="At most this many scans from --scans."),
     render: Path = typer.Option(None, help="Also save a top view of the first scene coloured by prediction (PNG)."),
     threads: int = typer.Option(1, help="Threads for the latency measurement."),
@@ -116,11 +124,15 @@ def eval_cmd(
         sc = score(net, ds.x_test, ds.y_test, meta["num_classes"])
         scene_pts, scene_lab = (ds.x_test[:1], ds.y_test[0].numpy()) if len(ds.y_test) else (None, None)
         source = f"generated lidar test split {dcfg}"
-    cost = model_cost(net, scene_pts, threads=threads) if scene_pts is not None else {"macs": None,
-                                                                                      "latency_ms": None}  # fmt: skip
-    res = {"model_dir": str(model), "data": source, "miou": sc["miou"],
-           "per_class_iou": dict(zip(classes, sc["per_class_iou"])), "accuracy": sc["accuracy"],
-           "points": sc["points"]} | cost  # fmt: skip
+    cost = model_cost(net, scene_pts, threads=threads) if scene_pts is not None else {"macs": None, "latency_ms": None}
+    res = {
+        "model_dir": str(model),
+        "data": source,
+        "miou": sc["miou"],
+        "per_class_iou": dict(zip(classes, sc["per_class_iou"])),
+        "accuracy": sc["accuracy"],
+        "points": sc["points"],
+    } | cost
     if "empty_scans" in sc:
         res |= {"scans": sc["scans"], "empty_scans": sc["empty_scans"]}
     if render is not None and scene_pts is not None:
@@ -129,8 +141,13 @@ def eval_cmd(
         with torch.no_grad():
             pred = net(scene_pts)[0].argmax(-1).numpy()
         pts = scene_pts[0].numpy()
-        render_top_view(pts, {"predicted": pred, "ground truth": np.asarray(scene_lab)}, classes, render,
-                        title=f"{model.name}: mIoU {sc['miou']:.3f}")  # fmt: skip
+        render_top_view(
+            pts,
+            {"predicted": pred, "ground truth": np.asarray(scene_lab)},
+            classes,
+            render,
+            title=f"{model.name}: mIoU {sc['miou']:.3f}",
+        )
         res["render"] = str(render)
     if json_out:
         from frugalml.report.console import print_json
@@ -143,9 +160,11 @@ def eval_cmd(
     con.print(table(f"{model}: IoU per class", ["class", "IoU"], rows))
     con.print(f"mIoU {res['miou']:.3f}, point accuracy {res['accuracy']:.3f} over {res['points']:,} points")
     if res.get("macs") is not None:
-        con.print(f"{fmt_num(res['macs'] / 1e6)} MMACs and {res['latency_ms']:.1f} ms per scene of "
-                  f"{cost['points_per_scene']:,} points "
-                  f"({threads} thread(s), measured here)")  # fmt: skip
+        con.print(
+            f"{fmt_num(res['macs'] / 1e6)} MMACs and {res['latency_ms']:.1f} ms per scene of "
+            f"{cost['points_per_scene']:,} points "
+            f"({threads} thread(s), measured here)"
+        )
     if render is not None:
         con.print(f"top view: {render}")
 

@@ -11,8 +11,11 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
     from frugalml.pointcloud.model import minkunet, spvcnn
     from frugalml.pointcloud.train import PCTrainConfig, load_model, model_cost, train_model
 
-    dcfg = {"scenes_train": 4, "scenes_test": 2, "points": 512} if quick else {"scenes_train": 24, "scenes_test": 8,
-                                                                              "points": 2048}  # fmt: skip
+    dcfg = (
+        {"scenes_train": 4, "scenes_test": 2, "points": 512}
+        if quick
+        else {"scenes_train": 24, "scenes_test": 8, "points": 2048}
+    )
     ds = data.get("lidar", **dcfg)
     cfg = PCTrainConfig(epochs=1 if quick else 6, batch_size=4, lr=0.01, seed=0)
     res = {}
@@ -28,5 +31,8 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
             f"mIoU {b['miou']:.3f} at {b['macs'] / 1e6:.1f} MMACs, {b['latency_ms']:.0f} ms per scene"
         )
     note = f"mIoU {a['miou']:.3f} -> {b['miou']:.3f}; latency {a['latency_ms']:.0f} -> {b['latency_ms']:.0f} ms"
-    return [demo_row("pointcloud", "voxel-only MinkUNet -> small point-voxel net", "MACs per scene", a["macs"],
-                     b["macs"], note)]  # fmt: skip
+    return [
+        demo_row(
+            "pointcloud", "voxel-only MinkUNet -> small point-voxel net", "MACs per scene", a["macs"], b["macs"], note
+        )
+    ]

@@ -48,8 +48,10 @@ class Arch:
 
     def validate(self) -> Arch:
         if len(self.channels) != N_CHANNELS or len(self.depths) != N_DEPTHS:
-            raise FrugalError(f"an architecture needs {N_CHANNELS} channel and {N_DEPTHS} depth entries, got "
-                              f"{len(self.channels)} and {len(self.depths)}")  # fmt: skip
+            raise FrugalError(
+                f"an architecture needs {N_CHANNELS} channel and {N_DEPTHS} depth entries, got "
+                f"{len(self.channels)} and {len(self.depths)}"
+            )
         if min(self.channels) < 1 or min(self.depths) < 0 or not self.voxel_size > 0:
             raise FrugalError(f"channels must be >= 1, depths >= 0, voxel size > 0: {self}")
         return self
@@ -60,8 +62,9 @@ class Arch:
     @classmethod
     def from_dict(cls, d: dict) -> Arch:
         try:
-            return cls(tuple(d["channels"]), tuple(d["depths"]), float(d["voxel_size"]),
-                       bool(d.get("point_branch", True))).validate()  # fmt: skip
+            return cls(
+                tuple(d["channels"]), tuple(d["depths"]), float(d["voxel_size"]), bool(d.get("point_branch", True))
+            ).validate()
         except (KeyError, TypeError, ValueError) as e:
             raise FrugalError(f"malformed architecture {d}: {e}") from None
 
@@ -176,8 +179,9 @@ class PVNet(nn.Module):
         self.enc = nn.ModuleList([nn.ModuleList([ResBlock(c[i + 1]) for _ in range(d[i])]) for i in range(3)])
         ups_in = [c[3], c[4], c[5]]
         skips = [c[2], c[1], c[0]]
-        self.up = nn.ModuleList([ConvBNReLU(ups_in[j], c[4 + j], kernel=2, stride=2, transposed=True)
-                                 for j in range(3)])  # fmt: skip
+        self.up = nn.ModuleList(
+            [ConvBNReLU(ups_in[j], c[4 + j], kernel=2, stride=2, transposed=True) for j in range(3)]
+        )
         self.fuse = nn.ModuleList([FuseUp(c[4 + j], skips[j], c[4 + j]) for j in range(3)])
         self.dec = nn.ModuleList([nn.ModuleList([ResBlock(c[4 + j]) for _ in range(d[3 + j])]) for j in range(3)])
         if arch.point_branch:

@@ -12,8 +12,14 @@ from frugalml.report.plots import save_figure
 PALETTE = ["#a0a0a0", "#4b004b", "#ffc800", "#8c564b", "#ff0000", "#1e1eff", "#00c8c8", "#e377c2", "#00af00"]
 
 
-def render_top_view(points: np.ndarray, panels: dict[str, np.ndarray], classes: list[str], path: str | Path,
-                    title: str = "", extent: float | None = None) -> Path:  # fmt: skip
+def render_top_view(
+    points: np.ndarray,
+    panels: dict[str, np.ndarray],
+    classes: list[str],
+    path: str | Path,
+    title: str = "",
+    extent: float | None = None,
+) -> Path:
     """Scatter x/y of `points` once per panel (name -> per-point class ids), saved as a PNG."""
     import matplotlib
 

@@ -62,9 +62,16 @@ class PointVoxelSpace(SearchSpace):
         self.depths = tuple(sorted(depths))
         self.max_channels = tuple(max_channels)
         self.num_classes = 9
-        self.config = {"voxels": list(self.voxels), "depths": list(self.depths), "max_channels": list(max_channels),
-                       "scenes_train": scenes_train, "scenes_val": scenes_val, "scenes_test": scenes_test,
-                       "points": points, "seed": seed}  # fmt: skip
+        self.config = {
+            "voxels": list(self.voxels),
+            "depths": list(self.depths),
+            "max_channels": list(max_channels),
+            "scenes_train": scenes_train,
+            "scenes_val": scenes_val,
+            "scenes_test": scenes_test,
+            "points": points,
+            "seed": seed,
+        }
         genes = {"voxel": self.voxels}
         genes |= {f"c{i}": channel_choices(c) for i, c in enumerate(self.max_channels)}
         genes |= {f"d{i + 1}": self.depths for i in range(N_DEPTHS)}
@@ -169,8 +176,10 @@ class PointVoxelSpace(SearchSpace):
         for v in self.voxels:
             for k in range(len(FRACTIONS)):
                 g = {"voxel": v}
-                g |= {f"c{i}": channel_choices(c)[min(k, len(channel_choices(c)) - 1)]
-                      for i, c in enumerate(self.max_channels)}  # fmt: skip
+                g |= {
+                    f"c{i}": channel_choices(c)[min(k, len(channel_choices(c)) - 1)]
+                    for i, c in enumerate(self.max_channels)
+                }
                 g |= {f"d{i + 1}": max(self.depths) for i in range(N_DEPTHS)}
                 out.append((f"w{FRACTIONS[k]}-v{v}", g))
         return out

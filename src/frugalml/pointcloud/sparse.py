@@ -34,14 +34,20 @@ _OFF = 1 << (_BITS - 1)
 def pack(coords: torch.Tensor) -> torch.Tensor:
     """(M, 4) int (batch, x, y, z) -> (M,) int64 keys, order-preserving per field."""
     c = coords.long()
-    return ((c[:, 0] << (3 * _BITS)) | ((c[:, 1] + _OFF) << (2 * _BITS)) | ((c[:, 2] + _OFF) << _BITS)
-            | (c[:, 3] + _OFF))  # fmt: skip
+    return (c[:, 0] << (3 * _BITS)) | ((c[:, 1] + _OFF) << (2 * _BITS)) | ((c[:, 2] + _OFF) << _BITS) | (c[:, 3] + _OFF)
 
 
 def unpack(keys: torch.Tensor) -> torch.Tensor:
     mask = (1 << _BITS) - 1
-    return torch.stack([keys >> (3 * _BITS), ((keys >> (2 * _BITS)) & mask) - _OFF, ((keys >> _BITS) & mask) - _OFF,
-                        (keys & mask) - _OFF], 1)  # fmt: skip
+    return torch.stack(
+        [
+            keys >> (3 * _BITS),
+            ((keys >> (2 * _BITS)) & mask) - _OFF,
+            ((keys >> _BITS) & mask) - _OFF,
+            (keys & mask) - _OFF,
+        ],
+        1,
+    )
 
 
 def unique_coords(coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,8 +148,9 @@ class SparseConv3d(nn.Module):
     - `transposed=True, stride=2, kernel=2`: back to the finer voxels `target` lists.
     """
 
-    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, transposed: bool = False,
-                 bias: bool = False):  # fmt: skip
+    def __init__(
+        self, cin: int, cout: int, kernel: int = 3, stride: int = 1, transposed: bool = False, bias: bool = False
+    ):
         super().__init__()
         if stride == 2 and kernel != 2:
             raise ValueError("strided sparse convolution supports kernel 2 only")
@@ -205,8 +212,16 @@ class ElasticBatchNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = x.shape[1]
         use_batch = self.training and x.shape[0] > 1
-        return F.batch_norm(x, self.running_mean[:c], self.running_var[:c], self.weight[:c], self.bias[:c],
-                            use_batch, self.momentum, 1e-5)  # fmt: skip
+        return F.batch_norm(
+            x,
+            self.running_mean[:c],
+            self.running_var[:c],
+            self.weight[:c],
+            self.bias[:c],
+            use_batch,
+            self.momentum,
+            1e-5,
+        )
 
 
 class ElasticLinear(nn.Module):

@@ -91,8 +91,12 @@ def score(model: PVNet, x: torch.Tensor, y: torch.Tensor, num_classes: int, batc
     conf = confusion(pred.reshape(-1), y.reshape(-1), num_classes)
     miou, per = iou_from_confusion(conf)
     total = int(conf.sum())
-    return {"miou": miou, "per_class_iou": per, "accuracy": float(conf.diag().sum()) / total if total else math.nan,
-            "points": total}  # fmt: skip
+    return {
+        "miou": miou,
+        "per_class_iou": per,
+        "accuracy": float(conf.diag().sum()) / total if total else math.nan,
+        "points": total,
+    }
 
 
 @torch.no_grad()
@@ -110,8 +114,14 @@ def score_scans(model: PVNet, scans, num_classes: int) -> dict:
         conf += confusion(pred, torch.from_numpy(s.labels), num_classes)
     miou, per = iou_from_confusion(conf)
     total = int(conf.sum())
-    return {"miou": miou, "per_class_iou": per, "accuracy": float(conf.diag().sum()) / total if total else math.nan,
-            "points": total, "scans": len(scans), "empty_scans": empty}  # fmt: skip
+    return {
+        "miou": miou,
+        "per_class_iou": per,
+        "accuracy": float(conf.diag().sum()) / total if total else math.nan,
+        "points": total,
+        "scans": len(scans),
+        "empty_scans": empty,
+    }
 
 
 @dataclass
@@ -123,12 +133,27 @@ class PCTrainConfig:
     threads: int | None = None
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, optimizer="adam",
-                           schedule="cosine", seed=self.seed, eval_batch_size=8, threads=self.threads)  # fmt: skip
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            optimizer="adam",
+            schedule="cosine",
+            seed=self.seed,
+            eval_batch_size=8,
+            threads=self.threads,
+        )
 
 
-def train_model(arch: Arch, ds, cfg: PCTrainConfig, out: str | Path, data_config: dict | None = None,
-                progress: bool | None = None, init: PVNet | None = None) -> dict:  # fmt: skip
+def train_model(
+    arch: Arch,
+    ds,
+    cfg: PCTrainConfig,
+    out: str | Path,
+    data_config: dict | None = None,
+    progress: bool | None = None,
+    init: PVNet | None = None,
+) -> dict:
     """Train `arch` on `ds` (seeded by cfg.seed), save it as a model directory, score it on the test split.
 
     `init`: start from these weights (e.g. a subnet extracted from a supernet) instead of a fresh init.
@@ -136,8 +161,12 @@ def train_model(arch: Arch, ds, cfg: PCTrainConfig, out: str | Path, data_config
     """
     out = Path(out)
     meta_path = out / MODEL_JSON
-    record = {"arch": arch.to_dict(), "train": asdict(cfg), "data": data_config or {"name": ds.name},
-              "init": "supernet" if init is not None else "scratch"}  # fmt: skip
+    record = {
+        "arch": arch.to_dict(),
+        "train": asdict(cfg),
+        "data": data_config or {"name": ds.name},
+        "init": "supernet" if init is not None else "scratch",
+    }
     if meta_path.exists():
         old = read_json(meta_path)
         if {k: old.get(k) for k in record} == record and "result" in old:
@@ -149,8 +178,11 @@ def train_model(arch: Arch, ds, cfg: PCTrainConfig, out: str | Path, data_config
     save_weights(net, out / WEIGHTS)
     sc = score(net, ds.x_test, ds.y_test, ds.num_classes)
     classes = ds.info.get("classes") or [str(i) for i in range(ds.num_classes)]
-    meta = record | {"num_classes": ds.num_classes, "classes": classes,
-                     "result": sc | {"seconds": res.seconds, "history": res.history}}  # fmt: skip
+    meta = record | {
+        "num_classes": ds.num_classes,
+        "classes": classes,
+        "result": sc | {"seconds": res.seconds, "history": res.history},
+    }
     write_json(meta_path, meta)
     return meta
 
@@ -191,6 +223,11 @@ def model_cost(model, scene: torch.Tensor, threads: int = 1, min_run_time: float
     from frugalml.cost.latency import measure_latency
 
     lat = measure_latency(model, scene, threads=threads, min_run_time=min_run_time)
-    return {"params": sum(p.numel() for p in model.parameters()), "macs": count_macs(model, scene),
-            "latency_ms": lat.median_s * 1e3, "latency_iqr_ms": lat.iqr_s * 1e3, "threads": threads,
-            "points_per_scene": int(scene.shape[1])}  # fmt: skip
+    return {
+        "params": sum(p.numel() for p in model.parameters()),
+        "macs": count_macs(model, scene),
+        "latency_ms": lat.median_s * 1e3,
+        "latency_iqr_ms": lat.iqr_s * 1e3,
+        "threads": threads,
+        "points_per_scene": int(scene.shape[1]),
+    }

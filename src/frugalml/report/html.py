@@ -103,8 +103,9 @@ def render(run: str | os.PathLike, title: str | None = None) -> str:
         parts.append(f"<h2>Plots ({len(pngs)})</h2>")
         parts += [_figure(p, root) for p in pngs[:MAX_IMAGES]]
         if len(pngs) > MAX_IMAGES:
-            parts.append(f"<p class='note'>{len(pngs) - MAX_IMAGES} more plots not shown (first {MAX_IMAGES} "
-                         "in path order)</p>")  # fmt: skip
+            parts.append(
+                f"<p class='note'>{len(pngs) - MAX_IMAGES} more plots not shown (first {MAX_IMAGES} in path order)</p>"
+            )
     parts.append("</body></html>")
     return "\n".join(parts)
 

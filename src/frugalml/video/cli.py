@@ -45,9 +45,20 @@ def train(
     except ValueError:
         raise FrugalError(f"--backbone-widths must be comma-separated integers, got {backbone_widths!r}") from None
     e = (epochs, epochs, epochs) if epochs is not None else (epochs_backbone, epochs_policy, epochs_finetune)
-    cfg = VideoConfig(data=data, frames=frames, size=size, n_train=clips, n_test=test_clips, epochs_backbone=e[0],
-                      epochs_policy=e[1], epochs_finetune=e[2], efficiency_weight=efficiency_weight, joint=joint,
-                      backbone_widths=widths, seed=seed)  # fmt: skip
+    cfg = VideoConfig(
+        data=data,
+        frames=frames,
+        size=size,
+        n_train=clips,
+        n_test=test_clips,
+        epochs_backbone=e[0],
+        epochs_policy=e[1],
+        epochs_finetune=e[2],
+        efficiency_weight=efficiency_weight,
+        joint=joint,
+        backbone_widths=widths,
+        seed=seed,
+    )
     if out is None:
         tag = Path(data).name if data not in ("synthetic", "synthetic-nocue") else data
         out = Path("runs/video") / f"{tag}-w{efficiency_weight:g}-s{seed}"
@@ -88,21 +99,30 @@ def eval_cmd(
     rows = [["adaptive", f"{res['accuracy']:.3f}", fmt_num(res["gflops_per_video"]), fmt_num(res["ms_per_video"])]]
     for k, v in res["baselines"].items():
         rows.append([k, f"{v['accuracy']:.3f}", fmt_num(v["gflops_per_video"]), fmt_num(v["ms_per_video"])])
-    con.print(table(f"video eval: {run} ({res['test_clips']} test clips)", ["method", "accuracy", "GFLOPs/video",
-              "ms/video"], rows))  # fmt: skip
+    con.print(
+        table(
+            f"video eval: {run} ({res['test_clips']} test clips)",
+            ["method", "accuracy", "GFLOPs/video", "ms/video"],
+            rows,
+        )
+    )
     usage = ", ".join(f"{k} {v:.2f}" for k, v in res["action_usage"].items())
     con.print(f"action usage: {usage}")
     lat = res["latency"]["adaptive_over_uniform_full_median"]
-    con.print(f"adaptive/uniform-full: FLOPs {res['gflops_ratio_vs_uniform_full']:.3f}, wall-clock {lat:.3f} "
-              "(median of per-clip ratios, 1 thread)")  # fmt: skip
+    con.print(
+        f"adaptive/uniform-full: FLOPs {res['gflops_ratio_vs_uniform_full']:.3f}, wall-clock {lat:.3f} "
+        "(median of per-clip ratios, 1 thread)"
+    )
     if "batched" in res["latency"]:
         b = res["latency"]["batched"]
         ratio = b["adaptive_over_uniform_full_median"]
         con.print(f"  in batches of {b['clips_per_batch']} clips: wall-clock {ratio:.3f}")
     ev = res.get("evidence")
     if ev:
-        con.print(f"top resolution on informative frames {ev['top_res_rate_informative']:.2f} vs uninformative "
-                  f"{ev['top_res_rate_uninformative']:.2f}; informative frames skipped "
-                  f"{ev['skipped_rate_informative']:.2f}")  # fmt: skip
+        con.print(
+            f"top resolution on informative frames {ev['top_res_rate_informative']:.2f} vs uninformative "
+            f"{ev['top_res_rate_uninformative']:.2f}; informative frames skipped "
+            f"{ev['skipped_rate_informative']:.2f}"
+        )
     for p in res.get("plots", []):
         con.print(f"plot: {p}")

@@ -21,13 +21,33 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
     torch.set_num_threads(1)
     try:
         if quick:
-            cfg = VideoConfig(n_train=32, n_test=16, frames=8, size=32, resolutions=[32, 24, 16], policy_res=8,
-                              epochs_backbone=1, epochs_policy=1, epochs_finetune=1, batch_size=8,
-                              policy_batch_size=8)  # fmt: skip
+            cfg = VideoConfig(
+                n_train=32,
+                n_test=16,
+                frames=8,
+                size=32,
+                resolutions=[32, 24, 16],
+                policy_res=8,
+                epochs_backbone=1,
+                epochs_policy=1,
+                epochs_finetune=1,
+                batch_size=8,
+                policy_batch_size=8,
+            )
         else:
-            cfg = VideoConfig(n_train=160, n_test=64, frames=8, size=32, resolutions=[32, 24, 16], policy_res=8,
-                              epochs_backbone=3, epochs_policy=4, epochs_finetune=1, batch_size=8,
-                              policy_batch_size=8)  # fmt: skip
+            cfg = VideoConfig(
+                n_train=160,
+                n_test=64,
+                frames=8,
+                size=32,
+                resolutions=[32, 24, 16],
+                policy_res=8,
+                epochs_backbone=3,
+                epochs_policy=4,
+                epochs_finetune=1,
+                batch_size=8,
+                policy_batch_size=8,
+            )
         out = Path(out)
         train(cfg, out, progress=False)
         res = evaluate_run(out, latency_videos=8 if quick else 24, random_draws=2, plots=not quick)
@@ -50,10 +70,28 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
         "the backbone time saved); the claim is in benchmarks/bench_video_arnet.py"
     )
     return [
-        demo_row("video", f"adaptive vs uniform {cfg.resolutions[0]} px", "GFLOPs/video", base["gflops_per_video"],
-                 res["gflops_per_video"], note),
-        demo_row("video", f"adaptive vs uniform {cfg.resolutions[0]} px", "ms/video", base["ms_per_video"],
-                 res["ms_per_video"], note),
-        demo_row("video", f"adaptive vs uniform {cfg.resolutions[0]} px", "accuracy", base["accuracy"],
-                 res["accuracy"], "test clips; tiny model"),
-    ]  # fmt: skip
+        demo_row(
+            "video",
+            f"adaptive vs uniform {cfg.resolutions[0]} px",
+            "GFLOPs/video",
+            base["gflops_per_video"],
+            res["gflops_per_video"],
+            note,
+        ),
+        demo_row(
+            "video",
+            f"adaptive vs uniform {cfg.resolutions[0]} px",
+            "ms/video",
+            base["ms_per_video"],
+            res["ms_per_video"],
+            note,
+        ),
+        demo_row(
+            "video",
+            f"adaptive vs uniform {cfg.resolutions[0]} px",
+            "accuracy",
+            base["accuracy"],
+            res["accuracy"],
+            "test clips; tiny model",
+        ),
+    ]

@@ -36,8 +36,9 @@ def action_usage(actions: torch.Tensor, names: list[str]) -> dict:
     return usage
 
 
-def evidence(actions: torch.Tensor, informative: torch.Tensor, min_res: torch.Tensor, flops: torch.Tensor,
-             resolutions: list[int]) -> dict:  # fmt: skip
+def evidence(
+    actions: torch.Tensor, informative: torch.Tensor, min_res: torch.Tensor, flops: torch.Tensor, resolutions: list[int]
+) -> dict:
     """Where the policy spent: per-frame choices against the per-frame ground truth."""
     nb = len(resolutions)
     processed = (actions >= 0) & (actions < nb)
@@ -78,8 +79,14 @@ def evidence(actions: torch.Tensor, informative: torch.Tensor, min_res: torch.Te
     return out
 
 
-def evaluate_run(run: str | Path, latency_videos: int = 40, random_draws: int = 3, seed: int = 0,
-                 plots: bool = True, latency_batch: int = 8) -> dict:  # fmt: skip
+def evaluate_run(
+    run: str | Path,
+    latency_videos: int = 40,
+    random_draws: int = 3,
+    seed: int = 0,
+    plots: bool = True,
+    latency_batch: int = 8,
+) -> dict:
     from frugalml.video.train import load_run
 
     cfg, model, stage1, ds = load_run(run)
@@ -105,8 +112,10 @@ def evaluate_run(run: str | Path, latency_videos: int = 40, random_draws: int = 
     with torch.no_grad():
         for b, r in enumerate(cfg.resolutions):
             key = f"uniform_{r}"
-            baselines[key] = {"accuracy": _acc(in_chunks(lambda v, b=b: uniform_logits(stage1, v, b), x), y),
-                              "gflops_per_video": table.uniform[b] / 1e9}  # fmt: skip
+            baselines[key] = {
+                "accuracy": _acc(in_chunks(lambda v, b=b: uniform_logits(stage1, v, b), x), y),
+                "gflops_per_video": table.uniform[b] / 1e9,
+            }
             fns[key] = lambda sl, b=b: uniform_logits(stage1, x[sl], b)
         # random policy with the learned policy's action mix, on the same final backbones
         counts = torch.stack([(actions == i).sum() for i in range(model.num_actions)]).double()
@@ -117,8 +126,12 @@ def evaluate_run(run: str | Path, latency_videos: int = 40, random_draws: int = 
             ra = random_actions(mix, len(y), cfg.frames, cfg_skips(model), nb, gen)
             accs.append(_acc(in_chunks(lambda v, a: apply_backbones(model, v, a), x, ra), y))
             gfl.append(float(video_flops(table, ra, with_policy=False).mean()) / 1e9)
-        baselines["random"] = {"accuracy": sum(accs) / len(accs), "accuracy_draws": accs,
-                               "gflops_per_video": sum(gfl) / len(gfl), "action_mix": mix.tolist()}  # fmt: skip
+        baselines["random"] = {
+            "accuracy": sum(accs) / len(accs),
+            "accuracy_draws": accs,
+            "gflops_per_video": sum(gfl) / len(gfl),
+            "action_mix": mix.tolist(),
+        }
         rgen = torch.Generator().manual_seed(seed + 1)
 
         def random_path(sl):

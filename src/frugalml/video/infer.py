@@ -42,8 +42,13 @@ class FlopsTable:
         return [f * self.frames for f in self.backbone]
 
     def to_dict(self) -> dict:
-        return {"backbone_flops": self.backbone, "policy_cnn_flops": self.policy_cnn, "policy_step_flops":
-                self.policy_step, "frames": self.frames, "counted_by": "FlopCounterMode"}  # fmt: skip
+        return {
+            "backbone_flops": self.backbone,
+            "policy_cnn_flops": self.policy_cnn,
+            "policy_step_flops": self.policy_step,
+            "frames": self.frames,
+            "counted_by": "FlopCounterMode",
+        }
 
 
 def flops_table(model: ARNet, frames: int) -> FlopsTable:
@@ -241,8 +246,12 @@ def interleaved_ms(fns: dict, videos: list, rounds: int = 1, seed: int = 0) -> d
     out = {}
     for k, ts in times.items():
         q = torch.tensor(ts) * 1e3
-        out[k] = {"median_ms": float(q.median()), "iqr_ms": float(q.quantile(0.75) - q.quantile(0.25)), "n": len(ts),
-                  "cpu_median_ms": float((torch.tensor(cpu[k]) * 1e3).median())}  # fmt: skip
+        out[k] = {
+            "median_ms": float(q.median()),
+            "iqr_ms": float(q.quantile(0.75) - q.quantile(0.25)),
+            "n": len(ts),
+            "cpu_median_ms": float((torch.tensor(cpu[k]) * 1e3).median()),
+        }
     return {
         "summary": out,
         "per_video_ms": {k: [t * 1e3 for t in v] for k, v in times.items()},

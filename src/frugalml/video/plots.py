@@ -44,8 +44,9 @@ def plot_choices(path, x, actions, informative, names, y=None, clips: int = 4) -
             ax.set_title(label, fontsize=6)
         if y is not None:
             axes[i][0].set_ylabel(f"clip {i}\nclass {int(y[i])}", fontsize=7)
-    fig.suptitle("policy choices per frame (frame colour = action; * = informative frame; - = skipped over)",
-                 fontsize=8)  # fmt: skip
+    fig.suptitle(
+        "policy choices per frame (frame colour = action; * = informative frame; - = skipped over)", fontsize=8
+    )
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
     return Path(path)
@@ -58,8 +59,15 @@ def plot_tradeoff(path, curves: dict, points: dict, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for i, (label, pts) in enumerate(curves.items()):
         pts = sorted(pts)
-        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=3,
-                    color=COLOURS[i % len(COLOURS)], label=label)  # fmt: skip
+        ax.errorbar(
+            [p[0] for p in pts],
+            [p[1] for p in pts],
+            yerr=[p[2] for p in pts],
+            marker="o",
+            capsize=3,
+            color=COLOURS[i % len(COLOURS)],
+            label=label,
+        )
     markers = ["s", "^", "v", "D", "P", "X", "*"]
     for i, (label, (gf, acc)) in enumerate(points.items()):
         ax.scatter([gf], [acc], marker=markers[i % len(markers)], s=60, label=label, zorder=5)
@@ -80,8 +88,13 @@ def plot_flops_vs_informative(path, per_run: dict) -> Path:
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for i, (label, per) in enumerate(per_run.items()):
         ks = sorted(per, key=int)
-        ax.plot([int(k) for k in ks], [per[k]["gflops_per_video"] for k in ks], marker="o", label=label,
-                color=COLOURS[i % len(COLOURS)])  # fmt: skip
+        ax.plot(
+            [int(k) for k in ks],
+            [per[k]["gflops_per_video"] for k in ks],
+            marker="o",
+            label=label,
+            color=COLOURS[i % len(COLOURS)],
+        )
     ax.set_xlabel("informative frames in the clip (ground truth)")
     ax.set_ylabel("GFLOPs per video spent by the policy")
     ax.grid(alpha=0.3)

@@ -83,8 +83,15 @@ def load_data(cfg: VideoConfig) -> Dataset:
 def build_model(cfg: VideoConfig, ds: Dataset) -> ARNet:
     torch.manual_seed(cfg.seed)
     in_ch = ds.x_train.shape[2]
-    return ARNet(ARNetConfig(in_channels=in_ch, num_classes=ds.num_classes, resolutions=tuple(cfg.resolutions),
-                             policy_res=cfg.policy_res, backbone_widths=tuple(cfg.backbone_widths)))  # fmt: skip
+    return ARNet(
+        ARNetConfig(
+            in_channels=in_ch,
+            num_classes=ds.num_classes,
+            resolutions=tuple(cfg.resolutions),
+            policy_res=cfg.policy_res,
+            backbone_widths=tuple(cfg.backbone_widths),
+        )
+    )
 
 
 class _Uniform(nn.Module):
@@ -119,8 +126,10 @@ def _check_config(out: Path, cfg: VideoConfig) -> None:
         old = read_json(path)
         if old != record:
             diff = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
-            raise FrugalError(f"{out} holds a video run with a different configuration ({', '.join(diff)} differ): "
-                              "choose another --out or delete it")  # fmt: skip
+            raise FrugalError(
+                f"{out} holds a video run with a different configuration ({', '.join(diff)} differ): "
+                "choose another --out or delete it"
+            )
     else:
         write_json(path, record)
 
@@ -145,12 +154,26 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
 
     # Stage 1: each backbone on uniformly processed frames at its resolution.
     for b, r in enumerate(cfg.resolutions):
-        tc = TrainConfig(epochs=cfg.epochs_backbone, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adam",
-                         seed=cfg.seed, eval_batch_size=128)  # fmt: skip
-        res = fit(_Uniform(model.backbones[b], r), ds, tc, out / "stage1" / f"res{r}", progress=progress,
-                  description=f"stage 1: backbone {r}px")  # fmt: skip
-        summary["stages"][f"stage1_res{r}"] = {"test_accuracy": res.final.get("test_accuracy"),
-                                               "resumed_from_epoch": res.resumed_from_epoch}  # fmt: skip
+        tc = TrainConfig(
+            epochs=cfg.epochs_backbone,
+            batch_size=cfg.batch_size,
+            lr=cfg.lr,
+            optimizer="adam",
+            seed=cfg.seed,
+            eval_batch_size=128,
+        )
+        res = fit(
+            _Uniform(model.backbones[b], r),
+            ds,
+            tc,
+            out / "stage1" / f"res{r}",
+            progress=progress,
+            description=f"stage 1: backbone {r}px",
+        )
+        summary["stages"][f"stage1_res{r}"] = {
+            "test_accuracy": res.final.get("test_accuracy"),
+            "resumed_from_epoch": res.resumed_from_epoch,
+        }
         log(f"stage 1 backbone {r}px: test accuracy {res.final.get('test_accuracy', float('nan')):.3f}")
     save_weights(model, out / "stage1.safetensors")
 
@@ -183,12 +206,21 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
         loss = (1 - w) * F.cross_entropy(fused, y) + w * (flops / unit).mean()
         return loss, (fused.argmax(1) == y).sum()
 
-    tc2 = TrainConfig(epochs=cfg.epochs_policy, batch_size=cfg.policy_batch_size, lr=cfg.policy_lr, optimizer="adam",
-                      seed=cfg.seed + 1, eval_batch_size=256)  # fmt: skip
-    res2 = fit(model, idx_ds, tc2, out / "stage2", loss_fn=policy_loss, progress=progress,
-               description="stage 2: policy")  # fmt: skip
-    summary["stages"]["stage2"] = {"test_accuracy": res2.final.get("test_accuracy"),
-                                   "resumed_from_epoch": res2.resumed_from_epoch}  # fmt: skip
+    tc2 = TrainConfig(
+        epochs=cfg.epochs_policy,
+        batch_size=cfg.policy_batch_size,
+        lr=cfg.policy_lr,
+        optimizer="adam",
+        seed=cfg.seed + 1,
+        eval_batch_size=256,
+    )
+    res2 = fit(
+        model, idx_ds, tc2, out / "stage2", loss_fn=policy_loss, progress=progress, description="stage 2: policy"
+    )
+    summary["stages"]["stage2"] = {
+        "test_accuracy": res2.final.get("test_accuracy"),
+        "resumed_from_epoch": res2.resumed_from_epoch,
+    }
     log(f"stage 2 policy: test accuracy {res2.final.get('test_accuracy', float('nan')):.3f} (argmax actions)")
     save_weights(model, out / "stage2.safetensors")
 
@@ -208,12 +240,27 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
             fused = fused + 0.0 * m.backbones[0].fc.bias.sum()
         return F.cross_entropy(fused, y), (fused.argmax(1) == y).sum()
 
-    tc3 = TrainConfig(epochs=cfg.epochs_finetune, batch_size=cfg.batch_size, lr=cfg.finetune_lr, optimizer="adam",
-                      seed=cfg.seed + 2, eval_batch_size=128)  # fmt: skip
-    res3 = fit(model, _index_dataset(ds, "finetune"), tc3, out / "stage3", loss_fn=finetune_loss,
-               progress=progress, description="stage 3: fine-tune")  # fmt: skip
-    summary["stages"]["stage3"] = {"test_accuracy": res3.final.get("test_accuracy"),
-                                   "resumed_from_epoch": res3.resumed_from_epoch}  # fmt: skip
+    tc3 = TrainConfig(
+        epochs=cfg.epochs_finetune,
+        batch_size=cfg.batch_size,
+        lr=cfg.finetune_lr,
+        optimizer="adam",
+        seed=cfg.seed + 2,
+        eval_batch_size=128,
+    )
+    res3 = fit(
+        model,
+        _index_dataset(ds, "finetune"),
+        tc3,
+        out / "stage3",
+        loss_fn=finetune_loss,
+        progress=progress,
+        description="stage 3: fine-tune",
+    )
+    summary["stages"]["stage3"] = {
+        "test_accuracy": res3.final.get("test_accuracy"),
+        "resumed_from_epoch": res3.resumed_from_epoch,
+    }
     log(f"stage 3 fine-tune: test accuracy {res3.final.get('test_accuracy', float('nan')):.3f}")
     save_weights(model, out / "final.safetensors")
     summary["run_dir"] = str(out)
