@@ -305,6 +305,87 @@ def report(
     print(write_summary(run, out, title))
 
 
+@app.command()
+def show(
+    run: Path = typer.Argument(..., help="A run directory (holding record.json)."),
+    json_out: bool = JSON,
+):
+    """One run's record: quality, per-inference cost before/after, what producing it spent."""
+    from frugalml.report import record
+
+    rec = record.read(run)
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(rec)
+    from frugalml.report import views
+    from frugalml.report.console import stdout_console
+
+    con = stdout_console()
+    for part in views.show(rec):
+        con.print(part)
+
+
+@app.command()
+def compare(
+    runs: list[Path] = typer.Argument(..., help="Run directories, or sweep directories (every run below them)."),
+    metric: str = typer.Option(None, help="Quality metric to compare on (default: the first run's first metric)."),
+    plot: Path = typer.Option(None, help="Also write the quality-vs-cost plot to this PNG file."),
+    json_out: bool = JSON,
+):
+    """Runs side by side: quality, per-inference cost, spent; Pareto fronts marked."""
+    from frugalml.report import compare as cmp
+    from frugalml.report import record
+
+    records = [r for path in runs for r in record.find(path)]
+    result = cmp.compare(records, metric)
+    for w in result["warnings"]:
+        print(f"frugal: warning: {w}", file=sys.stderr)
+    if plot is not None:
+        from frugalml.report.views import compare_plot
+
+        result["plot"] = str(compare_plot(result, plot))
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(result)
+    from frugalml.report import views
+    from frugalml.report.console import stdout_console
+
+    con = stdout_console()
+    for part in views.compare(result):
+        con.print(part)
+    if plot is not None:
+        con.print(f"-> {plot}")
+
+
+@app.command()
+def payback(
+    run: Path = typer.Argument(..., help="A run directory (holding record.json) with before/after costs."),
+    inferences_per_day: float = typer.Option(..., help="Inferences served per day."),
+    days: float = typer.Option(365.0, help="Horizon for the net saving, in days."),
+    region: str = typer.Option(None, help="Grid region of the inferences (ISO alpha-3, gcp:REGION, world)."),
+    hardware: str = typer.Option(None, help="Price inferences on this `frugal hardware` profile, from MACs."),
+    pue: float = typer.Option(1.0, help="Data-centre PUE of the inferences (1.0 = none)."),
+    json_out: bool = JSON,
+):
+    """When does a technique repay its own cost? Break-even inferences and days, net saving."""
+    from frugalml.report import compare as cmp
+    from frugalml.report import record
+
+    result = cmp.payback(record.read(run), inferences_per_day, days, region, hardware, pue)
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(result)
+    from frugalml.report import views
+    from frugalml.report.console import stdout_console
+
+    con = stdout_console()
+    for part in views.payback(result):
+        con.print(part)
+
+
 def main(argv: list[str] | None = None) -> None:
     _add_groups()
     try:

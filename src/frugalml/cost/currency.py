@@ -25,6 +25,8 @@ class Cost:
     energy_j: float | None = None
     co2e_g: float | None = None
     usd: float | None = None
+    wall_s: float | None = None  # of a run (training, search), not of one inference: see latency_s
+    cpu_s: float | None = None
     notes: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -82,6 +84,8 @@ ROWS = [
     ("energy_j", "energy", lambda v: si(v, "J")),
     ("co2e_g", "CO2e", lambda v: si(v, "g")),
     ("usd", "cost", lambda v: f"${v:,.4g}"),
+    ("wall_s", "wall-clock", _seconds),
+    ("cpu_s", "CPU time", _seconds),
 ]
 
 

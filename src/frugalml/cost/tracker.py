@@ -46,15 +46,28 @@ class TrackResult:
 
     def cost(self) -> Cost:
         return Cost(
-            latency_s=self.wall_s,
+            wall_s=self.wall_s,
+            cpu_s=self.cpu_s,
             energy_j=self.energy_j,
             co2e_g=self.co2e_g,
             notes={
-                "latency_s": f"{MEASURED}: wall-clock of the run",
+                "wall_s": self.sources["wall_s"],
+                "cpu_s": self.sources["cpu_s"],
                 "energy_j": self.sources["energy"],
                 "co2e_g": self.sources["co2e"],
             },
         )
+
+    def segment(self) -> dict:
+        """This measurement as one segment of a run's spent ledger."""
+        return {
+            "wall_s": self.wall_s,
+            "cpu_s": self.cpu_s,
+            "energy_j": self.energy_j,
+            "co2e_g": self.co2e_g,
+            "finished": True,
+            "notes": {"energy_j": self.sources["energy"], "co2e_g": self.sources["co2e"]},
+        }
 
 
 def _cpu_seconds(children: bool) -> float:
@@ -147,6 +160,45 @@ class Tracker:
         kind = MEASURED + " by sensor" if sensor else MODELLED
         return f"{kind} via CodeCarbon [{', '.join(modes)}]"
 
+    def _modelled_kwh(self, cpu_s: float, why: str) -> tuple[float, str]:
+        from frugalml.cost.hardware import cpu_model_name, cpu_tdp_w
+
+        tdp, src = cpu_tdp_w(cpu_model_name())
+        tdp = tdp or FALLBACK_TDP_W
+        per_core = tdp / (os.cpu_count() or 1)
+        note = f"{MODELLED}: CPU-seconds x {per_core:.3g} W/core (TDP {tdp:g} W; {src}); {why}"
+        return cpu_s * per_core / 3.6e6, note
+
+    def _co2e_source(self) -> str:
+        return (
+            f"energy x PUE {self.pue:g} x {self.intensity.g_per_kwh:g} g/kWh "
+            f"({self.intensity.region}: {self.intensity.source})"
+        )
+
+    def peek(self) -> dict:
+        """What the run has cost so far, without stopping: a segment of the spent ledger in progress.
+
+        CodeCarbon adds energy once per measurement interval, so its running total can lag by
+        up to `measure_power_secs`; without CodeCarbon the energy is modelled from CPU time.
+        """
+        wall = time.perf_counter() - self._t0
+        cpu = _cpu_seconds(self.children) - self._c0
+        total = getattr(self._cc, "_total_energy", None)
+        if total is not None and getattr(total, "kWh", None) is not None:
+            kwh = float(total.kWh)
+            note = "running total of CodeCarbon at its last measurement (the segment did not finish)"
+        else:
+            kwh, note = self._modelled_kwh(cpu, getattr(self, "_cc_error", "CodeCarbon disabled"))
+        kwh *= self.pue
+        return {
+            "wall_s": wall,
+            "cpu_s": cpu,
+            "energy_j": kwh * 3.6e6,
+            "co2e_g": kwh * self.intensity.g_per_kwh,
+            "finished": False,
+            "notes": {"energy_j": note, "co2e_g": self._co2e_source()},
+        }
+
     def stop(self) -> TrackResult:
         wall = time.perf_counter() - self._t0
         cpu = _cpu_seconds(self.children) - self._c0
@@ -160,20 +212,10 @@ class Tracker:
             except Exception as e:
                 self._cc_error = f"{type(e).__name__}: {e}"
         if energy_kwh is None:
-            from frugalml.cost.hardware import cpu_model_name, cpu_tdp_w
-
-            tdp, src = cpu_tdp_w(cpu_model_name())
-            tdp = tdp or FALLBACK_TDP_W
-            per_core = tdp / (os.cpu_count() or 1)
-            energy_kwh = cpu * per_core / 3.6e6
-            why = getattr(self, "_cc_error", "CodeCarbon disabled")
-            sources["energy"] = f"{MODELLED}: CPU-seconds x {per_core:.3g} W/core (TDP {tdp:g} W; {src}); {why}"
+            energy_kwh, sources["energy"] = self._modelled_kwh(cpu, getattr(self, "_cc_error", "CodeCarbon disabled"))
         energy_kwh *= self.pue
         co2e_g = energy_kwh * self.intensity.g_per_kwh
-        sources["co2e"] = (
-            f"energy x PUE {self.pue:g} x {self.intensity.g_per_kwh:g} g/kWh "
-            f"({self.intensity.region}: {self.intensity.source})"
-        )
+        sources["co2e"] = self._co2e_source()
         result = TrackResult(
             self.label,
             wall,
@@ -189,6 +231,73 @@ class Tracker:
             write_json(Path(self.out), result.to_dict())
         self.result = result
         return result
+
+
+SPENT_FILE = "spent.json"
+SPENT_FIELDS = ("wall_s", "cpu_s", "energy_j", "co2e_g", "usd")
+
+
+def add_segments(segments: list[dict]) -> dict:
+    """What a run cost over all its attempts: the sum of every field any segment measured."""
+    total: dict = {}
+    for name in SPENT_FIELDS:
+        values = [s[name] for s in segments if s.get(name) is not None]
+        if values:
+            total[name] = float(sum(values))
+    notes: dict[str, str] = {}
+    for s in segments:
+        for k, v in (s.get("notes") or {}).items():
+            notes.setdefault(k, v)
+    total["segments"] = len(segments)
+    if any(not s.get("finished", True) for s in segments):
+        notes["segments"] = "an attempt was killed; its figures run to its last saved progress"
+    if notes:
+        total["notes"] = notes
+    return total
+
+
+class Ledger:
+    """A run directory's spent compute, one segment per attempt, in `spent.json`.
+
+    Each attempt (the first run and every resume) appends a segment and rewrites it as it
+    goes (`update`, at most every `every_s` seconds), so a run killed with SIGKILL keeps what
+    it spent up to its last update, and a resumed run's total is the sum of its attempts.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, tracker: Tracker, every_s: float = 2.0):
+        self.path = Path(run_dir) / SPENT_FILE
+        self.tracker, self.every_s = tracker, every_s
+        self.segments = read_segments(run_dir)
+        self.segments.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": False})
+        self._last = -float("inf")
+
+    def update(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last >= self.every_s:
+            self._last = now
+            self.segments[-1] |= self.tracker.peek()
+            self._write()
+
+    def close(self, result: TrackResult) -> dict:
+        self.segments[-1] |= result.segment()
+        self._write()
+        return self.total()
+
+    def total(self) -> dict:
+        return add_segments(self.segments)
+
+    def _write(self) -> None:
+        write_json(self.path, {"segments": self.segments, "total": self.total()})
+
+
+def read_segments(run_dir: str | os.PathLike) -> list[dict]:
+    """The segments recorded so far in `<run_dir>/spent.json` (none if there is no ledger)."""
+    path = Path(run_dir) / SPENT_FILE
+    if not path.is_file():
+        return []
+    import json
+
+    return list(json.loads(path.read_text()).get("segments", []))
 
 
 class track:
