@@ -64,14 +64,31 @@ def _pick(d: dict | None, key: str | None) -> str:
     return fmt_num(d[key])
 
 
+def common_root(runs: list[dict]) -> str:
+    import os
+
+    return os.path.commonpath([r["run"] for r in runs])
+
+
+def short_names(runs: list[str]) -> list[str]:
+    """Run paths relative to what they share, so a table of a sweep stays narrow."""
+    import os
+
+    if len(runs) < 2:
+        return [Path(r).name for r in runs]
+    root = os.path.commonpath(runs)
+    return [os.path.relpath(r, root) for r in runs]
+
+
 def compare(result: dict) -> list:
     metric, sk, ik = result["metric"], result["spent_key"], result["inference_key"]
+    names = short_names([r["run"] for r in result["runs"]])
     rows = []
-    for r in result["runs"]:
+    for name, r in zip(names, result["runs"]):
         marks = ("S" if r["pareto_spent"] else "") + ("I" if r["pareto_inference"] else "")
         rows.append(
             [
-                r["run"],
+                name,
                 r["kind"],
                 fmt_num(r["quality"][metric]),
                 _pick(r["after"], ik),
@@ -81,7 +98,8 @@ def compare(result: dict) -> list:
             ]
         )
     cols = ["run", "kind", metric, f"per inference ({ik or '-'})", f"spent ({sk or '-'})", "front", "vs cheapest"]
-    out = [table("runs compared", cols, rows, justify_right_from=2, text_columns=(5, 6))]
+    title = "runs compared" + (f" (below {common_root(result['runs'])})" if len(names) > 1 else "")
+    out = [table(title, cols, rows, justify_right_from=2, text_columns=(5, 6))]
     out.append("[dim]front: S = on the Pareto front of quality vs spent, I = of quality vs per-inference cost[/dim]")
     return out
 
