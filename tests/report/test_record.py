@@ -140,3 +140,82 @@ def test_schema_rejects_a_malformed_record(tmp_path):
     rec = record.build("x", quality={"accuracy": {"value": "high"}}, after=None, command="t")
     with pytest.raises(FrugalError, match="quality/accuracy/value"):
         record.write(tmp_path, rec)
+
+
+def chromium_render(page, screenshot):
+    """The DOM of `page` as headless Chromium renders it, and a screenshot of it."""
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"]
+    shot = subprocess.run(
+        [*flags, f"--screenshot={screenshot}", "--window-size=1200,1400", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+    )
+    assert screenshot.exists(), shot.stderr.decode()[-2000:]
+    dom = subprocess.run([*flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    return dom.stdout
+
+
+def test_tickets_report_page_in_a_real_browser(tmp_path, frugal_bin):
+    import html.parser
+
+    levels = [("dense", 0.961, 266_200), ("level 1 (80.0%)", 0.958, 213_000), ("level 2 (64.0%)", 0.949, 170_400)]
+    rec = record.build(
+        "tickets.find",
+        quality={"accuracy": record.metric([0.949, 0.951], seeds=[0, 1])},
+        data="digits",
+        model="lenet",
+        before={"macs": 266_200, "params": 266_610},
+        after={"macs": 170_400, "params": 170_624},
+        spent={"cpu_s": 12.5, "co2e_g": 0.04},
+        points=[{"label": lbl, "quality": {"accuracy": record.metric(a)}, "cost": {"macs": m}} for lbl, a, m in levels],
+        command="test",
+    )
+    run = tmp_path / "ticket-run"
+    record.write(run, rec)
+    p = frugal(frugal_bin, "report", str(run))
+    assert p.returncode == 0, p.stderr
+    dom = chromium_render(run / "summary.html", run / "summary.png")
+
+    class Cells(html.parser.HTMLParser):
+        rows: list = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+
+        def handle_data(self, data):
+            if self.rows and data.strip() and self.lasttag in ("td", "th"):
+                self.rows[-1].append(data.strip())
+
+    cells = Cells()
+    cells.feed(dom)
+    rows = {r[0]: r[1:] for r in cells.rows if r}
+    # every level's accuracy and MACs as rendered (the MACs column formatted by Cost's own formatter)
+    assert rows["dense"] == ["0.961", "266,200"]
+    assert rows["level 1 (80.0%)"] == ["0.958", "213,000"]
+    assert rows["level 2 (64.0%)"] == ["0.949", "170,400"]
+    assert ["accuracy", "0.95", "0.001414", "0, 1"] in cells.rows  # mean and std of the two seeds
+    assert rows["MACs (dense, fwd)"] == ["266 k", "170 k", "0.6401"]
+    assert (run / "summary.png").stat().st_size > 10_000
+
+
+def test_files_keep_the_users_umask(tmp_path):
+    import os
+    import stat
+
+    from frugalml.report.files import write_json
+
+    old = os.umask(0o022)
+    try:
+        mode = stat.S_IMODE(write_json(tmp_path / "a.json", {"x": 1}).stat().st_mode)
+        os.umask(0o077)
+        private = stat.S_IMODE(write_json(tmp_path / "b.json", {"x": 1}).stat().st_mode)
+    finally:
+        os.umask(old)
+    assert mode == 0o644 and private == 0o600

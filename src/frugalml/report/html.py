@@ -1,8 +1,10 @@
 """One self-contained HTML page for a run directory: its before/after table, its headline
 figures and every plot it wrote, embedded, so the page can be mailed or archived alone.
 
-Reads what runs already write (`result.json`, `*.png` anywhere below the directory);
-computes nothing new. Standard library only.
+A run with a `record.json` gets its headline quality, the per-inference before/after
+table, what it spent and its per-point results (levels, budgets) from the record; a sweep
+directory (records below it) gets the `frugal compare` table and its Pareto plot; older
+runs fall back to `result.json`. Every plot below the directory is embedded.
 """
 
 from __future__ import annotations
@@ -76,16 +78,96 @@ def _figure(png: Path, root: Path) -> str:
     return f'<figure><img alt="{name}" src="data:image/png;base64,{data}"><figcaption>{name}</figcaption></figure>'
 
 
+def _record_sections(rec: dict) -> list[str]:
+    from frugalml.cost.currency import ROWS
+
+    parts = ["<h2>Quality</h2>"]
+    parts.append(
+        _table(["metric", "value", "spread (std)", "seeds"], [_metric_row(k, v) for k, v in rec["quality"].items()], 1)
+    )
+    before, after = rec.get("before") or {}, rec.get("after") or {}
+    rows = []
+    for name, label, fmt in ROWS:
+        b, a = before.get(name), after.get(name)
+        if b is not None or a is not None:
+            ratio = a / b if (a is not None and b) else None
+            rows.append([label, "-" if b is None else fmt(b), "-" if a is None else fmt(a), ratio])
+    if rows:
+        parts += ["<h2>Per inference: before / after</h2>", _table(["", "before", "after", "after/before"], rows, 1)]
+    spent = rec.get("spent") or {}
+    rows = [[label, fmt(spent[name])] for name, label, fmt in ROWS if name in spent and spent[name] is not None]
+    if rows:
+        parts += [f"<h2>Spent producing it ({spent.get('segments', 1)} segment(s))</h2>", _table(["what", "value"], rows, 1)]
+        notes = "; ".join(f"{k}: {v}" for k, v in (spent.get("notes") or {}).items())
+        parts.append(f"<p class='note'>{html.escape(notes)}</p>" if notes else "")
+    if rec.get("points"):
+        parts += ["<h2>Results</h2>", _points(rec["points"])]
+    return parts
+
+
+def _metric_row(name: str, m: dict) -> list:
+    return [name, m.get("value"), m.get("std"), ", ".join(map(str, m.get("seeds", []))) or None]
+
+
+def _points(points: list[dict]) -> str:
+    from frugalml.cost.currency import ROWS
+
+    metrics = list(dict.fromkeys(m for p in points for m in p["quality"]))
+    keys = [(n, label) for n, label, _ in ROWS if any((p.get("cost") or {}).get(n) is not None for p in points)]
+    rows = [
+        [p["label"]]
+        + [p["quality"].get(m, {}).get("value") for m in metrics]
+        + [(p.get("cost") or {}).get(n) for n, _ in keys]
+        for p in points
+    ]
+    return _table(["", *metrics, *(label for _, label in keys)], rows, 1)
+
+
+def _sweep_sections(records: list[dict], root: Path) -> list[str]:
+    from frugalml.report.compare import compare
+    from frugalml.report.views import compare_plot, short_names
+
+    result = compare(records)
+    metric, sk, ik = result["metric"], result["spent_key"], result["inference_key"]
+    rows = [
+        [
+            name,
+            r["kind"],
+            r["quality"][metric],
+            (r["after"] or {}).get(ik),
+            (r["spent"] or {}).get(sk),
+            ("S" if r["pareto_spent"] else "") + ("I" if r["pareto_inference"] else "") or "-",
+            r.get("verdict", "-"),
+        ]
+        for name, r in zip(short_names([r["run"] for r in result["runs"]]), result["runs"])
+    ]
+    cols = ["run", "kind", metric, f"per inference ({ik})", f"spent ({sk})", "front", "vs cheapest"]
+    compare_plot(result, root / "compare.png")
+    return [
+        f"<h2>Runs compared ({len(records)})</h2>",
+        _table(cols, rows, 2),
+        "<p class='note'>front: S = on the Pareto front of quality vs spent, I = of quality vs per-inference cost</p>",
+        *(f"<p class='note'>warning: {html.escape(w)}</p>" for w in result["warnings"]),
+    ]
+
+
 def render(run: str | os.PathLike, title: str | None = None) -> str:
     """The page for `run` as a string."""
+    from frugalml.report import record
+
     root = Path(run)
     if not root.is_dir():
         raise FrugalError(f"{root} is not a directory")
     result_path = root / "result.json"
     result = read_json(result_path) if result_path.is_file() else None
+    rec = record.read(root) if (root / record.FILENAME).is_file() else None
+    below = [] if rec is not None else sorted(root.rglob(record.FILENAME))
+    sections = _record_sections(rec) if rec is not None else []
+    if len(below) > 1:
+        sections = _sweep_sections([record.read(f) for f in below], root)
     pngs = sorted(root.rglob("*.png"))
-    if result is None and not pngs:
-        raise FrugalError(f"{root} holds no result.json and no plots: nothing to summarise")
+    if result is None and not pngs and not sections:
+        raise FrugalError(f"{root} holds no record.json, no result.json and no plots: nothing to summarise")
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>{html.escape(title or root.name)}</title><style>{_STYLE}</style></head><body>",
@@ -93,10 +175,17 @@ def render(run: str | os.PathLike, title: str | None = None) -> str:
         f"<p class='note'>written {time.strftime('%Y-%m-%d %H:%M:%S %Z')} from {html.escape(str(root))}; "
         "the full figures are in the JSON files beside this page</p>",
     ]
+    if rec is not None:
+        parts.insert(
+            3,
+            f"<p>{html.escape(rec['kind'])}: model {html.escape(str(rec.get('model')))} on "
+            f"{html.escape(str(rec.get('data')))}</p>",
+        )
+    parts += sections
     if isinstance(result, dict):
         if isinstance(result.get("rows"), list) and result["rows"] and isinstance(result["rows"][0], dict):
             parts += ["<h2>Before / after</h2>", _before_after(result["rows"])]
-        scalars = _scalars(result)
+        scalars = _scalars(result) if not sections else ""
         if scalars:
             parts += ["<h2>Result</h2>", scalars]
     if pngs:
