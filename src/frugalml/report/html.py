@@ -97,7 +97,8 @@ def _record_sections(rec: dict) -> list[str]:
     spent = rec.get("spent") or {}
     rows = [[label, fmt(spent[name])] for name, label, fmt in ROWS if name in spent and spent[name] is not None]
     if rows:
-        parts += [f"<h2>Spent producing it ({spent.get('segments', 1)} segment(s))</h2>", _table(["what", "value"], rows, 1)]
+        title = f"Spent producing it ({spent.get('segments', 1)} segment(s))"
+        parts += [f"<h2>{title}</h2>", _table(["what", "value"], rows, 1)]
         notes = "; ".join(f"{k}: {v}" for k, v in (spent.get("notes") or {}).items())
         parts.append(f"<p class='note'>{html.escape(notes)}</p>" if notes else "")
     if rec.get("points"):
