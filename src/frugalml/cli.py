@@ -179,28 +179,21 @@ def track(
     ctx: typer.Context,
     region: str = typer.Option(None, help="Where the electricity comes from (ISO alpha-3, cloud region, world)."),
     pue: float = typer.Option(1.0, help="PUE of the machine room (1.0 for a desk)."),
-    out: Path = typer.Option(None, help="Also write the result JSON here."),
+    out: Path = typer.Option(
+        None, help="Run directory for the record (spent.json, record.json); a path ending in .json: that file only."
+    ),
     json_out: bool = JSON,
 ):
     """Measure a whole command: frugal track [--region FRA] -- python train.py"""
-    import subprocess
-
     cmd = list(ctx.args)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
     if not cmd:
         raise FrugalError("no command given: frugal track [options] -- COMMAND ...")
-    from frugalml.cost.tracker import Tracker
-
-    tracker = Tracker(region=region, pue=pue, label=" ".join(cmd), out=out, children=True).start()
-    try:
-        # with --json our stdout carries only the result, so the command's output goes to stderr
-        rc = subprocess.call(cmd, stdout=sys.stderr if json_out else None)
-    except FileNotFoundError:
-        tracker.stop()
-        raise FrugalError(f"command not found: {cmd[0]}") from None
-    result = tracker.stop()
-    payload = result.to_dict() | {"returncode": rc}
+    result, rc, spent = _tracked_call(cmd, region, pue, out, json_out)
+    payload = result.to_dict() | {"returncode": rc, "failed": rc != 0}
+    if out is not None and out.suffix != ".json":
+        _write_track_record(out, cmd, payload, spent)
     if json_out:
         from frugalml.report.console import print_json
 
@@ -214,10 +207,53 @@ def track(
             ["energy (J)", fmt_num(result.energy_j), result.sources["energy"]],
             ["CO2e (g)", fmt_num(result.co2e_g), result.sources["co2e"]],
         ]
-        stdout_console().print(
-            table(f"frugal track: {payload['label']}", ["", "value", "how"], rows, text_columns=(2,))
-        )
+        con = stdout_console()
+        con.print(table(f"frugal track: {payload['label']}", ["", "value", "how"], rows, text_columns=(2,)))
+        if rc != 0:
+            con.print(f"[bold red]the command failed (exit status {rc})[/bold red]: its cost is still counted")
+        if out is not None:
+            con.print(f"-> {out}")
     raise typer.Exit(rc)
+
+
+def _tracked_call(cmd: list[str], region, pue: float, out: Path | None, json_out: bool):
+    """Run `cmd` under a tracker (a ledger in `out` when it is a run directory): (result, status, spent)."""
+    import subprocess
+    from contextlib import nullcontext
+
+    from frugalml.cost.tracker import Ledger, Tracker
+
+    kwargs = {"region": region, "pue": pue, "label": " ".join(cmd), "children": True}
+    if out is not None and out.suffix != ".json":
+        ledger = Ledger(out, **kwargs)
+    else:
+        ledger, kwargs["out"] = None, out
+    tracker = ledger.tracker if ledger else Tracker(**kwargs).start()
+    with ledger or nullcontext():
+        try:
+            # with --json our stdout carries only the result, so the command's output goes to stderr
+            rc = subprocess.call(cmd, stdout=sys.stderr if json_out else None)
+        except FileNotFoundError:
+            rc = None
+    result = ledger.result if ledger else tracker.stop()
+    if rc is None:
+        raise FrugalError(f"command not found: {cmd[0]}")
+    return result, rc, ledger.total() if ledger else None
+
+
+def _write_track_record(out: Path, cmd: list[str], payload: dict, spent: dict) -> None:
+    from frugalml.report import record
+    from frugalml.report.files import write_json
+
+    write_json(out / "track.json", payload)
+    rec = record.build(
+        "track",
+        quality={},
+        config={"command": cmd, "returncode": payload["returncode"]},
+        spent=spent,
+        artifacts={"tracking": "track.json", "spent": "spent.json"},
+    )
+    record.write(out, rec)
 
 
 @app.command("hardware")

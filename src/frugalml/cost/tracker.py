@@ -259,29 +259,41 @@ def add_segments(segments: list[dict]) -> dict:
 class Ledger:
     """A run directory's spent compute, one segment per attempt, in `spent.json`.
 
-    Each attempt (the first run and every resume) appends a segment and rewrites it as it
-    goes (`update`, at most every `every_s` seconds), so a run killed with SIGKILL keeps what
-    it spent up to its last update, and a resumed run's total is the sum of its attempts.
+    `with Ledger(run_dir, region=...) as ledger:` starts a `Tracker`, appends a segment for
+    this attempt and rewrites it every `every_s` seconds from a background thread, so a run
+    killed with SIGKILL keeps what it spent up to a few seconds before; a resumed run's
+    `total()` is the sum of its attempts. Nothing is overwritten: earlier segments stay.
     """
 
-    def __init__(self, run_dir: str | os.PathLike, tracker: Tracker, every_s: float = 2.0):
+    def __init__(self, run_dir: str | os.PathLike, every_s: float = 2.0, **tracker_kwargs):
         self.path = Path(run_dir) / SPENT_FILE
-        self.tracker, self.every_s = tracker, every_s
+        self.every_s = every_s
+        self.tracker = Tracker(**tracker_kwargs)
         self.segments = read_segments(run_dir)
-        self.segments.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": False})
-        self._last = -float("inf")
+        self.result: TrackResult | None = None
 
-    def update(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if force or now - self._last >= self.every_s:
-            self._last = now
+    def __enter__(self) -> Ledger:
+        import threading
+
+        self.tracker.start()
+        self.segments.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": False})
+        self._write()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="frugal-ledger", daemon=True)
+        self._thread.start()
+        return self
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every_s):
             self.segments[-1] |= self.tracker.peek()
             self._write()
 
-    def close(self, result: TrackResult) -> dict:
-        self.segments[-1] |= result.segment()
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.result = self.tracker.stop()
+        self.segments[-1] |= self.result.segment()
         self._write()
-        return self.total()
 
     def total(self) -> dict:
         return add_segments(self.segments)

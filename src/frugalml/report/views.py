@@ -24,7 +24,8 @@ def show(record: dict) -> list:
         head += f" - model {record.get('model') or '?'} on {record.get('data') or '?'}"
     out: list = [head]
     quality = [[k, quality_text(v)] for k, v in record["quality"].items()]
-    out.append(table("quality", ["metric", "value"], quality))
+    if quality:
+        out.append(table("quality", ["metric", "value"], quality))
     if record.get("before") or record.get("after"):
         before, after = Cost.from_dict(record.get("before") or {}), Cost.from_dict(record.get("after") or {})
         rows = [list(r) for r in comparison_rows(before, after)]
@@ -32,8 +33,8 @@ def show(record: dict) -> list:
     spent = record.get("spent") or {}
     rows = [[label, fmt(spent[name])] for name, label, fmt in _SPENT_ROWS if spent.get(name) is not None]
     if rows:
-        title = f"spent producing it ({spent.get('segments', 1)} segment(s))"
-        out.append(table(title, ["", "value"], rows))
+        n = spent.get("segments", 1)
+        out.append(table(f"spent ({n} segment{'s' if n != 1 else ''})", ["", "value"], rows))
     for name, note in (spent.get("notes") or {}).items():
         out.append(f"  [dim]{name}: {note}[/dim]")
     if record.get("points"):
