@@ -103,3 +103,21 @@ def test_functional_matmul_in_a_custom_forward_is_not_skipped():
 
     with pytest.raises(FrugalError, match=r"\(root\) \(Custom\)"):
         extract(Custom(), torch.randn(2, 4))
+
+
+def test_layers_called_from_a_module_list_are_not_charged_to_the_parent():
+    # The former own-FLOPs (parent minus its direct children) never looked through the
+    # uncalled ModuleList, so Stack kept its layers' MACs and was reported as unsupported.
+    class Stack(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(8, 8), nn.Linear(8, 4)])
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return x
+
+    layers = extract(Stack(), torch.randn(3, 8))
+    assert [layer.name for layer in layers] == ["blocks.0", "blocks.1"]
+    assert sum(layer.macs for layer in layers) == 3 * (8 * 8 + 8 * 4)
