@@ -84,6 +84,11 @@ def _specs(cls, base, prefix: str, only, skip, flags: dict, helps: dict) -> list
     return out
 
 
+def _decl(s: _Spec) -> str:
+    """The option's declaration: booleans get a --no- form, as typer gives them by default."""
+    return f"{s.flag}/--no-{s.flag[2:]}" if s.annotation is bool else s.flag
+
+
 def build(base, values: dict[str, Any]):
     """`base` with the dotted-path `values` replaced (nested dataclasses rebuilt, not mutated)."""
     top: dict[str, Any] = {}
@@ -138,7 +143,7 @@ def config_options(
             inspect.Parameter(
                 s.name,
                 inspect.Parameter.KEYWORD_ONLY,
-                default=typer.Option(s.default, s.flag, help=s.help),
+                default=typer.Option(s.default, _decl(s), help=s.help),
                 annotation=s.annotation,
             )
             for s in specs
