@@ -156,10 +156,19 @@ def _finetune_loss(model: ARNet, ds: Dataset):
     return finetune_loss
 
 
+def _fit_indexed(model, ds, tc, out: Path, stage: str, tag: str, loss, progress, description: str, summary) -> float:
+    """Train stage `stage` on clips addressed by index (its loss reads cached tensors); its test accuracy."""
+    from frugalml.train import fit
+
+    res = fit(model, _index_dataset(ds, tag), tc, out / stage, loss_fn=loss, progress=progress, description=description)
+    summary["stages"][stage] = _stage_summary(res)
+    return res.final.get("test_accuracy", float("nan"))
+
+
 def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=None, ds: Dataset | None = None) -> dict:
     """Run (or resume) the three stages; return the training summary (also in result.json)."""
     from frugalml.report.files import open_run, write_json
-    from frugalml.train import fit, save_weights
+    from frugalml.train import save_weights
     from frugalml.video.infer import flops_table
 
     cfg.validate()
@@ -175,34 +184,16 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
     _stage1(model, ds, cfg, out, progress, log, summary)
     save_weights(model, out / "stage1.safetensors")
 
+    stage2 = replace(cfg.policy, seed=cfg.seed + 1)
     loss = _policy_loss(model, ds, cfg, table)
-    tc = replace(cfg.policy, seed=cfg.seed + 1)
-    res = fit(
-        model,
-        _index_dataset(ds, "policy"),
-        tc,
-        out / "stage2",
-        loss_fn=loss,
-        progress=progress,
-        description="stage 2: policy",
-    )
-    summary["stages"]["stage2"] = _stage_summary(res)
-    log(f"stage 2 policy: test accuracy {res.final.get('test_accuracy', float('nan')):.3f} (argmax actions)")
+    acc = _fit_indexed(model, ds, stage2, out, "stage2", "policy", loss, progress, "stage 2: policy", summary)
+    log(f"stage 2 policy: test accuracy {acc:.3f} (argmax actions)")
     save_weights(model, out / "stage2.safetensors")
 
+    stage3 = replace(cfg.finetune, seed=cfg.seed + 2)
     loss = _finetune_loss(model, ds)
-    tc = replace(cfg.finetune, seed=cfg.seed + 2)
-    res = fit(
-        model,
-        _index_dataset(ds, "finetune"),
-        tc,
-        out / "stage3",
-        loss_fn=loss,
-        progress=progress,
-        description="stage 3: fine-tune",
-    )
-    summary["stages"]["stage3"] = _stage_summary(res)
-    log(f"stage 3 fine-tune: test accuracy {res.final.get('test_accuracy', float('nan')):.3f}")
+    acc = _fit_indexed(model, ds, stage3, out, "stage3", "finetune", loss, progress, "stage 3: fine-tune", summary)
+    log(f"stage 3 fine-tune: test accuracy {acc:.3f}")
     save_weights(model, out / "final.safetensors")
     summary["run_dir"] = str(out)
     summary["config"] = asdict(cfg)
