@@ -85,9 +85,10 @@ def read_json(path: str | os.PathLike) -> Any:
         raise FrugalError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
 
 
-def check_run_config(
-    run_dir: str | os.PathLike, record: dict, filename: str = "config.json", what: str = "run"
-) -> None:
+CONFIG = "config.json"
+
+
+def check_run_config(run_dir: str | os.PathLike, record: dict, filename: str = CONFIG, what: str = "run") -> None:
     """Bind a run directory to one configuration: write it on first use; on later use,
     refuse (naming the differing keys) if the configuration changed, so a resumed run
     can never silently mix two experiments."""
@@ -103,3 +104,15 @@ def check_run_config(
             )
     else:
         write_json(path, record)
+
+
+def open_run(run_dir: str | os.PathLike, config: Any, what: str = "run") -> Path:
+    """Create `run_dir` if needed and bind it to `config` (a dataclass or a dict) in
+    `config.json`, the one file every run directory keeps its configuration in."""
+    from dataclasses import asdict, is_dataclass
+
+    record = asdict(config) if is_dataclass(config) else dict(config)
+    path = Path(run_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    check_run_config(path, record, CONFIG, what)
+    return path
