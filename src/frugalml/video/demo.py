@@ -6,6 +6,7 @@ its model is barely trained, so its accuracy means nothing; the FLOPs and ms are
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -28,11 +29,9 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
                 size=32,
                 resolutions=[32, 24, 16],
                 policy_res=8,
-                epochs_backbone=1,
-                epochs_policy=1,
-                epochs_finetune=1,
-                batch_size=8,
-                policy_batch_size=8,
+                backbone=replace(VideoConfig().backbone, epochs=1, batch_size=8),
+                policy=replace(VideoConfig().policy, epochs=1, batch_size=8),
+                finetune=replace(VideoConfig().finetune, epochs=1, batch_size=8),
             )
         else:
             cfg = VideoConfig(
@@ -42,11 +41,9 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
                 size=32,
                 resolutions=[32, 24, 16],
                 policy_res=8,
-                epochs_backbone=3,
-                epochs_policy=4,
-                epochs_finetune=1,
-                batch_size=8,
-                policy_batch_size=8,
+                backbone=replace(VideoConfig().backbone, epochs=3, batch_size=8),
+                policy=replace(VideoConfig().policy, epochs=4, batch_size=8),
+                finetune=replace(VideoConfig().finetune, epochs=1, batch_size=8),
             )
         out = Path(out)
         train(cfg, out, progress=False)
