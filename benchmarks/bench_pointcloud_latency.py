@@ -24,12 +24,12 @@ def main(argv=None) -> None:
     import torch
 
     from frugalml.data.pointcloud import make_scene
+    from frugalml.files import read_json
     from frugalml.nas import spaces
     from frugalml.nas.latency import time_module
     from frugalml.pointcloud.model import Arch, PVNet
     from frugalml.pointcloud.train import count_macs
     from frugalml.report.bench import RESULTS, save_result
-    from frugalml.report.files import read_json
 
     torch.set_num_threads(1)
     bench = read_json(RESULTS / "pointcloud_spvnas.json")

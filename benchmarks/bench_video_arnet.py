@@ -27,7 +27,7 @@ def job(variant: str, seed: int, weights: list[float], settings: dict, latency_v
     import torch
 
     torch.set_num_threads(1)
-    from frugalml.report.files import read_json, write_json
+    from frugalml.files import read_json, write_json
     from frugalml.video.evaluate import evaluate_run
     from frugalml.video.train import VideoConfig, load_data, train
 

@@ -10,7 +10,7 @@ import pytest
 
 from frugalml.demo import demo_row
 from frugalml.errors import FrugalError
-from frugalml.report.files import write_json
+from frugalml.files import write_json
 from frugalml.report.html import MAX_IMAGES, render, write_summary
 from frugalml.report.plots import pyplot, save_figure
 

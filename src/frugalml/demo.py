@@ -91,8 +91,8 @@ def foundation(out: Path, quick: bool, console) -> list[dict]:
 
 
 def run_demo(out: Path, quick: bool = False, quiet: bool = False) -> list[dict]:
+    from frugalml.files import write_json
     from frugalml.report.console import fmt_num, stdout_console, table
-    from frugalml.report.files import write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

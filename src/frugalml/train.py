@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import atomic_save, check_run_config, write_json
+from frugalml.files import atomic_save, check_run_config, write_json
 from frugalml.report.progress import progress as progress_bar
 
 CHECKPOINT = "checkpoint.pt"

@@ -9,7 +9,7 @@ from frugalml.nas import supernet as sn
 
 
 def test_measure_passes_visit_every_net_once_per_pass_and_keep_each_nets_fastest(monkeypatch, tmp_path):
-    from frugalml.report.files import write_json
+    from frugalml.files import write_json
 
     sp = spaces.get("cnn")
     winner = sp.smallest()
@@ -48,9 +48,9 @@ def test_baseline_accuracy_at_a_latency_follows_its_front_and_says_when_it_canno
 
 
 def test_search_margin_never_pushes_an_achievable_budget_below_the_smallest_achievable(tmp_path):
+    from frugalml.files import write_json
     from frugalml.nas import search as srch
     from frugalml.nas.pipeline import _search_target
-    from frugalml.report.files import write_json
 
     sp = spaces.get("cnn")
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import read_json, write_json
+from frugalml.files import read_json, write_json
 
 # reference nets re-measured in phase E to detect a change of the machine's speed since phase B
 DRIFT_REFERENCES = 12

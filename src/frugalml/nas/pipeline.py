@@ -19,10 +19,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from frugalml.errors import FrugalError
+from frugalml.files import read_json, write_json
 from frugalml.nas import latency as lat
 from frugalml.nas import search as srch
 from frugalml.nas.supernet import Evaluator, load_supernet
-from frugalml.report.files import read_json, write_json
 
 
 def tracker(label: str):

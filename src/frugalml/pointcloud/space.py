@@ -38,13 +38,6 @@ def arch_from_genes(genes: dict) -> Arch:
     )
 
 
-def genes_from_arch(arch: Arch) -> dict:
-    g = {"voxel": arch.voxel_size}
-    g |= {f"c{i}": c for i, c in enumerate(arch.channels)}
-    g |= {f"d{i + 1}": d for i, d in enumerate(arch.depths)}
-    return g
-
-
 @register("pointvoxel")
 class PointVoxelSpace(SearchSpace):
     def __init__(

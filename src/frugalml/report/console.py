@@ -15,7 +15,7 @@ def stdout_console():
 
 def print_json(obj: Any) -> None:
     """The whole of stdout for `--json`: one JSON object, nothing else."""
-    from frugalml.report.files import to_json
+    from frugalml.files import to_json
 
     sys.stdout.write(to_json(obj) + "\n")
     sys.stdout.flush()

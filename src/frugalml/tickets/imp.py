@@ -27,7 +27,7 @@ from types import SimpleNamespace
 import torch
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import atomic_save, read_json, write_json
+from frugalml.files import atomic_save, read_json, write_json
 from frugalml.report.plots import save_figure
 from frugalml.tickets import tasks
 from frugalml.tickets.masks import Mask, MaskEnforcer, check_rate, prune_magnitude, random_like
@@ -296,7 +296,7 @@ def stats(values: list[float]) -> dict | None:
 
 
 def check_run_config(out: Path, cfg: TicketConfig) -> None:
-    from frugalml.report.files import check_run_config as bind
+    from frugalml.files import check_run_config as bind
 
     bind(out, cfg.to_dict(), what="ticket run")
 

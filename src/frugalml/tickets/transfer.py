@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import read_json, write_json
+from frugalml.files import read_json, write_json
 from frugalml.tickets import tasks
 from frugalml.tickets.imp import (
     MASK,

@@ -118,7 +118,7 @@ def _rows(train: torch.Tensor, test: torch.Tensor, idx: torch.Tensor) -> torch.T
 
 
 def _check_config(out: Path, cfg: VideoConfig) -> None:
-    from frugalml.report.files import read_json, write_json
+    from frugalml.files import read_json, write_json
 
     path = out / "config.json"
     record = asdict(cfg)
@@ -136,7 +136,7 @@ def _check_config(out: Path, cfg: VideoConfig) -> None:
 
 def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=None, ds: Dataset | None = None) -> dict:
     """Run (or resume) the three stages; return the training summary (also in result.json)."""
-    from frugalml.report.files import write_json
+    from frugalml.files import write_json
     from frugalml.train import TrainConfig, fit, save_weights
     from frugalml.video.infer import apply_backbones, flops_table, in_chunks, policy_actions
 
@@ -271,7 +271,7 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
 
 def load_run(out: str | Path) -> tuple[VideoConfig, ARNet, ARNet, Dataset]:
     """(config, final model, stage-1 model, dataset) of a finished run."""
-    from frugalml.report.files import read_json
+    from frugalml.files import read_json
     from frugalml.train import load_weights
 
     out = Path(out)
