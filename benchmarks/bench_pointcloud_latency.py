@@ -25,7 +25,7 @@ def main(argv=None) -> None:
 
     from frugalml.data.pointcloud import make_scene
     from frugalml.files import read_json
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
     from frugalml.nas.latency import time_module
     from frugalml.pointcloud.model import Arch, PVNet
     from frugalml.pointcloud.train import count_macs

@@ -2,9 +2,9 @@
 
 import pytest
 
+from frugalml.models import space as spaces
 from frugalml.nas import experiment as ex
 from frugalml.nas import latency as lat
-from frugalml.nas import spaces
 from frugalml.nas import supernet as sn
 
 

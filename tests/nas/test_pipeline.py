@@ -176,7 +176,7 @@ def test_unknown_device_exits_2_from_the_installed_command(run):
 
 
 def test_sandwich_step_trains_largest_smallest_and_the_configured_number_of_random_subnets(monkeypatch):
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
 
     sp = spaces.get("cnn")
     seen = []
@@ -193,7 +193,7 @@ def test_sandwich_step_trains_largest_smallest_and_the_configured_number_of_rand
 
 
 def test_sandwich_without_distillation_sums_each_sampled_subnetworks_label_loss(monkeypatch):
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
 
     sp = spaces.get("transformer")
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
     import torch
 
     from frugalml.analog.run import AnalogRunConfig, train
-    from frugalml.demo import demo_row
+    from frugalml.report.console import demo_row
 
     cfg = AnalogRunConfig(data="digits", device="ecram", epochs=1 if quick else 3, hidden=(16,) if quick else (32,))
     threads = torch.get_num_threads()

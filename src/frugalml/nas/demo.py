@@ -6,11 +6,11 @@ from pathlib import Path
 
 
 def demo(out: Path, quick: bool, console) -> list[dict]:
-    from frugalml.demo import demo_row
     from frugalml.nas import latency as lat
     from frugalml.nas.pipeline import latency_step, search_step
     from frugalml.nas.search import EvolutionConfig
     from frugalml.nas.supernet import SupernetConfig, load_supernet, train_supernet
+    from frugalml.report.console import demo_row
 
     out = Path(out)
     run = out / "supernet"

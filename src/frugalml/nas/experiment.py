@@ -118,7 +118,7 @@ def _supernet_job(
 def _baseline_job(out: str, space: str, name: str, arch: dict, seed: int, epochs: int, quick: bool) -> dict:
     import torch
 
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
     from frugalml.nas.pipeline import cost_of, tracker
     from frugalml.train import TrainConfig, fit
 
@@ -376,8 +376,8 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     import os
 
     from frugalml.executor import run_jobs
+    from frugalml.models import space as spaces
     from frugalml.nas import latency as lat
-    from frugalml.nas import spaces
     from frugalml.nas.pipeline import latency_step
     from frugalml.nas.supernet import load_supernet
 
@@ -520,8 +520,8 @@ def _budget_points(lats: list[float], s: Settings) -> list[float]:
 def _measure_all(s: Settings, runs: dict, searches: list) -> tuple[dict, dict]:
     """Measured latency of every front member and baseline member on its device, and of the winners
     of modelled devices or of winners not measured yet (phase D measures its own at once)."""
+    from frugalml.models import space as spaces
     from frugalml.nas import latency as lat
-    from frugalml.nas import spaces
     from frugalml.nas.pipeline import cost_of, tracker
     from frugalml.nas.supernet import load_supernet
 

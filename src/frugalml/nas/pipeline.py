@@ -364,7 +364,7 @@ def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 
 
 def load_exported(path: str | Path):
     """Rebuild an exported sub-network (standalone nn.Module, eval mode) from its directory."""
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
     from frugalml.train import load_weights
 
     path = Path(path)

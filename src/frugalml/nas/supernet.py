@@ -28,7 +28,7 @@ import torch
 
 from frugalml.errors import FrugalError
 from frugalml.files import read_json, write_json
-from frugalml.nas import spaces
+from frugalml.models import space as spaces
 from frugalml.train import TrainConfig, fit, load_weights, save_weights
 
 META = "nas.json"
