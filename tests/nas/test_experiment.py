@@ -1,11 +1,17 @@
-"""The experiment's bookkeeping: measurement passes and the baseline comparison, without training."""
+"""The NAS benchmarks' experiment harness (benchmarks/nas_experiment.py): measurement passes and the
+baseline comparison, without training."""
+
+import sys
+from pathlib import Path
 
 import pytest
 
 from frugalml.models import space as spaces
-from frugalml.nas import experiment as ex
 from frugalml.nas import latency as lat
 from frugalml.nas import supernet as sn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import nas_experiment as ex  # noqa: E402
 
 
 def test_measure_passes_visit_every_net_once_per_pass_and_keep_each_nets_fastest(monkeypatch, tmp_path):
