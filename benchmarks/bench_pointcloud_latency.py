@@ -25,11 +25,11 @@ def main(argv=None) -> None:
 
     from frugalml.cost.latency import compare_latency
     from frugalml.data.pointcloud import make_scene
-    from frugalml.nas import spaces
+    from frugalml.files import read_json
+    from frugalml.models import space as spaces
     from frugalml.pointcloud.model import Arch, PVNet
     from frugalml.pointcloud.train import count_macs
     from frugalml.report.bench import RESULTS, save_result
-    from frugalml.report.files import read_json
 
     torch.set_num_threads(1)
     bench = read_json(RESULTS / "pointcloud_spvnas.json")

@@ -38,7 +38,7 @@ NAME = "pointcloud_spvnas"
 
 
 def _space():
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
 
     return spaces.get("pointvoxel")
 

@@ -27,8 +27,8 @@ def job(variant: str, seed: int, weights: list[float], settings: dict, latency_v
     import torch
 
     torch.set_num_threads(1)
+    from frugalml.files import read_json, write_json
     from frugalml.report.cliopts import build
-    from frugalml.report.files import read_json, write_json
     from frugalml.video.evaluate import evaluate_run
     from frugalml.video.train import VideoConfig, load_data, train
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import atomic_save, open_run, write_json
+from frugalml.files import atomic_save, open_run, write_json
 from frugalml.report.progress import progress as progress_bar
 from frugalml.trainconfig import TrainConfig
 

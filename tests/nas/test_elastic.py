@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from frugalml.cost.profile import profile
-from frugalml.nas import spaces
+from frugalml.models import space as spaces
 from frugalml.nas.elastic import ElasticBatchNorm1d, ElasticConv1d, sort_channels
 
 

@@ -9,7 +9,7 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
     import torch
 
     from frugalml.analog.run import AnalogRunConfig, analog_training, train
-    from frugalml.demo import demo_row
+    from frugalml.report.console import demo_row
 
     cfg = AnalogRunConfig(
         data="digits",

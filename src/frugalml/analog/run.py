@@ -176,7 +176,7 @@ def analog_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = Fals
 
 def train(cfg: AnalogRunConfig, out: str | Path, progress: bool | None = False, digital_dir: Path | None = None):
     """Analog run + digital twin in `out/`; returns the result dict (also out/result.json)."""
-    from frugalml.report.files import write_json
+    from frugalml.files import write_json
 
     cfg.validate()
     out = Path(out)
@@ -231,7 +231,7 @@ def sweep(
 ) -> dict:
     """Accuracy vs one device parameter, over seeds (and algorithms), via `executor.run_jobs`."""
     from frugalml.executor import run_jobs
-    from frugalml.report.files import write_json
+    from frugalml.files import write_json
 
     if param not in SWEEPS:
         raise FrugalError(f"unknown sweep parameter '{param}' (known: {', '.join(SWEEPS)})")

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import read_json, write_json
+from frugalml.files import read_json, write_json
 
 
 @dataclass

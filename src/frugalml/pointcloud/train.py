@@ -15,8 +15,8 @@ import torch
 from torch.nn import functional as F
 
 from frugalml.errors import FrugalError
+from frugalml.files import read_json, write_json
 from frugalml.pointcloud.model import Arch, PVNet
-from frugalml.report.files import read_json, write_json
 from frugalml.train import TrainConfig, fit, load_weights, save_weights
 
 IGNORE = -1

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import atomic_save, read_json, write_json
+from frugalml.files import atomic_save, read_json, write_json
 from frugalml.tickets.imp import MASK, WEIGHTS, build_model, load_ticket
 from frugalml.tickets.masks import Mask
 

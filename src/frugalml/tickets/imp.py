@@ -27,7 +27,7 @@ from types import SimpleNamespace
 import torch
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import CONFIG, atomic_save, open_run, read_json, write_json
+from frugalml.files import CONFIG, atomic_save, open_run, read_json, write_json
 from frugalml.report.plots import save_figure
 from frugalml.tickets import tasks
 from frugalml.tickets.config import CONTROLS, TicketConfig, parse_rewind

@@ -96,7 +96,7 @@ class Mask:
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save
 
-        from frugalml.report.files import atomic_save
+        from frugalml.files import atomic_save
 
         tensors = {k: v.to(torch.uint8) for k, v in self.masks.items()}
         return atomic_save(path, lambda f: f.write(save(tensors, metadata={"kind": "frugalml.tickets.mask"})))

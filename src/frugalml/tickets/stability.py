@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import CONFIG, read_json, write_json
+from frugalml.files import CONFIG, read_json, write_json
 from frugalml.report.plots import save_figure
 from frugalml.tickets import tasks
 from frugalml.tickets.imp import MASK, REWIND, TicketConfig, build_model, level_dir, train_masked

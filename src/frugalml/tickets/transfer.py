@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import read_json, write_json
+from frugalml.files import read_json, write_json
 from frugalml.tickets import tasks
 from frugalml.tickets.imp import (
     MASK,

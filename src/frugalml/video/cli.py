@@ -85,7 +85,7 @@ def eval_cmd(
     json_out: bool = JSON,
 ):
     """Accuracy, GFLOPs and ms per video of the adaptive model and every baseline."""
-    from frugalml.report.files import write_json
+    from frugalml.files import write_json
     from frugalml.video.evaluate import evaluate_run
 
     if latency_videos < 1:

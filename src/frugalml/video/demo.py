@@ -13,8 +13,8 @@ from pathlib import Path
 def demo(out: Path, quick: bool, console) -> list[dict]:
     import torch
 
-    from frugalml.demo import demo_row
-    from frugalml.report.files import write_json
+    from frugalml.files import write_json
+    from frugalml.report.console import demo_row
     from frugalml.video.evaluate import evaluate_run
     from frugalml.video.train import VideoConfig, train
 

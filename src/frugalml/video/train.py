@@ -167,7 +167,7 @@ def _fit_indexed(model, ds, tc, out: Path, stage: str, tag: str, loss, progress,
 
 def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=None, ds: Dataset | None = None) -> dict:
     """Run (or resume) the three stages; return the training summary (also in result.json)."""
-    from frugalml.report.files import open_run, write_json
+    from frugalml.files import open_run, write_json
     from frugalml.train import save_weights
     from frugalml.video.infer import flops_table
 
@@ -203,8 +203,8 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
 
 def load_run(out: str | Path) -> tuple[VideoConfig, ARNet, ARNet, Dataset]:
     """(config, final model, stage-1 model, dataset) of a finished run."""
+    from frugalml.files import CONFIG, read_json
     from frugalml.report.cliopts import config_from_dict
-    from frugalml.report.files import CONFIG, read_json
     from frugalml.train import load_weights
 
     out = Path(out)

@@ -1,4 +1,4 @@
-"""Run directories and atomic result files.
+"""Atomic result files and the configuration check of a run directory.
 
 A result file is either complete or absent: writes go to a temporary file in the same
 directory, then `os.replace` moves it into place.
@@ -14,13 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from frugalml.errors import FrugalError
-
-
-def run_dir(command: str, name: str, root: str | os.PathLike = "runs") -> Path:
-    """`runs/<command>/<name>/`, created if missing."""
-    path = Path(root) / command / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _atomic_write(path: Path, write) -> None:
