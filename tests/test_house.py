@@ -27,6 +27,7 @@ FLOORS = {
     "models": 2,
     "report": 2,
     "train": 3,
+    "trainconfig": 3,  # TrainConfig alone, torch-free, so CLI options can be built from it cheaply
     **{name: 4 for name in TECHNIQUE_PACKAGES},
     "demo": 5,
     "cli": 5,
