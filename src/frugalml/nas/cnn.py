@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frugalml.nas.elastic import ElasticBatchNorm1d, ElasticConv1d, ElasticLinear, sort_channels
+from frugalml.models.elastic import ElasticLinear
+from frugalml.nas.elastic import ElasticBatchNorm1d, ElasticConv1d, sort_channels
 from frugalml.nas.spaces import SearchSpace, register
 
 FULL_LENGTH = 40
