@@ -271,15 +271,8 @@ def pareto(
     from pymoo.optimize import minimize
 
     st = _FrontSearch(space, accuracy, latency, random.Random(seed + 99), mutate_prob, anchors)
-    sampling, crossover, mutation, distinct = _nsga2_operators(st)
     t0 = time.perf_counter()
-    algo = NSGA2(
-        pop_size=population,
-        sampling=sampling,
-        crossover=crossover,
-        mutation=mutation,
-        eliminate_duplicates=distinct,
-    )
+    algo = NSGA2(pop_size=population, **_nsga2_operators(st))
     minimize(_nsga2_problem(st), algo, ("n_gen", generations), seed=seed, verbose=False)
     return {"front": nondominated(st.seen), "evaluations": len(st.seen), "search_seconds": time.perf_counter() - t0}
 
@@ -372,8 +365,8 @@ def _nsga2_problem(st: _FrontSearch):
     return _Problem()
 
 
-def _nsga2_operators(st: _FrontSearch) -> tuple:
-    """pymoo sampling, crossover, mutation and duplicate elimination that use the space's own operators."""
+def _nsga2_operators(st: _FrontSearch) -> dict:
+    """NSGA2's sampling, crossover, mutation and duplicate elimination, through the space's own operators."""
     import numpy as np
     from pymoo.core.crossover import Crossover
     from pymoo.core.duplicate import DuplicateElimination
@@ -410,7 +403,12 @@ def _nsga2_operators(st: _FrontSearch) -> tuple:
                 return pop[keep], np.flatnonzero(~is_dup), np.flatnonzero(is_dup)
             return pop[keep]
 
-    return _Sampling(), _Crossover(), _Mutation(), _Distinct()
+    return {
+        "sampling": _Sampling(),
+        "crossover": _Crossover(),
+        "mutation": _Mutation(),
+        "eliminate_duplicates": _Distinct(),
+    }
 
 
 def random_front(space, accuracy: Callable, latency: Callable, evaluations: int, seed: int = 0) -> dict:
