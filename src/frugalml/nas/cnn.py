@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from frugalml.models.elastic import ElasticLinear
 from frugalml.models.space import SearchSpace, register
-from frugalml.nas.elastic import ElasticBatchNorm1d, ElasticConv1d, ElasticLinear, sort_channels
+from frugalml.nas.elastic import ElasticBatchNorm1d, ElasticConv1d, sort_channels
 
 FULL_LENGTH = 40
 STEM_WIDTH = 16

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from frugalml.errors import FrugalError
+from frugalml.models.elastic import ElasticLinear
 from frugalml.models.space import SearchSpace, register
-from frugalml.nas.elastic import ElasticLinear
 
 HEAD_DIM = 16
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import torch
 
+from frugalml.models.elastic import ElasticBatchNorm
 from frugalml.models.space import SearchSpace, register
 from frugalml.pointcloud.model import N_CHANNELS, N_DEPTHS, Arch, PVNet
-from frugalml.pointcloud.sparse import ElasticBatchNorm
 from frugalml.pointcloud.train import class_weights, score, segmentation_loss
 
 MAX_CHANNELS = (16, 16, 32, 64, 32, 24, 16)  # spvcnn(width=0.5)
