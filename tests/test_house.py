@@ -152,7 +152,6 @@ def test_only_the_command_line_parses_argv():
     assert not bad, _report(bad, "argv is parsed by typer in cli.py and <package>/cli.py only")
 
 
-@pytest.mark.xfail(strict=False, reason="long functions are still being split into named steps (issue 19)")
 def test_no_function_is_longer_than_80_lines():
     bad = [
         f"{m}.{node.name}: {node.end_lineno - node.lineno + 1} lines"

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 # the NAS name of the shared elastic BatchNorm, kept for the CNN supernet and its tests
-from frugalml.models.elastic import ElasticBatchNorm as ElasticBatchNorm1d
+from frugalml.models.elastic import ElasticBatchNorm
 
 
 class ElasticConv1d(nn.Module):
@@ -64,7 +64,7 @@ class ElasticConv1d(nn.Module):
 
 
 @torch.no_grad()
-def sort_channels(producer: ElasticConv1d, bn: ElasticBatchNorm1d, consumer: ElasticConv1d) -> torch.Tensor:
+def sort_channels(producer: ElasticConv1d, bn: ElasticBatchNorm, consumer: ElasticConv1d) -> torch.Tensor:
     """Permute the hidden channels between `producer` and `consumer` by importance, most important first.
 
     Importance = L1 norm of the consumer's weights reading the channel. The permutation is
