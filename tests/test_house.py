@@ -9,8 +9,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 from frugalml.techniques import TECHNIQUES
 
 SRC = Path(__file__).resolve().parents[1] / "src"
