@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from frugalml.analog.run import AnalogRunConfig, _sweep_job, plot_curves
+from frugalml.analog.run import AnalogRunConfig, _sweep_job, analog_training, plot_curves
 from frugalml.executor import run_jobs
 from frugalml.report.bench import RESULTS, save_result
 
@@ -29,12 +29,12 @@ def main() -> None:
     for io in ("realistic", "ideal"):
         for data in ("digits", "mnist1d"):
             for seed in SEEDS:
-                c = AnalogRunConfig(data=data, device="ideal", epochs=EPOCHS, seed=seed, io=io)
+                c = AnalogRunConfig(data=data, device="ideal", train=analog_training(epochs=EPOCHS), seed=seed, io=io)
                 dig = str(OUT / "digital" / c.digital_key())
                 jobs.append({"cfg": asdict(c), "out": str(OUT / f"io-{io}" / c.name()), "digital_dir": dig})
                 keys.append(("ideal", data, seed, io))
     for dev in ("gokmen-vlasov", "ecram", "reram", "pcm"):
-        c = AnalogRunConfig(data="digits", device=dev, epochs=EPOCHS, seed=0)
+        c = AnalogRunConfig(data="digits", device=dev, train=analog_training(epochs=EPOCHS), seed=0)
         jobs.append(
             {"cfg": asdict(c), "out": str(OUT / c.name()), "digital_dir": str(OUT / "digital" / c.digital_key())}
         )
@@ -76,7 +76,7 @@ def main() -> None:
         {
             "epochs": EPOCHS,
             "seeds": SEEDS,
-            "config": asdict(AnalogRunConfig(epochs=EPOCHS)),
+            "config": asdict(AnalogRunConfig(train=analog_training(epochs=EPOCHS))),
             "summary": summary,
             "rows": rows,
             "seconds": time.time() - t0,

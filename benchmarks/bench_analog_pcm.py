@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from frugalml.analog.run import AnalogRunConfig, _sweep_job
+from frugalml.analog.run import AnalogRunConfig, _sweep_job, analog_training
 from frugalml.executor import run_jobs
 from frugalml.report.bench import save_result
 
@@ -25,7 +25,7 @@ def main() -> None:
     jobs, keys = [], []
     for refresh in (None, 0.8):
         for s in SEEDS:
-            c = AnalogRunConfig(device="pcm", epochs=10, seed=s, refresh=refresh)
+            c = AnalogRunConfig(device="pcm", train=analog_training(epochs=10), seed=s, refresh=refresh)
             jobs.append(
                 {"cfg": asdict(c), "out": str(OUT / c.name()), "digital_dir": str(OUT / "digital" / c.digital_key())}
             )

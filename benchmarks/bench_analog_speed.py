@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from frugalml.analog import tile
-from frugalml.analog.run import AnalogRunConfig, analog_run, digital_run
+from frugalml.analog.run import AnalogRunConfig, analog_run, analog_training, digital_run
 from frugalml.report.bench import save_result
 
 OUT = Path("runs/bench/analog_speed")
@@ -43,7 +43,7 @@ def main() -> None:
     tile.analog_step = step
     try:
         for alg in ("sgd", "tiki-taka"):
-            cfg = AnalogRunConfig(device="ecram", algorithm=alg, epochs=10, seed=0)
+            cfg = AnalogRunConfig(device="ecram", algorithm=alg, train=analog_training(epochs=10), seed=0)
             spent["update_s"] = 0.0
             dig, dw, dc = timed(lambda c=cfg, a=alg: digital_run(c, OUT / a / "digital"))
             ana, aw, ac = timed(lambda c=cfg, a=alg: analog_run(c, OUT / a / "analog"))

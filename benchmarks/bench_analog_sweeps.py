@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from frugalml.analog.run import AnalogRunConfig, _sweep_job, plot_sweep, sweep
+from frugalml.analog.run import AnalogRunConfig, _sweep_job, analog_training, plot_sweep, sweep
 from frugalml.executor import run_jobs
 from frugalml.report.bench import RESULTS, save_result
 
@@ -36,7 +36,7 @@ def _print(payload):
 
 def run_states(data: str = "digits") -> None:
     t0 = time.time()
-    base = AnalogRunConfig(data=data, epochs=EPOCHS)
+    base = AnalogRunConfig(data=data, train=analog_training(epochs=EPOCHS))
     values = [10, 30, 100, 300, 1200, 3000]
     out = OUT / ("states" if data == "digits" else f"states-{data}")
     p = sweep("states", base, out, values=values, seeds=SEEDS, workers=WORKERS, device="gokmen-vlasov")
@@ -49,7 +49,7 @@ def run_states(data: str = "digits") -> None:
 
 def run_asymmetry() -> None:
     t0 = time.time()
-    base = AnalogRunConfig(epochs=EPOCHS)
+    base = AnalogRunConfig(train=analog_training(epochs=EPOCHS))
     values = [0.0, 0.1, 0.3, 0.6]
     p = sweep(
         "asymmetry",
@@ -85,7 +85,7 @@ def run_reram() -> None:
     jobs, keys = [], []
     for alg in ("sgd", "tiki-taka"):
         for s in SEEDS:
-            c = AnalogRunConfig(device="reram", algorithm=alg, epochs=EPOCHS, seed=s)
+            c = AnalogRunConfig(device="reram", algorithm=alg, train=analog_training(epochs=EPOCHS), seed=s)
             digital = OUT / "reram" / "digital" / c.digital_key()
             jobs.append({"cfg": asdict(c), "out": str(OUT / "reram" / c.name()), "digital_dir": str(digital)})
             keys.append((alg, s))
@@ -109,7 +109,7 @@ def run_reram() -> None:
             "summary": summary,
             "digital_mean": digital,
             "recovered_fraction": recovered,
-            "config": asdict(AnalogRunConfig(device="reram", epochs=EPOCHS)),
+            "config": asdict(AnalogRunConfig(device="reram", train=analog_training(epochs=EPOCHS))),
             "seconds": time.time() - t0,
             "note": NOTE,
         },

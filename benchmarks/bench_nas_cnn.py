@@ -15,7 +15,7 @@ runs/bench-nas-cnn/.
 
 from __future__ import annotations
 
-from frugalml.nas.experiment import Settings, bench_main, tiny
+from nas_experiment import Settings, bench_main, tiny
 
 FULL = Settings(
     space="cnn",

@@ -17,7 +17,7 @@ runs/bench-nas-transformer/.
 
 from __future__ import annotations
 
-from frugalml.nas.experiment import Settings, bench_main, tiny
+from nas_experiment import Settings, bench_main, tiny
 
 FULL = Settings(
     space="transformer",

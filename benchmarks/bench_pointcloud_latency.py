@@ -5,8 +5,8 @@
 Reads the architectures from benchmarks/results/pointcloud_spvnas.json (run
 bench_pointcloud_spvnas.py first). Latency does not depend on the weights, so fresh
 networks are timed: batch 1 (one 2,048-point scene), one thread, each round times every
-model once (`frugalml.nas.latency.time_module`: mean of the fastest quarter of calls in
-0.3 s) in a rotating order; the ratio baseline/searched is taken per round, so load that
+model once (`frugalml.cost.latency.compare_latency`: mean of the fastest quarter of calls
+in 0.3 s) in a rotating order; the ratio baseline/searched is taken per round, so load that
 changes between rounds cancels. Also times a 10,000-point full scene. Saves
 benchmarks/results/pointcloud_latency.json.
 """
@@ -23,13 +23,13 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     import torch
 
+    from frugalml.cost.latency import compare_latency
     from frugalml.data.pointcloud import make_scene
-    from frugalml.nas import spaces
-    from frugalml.nas.latency import time_module
+    from frugalml.files import read_json
+    from frugalml.models import space as spaces
     from frugalml.pointcloud.model import Arch, PVNet
     from frugalml.pointcloud.train import count_macs
     from frugalml.report.bench import RESULTS, save_result
-    from frugalml.report.files import read_json
 
     torch.set_num_threads(1)
     bench = read_json(RESULTS / "pointcloud_spvnas.json")
@@ -42,11 +42,8 @@ def main(argv=None) -> None:
     }
     out = {}
     for label, x in scenes.items():
-        times = {n: [] for n in names}
-        for r in range(args.rounds):
-            order = names[r % len(names) :] + names[: r % len(names)]
-            for n in order:
-                times[n].append(time_module(nets[n], x, threads=1, min_run_time=0.3) * 1e3)
+        lat = compare_latency(nets, x, args.rounds, threads=1, min_run_time=0.3, stat="fastest_quarter")
+        times = {n: [m.estimate_s * 1e3 for m in lat[n]] for n in names}
         ratios = [b / s for b, s in zip(times[base_name], times["searched"])]
         out[label] = {
             "points": int(x.shape[1]),

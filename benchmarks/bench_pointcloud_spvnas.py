@@ -19,7 +19,7 @@ the test scenes (mIoU over the 9 classes):
 
 MACs are counted (FlopCounterMode over the sparse-conv matmuls) on one fixed scene; latency
 is measured here, batch 1, one thread, all models interleaved in rounds (fastest-quarter
-mean per call, `frugalml.nas.latency.time_module`; a model's figure is its best round, the
+mean per call, `frugalml.cost.latency.compare_latency`; a model's figure is its best round, the
 speed-up is the median of per-round ratios and counts as lower latency only if every round agrees). Independent
 trainings run as parallel processes through `frugalml.executor.run_jobs`. Everything
 resumes from runs/bench-pointcloud/.
@@ -38,7 +38,7 @@ NAME = "pointcloud_spvnas"
 
 
 def _space():
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
 
     return spaces.get("pointvoxel")
 
@@ -130,7 +130,7 @@ def measure_all(archs: dict[str, dict], rounds: int) -> dict[str, dict]:
     """MACs, params and interleaved latency (ms) of each architecture on the space's example scene."""
     import torch
 
-    from frugalml.nas.latency import time_module
+    from frugalml.cost.latency import compare_latency
     from frugalml.pointcloud.model import Arch, PVNet
     from frugalml.pointcloud.train import count_macs
 
@@ -138,10 +138,8 @@ def measure_all(archs: dict[str, dict], rounds: int) -> dict[str, dict]:
     sp = _space()
     x = sp.example_input()
     nets = {n: PVNet(Arch.from_dict(a)).eval() for n, a in archs.items()}
-    times: dict[str, list[float]] = {n: [] for n in nets}
-    for _ in range(rounds):
-        for n, net in nets.items():
-            times[n].append(time_module(net, x, threads=1, min_run_time=0.3) * 1e3)
+    lat = compare_latency(nets, x, rounds, order="fixed", threads=1, min_run_time=0.3, stat="fastest_quarter")
+    times = {n: [m.estimate_s * 1e3 for m in ms] for n, ms in lat.items()}
     return {
         n: {
             "macs": count_macs(net, x),

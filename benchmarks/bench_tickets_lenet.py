@@ -20,6 +20,7 @@ from pathlib import Path
 from frugalml.report.bench import RESULTS, save_result
 from frugalml.tickets.imp import TicketConfig, find
 from frugalml.tickets.stability import stability
+from frugalml.train import TrainConfig
 
 TASKS = {
     # levels: 0.8^14 of hidden weights = 4.4% remaining; digits needs fewer epochs (1,347 examples)
@@ -83,12 +84,10 @@ def main() -> None:
             rewind="0",
             seeds=2,
             controls=["reinit", "random"],
-            batch_size=64,
-            lr=0.05,
-            optimizer="sgd",
-            momentum=0.9,
-            schedule="cosine",
-            **kw,
+            levels=kw["levels"],
+            train=TrainConfig(
+                epochs=kw["epochs"], batch_size=64, lr=0.05, optimizer="sgd", momentum=0.9, schedule="cosine"
+            ),
         )
         out = Path(args.runs) / f"lenet_{task}{'_quick' if args.quick else ''}"
         t0 = time.perf_counter()

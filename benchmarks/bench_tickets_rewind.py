@@ -19,6 +19,7 @@ from pathlib import Path
 from frugalml.report.bench import RESULTS, save_result
 from frugalml.tickets.imp import TicketConfig, find
 from frugalml.tickets.stability import stability
+from frugalml.train import TrainConfig
 
 
 def plot(results: dict, path: Path) -> None:
@@ -75,12 +76,7 @@ def main() -> None:
             rewind=rewind,
             seeds=2,
             controls=[],
-            epochs=epochs,
-            batch_size=64,
-            lr=0.1,
-            optimizer="sgd",
-            momentum=0.9,
-            schedule="cosine",
+            train=TrainConfig(epochs=epochs, batch_size=64, lr=0.1, optimizer="sgd", momentum=0.9, schedule="cosine"),
         )
         out = Path(args.runs) / f"rewind_conv2_digits_{rewind}{'_quick' if args.quick else ''}"
         results[rewind] = find(cfg, out, workers=args.workers, progress=False)

@@ -18,6 +18,7 @@ from pathlib import Path
 from frugalml.report.bench import save_result
 from frugalml.tickets.imp import TicketConfig, find
 from frugalml.tickets.transfer import transfer
+from frugalml.train import TrainConfig
 
 
 def main() -> None:
@@ -33,10 +34,7 @@ def main() -> None:
         rate=0.4,
         seeds=2,
         controls=[],
-        epochs=epochs,
-        batch_size=32,
-        lr=0.05,
-        schedule="cosine",
+        train=TrainConfig(epochs=epochs, batch_size=32, lr=0.05, schedule="cosine"),
     )
     src = Path(args.runs) / f"transfer_src_digits04{'_quick' if args.quick else ''}"
     t0 = time.perf_counter()

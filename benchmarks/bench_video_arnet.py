@@ -17,7 +17,7 @@ import shutil
 import statistics
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
 RUNS = Path("runs/bench_video")
@@ -27,16 +27,18 @@ def job(variant: str, seed: int, weights: list[float], settings: dict, latency_v
     import torch
 
     torch.set_num_threads(1)
-    from frugalml.report.files import read_json, write_json
+    from frugalml.files import read_json, write_json
+    from frugalml.report.cliopts import build
     from frugalml.video.evaluate import evaluate_run
     from frugalml.video.train import VideoConfig, load_data, train
 
-    cfg0 = VideoConfig(data=variant, seed=seed, efficiency_weight=weights[0], **settings)
+    # settings address fields by dotted path ("backbone.epochs": a field of an embedded TrainConfig)
+    cfg0 = build(VideoConfig(data=variant, seed=seed, efficiency_weight=weights[0]), settings)
     ds = load_data(cfg0)
     first = RUNS / f"{variant}-s{seed}-w{weights[0]:g}"
     out = []
     for w in weights:
-        cfg = VideoConfig(**(asdict(cfg0) | {"efficiency_weight": w}))
+        cfg = replace(cfg0, efficiency_weight=w)
         run = RUNS / f"{variant}-s{seed}-w{w:g}"
         if run != first and not (run / "stage1").exists() and (first / "stage1.safetensors").exists():
             shutil.copytree(first / "stage1", run / "stage1")  # same backbones: same data, seed, settings
@@ -83,12 +85,26 @@ def main() -> None:
     from frugalml.video.plots import plot_flops_vs_informative, plot_tradeoff
 
     if args.quick:
-        settings = dict(n_train=64, n_test=32, frames=8, epochs_backbone=1, epochs_policy=2, epochs_finetune=1)
+        settings = {
+            "n_train": 64,
+            "n_test": 32,
+            "frames": 8,
+            "backbone.epochs": 1,
+            "policy.epochs": 2,
+            "finetune.epochs": 1,
+        }
         cue_w, nocue_w, lat = [0.05], [0.05], 4
     else:
-        settings = dict(
-            n_train=800, n_test=400, frames=16, epochs_backbone=5, epochs_policy=10, epochs_finetune=2, batch_size=16
-        )
+        settings = {
+            "n_train": 800,
+            "n_test": 400,
+            "frames": 16,
+            "backbone.epochs": 5,
+            "policy.epochs": 10,
+            "finetune.epochs": 2,
+            "backbone.batch_size": 16,
+            "finetune.batch_size": 16,
+        }
         cue_w, nocue_w, lat = [0.05, 0.1, 0.02], [0.05, 0.1], 64
     jobs = []
     for seed in args.seeds:

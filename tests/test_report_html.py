@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from frugalml.demo import demo_row
 from frugalml.errors import FrugalError
-from frugalml.report.files import write_json
+from frugalml.files import write_json
+from frugalml.report.console import demo_row
 from frugalml.report.html import MAX_IMAGES, render, write_summary
 from frugalml.report.plots import pyplot, save_figure
 

@@ -7,13 +7,13 @@ Heavy libraries (torch, pandas, codecarbon) are imported inside the commands, so
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
 import typer
 
 from frugalml.errors import FrugalError
+from frugalml.techniques import TECHNIQUES, optional_import
 
 app = typer.Typer(
     help="Measure what deep learning costs - compute, time, energy, carbon, money - and shrink it.",
@@ -22,35 +22,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# (group name, module with a Typer `app`, help)
-GROUPS = [
-    ("tickets", "frugalml.tickets.cli", "Lottery tickets: find, test, transfer, export."),
-    ("accel", "frugalml.accel.cli", "Dataflow accelerator energy model (Eyeriss-style)."),
-    ("nas", "frugalml.nas.cli", "Hardware-aware architecture search."),
-    ("video", "frugalml.video.cli", "Adaptive video recognition (AR-Net)."),
-    ("analog", "frugalml.analog.cli", "Analog training on crossbar arrays."),
-    ("pointcloud", "frugalml.pointcloud.cli", "3D point-voxel networks."),
-]
+# (group name, module with a Typer `app`, help), one per technique
+GROUPS = [(t.name, t.cli, t.help) for t in TECHNIQUES]
 
 
 def _add_groups() -> None:
     for name, module, help_ in GROUPS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name and module.startswith(e.name):
-                continue  # that technique is not built yet
-            raise
-        app.add_typer(mod.app, name=name, help=help_)
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    import re
-
-    parts = re.split(r"[,x]", text.strip())
-    if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise FrugalError(f"malformed --input '{text}': expected positive integers like 1,3,224,224")
-    return tuple(int(p) for p in parts)
+        mod = optional_import(module)
+        if mod is not None:  # None: that technique is not built yet
+            app.add_typer(mod.app, name=name, help=help_)
 
 
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
@@ -69,7 +49,7 @@ def profile(
     from frugalml import models
     from frugalml.cost.profile import profile as run_profile
 
-    shape = parse_shape(input) if input else models.default_input(model)
+    shape = models.parse_shape(input) if input else models.default_input(model)
     net = models.get(model)
     import torch
 
@@ -242,8 +222,8 @@ def _tracked_call(cmd: list[str], region, pue: float, out: Path | None, json_out
 
 
 def _write_track_record(out: Path, cmd: list[str], payload: dict, spent: dict) -> None:
+    from frugalml.files import write_json
     from frugalml.report import record
-    from frugalml.report.files import write_json
 
     write_json(out / "track.json", payload)
     rec = record.build(

@@ -7,22 +7,10 @@ before/after rows (`frugalml.<package>.demo.demo(out_dir, quick, console) -> lis
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
-TECHNIQUES = ["tickets", "accel", "nas", "video", "analog", "pointcloud"]
-
-
-def demo_row(technique: str, what: str, metric: str, before: float, after: float, note: str) -> dict:
-    return {
-        "technique": technique,
-        "what": what,
-        "metric": metric,
-        "before": before,
-        "after": after,
-        "ratio": (after / before) if before else None,
-        "note": note,
-    }
+from frugalml.report.console import demo_row
+from frugalml.techniques import TECHNIQUES, optional_import
 
 
 def foundation(out: Path, quick: bool, console) -> list[dict]:
@@ -91,21 +79,17 @@ def foundation(out: Path, quick: bool, console) -> list[dict]:
 
 
 def run_demo(out: Path, quick: bool = False, quiet: bool = False) -> list[dict]:
+    from frugalml.files import write_json
     from frugalml.report.console import fmt_num, stdout_console, table
-    from frugalml.report.files import write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     console = None if quiet else stdout_console()
     rows = foundation(out, quick, console)
-    for name in TECHNIQUES:
-        try:
-            mod = importlib.import_module(f"frugalml.{name}.demo")
-        except ModuleNotFoundError as e:
-            if e.name and f"frugalml.{name}".startswith(e.name) or e.name == f"frugalml.{name}.demo":
-                continue
-            raise
-        rows += mod.demo(out / name, quick=quick, console=console)
+    for t in TECHNIQUES:
+        mod = optional_import(t.demo)
+        if mod is not None:  # None: that technique is not built yet
+            rows += mod.demo(out / t.name, quick=quick, console=console)
     write_json(out / "result.json", {"rows": rows})
     from frugalml.report.html import write_summary
 

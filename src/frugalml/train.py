@@ -23,38 +23,12 @@ import torch
 from torch import nn
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import atomic_save, check_run_config, write_json
+from frugalml.files import atomic_save, open_run, write_json
 from frugalml.report.progress import progress as progress_bar
+from frugalml.trainconfig import TrainConfig
 
 CHECKPOINT = "checkpoint.pt"
-CONFIG = "train_config.json"
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.05
-    optimizer: str = "sgd"  # sgd | adam
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    schedule: str = "constant"  # constant | cosine
-    seed: int = 0  # data order and dropout; model init is the caller's (seed it before building)
-    eval_batch_size: int = 1024
-    threads: int | None = None
-    device: str = "cpu"  # "cuda" uses a GPU when there is one; results on CPU are bit-reproducible
-
-    def validate(self) -> None:
-        if self.epochs < 0 or self.batch_size < 1:
-            raise FrugalError(f"epochs must be >= 0 and batch size >= 1 (got {self.epochs}, {self.batch_size})")
-        if not self.lr > 0:
-            raise FrugalError(f"learning rate must be positive, got {self.lr}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise FrugalError(f"unknown optimizer '{self.optimizer}' (sgd, adam)")
-        if self.schedule not in ("constant", "cosine"):
-            raise FrugalError(f"unknown schedule '{self.schedule}' (constant, cosine)")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise FrugalError(f"device '{self.device}' asked for, but no CUDA GPU is available here")
+__all__ = ["TrainConfig", "TrainResult", "evaluate", "fit", "load_weights", "save_weights"]
 
 
 @dataclass
@@ -118,6 +92,76 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
+def _bind_run(run_dir: str | Path, model: nn.Module, dataset, config: TrainConfig) -> Path:
+    """Create the run directory and bind it to what the run computes."""
+    # Where and how fast it runs may change between attempts; what it computes may not.
+    settings = {k: v for k, v in asdict(config).items() if k not in ("threads", "device", "eval_batch_size")}
+    record = settings | {"model": type(model).__name__, "data": dataset.name, "n_train": len(dataset.y_train)}
+    return open_run(run_dir, record, what="training run")
+
+
+def _resume(ckpt_path: Path, model, opt, sched, device, result: TrainResult) -> tuple[int, int]:
+    """Load the last checkpoint into model, optimizer, schedule and result: (epoch, iteration)."""
+    state = torch.load(ckpt_path, weights_only=True, map_location=device)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    result.history, result.seconds = list(state["history"]), state["seconds"]
+    result.resumed_from_epoch = state["epoch"]
+    return state["epoch"], state["iteration"]
+
+
+def _start_tracker(track: bool, region: str | None, label: str):
+    if not track:
+        return None
+    from frugalml.cost.tracker import Tracker
+
+    tracker = Tracker(region=region, label=label)
+    tracker.start()
+    return tracker
+
+
+def _train_epoch(model, opt, sched, x, y, config: TrainConfig, epoch: int, iteration: int, loss_fn, on_step, advance):
+    """One pass over the data in the order of (seed, epoch): (sum of losses, correct, iteration)."""
+    n = len(y)
+    torch.manual_seed(config.seed * 7919 + epoch + 1)  # dropout etc.
+    order = epoch_order(n, config.seed, epoch).to(x.device)
+    sum_loss, correct = 0.0, 0
+    for i in range(0, n, config.batch_size):
+        idx = order[i : i + config.batch_size]
+        loss, n_correct = loss_fn(model, x[idx], y[idx])
+        if not torch.isfinite(loss):
+            raise FrugalError(
+                f"loss became {float(loss.detach())} at epoch {epoch + 1}, iteration {iteration + 1}: "
+                "lower the learning rate"
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        iteration += 1
+        if on_step is not None:
+            on_step(model, opt, iteration)
+        loss_value = float(loss.detach())
+        sum_loss += loss_value * len(idx)
+        correct += int(n_correct)
+        advance(1, epoch=epoch + 1, loss=loss_value)
+    return sum_loss, correct, iteration
+
+
+def _save_checkpoint(ckpt_path: Path, epoch: int, iteration: int, model, opt, sched, result, elapsed: float) -> None:
+    state = {
+        "epoch": epoch,
+        "iteration": iteration,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "history": result.history,
+        "seconds": elapsed,
+    }
+    atomic_save(ckpt_path, lambda f: f.write(_to_bytes(state)))
+
+
 def fit(
     model: nn.Module,
     dataset,
@@ -147,65 +191,26 @@ def fit(
     sched = _schedule(opt, config, steps_per_epoch * config.epochs)
     result = TrainResult()
     start_epoch, iteration = 0, 0
-
     ckpt_path = None
     if run_dir is not None:
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        # Where and how fast it runs may change between attempts; what it computes may not.
-        settings = {k: v for k, v in asdict(config).items() if k not in ("threads", "device", "eval_batch_size")}
-        record = settings | {"model": type(model).__name__, "data": dataset.name, "n_train": n}
-        check_run_config(run_dir, record, CONFIG, what="training run")
-        ckpt_path = run_dir / CHECKPOINT
+        ckpt_path = _bind_run(run_dir, model, dataset, config) / CHECKPOINT
         if ckpt_path.exists():
-            state = torch.load(ckpt_path, weights_only=True, map_location=device)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            start_epoch, iteration = state["epoch"], state["iteration"]
-            result.history, result.seconds = list(state["history"]), state["seconds"]
-            result.resumed_from_epoch = start_epoch
-
+            start_epoch, iteration = _resume(ckpt_path, model, opt, sched, device, result)
     if start_epoch >= config.epochs:
         result.iterations = iteration
         return result
 
-    tracker = None
-    if track:
-        from frugalml.cost.tracker import Tracker
-
-        tracker = Tracker(region=region, label=description)
-        tracker.start()
+    tracker = _start_tracker(track, region, description)
     if on_step is not None and iteration == 0:
         on_step(model, opt, 0)
     t0 = time.perf_counter()
     model.train()
-    remaining = (config.epochs - start_epoch) * steps_per_epoch
     try:
-        with progress_bar(remaining, description, progress) as advance:
+        with progress_bar((config.epochs - start_epoch) * steps_per_epoch, description, progress) as advance:
             for epoch in range(start_epoch, config.epochs):
-                torch.manual_seed(config.seed * 7919 + epoch + 1)  # dropout etc.
-                order = epoch_order(n, config.seed, epoch).to(device)
-                sum_loss, correct = 0.0, 0
-                for i in range(0, n, config.batch_size):
-                    idx = order[i : i + config.batch_size]
-                    loss, n_correct = loss_fn(model, x[idx], y[idx])
-                    if not torch.isfinite(loss):
-                        raise FrugalError(
-                            f"loss became {float(loss.detach())} at epoch {epoch + 1}, iteration {iteration + 1}: "
-                            "lower the learning rate"
-                        )
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-                    iteration += 1
-                    if on_step is not None:
-                        on_step(model, opt, iteration)
-                    loss_value = float(loss.detach())
-                    sum_loss += loss_value * len(idx)
-                    correct += int(n_correct)
-                    advance(1, epoch=epoch + 1, loss=loss_value)
+                sum_loss, correct, iteration = _train_epoch(
+                    model, opt, sched, x, y, config, epoch, iteration, loss_fn, on_step, advance
+                )
                 test = evaluate(model, x_test, y_test, loss_fn, config.eval_batch_size)
                 model.train()
                 elapsed = result.seconds + time.perf_counter() - t0
@@ -221,16 +226,7 @@ def fit(
                     }
                 )
                 if ckpt_path is not None:
-                    state = {
-                        "epoch": epoch + 1,
-                        "iteration": iteration,
-                        "model": model.state_dict(),
-                        "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(),
-                        "history": result.history,
-                        "seconds": elapsed,
-                    }
-                    atomic_save(ckpt_path, lambda f, s=state: f.write(_to_bytes(s)))
+                    _save_checkpoint(ckpt_path, epoch + 1, iteration, model, opt, sched, result, elapsed)
     finally:
         if tracker is not None:
             result.tracking = tracker.stop().to_dict()

@@ -103,3 +103,23 @@ def test_functional_matmul_in_a_custom_forward_is_not_skipped():
 
     with pytest.raises(FrugalError, match=r"\(root\) \(Custom\)"):
         extract(Custom(), torch.randn(2, 4))
+
+
+def test_layers_called_from_containers_are_not_charged_to_the_parent():
+    # The former own-FLOPs (parent minus its direct children) never looked through the
+    # uncalled ModuleList/ModuleDict, so Tower kept its layers' MACs and was reported as unsupported.
+    class Tower(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = nn.ModuleList(nn.Conv2d(2, 2, 1) for _ in range(2))
+            self.heads = nn.ModuleDict({"out": nn.Linear(2 * 3 * 3, 4)})
+
+        def forward(self, x):
+            for conv in self.convs:
+                x = conv(x)
+            return self.heads["out"](x.flatten(1))
+
+    n = 2
+    layers = extract(Tower(), torch.randn(n, 2, 3, 3))
+    assert [layer.name for layer in layers] == ["convs.0", "convs.1", "heads.out"]
+    assert sum(layer.macs for layer in layers) == 2 * (n * 2 * 3 * 3 * 2) + n * 18 * 4

@@ -2,16 +2,14 @@
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from frugalml import cli
-from frugalml.analog.run import AnalogRunConfig, train
+from frugalml.analog.run import AnalogRunConfig, analog_training, train
 from frugalml.errors import FrugalError
 
-FRUGAL = str(Path(__file__).resolve().parents[2] / ".venv" / "bin" / "frugal")
 cli._add_groups()
 runner = CliRunner()
 
@@ -42,7 +40,9 @@ def test_train_json_reports_accuracy_pulses_and_energy(tmp_path):
 
 
 def test_a_finished_run_resumes_without_training_again(tmp_path):
-    cfg = AnalogRunConfig(device="gokmen-vlasov", algorithm="tiki-taka", epochs=1, hidden=(8,), seed=3)
+    cfg = AnalogRunConfig(
+        device="gokmen-vlasov", algorithm="tiki-taka", train=analog_training(epochs=1), hidden=(8,), seed=3
+    )
     first = train(cfg, tmp_path)
     second = train(cfg, tmp_path)
     assert second["accuracy"] == first["accuracy"]
@@ -97,8 +97,8 @@ def test_bad_input_raises_one_line_frugal_error(args, msg):
     "args,msg",
     [(["--device", "flash"], "unknown device preset 'flash'"), (["--bl", "0"], "BL must be an integer >= 1")],
 )
-def test_bad_input_exits_2_with_one_line(args, msg):
-    p = subprocess.run([FRUGAL, "analog", "train", *args], capture_output=True, text=True, timeout=120)
+def test_bad_input_exits_2_with_one_line(frugal_bin, args, msg):
+    p = subprocess.run([frugal_bin, "analog", "train", *args], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and msg in lines[0] and "Traceback" not in p.stderr
@@ -115,7 +115,7 @@ def test_demo_step_returns_before_after_rows(tmp_path):
 def test_a_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     from frugalml.analog import tile
 
-    cfg = AnalogRunConfig(device="ecram", epochs=2, hidden=(8,), seed=5)
+    cfg = AnalogRunConfig(device="ecram", train=analog_training(epochs=2), hidden=(8,), seed=5)
     straight = train(cfg, tmp_path / "straight")
 
     real, calls = tile.analog_step, {"n": 0}

@@ -5,8 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from frugalml.cost.profile import profile
-from frugalml.nas import spaces
-from frugalml.nas.elastic import ElasticBatchNorm1d, ElasticConv1d, sort_channels
+from frugalml.models import space as spaces
+from frugalml.models.elastic import ElasticBatchNorm
+from frugalml.nas.elastic import ElasticConv1d, sort_channels
 
 
 def test_elastic_conv_uses_leading_channels_and_centre_cropped_kernel():
@@ -43,7 +44,7 @@ def test_kernel_transform_starts_as_the_centre_crop_and_chains_learned_matrices(
 
 
 def test_elastic_batchnorm_updates_only_the_active_slice():
-    bn = ElasticBatchNorm1d(8)
+    bn = ElasticBatchNorm(8)
     x = torch.randn(16, 3, 5) + 2.0
     bn.train()
     bn(x)
@@ -56,7 +57,7 @@ def test_extracted_subnetwork_computes_what_the_supernet_computes():
     net = sp.build_supernet(seed=0).eval()
     # give BN non-trivial statistics so slicing mistakes would show
     for m in net.modules():
-        if isinstance(m, ElasticBatchNorm1d):
+        if isinstance(m, ElasticBatchNorm):
             m.running_mean.normal_()
             m.running_var.uniform_(0.5, 2)
         if isinstance(m, ElasticConv1d):  # kernel transforms away from identity, as after training
@@ -100,7 +101,7 @@ def test_channel_sorting_keeps_the_full_network_and_puts_important_channels_firs
 
 def test_sort_channels_returns_a_permutation():
     torch.manual_seed(0)
-    a, bn, b = ElasticConv1d(2, 6, 3), ElasticBatchNorm1d(6), ElasticConv1d(6, 2, 1)
+    a, bn, b = ElasticConv1d(2, 6, 3), ElasticBatchNorm(6), ElasticConv1d(6, 2, 1)
     order = sort_channels(a, bn, b)
     assert sorted(order.tolist()) == list(range(6))
 

@@ -7,8 +7,8 @@ from torch import nn
 
 from frugalml.cost import hardware
 from frugalml.errors import FrugalError
+from frugalml.models import space as spaces
 from frugalml.nas import latency as lat
-from frugalml.nas import spaces
 
 
 def test_metrics_on_hand_computed_values():

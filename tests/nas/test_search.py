@@ -3,7 +3,8 @@ import random
 import pytest
 
 from frugalml.errors import FrugalError
-from frugalml.nas import search, spaces
+from frugalml.models import space as spaces
+from frugalml.nas import search
 
 
 class Toy(spaces.SearchSpace):
@@ -112,8 +113,8 @@ def test_evolution_config_is_checked():
 
 
 def test_a_budget_at_the_smallest_network_still_gets_a_population_grown_from_it():
+    from frugalml.models import space as sps
     from frugalml.nas import search as srch
-    from frugalml.nas import spaces as sps
 
     sp = sps.get("cnn")
     lat = lambda a: sp.macs(a) / 1e6  # noqa: E731
@@ -124,8 +125,8 @@ def test_a_budget_at_the_smallest_network_still_gets_a_population_grown_from_it(
 
 
 def test_a_budget_at_the_fastest_known_network_works_when_that_is_not_the_smallest():
+    from frugalml.models import space as sps
     from frugalml.nas import search as srch
-    from frugalml.nas import spaces as sps
 
     sp = sps.get("cnn")
     small = sp.key(sp.smallest())

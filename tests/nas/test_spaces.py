@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from frugalml.errors import FrugalError
-from frugalml.nas import spaces
+from frugalml.models import space as spaces
 from frugalml.nas.cnn import CNNSpace
 
 

@@ -5,7 +5,7 @@ import torch
 
 from frugalml import data
 from frugalml.errors import FrugalError
-from frugalml.nas import spaces
+from frugalml.models import space as spaces
 from frugalml.nas.supernet import make_loss
 
 

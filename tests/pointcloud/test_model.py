@@ -137,7 +137,7 @@ def test_count_macs_sees_every_sparse_matmul():
 
 
 def test_pointvoxel_space_macs_formula_matches_counted_macs():
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
 
     sp = spaces.get("pointvoxel", points=256)
     rng = random.Random(0)
@@ -148,7 +148,7 @@ def test_pointvoxel_space_macs_formula_matches_counted_macs():
 
 
 def test_pointvoxel_space_extract_prepare_evaluate_quick():
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
     from frugalml.nas.supernet import Evaluator
 
     sp = spaces.get("pointvoxel", points=256)

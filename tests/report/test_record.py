@@ -209,7 +209,7 @@ def test_files_keep_the_users_umask(tmp_path):
     import os
     import stat
 
-    from frugalml.report.files import write_json
+    from frugalml.files import write_json
 
     old = os.umask(0o022)
     try:

@@ -9,6 +9,7 @@ import torch
 
 from frugalml.errors import FrugalError
 from frugalml.tickets import imp
+from frugalml.tickets.config import ticket_training
 from frugalml.tickets.imp import TicketConfig, find, level_dir, parse_rewind
 from frugalml.tickets.masks import Mask
 
@@ -70,7 +71,7 @@ def test_random_control_mask_has_ticket_layer_counts(tiny_run):
 
 def test_a_finished_run_is_not_retrained(tiny_run):
     out, res = tiny_run
-    cfg = TicketConfig(**json.loads((out / "config.json").read_text()))
+    cfg = TicketConfig.from_dict(json.loads((out / "config.json").read_text()))
     t = time.perf_counter()
     again = find(cfg, out, progress=False)
     assert time.perf_counter() - t < 10
@@ -79,7 +80,7 @@ def test_a_finished_run_is_not_retrained(tiny_run):
 
 def test_different_config_in_same_directory_is_refused(tiny_run):
     out, _ = tiny_run
-    cfg = TicketConfig(model="mlp", data="digits", levels=2, rate=0.3, seeds=2, epochs=2)
+    cfg = TicketConfig(model="mlp", data="digits", levels=2, rate=0.3, seeds=2, train=ticket_training(epochs=2))
     with pytest.raises(FrugalError, match="rate"):
         find(cfg, out, progress=False)
 
@@ -99,7 +100,14 @@ def test_ambiguous_rewind_point_is_refused(text):
 
 def test_rewind_capture_saves_weights_at_that_iteration(tmp_path):
     # digits: 1347 training examples, batch 64 -> 22 iterations per epoch; rewind to iteration 5.
-    cfg = TicketConfig(data="digits", levels=1, seeds=1, epochs=1, controls=[], rewind="5it", schedule="constant")
+    cfg = TicketConfig(
+        data="digits",
+        levels=1,
+        seeds=1,
+        controls=[],
+        rewind="5it",
+        train=ticket_training(epochs=1, schedule="constant"),
+    )
     find(cfg, tmp_path, progress=False)
     from frugalml.tickets import tasks
     from frugalml.train import TrainConfig, fit, load_weights
@@ -124,7 +132,9 @@ class _Killed(Exception):
 
 
 def test_interrupted_find_resumes_at_level_and_epoch_and_matches(tmp_path, monkeypatch):
-    cfg = dict(model="mlp", data="digits", levels=2, rate=0.4, seeds=1, epochs=3, controls=["random"])
+    cfg = dict(
+        model="mlp", data="digits", levels=2, rate=0.4, seeds=1, train=ticket_training(epochs=3), controls=["random"]
+    )
     ref = find(TicketConfig(**cfg), tmp_path / "ref", progress=False)
 
     calls = {"n": 0}

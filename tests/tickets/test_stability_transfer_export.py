@@ -66,10 +66,15 @@ def test_task_spec_parsing():
 
 
 def test_transfer_digits_0_4_to_5_9_reinitialises_output_and_compares(tmp_path):
+    from frugalml.tickets.config import ticket_training
     from frugalml.tickets.imp import TicketConfig, find
 
     src = tmp_path / "src"
-    find(TicketConfig(data="digits:classes=0-4", levels=1, seeds=1, epochs=2, controls=[]), src, progress=False)
+    find(
+        TicketConfig(data="digits:classes=0-4", levels=1, seeds=1, train=ticket_training(epochs=2), controls=[]),
+        src,
+        progress=False,
+    )
     res = transfer(src / "level_1", "digits:classes=5-9", out=tmp_path / "t")
     assert res["reinit_output"] is True and res["reinit_output_reason"] == "classes differ"
     for key in ("transferred_accuracy", "target_ticket_accuracy", "random_accuracy", "target_dense_accuracy"):
@@ -116,11 +121,16 @@ def test_sparse_linear_matches_dense_for_both_kernels():
 
 
 def test_export_at_high_sparsity_is_smaller_and_exact(tmp_path):
+    from frugalml.tickets.config import ticket_training
     from frugalml.tickets.imp import TicketConfig, find
 
     out = tmp_path / "run"
     # rate 0.7 for 7 levels: 0.3^7 of hidden weights remain, well above 90% sparsity
-    find(TicketConfig(data="digits", levels=7, rate=0.7, seeds=1, epochs=1, controls=[]), out, progress=False)
+    find(
+        TicketConfig(data="digits", levels=7, rate=0.7, seeds=1, train=ticket_training(epochs=1), controls=[]),
+        out,
+        progress=False,
+    )
     for fmt in ("compact", "sparse"):
         res = export(out / "level_7", fmt, measure=False)
         assert res["sparsity"] > 0.9

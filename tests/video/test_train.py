@@ -1,5 +1,7 @@
 """Three-stage training on a tiny configuration: resume after a kill, config guard."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -7,6 +9,7 @@ import frugalml.train as core_train
 from frugalml.errors import FrugalError
 from frugalml.video.train import VideoConfig, train
 
+_DEFAULT = VideoConfig()
 TINY = dict(
     n_train=24,
     n_test=8,
@@ -14,12 +17,11 @@ TINY = dict(
     size=32,
     resolutions=[32, 24, 16],
     policy_res=8,
-    epochs_backbone=1,
-    epochs_policy=2,
-    epochs_finetune=1,
-    batch_size=8,
-    policy_batch_size=8,
+    backbone=replace(_DEFAULT.backbone, epochs=1, batch_size=8),
+    policy=replace(_DEFAULT.policy, epochs=2, batch_size=8),
+    finetune=replace(_DEFAULT.finetune, epochs=1, batch_size=8),
 )
+NO_POLICY = dict(policy=replace(TINY["policy"], epochs=0), finetune=replace(TINY["finetune"], epochs=0))
 
 
 def final_state(run):
@@ -59,9 +61,9 @@ def test_killed_training_resumes_in_the_stage_and_epoch_it_reached(tmp_path, mon
 
 
 def test_a_different_config_in_the_same_run_dir_is_refused(tmp_path):
-    train(VideoConfig(**(TINY | dict(epochs_policy=0, epochs_finetune=0))), tmp_path / "r")
+    train(VideoConfig(**(TINY | NO_POLICY)), tmp_path / "r")
     with pytest.raises(FrugalError, match="efficiency_weight"):
-        train(VideoConfig(**(TINY | dict(epochs_policy=0, epochs_finetune=0, efficiency_weight=0.2))), tmp_path / "r")
+        train(VideoConfig(**(TINY | NO_POLICY | dict(efficiency_weight=0.2))), tmp_path / "r")
 
 
 @pytest.mark.parametrize(

@@ -15,8 +15,8 @@ INPUT = typer.Option(None, "--input", help="Input shape incl. batch, e.g. 1,3,22
 
 def _layers(model: str, input: str | None, batch: int | None, kinds: str):
     from frugalml.accel.energy import model_layers
-    from frugalml.cli import parse_shape
     from frugalml.errors import FrugalError
+    from frugalml.models import parse_shape
 
     if batch is not None and batch < 1:
         raise FrugalError(f"--batch must be positive, got {batch}")

@@ -8,8 +8,8 @@ from pathlib import Path
 def demo(out: Path, quick: bool, console) -> list[dict]:
     from frugalml.accel import analyze, load_arch, model_layers
     from frugalml.accel.plots import energy_per_layer
-    from frugalml.demo import demo_row
-    from frugalml.report.files import write_json
+    from frugalml.files import write_json
+    from frugalml.report.console import demo_row
 
     out = Path(out)
     layers = [layer for layer in model_layers("alexnet-grouped", batch=4) if layer.kind == "conv"]

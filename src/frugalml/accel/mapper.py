@@ -140,6 +140,47 @@ def _score(out, objective):
     return out["energy"] * out["cycles"]
 
 
+@dataclass
+class _Search:
+    """What every step of one search reads: the layer, the hardware, the objective, whether to prune."""
+
+    layer: object
+    arch: object
+    df: object
+    objective: str
+    prune: bool
+
+    @property
+    def bounds(self) -> tuple:
+        return self.layer.bounds
+
+    @property
+    def stride(self):
+        return self.layer.stride
+
+    def cands(self, rem, dims_limit=None) -> dict:
+        """Candidate factors per dimension for remainders `rem`, at most `dims_limit` each when pruning."""
+        if self.prune and dims_limit:
+            return {d: reduced(rem[d], dims_limit) for d in range(D)}
+        return {d: candidates(rem[d]) for d in range(D)}
+
+    def no_fit(self, why: str) -> FrugalError:
+        return FrugalError(f"layer {self.layer.name} cannot fit any {self.df.name} mapping on {self.arch.name}: {why}")
+
+
+@dataclass
+class _Tiles:
+    """Candidate (RF tile, array columns, array rows) triples as arrays, and what each leaves above the array."""
+
+    rf: np.ndarray
+    sx: np.ndarray
+    sy: np.ndarray
+    rem: np.ndarray
+
+    def take(self, idx) -> _Tiles:
+        return _Tiles(self.rf[idx], self.sx[idx], self.sy[idx], self.rem[idx])
+
+
 def search(
     layer,
     arch,
@@ -156,176 +197,196 @@ def search(
     """Best mapping of `layer` on `arch` under dataflow `df`: (Mapping, evaluation dict of scalars)."""
     if objective not in ("energy", "delay", "edp"):
         raise FrugalError(f"unknown objective '{objective}' (energy, delay, edp)")
-    bounds = layer.bounds
-    stride = layer.stride
-    rows_y, cols_x = arch.pe_array
-    prune = not exhaustive
-
-    def cands_for(rem, dims_limit=None):
-        if prune and dims_limit:
-            return {d: reduced(rem[d], dims_limit) for d in range(D)}
-        return {d: candidates(rem[d]) for d in range(D)}
-
-    # 1. the array: rows first, then columns from what is left
-    def axis_fits(size):
-        return lambda e: e.prod(axis=1) <= size
-
-    y_list = _enumerate(df.y_dims, cands_for(bounds), axis_fits(rows_y), prune)
-    inner = []
-    for sy in y_list.tolist():
-        rem_y = tuple(_ceil_div(b, f) for b, f in zip(bounds, sy, strict=True))
-        for sx in _enumerate(df.x_dims, cands_for(rem_y), axis_fits(cols_x), prune).tolist():
-            inner.append((sy, sx))
-    if prune:
-        # arrays left mostly idle are slow and rarely cheaper: keep splits that use >= 3/4 of the best
-        used = [math.prod(y) * math.prod(x) for y, x in inner]
-        ranked = sorted(zip(used, range(len(inner)), strict=True), reverse=True)
-        min_pes = 0.75 * ranked[0][0]
-        inner = [inner[i] for u, i in ranked if u >= min_pes][:max_arrays]
-    # 2. the RF tile
-    fits = _rf_fits(arch, df, stride)
-    relevant = [d for d in df.rf_dims if any(df.keeps(t) and mdl.RELEVANT[t][d] for t in range(3))]
-    free = [d for d in df.rf_dims if d not in relevant]
-    pairs = []
-    rf_cache: dict[tuple, list] = {}
-    dims = [d for d in relevant if d not in df.rf_full]
-    for sy, sx in inner:
-        rem = tuple(_ceil_div(b, y * x) for b, y, x in zip(bounds, sy, sx, strict=True))
-        if any(rem[d] != bounds[d] for d in df.rf_full):
-            continue
-        if rem not in rf_cache:
-            cands = cands_for(rem, limit)
-            base = [1] * D
-            for d in df.rf_full:
-                base[d] = rem[d]
-            tiles = []
-            if fits(base)[0]:
-                # maximal tiles at full, 1/4 and 1/16 of the RF, and the minimal one: a smaller RF tile can leave the
-                # buffer room that matters more
-                for scale in (1.0, 0.25, 0.0625) if prune else (1.0,):
-                    f = _rf_fits(arch, df, stride, scale)
-                    if f(base)[0]:
-                        tiles += [t for t in _enumerate(dims, cands, f, prune, init=base).tolist() if t not in tiles]
-                if prune and base not in tiles:
-                    tiles.append(list(base))  # and the smallest tile
-            # dims the RF tile does not index: none or all of what is left inside the PE
-            if prune:
-                extras = set(itertools.product(*[sorted({1, rem[d]}) for d in free]))
-            else:
-                extras = set(itertools.product(*[cands[d] for d in free]))
-            rfs = []
-            for t in tiles:
-                for extra in sorted(extras):
-                    rf = list(t)
-                    for d, f in zip(free, extra, strict=True):
-                        rf[d] = f
-                    rfs.append(rf)
-            rf_cache[rem] = rfs
-        pairs.extend((rf, sx, sy) for rf in rf_cache[rem])
-    if not pairs:
-        raise FrugalError(
-            f"layer {layer.name} cannot fit any {df.name} mapping on {arch.name}: the register file "
-            f"({arch.rf_words} words) is too small for its smallest tile (R x S = {layer.R} x {layer.S})"
-        )
-    rf_a = np.array([p[0] for p in pairs], dtype=np.int64)
-    sx_a = np.array([p[1] for p in pairs], dtype=np.int64)
-    sy_a = np.array([p[2] for p in pairs], dtype=np.int64)
-    bounds_a = np.array(bounds, dtype=np.int64)
-    rem_a = -(-bounds_a // (rf_a * sx_a * sy_a))
-    e_arr = rf_a * sx_a * sy_a
-    glb_min = mdl.glb_usage(e_arr, stride)
-    ok = glb_min <= arch.glb_words
-    if not ok.any():
-        raise FrugalError(
-            f"layer {layer.name} cannot fit any {df.name} mapping on {arch.name}: its smallest buffer tile needs "
-            f"{int(glb_min.min())} words, the global buffer holds {arch.glb_words}"
-        )
-    rf_a, sx_a, sy_a, rem_a = rf_a[ok], sx_a[ok], sy_a[ok], rem_a[ok]
-    if prune and len(rf_a) > keep:
-        # score each (array, RF) pair with an unbounded buffer, keep the best few
-        k = len(rf_a)
-        rep = np.repeat
-        n = _NUM_ORDERS
-        out = mdl.evaluate(
-            bounds,
-            stride,
-            arch,
-            df,
-            rep(rf_a, n, 0),
-            rep(sx_a, n, 0),
-            rep(sy_a, n, 0),
-            rep(rem_a, n, 0),
-            np.ones((k * n, D), np.int64),
-            np.tile(np.arange(n), k),
-            np.zeros(k * n, np.int64),
-        )
-        best = _score(out, objective).reshape(k, _NUM_ORDERS).min(axis=1)
-        # half the places go to the best overall, half to the best that leave most of the buffer free
-        top = list(np.argsort(best, kind="stable")[: keep // 2])
-        roomy = np.flatnonzero(glb_min[ok] <= arch.glb_words / 8)
-        for j in roomy[np.argsort(best[roomy], kind="stable")]:
-            if len(top) >= keep:
-                break
-            if j not in top:
-                top.append(j)
-        for j in np.argsort(best, kind="stable"):
-            if len(top) >= keep:
-                break
-            if j not in top:
-                top.append(j)
-        top = np.array(top)
-        rf_a, sx_a, sy_a, rem_a = rf_a[top], sx_a[top], sy_a[top], rem_a[top]
-    # 3. the GLB tile and both loop orders (fewer candidates per dim while there are too many tiles)
-    glb_limit = min(limit, glb_limit)
-    while True:
-        rows = []
-        for i in range(len(rf_a)):
-            e_arr_i = rf_a[i] * sx_a[i] * sy_a[i]
-            rem = rem_a[i].tolist()
-            cands = cands_for(rem, glb_limit)
-
-            def glb_fits(g, _e=e_arr_i):
-                return mdl.glb_usage(g * _e, stride) <= arch.glb_words
-
-            for g in _enumerate([d for d in range(D) if rem[d] > 1], cands, glb_fits, prune).tolist():
-                rows.append((i, g))
-        if not prune or len(rows) <= max_tiles or glb_limit <= 3:
-            break
-        glb_limit -= 1
-    idx = np.array([r[0] for r in rows])
-    glb_a = np.array([r[1] for r in rows], dtype=np.int64)
-    dram_a = -(-rem_a[idx] // glb_a)
-    n_orders = _NUM_ORDERS * _NUM_ORDERS
-    k = len(rows)
-    go = np.tile(np.repeat(np.arange(_NUM_ORDERS), _NUM_ORDERS), k)
-    do = np.tile(np.tile(np.arange(_NUM_ORDERS), _NUM_ORDERS), k)
-    rep = np.repeat
-    out = mdl.evaluate(
-        bounds,
-        stride,
-        arch,
-        df,
-        rep(rf_a[idx], n_orders, 0),
-        rep(sx_a[idx], n_orders, 0),
-        rep(sy_a[idx], n_orders, 0),
-        rep(glb_a, n_orders, 0),
-        rep(dram_a, n_orders, 0),
-        go,
-        do,
-    )
-    score = _score(out, objective)
-    starts = []
-    for j in np.argsort(score, kind="stable")[: starts_n if prune else 1].tolist():
-        r = j // n_orders
-        starts.append(np.concatenate([rf_a[idx[r]], sx_a[idx[r]], sy_a[idx[r]], glb_a[r], dram_a[r], [go[j], do[j]]]))
-    evaluated = k * n_orders
-    if prune:
+    s = _Search(layer, arch, df, objective, prune=not exhaustive)
+    inner, min_pes = _array_splits(s, max_arrays)
+    tiles, glb_min = _fit_in_glb(s, _rf_tiles(s, inner, limit))
+    if s.prune and len(tiles.rf) > keep:
+        tiles = _keep_best(s, tiles, glb_min, keep)
+    starts, evaluated = _best_glb_tiles(s, tiles, _glb_tiles(s, tiles, min(limit, glb_limit), max_tiles), starts_n)
+    if s.prune:
         best, extra = _refine(layer, arch, df, np.array(starts, dtype=np.int64), objective, limit, min_pes)
     else:
         best, extra = starts[0], 0
     best = [int(v) for v in best]
     mapping = Mapping(*(tuple(best[i * D : (i + 1) * D]) for i in range(5)), best[5 * D], best[5 * D + 1])
     return mapping, evaluate_mapping(layer, arch, df, mapping), evaluated + extra
+
+
+def _array_splits(s: _Search, max_arrays: int) -> tuple[list, float]:
+    """Step 1, the array: (rows, columns) splits, rows first, then columns from what is left; and the PE floor."""
+    rows_y, cols_x = s.arch.pe_array
+
+    def axis_fits(size):
+        return lambda e: e.prod(axis=1) <= size
+
+    y_list = _enumerate(s.df.y_dims, s.cands(s.bounds), axis_fits(rows_y), s.prune)
+    inner = []
+    for sy in y_list.tolist():
+        rem_y = tuple(_ceil_div(b, f) for b, f in zip(s.bounds, sy, strict=True))
+        for sx in _enumerate(s.df.x_dims, s.cands(rem_y), axis_fits(cols_x), s.prune).tolist():
+            inner.append((sy, sx))
+    if not s.prune:
+        return inner, 0
+    # arrays left mostly idle are slow and rarely cheaper: keep splits that use >= 3/4 of the best
+    used = [math.prod(y) * math.prod(x) for y, x in inner]
+    ranked = sorted(zip(used, range(len(inner)), strict=True), reverse=True)
+    min_pes = 0.75 * ranked[0][0]
+    return [inner[i] for u, i in ranked if u >= min_pes][:max_arrays], min_pes
+
+
+def _rf_tiles(s: _Search, inner: list, limit: int) -> list:
+    """Step 2, the RF tile: (rf, sx, sy) for every array split, RF tiles shared by splits leaving the same rest."""
+    df = s.df
+    relevant = [d for d in df.rf_dims if any(df.keeps(t) and mdl.RELEVANT[t][d] for t in range(3))]
+    free = [d for d in df.rf_dims if d not in relevant]
+    dims = [d for d in relevant if d not in df.rf_full]
+    pairs = []
+    rf_cache: dict[tuple, list] = {}
+    for sy, sx in inner:
+        rem = tuple(_ceil_div(b, y * x) for b, y, x in zip(s.bounds, sy, sx, strict=True))
+        if any(rem[d] != s.bounds[d] for d in df.rf_full):
+            continue
+        if rem not in rf_cache:
+            rf_cache[rem] = _rf_tiles_for(s, rem, limit, dims, free)
+        pairs.extend((rf, sx, sy) for rf in rf_cache[rem])
+    if not pairs:
+        raise s.no_fit(
+            f"the register file ({s.arch.rf_words} words) is too small for its smallest tile "
+            f"(R x S = {s.layer.R} x {s.layer.S})"
+        )
+    return pairs
+
+
+def _rf_tiles_for(s: _Search, rem: tuple, limit: int, dims: list, free: list) -> list:
+    """RF tiles for what is left inside one PE: maximal over `dims`, then each choice for the `free` dims."""
+    cands = s.cands(rem, limit)
+    base = [1] * D
+    for d in s.df.rf_full:
+        base[d] = rem[d]
+    tiles = []
+    if _rf_fits(s.arch, s.df, s.stride)(base)[0]:
+        # maximal tiles at full, 1/4 and 1/16 of the RF, and the minimal one: a smaller RF tile can leave the
+        # buffer room that matters more
+        for scale in (1.0, 0.25, 0.0625) if s.prune else (1.0,):
+            f = _rf_fits(s.arch, s.df, s.stride, scale)
+            if f(base)[0]:
+                tiles += [t for t in _enumerate(dims, cands, f, s.prune, init=base).tolist() if t not in tiles]
+        if s.prune and base not in tiles:
+            tiles.append(list(base))  # and the smallest tile
+    # dims the RF tile does not index: none or all of what is left inside the PE
+    if s.prune:
+        extras = set(itertools.product(*[sorted({1, rem[d]}) for d in free]))
+    else:
+        extras = set(itertools.product(*[cands[d] for d in free]))
+    rfs = []
+    for t in tiles:
+        for extra in sorted(extras):
+            rf = list(t)
+            for d, f in zip(free, extra, strict=True):
+                rf[d] = f
+            rfs.append(rf)
+    return rfs
+
+
+def _fit_in_glb(s: _Search, pairs: list) -> tuple[_Tiles, np.ndarray]:
+    """The triples whose smallest buffer tile fits the GLB, and the words that tile needs."""
+    rf_a = np.array([p[0] for p in pairs], dtype=np.int64)
+    sx_a = np.array([p[1] for p in pairs], dtype=np.int64)
+    sy_a = np.array([p[2] for p in pairs], dtype=np.int64)
+    rem_a = -(-np.array(s.bounds, dtype=np.int64) // (rf_a * sx_a * sy_a))
+    glb_min = mdl.glb_usage(rf_a * sx_a * sy_a, s.stride)
+    ok = glb_min <= s.arch.glb_words
+    if not ok.any():
+        raise s.no_fit(
+            f"its smallest buffer tile needs {int(glb_min.min())} words, the global buffer holds {s.arch.glb_words}"
+        )
+    return _Tiles(rf_a, sx_a, sy_a, rem_a).take(ok), glb_min[ok]
+
+
+def _keep_best(s: _Search, tiles: _Tiles, glb_min: np.ndarray, keep: int) -> _Tiles:
+    """Score each (array, RF) pair with an unbounded buffer, keep the best `keep`."""
+    k = len(tiles.rf)
+    rep = np.repeat
+    n = _NUM_ORDERS
+    out = mdl.evaluate(
+        s.bounds,
+        s.stride,
+        s.arch,
+        s.df,
+        rep(tiles.rf, n, 0),
+        rep(tiles.sx, n, 0),
+        rep(tiles.sy, n, 0),
+        rep(tiles.rem, n, 0),
+        np.ones((k * n, D), np.int64),
+        np.tile(np.arange(n), k),
+        np.zeros(k * n, np.int64),
+    )
+    best = _score(out, s.objective).reshape(k, _NUM_ORDERS).min(axis=1)
+    # half the places go to the best overall, half to the best that leave most of the buffer free
+    top = list(np.argsort(best, kind="stable")[: keep // 2])
+    roomy = np.flatnonzero(glb_min <= s.arch.glb_words / 8)
+    for j in roomy[np.argsort(best[roomy], kind="stable")]:
+        if len(top) >= keep:
+            break
+        if j not in top:
+            top.append(j)
+    for j in np.argsort(best, kind="stable"):
+        if len(top) >= keep:
+            break
+        if j not in top:
+            top.append(j)
+    return tiles.take(np.array(top))
+
+
+def _glb_tiles(s: _Search, tiles: _Tiles, glb_limit: int, max_tiles: int) -> list:
+    """Step 3: (triple index, GLB tile) rows, fewer candidates per dim while there are too many rows."""
+    while True:
+        rows = []
+        for i in range(len(tiles.rf)):
+            e_arr_i = tiles.rf[i] * tiles.sx[i] * tiles.sy[i]
+            rem = tiles.rem[i].tolist()
+            cands = s.cands(rem, glb_limit)
+
+            def glb_fits(g, _e=e_arr_i):
+                return mdl.glb_usage(g * _e, s.stride) <= s.arch.glb_words
+
+            for g in _enumerate([d for d in range(D) if rem[d] > 1], cands, glb_fits, s.prune).tolist():
+                rows.append((i, g))
+        if not s.prune or len(rows) <= max_tiles or glb_limit <= 3:
+            return rows
+        glb_limit -= 1
+
+
+def _best_glb_tiles(s: _Search, tiles: _Tiles, rows: list, starts_n: int) -> tuple[list, int]:
+    """Score every GLB tile with both loop orders: the best (the best `starts_n` when pruning) and the count."""
+    idx = np.array([r[0] for r in rows])
+    glb_a = np.array([r[1] for r in rows], dtype=np.int64)
+    dram_a = -(-tiles.rem[idx] // glb_a)
+    n_orders = _NUM_ORDERS * _NUM_ORDERS
+    k = len(rows)
+    go = np.tile(np.repeat(np.arange(_NUM_ORDERS), _NUM_ORDERS), k)
+    do = np.tile(np.tile(np.arange(_NUM_ORDERS), _NUM_ORDERS), k)
+    rep = np.repeat
+    out = mdl.evaluate(
+        s.bounds,
+        s.stride,
+        s.arch,
+        s.df,
+        rep(tiles.rf[idx], n_orders, 0),
+        rep(tiles.sx[idx], n_orders, 0),
+        rep(tiles.sy[idx], n_orders, 0),
+        rep(glb_a, n_orders, 0),
+        rep(dram_a, n_orders, 0),
+        go,
+        do,
+    )
+    score = _score(out, s.objective)
+    starts = []
+    for j in np.argsort(score, kind="stable")[: starts_n if s.prune else 1].tolist():
+        r = j // n_orders
+        i = idx[r]
+        starts.append(np.concatenate([tiles.rf[i], tiles.sx[i], tiles.sy[i], glb_a[r], dram_a[r], [go[j], do[j]]]))
+    return starts, k * n_orders
 
 
 def _split(m: np.ndarray):

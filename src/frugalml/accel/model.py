@@ -172,10 +172,5 @@ def evaluate(bounds, stride, arch, df, rf, sx, sy, glb, dram, glb_order, dram_or
     return out
 
 
-def rf_usage(df, rf, stride) -> np.ndarray:
-    """Words per tensor (3, K) each PE's RF must hold (0 for tensors the dataflow keeps elsewhere)."""
-    return np.stack([tile_size(t, rf, stride) if df.keeps(t) else np.zeros(rf.shape[0]) for t in range(3)])
-
-
 def glb_usage(e_glb, stride) -> np.ndarray:
     return sum(tile_size(t, e_glb, stride) for t in range(3))

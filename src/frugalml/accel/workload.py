@@ -106,20 +106,48 @@ def _density(t) -> float:
     return float(torch.count_nonzero(t.detach())) / max(t.numel(), 1)
 
 
-def _module_own_flops(counter, root) -> dict[str, int]:
-    """FLOPs each module does itself (children excluded), by qualified name ('' = root)."""
-    prefix = type(root).__name__
-    incl: dict[str, int] = {}
-    for key, per_op in counter.get_flop_counts().items():
-        if key == prefix:
-            incl[""] = int(sum(per_op.values()))
-        elif key.startswith(prefix + "."):
-            incl[key[len(prefix) + 1 :]] = int(sum(per_op.values()))
-    own = {}
-    for name, mod in root.named_modules():
-        children = [f"{name}.{c}" if name else c for c, _ in mod.named_children()]
-        own[name] = incl.get(name, 0) - sum(incl.get(c, 0) for c in children)
-    return own
+def _layer_hook(add):
+    """An `on_call` for `cost.trace` that turns each supported module call into loop-nest layers."""
+    from torch import nn
+
+    def fn(name, mod, args, kwargs, out):
+        name = name or "(root)"
+        x = args[0] if args else kwargs.get("query", kwargs.get("input"))
+        if isinstance(mod, nn.Conv2d | nn.Conv1d):
+            _conv_hook(name, mod, x, add)
+        elif isinstance(mod, nn.Linear):
+            tokens = x.numel() // x.shape[-1]
+            add(
+                Layer(
+                    name,
+                    "fc",
+                    tokens,
+                    mod.out_features,
+                    mod.in_features,
+                    weight_density=_density(mod.weight),
+                    input_density=_density(x),
+                )
+            )
+        elif isinstance(mod, nn.MultiheadAttention):
+            _mha_hook(name, mod, args, kwargs, out, add)
+
+    return fn
+
+
+def _unsupported(model, own: dict[str, int]) -> list[str]:
+    """Modules outside SUPPORTED that did FLOPs of their own (attention's inner modules belong to it)."""
+    from torch import nn
+
+    mods = dict(model.named_modules())
+    covered = set()
+    for name, mod in mods.items():
+        if isinstance(mod, nn.MultiheadAttention):
+            covered |= {n for n in mods if n.startswith(name + ".")}
+    return [
+        f"{name or '(root)'} ({type(mods[name]).__name__})"
+        for name, flops in own.items()
+        if flops > 0 and type(mods[name]).__name__ not in SUPPORTED and name not in covered
+    ]
 
 
 def extract(model, example_input) -> list[Layer]:
@@ -129,77 +157,18 @@ def extract(model, example_input) -> list[Layer]:
     (projections and both batched matmuls). Any other module that does multiply-accumulates
     is an error that lists it, so nothing is skipped silently.
     """
-    import torch
-    from torch import nn
-    from torch.utils.flop_counter import FlopCounterMode
+    from frugalml.cost.trace import trace
 
-    inputs = example_input if isinstance(example_input, tuple) else (example_input,)
-    layers: list[tuple[int, Layer]] = []
-    order = [0]
-
-    def add(layer):
-        layers.append((order[0], layer))
-        order[0] += 1
-
-    def hook(name):
-        def fn(mod, args, kwargs, out):
-            x = args[0] if args else kwargs.get("query", kwargs.get("input"))
-            if isinstance(mod, nn.Conv2d | nn.Conv1d):
-                _conv_hook(name, mod, x, add)
-            elif isinstance(mod, nn.Linear):
-                tokens = x.numel() // x.shape[-1]
-                add(
-                    Layer(
-                        name,
-                        "fc",
-                        tokens,
-                        mod.out_features,
-                        mod.in_features,
-                        weight_density=_density(mod.weight),
-                        input_density=_density(x),
-                    )
-                )
-            elif isinstance(mod, nn.MultiheadAttention):
-                _mha_hook(name, mod, args, kwargs, out, add)
-
-        return fn
-
-    handles = []
-    for name, mod in model.named_modules():
-        if isinstance(mod, nn.Conv2d | nn.Conv1d | nn.Linear | nn.MultiheadAttention):
-            handles.append(mod.register_forward_hook(hook(name or "(root)"), with_kwargs=True))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(*inputs)
-    except (RuntimeError, ValueError, TypeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        shape = [list(t.shape) for t in inputs if isinstance(t, torch.Tensor)]
-        raise FrugalError(f"model does not accept input of shape {shape}: {first}") from None
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-
-    own = _module_own_flops(counter, model)
-    mods = dict(model.named_modules())
-    covered = set()
-    for name, mod in mods.items():
-        if isinstance(mod, nn.MultiheadAttention):
-            covered |= {n for n in mods if n.startswith(name + ".")}
-    unsupported = [
-        f"{name or '(root)'} ({type(mods[name]).__name__})"
-        for name, flops in own.items()
-        if flops > 0 and type(mods[name]).__name__ not in SUPPORTED and name not in covered
-    ]
+    layers: list[Layer] = []
+    traced = trace(model, example_input, grad=False, on_call=_layer_hook(layers.append))
+    unsupported = _unsupported(model, traced.own_flops())
     if unsupported:
         raise FrugalError(
             "unsupported module types carry MACs (supported: " + ", ".join(SUPPORTED) + "): " + ", ".join(unsupported)
         )
     if not layers:
         raise FrugalError("model has no Conv/Linear/attention layers to map")
-    return [layer for _, layer in sorted(layers, key=lambda t: t[0])]
+    return layers
 
 
 def _conv_hook(name, mod, x, add):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from frugalml.errors import FrugalError
 from frugalml.report.plots import save_figure
+from frugalml.trainconfig import TrainConfig
 
 SWEEPS = {
     # param: (device the sweep starts from, values)
@@ -21,26 +22,37 @@ SWEEPS = {
 }
 
 
+def analog_training(**changes) -> TrainConfig:
+    """The training both runs (analog and digital) do by default, with `changes` applied."""
+    # plain SGD without momentum in both runs: the pulsed analog update has none
+    # one thread: small matmuls are as fast on one, and it is fair to a shared machine
+    return TrainConfig(**({"epochs": 10, "batch_size": 10, "lr": 0.1, "momentum": 0.0, "threads": 1} | changes))
+
+
 @dataclass
 class AnalogRunConfig:
-    data: str = "digits"
-    model: str = "mlp"
-    hidden: tuple[int, ...] = (64,)
-    device: str = "ecram"
-    algorithm: str = "sgd"
-    epochs: int = 10
-    lr: float = 0.1
-    batch_size: int = 10
-    bl: int = 31
-    seed: int = 0
-    io: str = "realistic"
+    data: str = field(default="digits", metadata={"help": "Dataset: digits or mnist1d."})
+    model: str = field(default="mlp", metadata={"help": "Network (mlp)."})
+    hidden: tuple[int, ...] = field(default=(64,), metadata={"help": "Hidden layer sizes, e.g. 64 or 128,64."})
+    device: str = field(default="ecram", metadata={"help": "Device preset (see `frugal analog devices`)."})
+    algorithm: str = field(default="sgd", metadata={"help": "sgd or tiki-taka."})
+    bl: int = field(default=31, metadata={"help": "Stochastic pulse train length BL."})
+    # init, device draws and pulses; the data order too (it replaces train.seed)
+    seed: int = field(default=0, metadata={"help": "Seed (init, data order, device draws, pulses)."})
+    io: str = field(
+        default="realistic",
+        metadata={"help": "Peripherals: realistic (7-bit DAC, 9-bit ADC, noise 0.06) or ideal."},
+    )
     device_overrides: dict = field(default_factory=dict)  # e.g. {"states": 300, "asymmetry": 0.2}
     transfer_every: int = 1
     transfer_columns: int = 8
     transfer_lr: float = 0.1
     gamma: float = 0.0
-    refresh: float | None = None  # unidirectional (pcm) pairs: refresh threshold, fraction of the range
-    threads: int | None = 1  # small matmuls: one thread is as fast and fair to a shared machine
+    # unidirectional (pcm) pairs: refresh threshold, fraction of the range
+    refresh: float | None = field(
+        default=None, metadata={"help": "PCM pairs: reset and rewrite when a side passes this fraction of its range."}
+    )
+    train: TrainConfig = field(default_factory=analog_training)
 
     def validate(self) -> AnalogRunConfig:
         from frugalml.analog import devices
@@ -59,30 +71,28 @@ class AnalogRunConfig:
             raise FrugalError(f"pulse train length BL must be an integer >= 1, got {self.bl}")
         if self.model != "mlp":
             raise FrugalError(f"analog runs support --model mlp for now, got '{self.model}'")
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+        if not self.hidden or min(self.hidden) < 1:
+            raise FrugalError(f"hidden layer sizes must be positive integers like 64 or 128,64, got {self.hidden}")
+        t = self.train
+        if t.epochs < 1 or t.batch_size < 1 or not t.lr > 0:
             raise FrugalError("epochs and batch size must be >= 1 and the learning rate > 0")
         return self
+
+    @classmethod
+    def from_dict(cls, record: dict) -> AnalogRunConfig:
+        from frugalml.report.cliopts import config_from_dict
+
+        return config_from_dict(cls, record, "analog run config")
 
     def name(self) -> str:
         extra = "".join(f"-{k}{v:g}" for k, v in sorted(self.device_overrides.items()))
         extra += f"-refresh{self.refresh:g}" if self.refresh is not None else ""
-        return f"{self.data}-{self.device}{extra}-{self.algorithm}-bl{self.bl}-e{self.epochs}-s{self.seed}"
-
-    def train_config(self):
-        from frugalml.train import TrainConfig
-
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            momentum=0.0,
-            seed=self.seed,
-            threads=self.threads,
-        )
+        return f"{self.data}-{self.device}{extra}-{self.algorithm}-bl{self.bl}-e{self.train.epochs}-s{self.seed}"
 
     def digital_key(self) -> str:
         h = "x".join(map(str, self.hidden))
-        return f"{self.data}-{self.model}{h}-lr{self.lr:g}-b{self.batch_size}-e{self.epochs}-s{self.seed}"
+        t = self.train
+        return f"{self.data}-{self.model}{h}-lr{t.lr:g}-b{t.batch_size}-e{t.epochs}-s{self.seed}"
 
 
 def _build(cfg: AnalogRunConfig, ds):
@@ -103,9 +113,10 @@ def digital_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = Fal
 
     ds = data.get(cfg.data)
     net = _build(cfg, ds)
-    res = fit(net, ds, cfg.train_config(), run_dir, progress=progress, description="digital")
+    tc = replace(cfg.train, seed=cfg.seed)
+    res = fit(net, ds, tc, run_dir, progress=progress, description="digital")
     prof = profile(net, ds.x_train[:1], training=True)
-    train_macs = prof.train_flops / 2 * len(ds.y_train) * cfg.epochs
+    train_macs = prof.train_flops / 2 * len(ds.y_train) * cfg.train.epochs
     cost = digital_cost(train_macs)
     cost.params, cost.macs = prof.params, prof.macs
     return {
@@ -143,9 +154,8 @@ def analog_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = Fals
         if iteration > 0:
             tile.analog_step(model, opt.param_groups[0]["lr"])
 
-    res = fit(
-        net, ds, cfg.train_config(), run_dir, on_step=on_step, progress=progress, description=f"analog {cfg.device}"
-    )
+    tc = replace(cfg.train, seed=cfg.seed)
+    res = fit(net, ds, tc, run_dir, on_step=on_step, progress=progress, description=f"analog {cfg.device}")
     counts = tile.counts(net)
     cost, parts = analog_cost(counts, spec.energy_per_pulse_j, cfg.bl)
     # weights on the tiles + the digital biases
@@ -166,7 +176,7 @@ def analog_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = Fals
 
 def train(cfg: AnalogRunConfig, out: str | Path, progress: bool | None = False, digital_dir: Path | None = None):
     """Analog run + digital twin in `out/`; returns the result dict (also out/result.json)."""
-    from frugalml.report.files import write_json
+    from frugalml.files import write_json
 
     cfg.validate()
     out = Path(out)
@@ -193,7 +203,7 @@ def _sweep_job(cfg: dict, out: str, digital_dir: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    c = AnalogRunConfig(**cfg)
+    c = AnalogRunConfig.from_dict(cfg)
     r = train(c, Path(out), progress=False, digital_dir=Path(digital_dir))
     return {k: r[k] for k in ("accuracy", "digital_accuracy", "pulses", "energy_j")} | {
         "saturated": r["analog"]["counts"]["saturated"],
@@ -206,7 +216,7 @@ def _digital_job(cfg: dict, out: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    return digital_run(AnalogRunConfig(**cfg), Path(out))
+    return digital_run(AnalogRunConfig.from_dict(cfg), Path(out))
 
 
 def sweep(
@@ -221,7 +231,7 @@ def sweep(
 ) -> dict:
     """Accuracy vs one device parameter, over seeds (and algorithms), via `executor.run_jobs`."""
     from frugalml.executor import run_jobs
-    from frugalml.report.files import write_json
+    from frugalml.files import write_json
 
     if param not in SWEEPS:
         raise FrugalError(f"unknown sweep parameter '{param}' (known: {', '.join(SWEEPS)})")

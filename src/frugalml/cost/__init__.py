@@ -1,7 +1,7 @@
 """The common currency: what a model or a run costs.
 
-Light parts (Cost, estimates, hardware, carbon) import without torch; `profile`,
-`measure_latency` and `track` load their modules on first use.
+Light parts (Cost, estimates, hardware, carbon) import without torch; `trace`, `profile`,
+`measure_latency`, `compare_latency` and `track` load their modules on first use.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ _LAZY = {
     "Profile": ("frugalml.cost.profile", "Profile"),
     "measure_latency": ("frugalml.cost.latency", "measure_latency"),
     "Latency": ("frugalml.cost.latency", "Latency"),
+    "compare_latency": ("frugalml.cost.latency", "compare_latency"),
+    "trace": ("frugalml.cost.trace", "trace"),
+    "Trace": ("frugalml.cost.trace", "Trace"),
     "track": ("frugalml.cost.tracker", "track"),
     "Tracker": ("frugalml.cost.tracker", "Tracker"),
     "TrackResult": ("frugalml.cost.tracker", "TrackResult"),

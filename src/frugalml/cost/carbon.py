@@ -76,7 +76,3 @@ def intensity(region: str) -> Intensity:
 def configured_region() -> str | None:
     """The region the user configured (environment variable FRUGAL_REGION), if any."""
     return os.environ.get(REGION_ENV) or None
-
-
-def regions() -> list[str]:
-    return sorted(_countries())

@@ -48,6 +48,85 @@ def _positive(name: str, value: float | None, allow_zero: bool = False) -> None:
         raise FrugalError(f"{name} must be {'non-negative' if allow_zero else 'positive'}, got {value}")
 
 
+def _check(flops, sustained_tflops, power_w, hours, pue, devices, intensity, region, price_per_hour) -> None:
+    for n, v in [
+        ("flops", flops),
+        ("sustained_tflops", sustained_tflops),
+        ("power_w", power_w),
+        ("hours", hours),
+        ("pue", pue),
+        ("devices", devices),
+    ]:
+        _positive(n, v)
+    _positive("intensity", intensity, allow_zero=True)
+    _positive("price_per_hour", price_per_hour, allow_zero=True)
+    if pue is not None and pue < 1:
+        raise FrugalError(f"pue is a ratio of facility to IT energy and cannot be below 1, got {pue}")
+    if intensity is not None and region is not None:
+        raise FrugalError("give either --intensity or --region, not both")
+
+
+def _tdp_power(hw, devices: int, notes: dict) -> float | None:
+    """The job's draw when every device draws its TDP (None if the device has none)."""
+    if hw is None or hw.tdp_w is None:
+        return None
+    notes["power_w"] = f"{hw.tdp_w:g} W TDP per device x {devices}"
+    return hw.tdp_w * devices
+
+
+def _device_time(flops, hours, hw, sustained_tflops, devices: int, notes: dict) -> tuple[float, float]:
+    """(device-hours, wall-hours) from FLOPs at the sustained throughput, or from the hours given."""
+    if flops is not None:
+        if hw is None:
+            raise FrugalError("an estimate from --flops needs --hardware")
+        if hours is not None:
+            raise FrugalError("give either --flops or --hours, not both")
+        tflops = sustained_tflops or hw.sustained_tflops
+        if not tflops:
+            raise FrugalError(f"no sustained throughput known for '{hw.name}': pass --sustained-tflops")
+        notes["sustained_tflops"] = f"{tflops:g} per device" + (
+            "" if sustained_tflops else f" ({hw.name} default: {hw.source})"
+        )
+        device_hours = flops / (tflops * 1e12) / 3600
+        return device_hours, device_hours / devices
+    if hours is not None:
+        return hours * devices, hours
+    raise FrugalError("give --flops with --hardware, or --hours (with --power-w or --hardware)")
+
+
+def _energy(power_w, wall_hours: float, pue, intensity, region, notes: dict) -> tuple[float | None, float | None]:
+    """(kWh, kg CO2e) of drawing `power_w` for `wall_hours` (None, None without a power figure)."""
+    if power_w is None:
+        notes["energy"] = "unknown: give --power-w or a --hardware with a TDP"
+        return None, None
+    notes.setdefault("power_w", f"{power_w:g} W (given)")
+    if pue is None:
+        pue = carbon.DEFAULT_DATACENTRE_PUE
+        notes["pue"] = f"{pue} (default: Uptime Institute 2018 average)"
+    else:
+        notes["pue"] = f"{pue} (given)"
+    energy_kwh = power_w * wall_hours * pue / 1000
+    if intensity is None:
+        region = region or carbon.configured_region()
+        ci = carbon.intensity(region) if region else carbon.intensity("world")
+        intensity = ci.g_per_kwh
+        notes["intensity"] = f"{intensity:g} g/kWh ({ci.region}: {ci.source})"
+    else:
+        notes["intensity"] = f"{intensity:g} g/kWh (given)"
+    return energy_kwh, energy_kwh * intensity / 1000
+
+
+def _price(price_per_hour, hw, notes: dict) -> float | None:
+    """USD per device-hour: the one given, else the device's."""
+    if price_per_hour is None and hw is not None:
+        price_per_hour = hw.price_per_hour_usd
+        if price_per_hour is not None:
+            notes["price_per_hour"] = f"${price_per_hour:g} per device-hour ({hw.name} default)"
+    elif price_per_hour is not None:
+        notes["price_per_hour"] = f"${price_per_hour:g} per device-hour (given)"
+    return price_per_hour
+
+
 def estimate(
     *,
     flops: float | None = None,
@@ -66,77 +145,14 @@ def estimate(
     Give either (`flops`, `hardware_name`) or (`power_w`, `hours`). `power_w` is the
     whole job's draw; with `hardware_name` and no `power_w`, each device draws its TDP.
     """
-    for n, v in [
-        ("flops", flops),
-        ("sustained_tflops", sustained_tflops),
-        ("power_w", power_w),
-        ("hours", hours),
-        ("pue", pue),
-        ("devices", devices),
-    ]:
-        _positive(n, v)
-    _positive("intensity", intensity, allow_zero=True)
-    _positive("price_per_hour", price_per_hour, allow_zero=True)
-    if pue is not None and pue < 1:
-        raise FrugalError(f"pue is a ratio of facility to IT energy and cannot be below 1, got {pue}")
-    if intensity is not None and region is not None:
-        raise FrugalError("give either --intensity or --region, not both")
+    _check(flops, sustained_tflops, power_w, hours, pue, devices, intensity, region, price_per_hour)
     notes: dict[str, str] = {}
     hw = hardware.get(hardware_name) if hardware_name else None
-
-    if flops is not None:
-        if hw is None:
-            raise FrugalError("an estimate from --flops needs --hardware")
-        if hours is not None:
-            raise FrugalError("give either --flops or --hours, not both")
-        tflops = sustained_tflops or hw.sustained_tflops
-        if not tflops:
-            raise FrugalError(f"no sustained throughput known for '{hw.name}': pass --sustained-tflops")
-        notes["sustained_tflops"] = f"{tflops:g} per device" + (
-            "" if sustained_tflops else f" ({hw.name} default: {hw.source})"
-        )
-        device_hours = flops / (tflops * 1e12) / 3600
-        wall_hours = device_hours / devices
-        if power_w is None and hw.tdp_w is not None:
-            power_w = hw.tdp_w * devices
-            notes["power_w"] = f"{hw.tdp_w:g} W TDP per device x {devices}"
-    elif hours is not None:
-        wall_hours = hours
-        device_hours = hours * devices
-        if power_w is None and hw is not None and hw.tdp_w is not None:
-            power_w = hw.tdp_w * devices
-            notes["power_w"] = f"{hw.tdp_w:g} W TDP per device x {devices}"
-    else:
-        raise FrugalError("give --flops with --hardware, or --hours (with --power-w or --hardware)")
-
-    energy_kwh = co2e_kg = None
-    if power_w is not None:
-        notes.setdefault("power_w", f"{power_w:g} W (given)")
-        if pue is None:
-            pue = carbon.DEFAULT_DATACENTRE_PUE
-            notes["pue"] = f"{pue} (default: Uptime Institute 2018 average)"
-        else:
-            notes["pue"] = f"{pue} (given)"
-        energy_kwh = power_w * wall_hours * pue / 1000
-        if intensity is None:
-            region = region or carbon.configured_region()
-            ci = carbon.intensity(region) if region else carbon.intensity("world")
-            intensity = ci.g_per_kwh
-            notes["intensity"] = f"{intensity:g} g/kWh ({ci.region}: {ci.source})"
-        else:
-            notes["intensity"] = f"{intensity:g} g/kWh (given)"
-        co2e_kg = energy_kwh * intensity / 1000
-    else:
-        notes["energy"] = "unknown: give --power-w or a --hardware with a TDP"
-
-    if price_per_hour is None and hw is not None:
-        price_per_hour = hw.price_per_hour_usd
-        if price_per_hour is not None:
-            notes["price_per_hour"] = f"${price_per_hour:g} per device-hour ({hw.name} default)"
-    elif price_per_hour is not None:
-        notes["price_per_hour"] = f"${price_per_hour:g} per device-hour (given)"
-    cost_usd = None if price_per_hour is None else device_hours * price_per_hour
-
+    device_hours, wall_hours = _device_time(flops, hours, hw, sustained_tflops, devices, notes)
+    if power_w is None:
+        power_w = _tdp_power(hw, devices, notes)
+    energy_kwh, co2e_kg = _energy(power_w, wall_hours, pue, intensity, region, notes)
+    price_per_hour = _price(price_per_hour, hw, notes)
     return Estimate(
         device_hours=device_hours,
         device_years=device_hours / HOURS_PER_YEAR,
@@ -144,6 +160,6 @@ def estimate(
         energy_kwh=energy_kwh,
         co2e_kg=co2e_kg,
         co2e_lbs=None if co2e_kg is None else co2e_kg * carbon.LBS_PER_KG,
-        cost_usd=cost_usd,
+        cost_usd=None if price_per_hour is None else device_hours * price_per_hour,
         assumptions=notes,
     )

@@ -8,12 +8,19 @@ so noisy neighbours show up as spread rather than as a wrong median.
 quarter: on a CPU shared with other jobs almost every timed block contains a pre-emption,
 while other processes can only ever add time to a single call, so the fastest calls are
 the repeatable figure for a small network (used by `frugalml.nas`).
+
+Comparisons interleave: `compare_latency` measures every model once per round (rotating
+or shuffling the order), `interleaved_calls` times single calls of several functions on
+each input in a shuffled order, so load from other processes hits all alike.
 """
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -48,28 +55,46 @@ class Latency:
         return Cost(latency_s=self.estimate_s, notes={"latency_s": note})
 
 
+ORDERS = ("fixed", "rotate", "shuffle")
+
+
+@contextmanager
+def _torch_threads(threads: int):
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
 def measure_latency(
     model: nn.Module | object,
     example_input,
     threads: int = 1,
     min_run_time: float = 0.5,
     stat: str = "median",
+    clock: Callable[[], float] = time.perf_counter,
 ) -> Latency:
     """Wall-clock time of `model(*example_input)` in eval mode without autograd.
 
     `model` may also be any callable (e.g. an adaptive inference path). `stat`: "median"
     (of timed blocks, torch.utils.benchmark) or "fastest_quarter" (see the module notes);
-    the figure asked for is `estimate_s`.
+    the figure asked for is `estimate_s`. `clock` is the timer (seconds).
     """
-    from torch.utils import benchmark
-
     if stat not in STATS:
         raise FrugalError(f"unknown latency statistic '{stat}' (known: {', '.join(STATS)})")
     inputs = example_input if isinstance(example_input, tuple) else (example_input,)
     if isinstance(model, nn.Module):
         model.eval()
     if stat == "fastest_quarter":
-        return _single_calls(model, inputs, threads, min_run_time)
+        return _single_calls(model, inputs, threads, min_run_time, clock)
+    return _blocked(model, inputs, threads, min_run_time, clock)
+
+
+def _blocked(model, inputs: tuple, threads: int, min_run_time: float, clock) -> Latency:
+    from torch.utils import benchmark
+
     with torch.inference_mode():
         model(*inputs)  # warm-up: first call allocates and picks kernels
         timer = benchmark.Timer(
@@ -77,6 +102,7 @@ def measure_latency(
             setup="import torch",
             globals={"model": model, "inputs": inputs},
             num_threads=threads,
+            timer=clock,
         )
         m = timer.blocked_autorange(min_run_time=min_run_time)
     return Latency(
@@ -88,29 +114,90 @@ def measure_latency(
     )
 
 
-def _single_calls(model, inputs: tuple, threads: int, min_run_time: float) -> Latency:
-    prev = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with torch.inference_mode():
-            for _ in range(3):  # warm-up: allocation, kernel choice
-                model(*inputs)
-            times, end = [], time.perf_counter() + min_run_time
-            while time.perf_counter() < end or len(times) < 8:
-                t0 = time.perf_counter()
-                model(*inputs)
-                times.append(time.perf_counter() - t0)
-    finally:
-        torch.set_num_threads(prev)
-    times.sort()
-    fast = times[: max(1, len(times) // 4)]
-    q1, _, q3 = statistics.quantiles(times, n=4)
+def _single_calls(model, inputs: tuple, threads: int, min_run_time: float, clock) -> Latency:
+    with _torch_threads(threads), torch.inference_mode():
+        for _ in range(3):  # warm-up: allocation, kernel choice
+            model(*inputs)
+        times, end = [], clock() + min_run_time
+        while clock() < end or len(times) < 8:
+            t0 = clock()
+            model(*inputs)
+            times.append(clock() - t0)
+    return summarise(times, threads, "fastest_quarter")
+
+
+def summarise(times: list[float], threads: int = 1, stat: str = "median") -> Latency:
+    """Median, interquartile range (linear interpolation, as torch.utils.benchmark) and `stat` of single-call times."""
+    ordered = sorted(times)
+    fast = ordered[: max(1, len(ordered) // 4)]
+    q1, _, q3 = statistics.quantiles(ordered, n=4, method="inclusive") if len(ordered) > 1 else (ordered[0],) * 3
+    median = statistics.median(ordered)
     return Latency(
-        median_s=statistics.median(times),
+        median_s=median,
         iqr_s=q3 - q1,
-        mean_s=statistics.fmean(times),
-        runs=len(times),
+        mean_s=statistics.fmean(ordered),
+        runs=len(ordered),
         threads=threads,
-        stat="fastest_quarter",
-        estimate_s=sum(fast) / len(fast),
+        stat=stat,
+        estimate_s=sum(fast) / len(fast) if stat == "fastest_quarter" else median,
     )
+
+
+def round_orders(names: list[str], rounds: int, order: str = "rotate", rnd: random.Random | None = None):
+    """The order of `names` in each of `rounds` rounds: as given, rotated by one per round, or shuffled by `rnd`."""
+    if order not in ORDERS:
+        raise FrugalError(f"unknown interleaving order '{order}' (known: {', '.join(ORDERS)})")
+    for r in range(rounds):
+        if order == "fixed":
+            yield list(names)
+        elif order == "rotate":
+            yield names[r % len(names) :] + names[: r % len(names)]
+        else:
+            shuffled = list(names)
+            (rnd or random.Random(0)).shuffle(shuffled)
+            yield shuffled
+
+
+def compare_latency(
+    models: dict[str, object], example_input, rounds: int, order: str = "rotate", **measure
+) -> dict[str, list[Latency]]:
+    """Interleaved A/B(/C...) comparison: each round measures every model once (`measure_latency(**measure)`),
+    so a burst of load from other processes spoils one round of a few models rather than every round of one."""
+    out: dict[str, list[Latency]] = {n: [] for n in models}
+    for names in round_orders(list(models), rounds, order):
+        for n in names:
+            out[n].append(measure_latency(models[n], example_input, **measure))
+    return out
+
+
+def interleaved_calls(
+    fns: dict[str, Callable],
+    inputs: list,
+    rounds: int = 1,
+    seed: int = 0,
+    threads: int = 1,
+    warmup: int = 2,
+    clock: Callable[[], float] = time.perf_counter,
+    cpu_clock: Callable[[], float] = time.thread_time,
+) -> dict[str, dict[str, list[float]]]:
+    """Single calls of every function on every input, in a freshly shuffled order per input and round.
+
+    `{name: {"wall": [s per call], "cpu": [s of this thread's CPU per call]}}` in input order,
+    without autograd, with `threads` torch threads; the first `warmup` inputs go through
+    every function once untimed. With one torch thread all the work runs on the calling
+    thread, so its CPU time is what a call cost even while other processes preempt it.
+    """
+    rnd = random.Random(seed)
+    out = {k: {"wall": [], "cpu": []} for k in fns}
+    with _torch_threads(threads), torch.inference_mode():
+        for x in inputs[:warmup]:
+            for f in fns.values():
+                f(x)
+        for _ in range(rounds):
+            for x in inputs:
+                for k in next(round_orders(list(fns), 1, "shuffle", rnd)):
+                    c0, t0 = cpu_clock(), clock()
+                    fns[k](x)
+                    out[k]["wall"].append(clock() - t0)
+                    out[k]["cpu"].append(cpu_clock() - c0)
+    return out

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from frugalml.cost import carbon
 from frugalml.cost.currency import MEASURED, MODELLED, Cost
-from frugalml.report.files import write_json
+from frugalml.files import write_json
 
 FALLBACK_TDP_W = 85.0  # CodeCarbon's own default CPU TDP when a CPU is not in its table
 

@@ -59,6 +59,16 @@ def default_input(name: str) -> tuple[int, ...]:
     return entry(name).default_input
 
 
+def parse_shape(text: str) -> tuple[int, ...]:
+    """An input shape written as `1,3,224,224` (or `1x3x224x224`), as `--input` takes it."""
+    import re
+
+    parts = re.split(r"[,x]", text.strip())
+    if not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise FrugalError(f"malformed --input '{text}': expected positive integers like 1,3,224,224")
+    return tuple(int(p) for p in parts)
+
+
 def _user_factory(spec: str) -> Callable:
     module_name, _, attr = spec.partition(":")
     try:
@@ -97,4 +107,4 @@ def for_data(name: str, dataset, **kwargs):
     return get(name, **(size | kwargs))
 
 
-__all__ = ["default_input", "entry", "for_data", "get", "names", "register"]
+__all__ = ["default_input", "entry", "for_data", "get", "names", "parse_shape", "register"]

@@ -3,6 +3,7 @@
 Train one weight-sharing supernet (`supernet.train_supernet`), measure sub-networks on each
 target (`latency.collect`), fit a latency predictor (`latency.MLPPredictor`,
 `latency.LookupTable`), then search for each device and budget (`search.evolve`,
-`search.pareto`) without training any candidate. Search spaces are pluggable
-(`spaces.register` / `spaces.get`).
+`search.pareto`) without training any candidate; `pipeline` holds these steps on a run
+directory. Search spaces are `frugalml.models.space.SearchSpace`s: `cnn` and `transformer`
+here, any other technique's through the technique table (`frugalml.techniques`).
 """

@@ -25,7 +25,7 @@ def _print(obj, json_out: bool, human) -> None:
 
 
 def _space_or_error(name: str) -> None:
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
 
     spaces.get(name)
 
@@ -33,7 +33,7 @@ def _space_or_error(name: str) -> None:
 @app.command("spaces")
 def spaces_cmd(json_out: bool = JSON):
     """The registered search spaces and their genes."""
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
 
     out = {}
     for n in spaces.names():

@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from frugalml.nas.elastic import ElasticBatchNorm1d, ElasticConv1d, ElasticLinear, sort_channels
-from frugalml.nas.spaces import SearchSpace, register
+from frugalml.models.elastic import ElasticBatchNorm, ElasticLinear
+from frugalml.models.space import SearchSpace, register
+from frugalml.nas.elastic import ElasticConv1d, sort_channels
 
 FULL_LENGTH = 40
 STEM_WIDTH = 16
@@ -60,9 +61,9 @@ class ElasticBlock(nn.Module):
         super().__init__()
         self.c_in, self.c_out, self.stride = c_in, c_out, stride
         self.conv1 = ElasticConv1d(c_in, c_out * e_max, k_max, stride, kernel_transform=kernel_transform)
-        self.bn1 = ElasticBatchNorm1d(c_out * e_max)
+        self.bn1 = ElasticBatchNorm(c_out * e_max)
         self.conv2 = ElasticConv1d(c_out * e_max, c_out, 1)
-        self.bn2 = ElasticBatchNorm1d(c_out)
+        self.bn2 = ElasticBatchNorm(c_out)
         self.residual = stride == 1 and c_in == c_out
 
     def forward(self, x, k: int, e: int):
@@ -85,7 +86,7 @@ class CNNSupernet(nn.Module):
         self.space = [space]  # a list, so it is not registered as a submodule
         e_max, k_max, d_max = max(space.expands), max(space.kernels), max(space.depths)
         self.stem = ElasticConv1d(1, STEM_WIDTH, STEM_KERNEL)
-        self.stem_bn = ElasticBatchNorm1d(STEM_WIDTH)
+        self.stem_bn = ElasticBatchNorm(STEM_WIDTH)
         stages, c_in = [], STEM_WIDTH
         for c_out, stride in STAGES:
             blocks = []

@@ -6,11 +6,11 @@ from pathlib import Path
 
 
 def demo(out: Path, quick: bool, console) -> list[dict]:
-    from frugalml.demo import demo_row
     from frugalml.nas import latency as lat
-    from frugalml.nas.pipeline import latency_step, search_step
+    from frugalml.nas.pipeline import latency_step, load_context, search_step
     from frugalml.nas.search import EvolutionConfig
     from frugalml.nas.supernet import SupernetConfig, load_supernet, train_supernet
+    from frugalml.report.console import demo_row
 
     out = Path(out)
     run = out / "supernet"
@@ -24,9 +24,7 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
     budget = round(0.6 * pred.predict(largest), 3)
     evo = EvolutionConfig(population=10, parents=3, mutations=4, crossovers=3, iterations=2 if quick else 4)
     res = search_step(run, "host-1t", budget, evo, progress=False)
-    from frugalml.nas.pipeline import _context
-
-    _, _, _, train, _, test = _context(run)
+    _, _, _, train, _, test = load_context(run)
     sub = space.extract(net, largest)
     space.prepare(sub, train)
     largest_acc = space.evaluate(sub, test)

@@ -1,13 +1,13 @@
-"""Elastic layers: the active size is chosen at call time; the weights used are the leading slice.
+"""NAS elastic convolutions: the active size is chosen at call time; the weights used are the leading slice.
 
 A sub-network with c channels uses channels 0..c-1 of the full layer, a kernel of size k uses
 the centre k taps of the largest kernel (Once-for-All). With `kernel_transform`, as in OFA,
 the centre taps pass through a small learned k x k matrix per smaller kernel size (shared by
 all channels of the layer, identity at initialisation): kernel 5 = centre(7) @ M5, kernel 3 =
 centre(kernel 5) @ M3, so a small kernel need not be exactly the middle of the large one.
-`export(...)` copies that slice into an ordinary `nn.Conv1d` / `nn.BatchNorm1d` /
-`nn.Linear`, so an extracted sub-network runs without any slicing overhead and can be saved
-and loaded on its own.
+`export(...)` copies that slice into an ordinary `nn.Conv1d`, so an extracted sub-network runs
+without any slicing overhead and can be saved and loaded on its own. The elastic linear and
+BatchNorm layers are shared with other supernets and live in `frugalml.models.elastic`.
 
 `sort_channels` reorders hidden channels by importance (L1 norm of the weights that read
 them), so that the leading slice keeps the most important ones (OFA's channel sorting).
@@ -18,6 +18,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+# the NAS name of the shared elastic BatchNorm, kept for the CNN supernet and its tests
+from frugalml.models.elastic import ElasticBatchNorm
 
 
 class ElasticConv1d(nn.Module):
@@ -60,57 +63,8 @@ class ElasticConv1d(nn.Module):
         return conv
 
 
-class ElasticBatchNorm1d(nn.BatchNorm1d):
-    """BatchNorm whose statistics and affine parameters are sliced to the input's channels."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        if self.training:
-            self.num_batches_tracked += 1
-        return F.batch_norm(
-            x,
-            self.running_mean[:c],
-            self.running_var[:c],
-            self.weight[:c],
-            self.bias[:c],
-            self.training,
-            self.momentum if self.momentum is not None else 0.1,
-            self.eps,
-        )
-
-    def export(self, c: int) -> nn.BatchNorm1d:
-        bn = nn.BatchNorm1d(c, eps=self.eps, momentum=self.momentum)
-        with torch.no_grad():
-            bn.weight.copy_(self.weight[:c])
-            bn.bias.copy_(self.bias[:c])
-            bn.running_mean.copy_(self.running_mean[:c])
-            bn.running_var.copy_(self.running_var[:c])
-        return bn
-
-
-class ElasticLinear(nn.Module):
-    def __init__(self, in_max: int, out_max: int, bias: bool = True):
-        super().__init__()
-        lin = nn.Linear(in_max, out_max, bias=bias)
-        self.in_max, self.out_max = in_max, out_max
-        self.weight, self.bias = lin.weight, lin.bias
-
-    def forward(self, x: torch.Tensor, out_features: int | None = None) -> torch.Tensor:
-        out = out_features or self.out_max
-        b = None if self.bias is None else self.bias[:out]
-        return F.linear(x, self.weight[:out, : x.shape[-1]], b)
-
-    def export(self, in_features: int, out_features: int) -> nn.Linear:
-        lin = nn.Linear(in_features, out_features, bias=self.bias is not None)
-        with torch.no_grad():
-            lin.weight.copy_(self.weight[:out_features, :in_features])
-            if self.bias is not None:
-                lin.bias.copy_(self.bias[:out_features])
-        return lin
-
-
 @torch.no_grad()
-def sort_channels(producer: ElasticConv1d, bn: ElasticBatchNorm1d, consumer: ElasticConv1d) -> torch.Tensor:
+def sort_channels(producer: ElasticConv1d, bn: ElasticBatchNorm, consumer: ElasticConv1d) -> torch.Tensor:
     """Permute the hidden channels between `producer` and `consumer` by importance, most important first.
 
     Importance = L1 norm of the consumer's weights reading the channel. The permutation is

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import read_json, write_json
+from frugalml.files import read_json, write_json
 
 HOST = {"host-1t": 1, "host-2t": 2}
 

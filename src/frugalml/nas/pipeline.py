@@ -19,10 +19,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from frugalml.errors import FrugalError
+from frugalml.files import read_json, write_json
 from frugalml.nas import latency as lat
 from frugalml.nas import search as srch
 from frugalml.nas.supernet import Evaluator, load_supernet
-from frugalml.report.files import read_json, write_json
 
 
 def tracker(label: str):
@@ -147,13 +147,28 @@ def measure_speed(
     }
 
 
-def _context(run: str | Path):
+def checked_speed(
+    path: Path, space, net, latency_run, device: str, budget_ms: float, predictor, references=8, passes=3, reuse=True
+) -> dict:
+    """`measure_speed`, saved to `path`; with `reuse`, a check saved there before is taken instead
+    (a resumed search keeps the speed it started with)."""
+    if reuse and path.exists():
+        speed = read_json(path)
+    else:
+        speed = measure_speed(space, net, latency_run, device, budget_ms, predictor, references, passes)
+    write_json(path, speed)
+    return speed
+
+
+def load_context(run: str | Path):
+    """(space, net, meta, train, val, test) of a supernet run: what searching and scoring it need."""
     space, net, meta = load_supernet(run)
     train, val, test = space.dataset(quick=meta["config"].get("quick", False))
     return space, net, meta, train, val, test
 
 
-def _finish(space, net, train, test, device: str, arch: dict, predictor, measure: bool = True) -> dict:
+def score_arch(space, net, train, test, device: str, arch: dict, predictor, measure: bool = True) -> dict:
+    """A found sub-network's record: predicted latency, test accuracy, MACs and (`measure`) its measured latency."""
     sub = space.extract(net, arch)
     space.prepare(sub, train)
     out = {
@@ -165,6 +180,30 @@ def _finish(space, net, train, test, device: str, arch: dict, predictor, measure
     if measure:
         out["measured_latency_ms"] = lat.measure(space, net, arch, device) * 1e3
     return out
+
+
+def _speed_checked(space, net, predictor, state: Path, lrun: Path, device: str, budget_ms: float, speed_check):
+    """(predictor scaled by the device's speed now, the speed check) - or (predictor, None) without one.
+    See `search_step`."""
+    if not speed_check or lat.is_modelled(device):
+        return predictor, None
+    path = state.with_name(f"{device}-{budget_ms:g}ms-speed.json")
+    if isinstance(speed_check, dict):
+        speed = speed_check
+        write_json(path, speed)
+    else:
+        speed = checked_speed(path, space, net, lrun, device, budget_ms, predictor, speed_check, reuse=state.exists())
+    return ScaledPredictor(predictor, speed["factor"]), speed
+
+
+def _check_meetable(space, predictor, target: float, device: str, budget_ms: float, speed: dict) -> None:
+    low, _ = srch.smallest_achievable(space, predictor.predict)
+    if target < low:
+        raise FrugalError(
+            f"no sub-network of '{space.name}' meets {budget_ms:g} ms on {device} now: the "
+            f"device runs {speed['factor']:.2f}x as slow as in its latency data and the smallest "
+            f"achievable is {low:.4g} ms"
+        )
 
 
 def search_step(
@@ -201,35 +240,19 @@ def search_step(
         srch.check_budget(
             space, predictor.predict, _search_target(space, predictor, lrun, device, budget_ms, calibrated)
         )
-    space, net, meta, train, val, test = context or _context(run)
-    predictor = predictor_for(space, lrun, device)
+    space, net, meta, train, val, test = context or load_context(run)
     state = run / "search" / f"{device}-{budget_ms:g}ms.json"
-    speed = None
-    if speed_check and not lat.is_modelled(device):
-        speed_path = state.with_name(f"{device}-{budget_ms:g}ms-speed.json")
-        if isinstance(speed_check, dict):
-            speed = speed_check
-        elif state.exists() and speed_path.exists():
-            speed = read_json(speed_path)  # a resumed search keeps the speed it started with
-        else:
-            speed = measure_speed(space, net, lrun, device, budget_ms, predictor, speed_check)
-        write_json(speed_path, speed)
-        predictor = ScaledPredictor(predictor, speed["factor"])
+    predictor = predictor_for(space, lrun, device)
+    predictor, speed = _speed_checked(space, net, predictor, state, lrun, device, budget_ms, speed_check)
     target = _search_target(space, predictor, lrun, device, budget_ms, calibrated)
     if speed:
-        low, _ = srch.smallest_achievable(space, predictor.predict)
-        if target < low:
-            raise FrugalError(
-                f"no sub-network of '{space.name}' meets {budget_ms:g} ms on {device} now: the "
-                f"device runs {speed['factor']:.2f}x as slow as in its latency data and the smallest "
-                f"achievable is {low:.4g} ms"
-            )
+        _check_meetable(space, predictor, target, device, budget_ms, speed)
     ev = evaluator or Evaluator(space, net, train, val)
     t = tracker(f"nas search {device} {budget_ms}")
     t0 = time.perf_counter()
     res = srch.evolve(space, ev, predictor.predict, target, cfg, state_path=state, progress=progress)
     seconds = time.perf_counter() - t0
-    final = _finish(space, net, train, test, device, res["arch"], predictor, measure=measure)
+    final = score_arch(space, net, train, test, device, res["arch"], predictor, measure=measure)
     out = final | {
         "device": device,
         "modelled": lat.is_modelled(device),
@@ -280,7 +303,7 @@ def pareto_step(
     old = read_json(done) if done.exists() else {}
     if old.get("settings") == key:
         return old
-    space, net, meta, train, val, test = context or _context(run)
+    space, net, meta, train, val, test = context or load_context(run)
     predictor = predictor_for(space, Path(latency_run or run), device)
     ev = evaluator or Evaluator(space, net, train, val)
     t = tracker(f"nas pareto {device}")
@@ -295,7 +318,7 @@ def pareto_step(
     # measure a spread of front members for real (accuracy on test, latency on the device)
     front = nsga["front"]
     pick = sorted({round(i * (len(front) - 1) / max(measure_front - 1, 1)) for i in range(measure_front)})
-    measured = [_finish(space, net, train, test, device, front[i][2], predictor, measure) for i in pick]
+    measured = [score_arch(space, net, train, test, device, front[i][2], predictor, measure) for i in pick]
     out = {
         "device": device,
         "modelled": lat.is_modelled(device),
@@ -332,12 +355,21 @@ def read_arch(space, path: str | Path) -> dict:
     return space.validate(arch)
 
 
+def finetune(space, sub, data, test, cfg, out: Path) -> float:
+    """Train the extracted sub-network `sub` further from its supernet weights, in place, on `data`
+    with `cfg` (a `TrainConfig`) and the space's loss; its accuracy on `test` after, in eval mode."""
+    from frugalml.train import fit
+
+    fit(sub, data, cfg, out, progress=False, loss_fn=lambda m, x, y: space.loss(m, x, y)[:2])
+    return space.evaluate(sub.eval(), test)
+
+
 def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 0, seed: int = 0) -> dict:
     """Write the sub-network `arch` as `arch.json` + `model.safetensors` (+ `export.json`)."""
     from frugalml.data.base import Dataset
-    from frugalml.train import TrainConfig, fit, save_weights
+    from frugalml.train import TrainConfig, save_weights
 
-    space, net, meta, train, val, test = _context(run)
+    space, net, meta, train, val, test = load_context(run)
     space.validate(arch)
     out = Path(out)
     sub = space.extract(net, arch)
@@ -352,10 +384,8 @@ def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 
     if finetune_epochs > 0:
         cfg = TrainConfig(epochs=finetune_epochs, batch_size=128, lr=3e-4, optimizer="adam", seed=seed)
         ft_data = Dataset("finetune", train.x_train, train.y_train, val.x_test, val.y_test, test.num_classes)
-        fit(sub, ft_data, cfg, out / "finetune", progress=False)
-        sub.eval()
         info["finetuned_epochs"] = finetune_epochs
-        info["test_accuracy_finetuned"] = space.evaluate(sub, test)
+        info["test_accuracy_finetuned"] = finetune(space, sub, ft_data, test, cfg, out / "finetune")
     write_json(out / "arch.json", arch)
     save_weights(sub, out / "model.safetensors")
     write_json(out / "export.json", info)
@@ -364,7 +394,7 @@ def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 
 
 def load_exported(path: str | Path):
     """Rebuild an exported sub-network (standalone nn.Module, eval mode) from its directory."""
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
     from frugalml.train import load_weights
 
     path = Path(path)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import read_json, write_json
+from frugalml.files import read_json, write_json
 
 
 @dataclass
@@ -100,27 +100,13 @@ def evolve(
     cfg.validate()
     check_budget(space, latency, budget)
     rng = random.Random(cfg.seed)
-    state = None
-    if state_path is not None and Path(state_path).exists():
-        state = read_json(state_path)
-        if state.get("config") != asdict(cfg) or state.get("budget") != budget:
-            raise FrugalError(f"{state_path} holds a search with other settings: use another --out or delete it")
+    state = _saved_search(state_path, cfg, budget)
     if state is None:
-        population, smallest = [], smallest_achievable(space, latency)[1]  # fastest known network
-        for _ in range(cfg.population):
-            a = _feasible(lambda: space.sample(rng), latency, budget, cfg.max_resample * 10)
-            if a is None:  # a budget near the fastest network: grow the population from it instead
-                a = _feasible(lambda: space.mutate(smallest, cfg.mutate_prob, rng), latency, budget, cfg.max_resample)
-            if a is None and latency(smallest) <= budget:
-                a = smallest
-            if a is None:
-                raise FrugalError(f"could not sample sub-networks under {budget:.4g}: raise the budget")
-            population.append(a)
         state = {
             "config": asdict(cfg),
             "budget": budget,
             "generation": 0,
-            "population": population,
+            "population": _first_population(space, latency, budget, cfg, rng),
             "history": [],
             "seconds": 0.0,
             "rng": _rng_state(rng),
@@ -131,35 +117,9 @@ def evolve(
     resumed_from = state["generation"]
     with progress_bar(cfg.iterations - state["generation"], f"evolve <= {budget:.3g}", progress) as advance:
         while state["generation"] < cfg.iterations:
-            pop = state["population"]
-            scored = sorted(((accuracy(a), -latency(a), i) for i, a in enumerate(pop)), reverse=True)
-            parents = [pop[i] for _, _, i in scored[: cfg.parents]]
-            best_acc, neg_lat, best_i = scored[0]
-            mean_acc = sum(s[0] for s in scored) / len(scored)
-            state["history"].append(
-                {
-                    "generation": state["generation"],
-                    "best_accuracy": best_acc,
-                    "best_latency": -neg_lat,
-                    "mean_accuracy": mean_acc,
-                }
-            )
-            state["best"] = pop[best_i]
-            state["generation"] += 1
+            parents, best_acc = _select_parents(state, accuracy, latency, cfg.parents)
             if state["generation"] < cfg.iterations:
-                mutants = []
-                for _ in range(cfg.mutations):
-                    p = rng.choice(parents)
-                    child = _feasible(
-                        lambda p=p: space.mutate(p, cfg.mutate_prob, rng), latency, budget, cfg.max_resample
-                    )
-                    mutants.append(child or p)
-                crosses = []
-                for _ in range(cfg.crossovers):
-                    a, b = rng.choice(parents), rng.choice(parents)
-                    child = _feasible(lambda a=a, b=b: space.crossover(a, b, rng), latency, budget, cfg.max_resample)
-                    crosses.append(child or a)
-                state["population"] = parents + mutants + crosses
+                state["population"] = parents + _offspring(space, parents, latency, budget, cfg, rng)
             state["rng"] = _rng_state(rng)
             state["seconds"] += time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -179,6 +139,64 @@ def evolve(
         "history": state["history"],
         "search_seconds": state["seconds"],
     }
+
+
+def _saved_search(state_path: str | Path | None, cfg: EvolutionConfig, budget: float) -> dict | None:
+    """The state of an interrupted search at `state_path`, if any; it must have the same settings."""
+    if state_path is None or not Path(state_path).exists():
+        return None
+    state = read_json(state_path)
+    if state.get("config") != asdict(cfg) or state.get("budget") != budget:
+        raise FrugalError(f"{state_path} holds a search with other settings: use another --out or delete it")
+    return state
+
+
+def _first_population(space, latency: Callable, budget: float, cfg: EvolutionConfig, rng: random.Random) -> list:
+    """`cfg.population` random networks under the budget (near the fastest one, for a tight budget)."""
+    population, smallest = [], smallest_achievable(space, latency)[1]  # fastest known network
+    for _ in range(cfg.population):
+        a = _feasible(lambda: space.sample(rng), latency, budget, cfg.max_resample * 10)
+        if a is None:  # a budget near the fastest network: grow the population from it instead
+            a = _feasible(lambda: space.mutate(smallest, cfg.mutate_prob, rng), latency, budget, cfg.max_resample)
+        if a is None and latency(smallest) <= budget:
+            a = smallest
+        if a is None:
+            raise FrugalError(f"could not sample sub-networks under {budget:.4g}: raise the budget")
+        population.append(a)
+    return population
+
+
+def _select_parents(state: dict, accuracy: Callable, latency: Callable, n_parents: int) -> tuple[list, float]:
+    """Rank the population, record the generation in `state`; the best `n_parents` and the best accuracy."""
+    pop = state["population"]
+    scored = sorted(((accuracy(a), -latency(a), i) for i, a in enumerate(pop)), reverse=True)
+    best_acc, neg_lat, best_i = scored[0]
+    state["history"].append(
+        {
+            "generation": state["generation"],
+            "best_accuracy": best_acc,
+            "best_latency": -neg_lat,
+            "mean_accuracy": sum(s[0] for s in scored) / len(scored),
+        }
+    )
+    state["best"] = pop[best_i]
+    state["generation"] += 1
+    return [pop[i] for _, _, i in scored[:n_parents]], best_acc
+
+
+def _offspring(space, parents: list, latency: Callable, budget: float, cfg: EvolutionConfig, rng) -> list:
+    """Mutants then crossovers of `parents` under the budget (a parent stands in for a child never found)."""
+    mutants = []
+    for _ in range(cfg.mutations):
+        p = rng.choice(parents)
+        child = _feasible(lambda p=p: space.mutate(p, cfg.mutate_prob, rng), latency, budget, cfg.max_resample)
+        mutants.append(child or p)
+    crosses = []
+    for _ in range(cfg.crossovers):
+        a, b = rng.choice(parents), rng.choice(parents)
+        child = _feasible(lambda a=a, b=b: space.crossover(a, b, rng), latency, budget, cfg.max_resample)
+        crosses.append(child or a)
+    return mutants + crosses
 
 
 def random_search(space, accuracy: Callable, latency: Callable, budget: float, evaluations: int, seed: int = 0) -> dict:
@@ -249,25 +267,88 @@ def pareto(
     range - where latency is flat among small networks, the smallest need not be the fastest.
     At most `population * generations` evaluations.
     """
-    import numpy as np
     from pymoo.algorithms.moo.nsga2 import NSGA2
-    from pymoo.core.crossover import Crossover
-    from pymoo.core.duplicate import DuplicateElimination
-    from pymoo.core.mutation import Mutation
-    from pymoo.core.problem import Problem
-    from pymoo.core.sampling import Sampling
     from pymoo.optimize import minimize
 
-    genes = list(space.genes.values())
-    rng = random.Random(seed + 99)
-    seen: list[tuple[float, float, dict]] = []
-    evaluated: set[str] = set()
+    st = _FrontSearch(space, accuracy, latency, random.Random(seed + 99), mutate_prob, anchors)
+    t0 = time.perf_counter()
+    algo = NSGA2(pop_size=population, **_nsga2_operators(st))
+    minimize(_nsga2_problem(st), algo, ("n_gen", generations), seed=seed, verbose=False)
+    return {"front": nondominated(st.seen), "evaluations": len(st.seen), "search_seconds": time.perf_counter() - t0}
 
-    def arch_of(x) -> dict:
-        return space.from_index(np.round(x).astype(int))
 
-    def index_of(a: dict) -> np.ndarray:
-        return np.array(space.to_index(a), dtype=float)
+@dataclass
+class _FrontSearch:
+    """What the NSGA-II problem and operators of one `pareto` run share, and every network it evaluated."""
+
+    space: object
+    accuracy: Callable
+    latency: Callable
+    rng: random.Random
+    mutate_prob: float
+    anchors: bool
+    seen: list[tuple[float, float, dict]] = field(default_factory=list)
+    evaluated: set[str] = field(default_factory=set)
+
+    def arch_of(self, x) -> dict:
+        import numpy as np
+
+        return self.space.from_index(np.round(x).astype(int))
+
+    def index_of(self, a: dict):
+        import numpy as np
+
+        return np.array(self.space.to_index(a), dtype=float)
+
+    def objectives(self, x) -> list[list[float]]:
+        """(error, latency) of each row of genes, recorded as evaluated."""
+        rows = []
+        for row in x:
+            a = self.arch_of(row)
+            acc, lat = self.accuracy(a), self.latency(a)
+            self.seen.append((acc, lat, a))
+            self.evaluated.add(self.space.key(a))
+            rows.append([1.0 - acc, lat])
+        return rows
+
+    def first_population(self, n_samples: int) -> list[dict]:
+        """Distinct networks: the anchors (fastest known, smallest, largest) if asked, then random ones."""
+        space = self.space
+        archs, keys = [], set()
+        anchors = []
+        if self.anchors:
+            anchors = [smallest_achievable(space, self.latency)[1], space.smallest(), space.largest()]
+        for a in anchors:
+            if space.key(a) not in keys and len(archs) < n_samples:
+                keys.add(space.key(a))
+                archs.append(a)
+        for _ in range(100 * n_samples):
+            if len(archs) >= n_samples:
+                break
+            a = space.sample(self.rng)
+            if space.key(a) not in keys:
+                keys.add(space.key(a))
+                archs.append(a)
+        return archs
+
+    def distinct(self, pop, others) -> list[int]:
+        """Indices in `pop` of networks new to the offspring, to `others` and to everything evaluated before."""
+        keys = [self.space.key(self.arch_of(ind.X)) for ind in pop]
+        seen_elsewhere = {self.space.key(self.arch_of(ind.X)) for o in others if o is not None for ind in o}
+        keep, mine = [], set()
+        for i, k in enumerate(keys):
+            if k not in mine and k not in seen_elsewhere and k not in self.evaluated:
+                keep.append(i)
+            mine.add(k)
+        return keep
+
+
+def _nsga2_problem(st: _FrontSearch):
+    """pymoo's view of the search: integer gene indices in, (error, latency) out."""
+    import numpy as np
+    from pymoo.core.problem import Problem
+
+    genes = list(st.space.genes.values())
 
     class _Problem(Problem):
         def __init__(self):
@@ -279,70 +360,55 @@ def pareto(
             )
 
         def _evaluate(self, x, out, *args, **kwargs):
-            rows = []
-            for row in x:
-                a = arch_of(row)
-                acc, lat = accuracy(a), latency(a)
-                seen.append((acc, lat, a))
-                evaluated.add(space.key(a))
-                rows.append([1.0 - acc, lat])
-            out["F"] = np.array(rows)
+            out["F"] = np.array(st.objectives(x))
+
+    return _Problem()
+
+
+def _nsga2_operators(st: _FrontSearch) -> dict:
+    """NSGA2's sampling, crossover, mutation and duplicate elimination, through the space's own operators."""
+    import numpy as np
+    from pymoo.core.crossover import Crossover
+    from pymoo.core.duplicate import DuplicateElimination
+    from pymoo.core.mutation import Mutation
+    from pymoo.core.sampling import Sampling
+
+    space, rng = st.space, st.rng
 
     class _Sampling(Sampling):
         def _do(self, problem, n_samples, **kwargs):
-            archs, keys = [], set()
-            for a in [smallest_achievable(space, latency)[1], space.smallest(), space.largest()] if anchors else []:
-                if space.key(a) not in keys and len(archs) < n_samples:
-                    keys.add(space.key(a))
-                    archs.append(a)
-            for _ in range(100 * n_samples):
-                if len(archs) >= n_samples:
-                    break
-                a = space.sample(rng)
-                if space.key(a) not in keys:
-                    keys.add(space.key(a))
-                    archs.append(a)
-            return np.array([index_of(a) for a in archs])
+            return np.array([st.index_of(a) for a in st.first_population(n_samples)])
 
     class _Crossover(Crossover):
         def __init__(self):
             super().__init__(n_parents=2, n_offsprings=1)
 
         def _do(self, problem, X, **kwargs):
-            kids = [index_of(space.crossover(arch_of(a), arch_of(b), rng)) for a, b in zip(X[0], X[1], strict=True)]
+            pairs = zip(X[0], X[1], strict=True)
+            kids = [st.index_of(space.crossover(st.arch_of(a), st.arch_of(b), rng)) for a, b in pairs]
             return np.array(kids)[None]
 
     class _Mutation(Mutation):
         def _do(self, problem, X, **kwargs):
-            return np.array([index_of(space.mutate(arch_of(x), mutate_prob, rng)) for x in X])
+            return np.array([st.index_of(space.mutate(st.arch_of(x), st.mutate_prob, rng)) for x in X])
 
     class _Distinct(DuplicateElimination):
         """Duplicates within the offspring, of the population, or of anything evaluated before."""
 
         def do(self, pop, *args, return_indices=False, to_itself=True):
-            keys = [space.key(arch_of(ind.X)) for ind in pop]
-            others = {space.key(arch_of(ind.X)) for o in args if o is not None for ind in o}
-            keep, mine = [], set()
-            for i, k in enumerate(keys):
-                if k not in mine and k not in others and k not in evaluated:
-                    keep.append(i)
-                mine.add(k)
+            keep = st.distinct(pop, args)
             is_dup = np.ones(len(pop), dtype=bool)
             is_dup[keep] = False
             if return_indices:
                 return pop[keep], np.flatnonzero(~is_dup), np.flatnonzero(is_dup)
             return pop[keep]
 
-    t0 = time.perf_counter()
-    algo = NSGA2(
-        pop_size=population,
-        sampling=_Sampling(),
-        crossover=_Crossover(),
-        mutation=_Mutation(),
-        eliminate_duplicates=_Distinct(),
-    )
-    minimize(_Problem(), algo, ("n_gen", generations), seed=seed, verbose=False)
-    return {"front": nondominated(seen), "evaluations": len(seen), "search_seconds": time.perf_counter() - t0}
+    return {
+        "sampling": _Sampling(),
+        "crossover": _Crossover(),
+        "mutation": _Mutation(),
+        "eliminate_duplicates": _Distinct(),
+    }
 
 
 def random_front(space, accuracy: Callable, latency: Callable, evaluations: int, seed: int = 0) -> dict:

@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 from frugalml.errors import FrugalError
-from frugalml.nas import spaces
-from frugalml.report.files import read_json, write_json
+from frugalml.files import read_json, write_json
+from frugalml.models import space as spaces
 from frugalml.train import TrainConfig, fit, load_weights, save_weights
 
 META = "nas.json"

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from frugalml.errors import FrugalError
-from frugalml.nas.elastic import ElasticLinear
-from frugalml.nas.spaces import SearchSpace, register
+from frugalml.models.elastic import ElasticLinear
+from frugalml.models.space import SearchSpace, register
 
 HEAD_DIM = 16
 

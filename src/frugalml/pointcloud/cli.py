@@ -94,40 +94,19 @@ def eval_cmd(
     json_out: bool = JSON,
 ):
     """mIoU, IoU per class, MACs and measured CPU latency of a trained model."""
-    import numpy as np
-    import torch
-
-    from frugalml.pointcloud.train import load_model, model_cost, score, score_scans
+    from frugalml.pointcloud.train import load_model, model_cost
 
     net, meta = load_model(model)
     classes = meta.get("classes") or [str(i) for i in range(meta["num_classes"])]
-    if scans is not None:
-        from frugalml.data.pointcloud import load_sequence
-
-        named = load_sequence(scans, limit)
-        sc = score_scans(net, [s for _, s in named], meta["num_classes"])
-        first = next((s for _, s in named if len(s.labels)), None)
-        scene_pts = torch.from_numpy(first.points)[None] if first is not None else None
-        scene_lab = first.labels if first is not None else None
-        source = str(scans)
+    ev = _score_scans_dir(net, meta, scans, limit) if scans is not None else _score_generated(net, meta, model)
+    sc = ev.scores
+    if ev.scene_pts is not None:
+        cost = model_cost(net, ev.scene_pts, threads=threads)
     else:
-        dcfg = dict(meta["data"])
-        if dcfg.get("name") == "lidar":
-            ds = _lidar(dcfg)
-        elif "scenes_val" in dcfg:  # trained on the `pointvoxel` search space's split (the benchmark)
-            from frugalml.pointcloud.space import PointVoxelSpace
-
-            quick = bool(dcfg.pop("quick", False))
-            ds = PointVoxelSpace(**{k: v for k, v in dcfg.items() if k != "name"}).dataset(quick=quick)[2]
-        else:
-            raise FrugalError(f"{model}: trained on '{dcfg.get('name')}', pass --scans to evaluate it")
-        sc = score(net, ds.x_test, ds.y_test, meta["num_classes"])
-        scene_pts, scene_lab = (ds.x_test[:1], ds.y_test[0].numpy()) if len(ds.y_test) else (None, None)
-        source = f"generated lidar test split {dcfg}"
-    cost = model_cost(net, scene_pts, threads=threads) if scene_pts is not None else {"macs": None, "latency_ms": None}
+        cost = {"macs": None, "latency_ms": None}
     res = {
         "model_dir": str(model),
-        "data": source,
+        "data": ev.source,
         "miou": sc["miou"],
         "per_class_iou": dict(zip(classes, sc["per_class_iou"])),
         "accuracy": sc["accuracy"],
@@ -135,24 +114,73 @@ def eval_cmd(
     } | cost
     if "empty_scans" in sc:
         res |= {"scans": sc["scans"], "empty_scans": sc["empty_scans"]}
-    if render is not None and scene_pts is not None:
-        from frugalml.pointcloud.render import render_top_view
-
-        with torch.no_grad():
-            pred = net(scene_pts)[0].argmax(-1).numpy()
-        pts = scene_pts[0].numpy()
-        render_top_view(
-            pts,
-            {"predicted": pred, "ground truth": np.asarray(scene_lab)},
-            classes,
-            render,
-            title=f"{model.name}: mIoU {sc['miou']:.3f}",
-        )
+    if render is not None and ev.scene_pts is not None:
+        _render_scene(net, ev, classes, render, title=f"{model.name}: mIoU {sc['miou']:.3f}")
         res["render"] = str(render)
     if json_out:
         from frugalml.report.console import print_json
 
         return print_json(res)
+    _print_eval(res, model, threads, render)
+
+
+class _Evaluated:
+    """Scores of a model on some data, that data's name, and one scene (points, labels) to time and render."""
+
+    def __init__(self, scores: dict, source: str, scene_pts=None, scene_lab=None):
+        self.scores, self.source, self.scene_pts, self.scene_lab = scores, source, scene_pts, scene_lab
+
+
+def _score_scans_dir(net, meta: dict, scans: Path, limit: int | None) -> _Evaluated:
+    """Score on SemanticKITTI-layout scans; the first labelled scan is the scene."""
+    import torch
+
+    from frugalml.data.pointcloud import load_sequence
+    from frugalml.pointcloud.train import score_scans
+
+    named = load_sequence(scans, limit)
+    sc = score_scans(net, [s for _, s in named], meta["num_classes"])
+    first = next((s for _, s in named if len(s.labels)), None)
+    if first is None:
+        return _Evaluated(sc, str(scans))
+    return _Evaluated(sc, str(scans), torch.from_numpy(first.points)[None], first.labels)
+
+
+def _score_generated(net, meta: dict, model: Path) -> _Evaluated:
+    """Score on the test split of the generated data the model was trained on; its first scene is the scene."""
+    from frugalml.pointcloud.train import score
+
+    dcfg = dict(meta["data"])
+    if dcfg.get("name") == "lidar":
+        ds = _lidar(dcfg)
+    elif "scenes_val" in dcfg:  # trained on the `pointvoxel` search space's split (the benchmark)
+        from frugalml.pointcloud.space import PointVoxelSpace
+
+        quick = bool(dcfg.pop("quick", False))
+        ds = PointVoxelSpace(**{k: v for k, v in dcfg.items() if k != "name"}).dataset(quick=quick)[2]
+    else:
+        raise FrugalError(f"{model}: trained on '{dcfg.get('name')}', pass --scans to evaluate it")
+    sc = score(net, ds.x_test, ds.y_test, meta["num_classes"])
+    source = f"generated lidar test split {dcfg}"
+    if not len(ds.y_test):
+        return _Evaluated(sc, source)
+    return _Evaluated(sc, source, ds.x_test[:1], ds.y_test[0].numpy())
+
+
+def _render_scene(net, ev: _Evaluated, classes: list, path: Path, title: str) -> None:
+    """Top view of the scene coloured by prediction and by ground truth."""
+    import numpy as np
+    import torch
+
+    from frugalml.pointcloud.render import render_top_view
+
+    with torch.no_grad():
+        pred = net(ev.scene_pts)[0].argmax(-1).numpy()
+    pts = ev.scene_pts[0].numpy()
+    render_top_view(pts, {"predicted": pred, "ground truth": np.asarray(ev.scene_lab)}, classes, path, title=title)
+
+
+def _print_eval(res: dict, model: Path, threads: int, render: Path | None) -> None:
     from frugalml.report.console import fmt_num, stdout_console, table
 
     con = stdout_console()
@@ -162,7 +190,7 @@ def eval_cmd(
     if res.get("macs") is not None:
         con.print(
             f"{fmt_num(res['macs'] / 1e6)} MMACs and {res['latency_ms']:.1f} ms per scene of "
-            f"{cost['points_per_scene']:,} points "
+            f"{res['points_per_scene']:,} points "
             f"({threads} thread(s), measured here)"
         )
     if render is not None:

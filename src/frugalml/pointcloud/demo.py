@@ -7,9 +7,9 @@ from pathlib import Path
 
 def demo(out: Path, quick: bool, console) -> list[dict]:
     from frugalml import data
-    from frugalml.demo import demo_row
     from frugalml.pointcloud.model import minkunet, spvcnn
     from frugalml.pointcloud.train import PCTrainConfig, load_model, model_cost, train_model
+    from frugalml.report.console import demo_row
 
     dcfg = (
         {"scenes_train": 4, "scenes_test": 2, "points": 512}

@@ -24,9 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from frugalml.errors import FrugalError
+from frugalml.models.elastic import ElasticBatchNorm, ElasticLinear
 from frugalml.pointcloud.sparse import (
-    ElasticBatchNorm,
-    ElasticLinear,
     SparseConv3d,
     SparseTensor,
     downsample,
@@ -188,7 +187,7 @@ class PVNet(nn.Module):
             # point stem on the raw features plus each point's offset inside its voxel: detail below voxel size
             self.point_stem = PointMLP(in_channels + 3, c[0])
             self.point = nn.ModuleList([PointMLP(c[0], c[3]), PointMLP(c[3], c[5]), PointMLP(c[5], c[6])])
-        self.classifier = ElasticLinear(c[6], num_classes)
+        self.classifier = ElasticLinear(c[6], num_classes, zero_bias=True)
 
     # --- supernet interface -------------------------------------------------------------------
     def set_active(self, arch: Arch) -> PVNet:

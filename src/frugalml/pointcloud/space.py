@@ -1,4 +1,4 @@
-"""The `pointvoxel` search space for `frugalml.nas` (SPVNAS-style), on ray-cast LiDAR scenes.
+"""The `pointvoxel` search space (SPVNAS-style, a `frugalml.models.space.SearchSpace`), on ray-cast LiDAR scenes.
 
 Genes: voxel size at stride 1 (`voxel`), channels of each of the seven U-Net stages
 (`c0` stem, `c1..c3` encoder, `c4..c6` decoder; fractions of the supernet's widths) and
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import torch
 
-from frugalml.nas.spaces import SearchSpace, register
+from frugalml.models.elastic import ElasticBatchNorm
+from frugalml.models.space import SearchSpace, register
 from frugalml.pointcloud.model import N_CHANNELS, N_DEPTHS, Arch, PVNet
-from frugalml.pointcloud.sparse import ElasticBatchNorm
 from frugalml.pointcloud.train import class_weights, score, segmentation_loss
 
 MAX_CHANNELS = (16, 16, 32, 64, 32, 24, 16)  # spvcnn(width=0.5)
@@ -36,13 +36,6 @@ def arch_from_genes(genes: dict) -> Arch:
         voxel_size=float(genes["voxel"]),
         point_branch=True,
     )
-
-
-def genes_from_arch(arch: Arch) -> dict:
-    g = {"voxel": arch.voxel_size}
-    g |= {f"c{i}": c for i, c in enumerate(arch.channels)}
-    g |= {f"d{i + 1}": d for i, d in enumerate(arch.depths)}
-    return g
 
 
 @register("pointvoxel")

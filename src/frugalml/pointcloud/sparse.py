@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 _BITS = 20  # coordinates are offset by 2**19 and packed in 20 bits each (+ batch in the top bits)
 _OFF = 1 << (_BITS - 1)
@@ -196,44 +195,3 @@ class SparseConv3d(nn.Module):
         """The same kernel as a `conv3d` weight (C_out, C_in, k, k, k), for checks."""
         k = self.kernel
         return self.weight.detach().permute(2, 1, 0).reshape(self.weight.shape[2], self.weight.shape[1], k, k, k)
-
-
-class ElasticBatchNorm(nn.Module):
-    """BatchNorm over rows of (M, C) features that can run on the first c channels only."""
-
-    def __init__(self, channels: int, momentum: float = 0.1):
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.register_buffer("running_mean", torch.zeros(channels))
-        self.register_buffer("running_var", torch.ones(channels))
-        self.momentum = momentum
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[1]
-        use_batch = self.training and x.shape[0] > 1
-        return F.batch_norm(
-            x,
-            self.running_mean[:c],
-            self.running_var[:c],
-            self.weight[:c],
-            self.bias[:c],
-            use_batch,
-            self.momentum,
-            1e-5,
-        )
-
-
-class ElasticLinear(nn.Module):
-    """Linear layer on (P, C) rows that can use fewer input/output channels."""
-
-    def __init__(self, cin: int, cout: int, bias: bool = True):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(cout, cin))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
-
-    def forward(self, x: torch.Tensor, cout: int | None = None) -> torch.Tensor:
-        w = self.weight[: cout or self.weight.shape[0], : x.shape[1]]
-        b = None if self.bias is None else self.bias[: w.shape[0]]
-        return F.linear(x, w, b)

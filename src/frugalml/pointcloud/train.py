@@ -15,8 +15,8 @@ import torch
 from torch.nn import functional as F
 
 from frugalml.errors import FrugalError
+from frugalml.files import read_json, write_json
 from frugalml.pointcloud.model import Arch, PVNet
-from frugalml.report.files import read_json, write_json
 from frugalml.train import TrainConfig, fit, load_weights, save_weights
 
 IGNORE = -1
@@ -203,19 +203,10 @@ def load_model(model_dir: str | Path) -> tuple[PVNet, dict]:
 
 
 def count_macs(model, x: torch.Tensor) -> int:
-    """MACs of one forward pass: every matmul FlopCounterMode sees (sparse convs are gathered matmuls).
+    """MACs of one forward pass: every matmul `cost.trace` counts (sparse convs are gathered matmuls)."""
+    from frugalml.cost.trace import trace
 
-    Not `cost.profile(...).macs`: that sums per-module figures and counts a layer twice when
-    its parent is a never-called container (our `nn.ModuleList`s); the total here is exact.
-    """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    was = model.training
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x)
-    model.train(was)
-    return int(counter.get_total_flops()) // 2
+    return trace(model, x, grad=False).total_macs
 
 
 def model_cost(model, scene: torch.Tensor, threads: int = 1, min_run_time: float = 0.5) -> dict:

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from frugalml.report.files import write_json
+from frugalml.files import write_json
 
 RESULTS = Path(os.environ.get("FRUGAL_BENCH_RESULTS", "benchmarks/results"))
 

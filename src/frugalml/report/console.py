@@ -6,6 +6,19 @@ import sys
 from typing import Any
 
 
+def demo_row(technique: str, what: str, metric: str, before: float, after: float, note: str) -> dict:
+    """One before/after row of `frugal demo` (its table, result.json and summary page)."""
+    return {
+        "technique": technique,
+        "what": what,
+        "metric": metric,
+        "before": before,
+        "after": after,
+        "ratio": (after / before) if before else None,
+        "note": note,
+    }
+
+
 def stdout_console():
     from rich.console import Console
 
@@ -15,7 +28,7 @@ def stdout_console():
 
 def print_json(obj: Any) -> None:
     """The whole of stdout for `--json`: one JSON object, nothing else."""
-    from frugalml.report.files import to_json
+    from frugalml.files import to_json
 
     sys.stdout.write(to_json(obj) + "\n")
     sys.stdout.flush()

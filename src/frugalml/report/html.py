@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import read_json, write_text
+from frugalml.files import read_json, write_text
 
 MAX_IMAGES = 60  # a sweep directory can hold hundreds of plots; the page names what it left out
 

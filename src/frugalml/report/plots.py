@@ -18,7 +18,7 @@ def pyplot():
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 110, **savefig_kwargs) -> Path:
     """Write `fig` as a PNG atomically (complete or absent), then close it."""
-    from frugalml.report.files import atomic_save
+    from frugalml.files import atomic_save
 
     try:
         return atomic_save(path, lambda f: fig.savefig(f, format="png", dpi=dpi, **savefig_kwargs))

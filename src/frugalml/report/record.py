@@ -96,7 +96,7 @@ def build(
 
 def write(run_dir: str | Path, record: dict) -> Path:
     """Validate `record` against the schema and write `<run_dir>/record.json` atomically."""
-    from frugalml.report.files import to_json, write_json
+    from frugalml.files import to_json, write_json
 
     validate(json.loads(to_json(record)), where=str(run_dir))
     return write_json(Path(run_dir) / FILENAME, record)

@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from frugalml.errors import FrugalError
+from frugalml.report.cliopts import config_options
+from frugalml.tickets.config import TicketConfig
 
 app = typer.Typer(no_args_is_help=True, help="Lottery tickets: find, test, transfer, export.")
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
@@ -17,52 +19,22 @@ def _pct(x) -> str:
 
 
 @app.command()
+@config_options(
+    TicketConfig,
+    skip=("train.seed", "train.eval_batch_size", "train.threads", "train.device"),
+    helps={"train.epochs": "Training epochs per level."},
+)
 def find(
-    model: str = typer.Option("mlp", help="Model registry name (mlp, conv2, conv4, ...)."),
-    data: str = typer.Option("mnist1d", help="Task: NAME[:key=value,...], e.g. digits:classes=0-4."),
-    levels: int = typer.Option(12, help="Pruning levels after the dense level 0."),
-    rate: float = typer.Option(0.2, help="Fraction of remaining weights pruned per level, in (0, 1)."),
-    output_rate: float = typer.Option(None, help="Output layer's rate (layerwise; default rate / 2, recorded)."),
-    strategy: str = typer.Option("layerwise", help="layerwise | global."),
-    rewind: str = typer.Option("0", help="Rewind point: 0, <N>it or <N>ep."),
-    seeds: int = typer.Option(2, help="Number of seeds (model init and data order)."),
-    first_seed: int = typer.Option(0, help="First seed."),
-    controls: str = typer.Option("reinit,random", help="Controls per level: reinit,random (or 'none')."),
-    epochs: int = typer.Option(30, help="Training epochs per level."),
-    batch_size: int = typer.Option(64),
-    lr: float = typer.Option(0.05),
-    optimizer: str = typer.Option("sgd", help="sgd | adam."),
-    momentum: float = typer.Option(0.9),
-    weight_decay: float = typer.Option(0.0),
-    schedule: str = typer.Option("cosine", help="cosine | constant."),
+    cfg: TicketConfig,
     workers: int = typer.Option(1, help="Parallel local processes for seeds and controls."),
     out: Path = typer.Option(None, help="Run directory (default runs/tickets/<model>-<data>)."),
     json_out: bool = JSON,
 ):
     """Iterative magnitude pruning with rewinding, plus controls, over seeds (resumes if killed)."""
-    from frugalml.tickets.imp import TicketConfig
     from frugalml.tickets.imp import find as run_find
 
-    ctrl = [] if controls.strip() in ("", "none") else [c.strip() for c in controls.split(",")]
-    cfg = TicketConfig(
-        model=model,
-        data=data,
-        levels=levels,
-        rate=rate,
-        output_rate=output_rate,
-        strategy=strategy,
-        rewind=rewind,
-        seeds=seeds,
-        first_seed=first_seed,
-        controls=ctrl,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        optimizer=optimizer,
-        momentum=momentum,
-        weight_decay=weight_decay,
-        schedule=schedule,
-    ).validate()
+    cfg.validate()
+    model, data = cfg.model, cfg.data
     if workers < 1:
         raise FrugalError(f"workers must be >= 1, got {workers}")
     out = out or Path("runs/tickets") / f"{model}-{data.replace(':', '_').replace(',', '_')}"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 
 def demo(out: Path, quick: bool, console) -> list[dict]:
-    from frugalml.demo import demo_row
+    from frugalml.report.console import demo_row
+    from frugalml.tickets.config import ticket_training
     from frugalml.tickets.export import export
     from frugalml.tickets.imp import TicketConfig, find
 
@@ -18,9 +19,7 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
         rate=0.5,
         seeds=1,
         controls=["reinit"],
-        epochs=3 if quick else 8,
-        batch_size=32,
-        schedule="cosine",
+        train=ticket_training(epochs=3 if quick else 8, batch_size=32, schedule="cosine"),
     )
     res = find(cfg, Path(out) / "find", progress=console is not None and not quick)
     dense, last = res["levels"][0], res["levels"][-1]

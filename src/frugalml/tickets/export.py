@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import atomic_save, read_json, write_json
+from frugalml.files import atomic_save, read_json, write_json
 from frugalml.tickets.imp import MASK, WEIGHTS, build_model, load_ticket
 from frugalml.tickets.masks import Mask
 
@@ -104,15 +104,11 @@ def _csr(weight: torch.Tensor) -> torch.Tensor:
         return weight.detach().to_sparse_csr()
 
 
-def _time(fn, x, runs_s: float = 0.2) -> float:
-    from frugalml.cost.latency import measure_latency
-
-    return measure_latency(fn, x, threads=1, min_run_time=runs_s).median_s
-
-
 def to_sparse(model: nn.Module, example: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
     """Swap every nn.Linear for a SparseLinear; with `example`, pick each layer's faster kernel."""
     import copy
+
+    from frugalml.cost.latency import compare_latency
 
     model = copy.deepcopy(model).eval()
     kernels = {}
@@ -134,9 +130,9 @@ def to_sparse(model: nn.Module, example: torch.Tensor | None = None) -> tuple[nn
         bias = None if mod.bias is None else mod.bias.detach().clone()
         kernel = "csr"
         if name in acts:
-            t_csr = _time(SparseLinear(csr, bias, "csr"), acts[name])
-            t_dense = _time(SparseLinear(csr, bias, "dense"), acts[name])
-            kernel = "csr" if t_csr < t_dense else "dense"
+            pair = {k: SparseLinear(csr, bias, k) for k in ("csr", "dense")}
+            lat = compare_latency(pair, acts[name], rounds=1, order="fixed", threads=1, min_run_time=0.2)
+            kernel = "csr" if lat["csr"][0].median_s < lat["dense"][0].median_s else "dense"
         kernels[name] = kernel
         parent, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, attr, SparseLinear(csr, bias, kernel))
@@ -264,13 +260,12 @@ def export(
         "params_dense": sum(p.numel() for p in model.parameters()),
     }
     if measure:
-        from frugalml.cost.latency import measure_latency
+        from frugalml.cost.latency import compare_latency
 
-        lat = {}
+        lat, pair = {}, {"dense": model, "export": reloaded}
         for b in batch_sizes:
-            x = ds.x_test[:b]
-            dense_l = measure_latency(model, x, threads=1)
-            exp_l = measure_latency(reloaded, x, threads=1)
+            ab = compare_latency(pair, ds.x_test[:b], rounds=1, order="fixed", threads=1)
+            dense_l, exp_l = ab["dense"][0], ab["export"][0]
             lat[str(b)] = {
                 "dense_s": dense_l.median_s,
                 "dense_iqr_s": dense_l.iqr_s,

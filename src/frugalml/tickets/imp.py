@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
 import torch
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import atomic_save, read_json, write_json
+from frugalml.files import CONFIG, atomic_save, open_run, read_json, write_json
 from frugalml.report.plots import save_figure
 from frugalml.tickets import tasks
-from frugalml.tickets.masks import Mask, MaskEnforcer, check_rate, prune_magnitude, random_like
+from frugalml.tickets.config import CONTROLS, TicketConfig, parse_rewind
+from frugalml.tickets.masks import Mask, MaskEnforcer, prune_magnitude, random_like
 
 MASK, REWIND, WEIGHTS, METRICS, COST, TICKET = (
     "mask.safetensors",
@@ -40,88 +41,7 @@ MASK, REWIND, WEIGHTS, METRICS, COST, TICKET = (
     "cost.json",
     "ticket.json",
 )
-CONTROLS = ("reinit", "random")
-
-
-@dataclass
-class TicketConfig:
-    model: str = "mlp"
-    data: str = "mnist1d"
-    levels: int = 12
-    rate: float = 0.2
-    output_rate: float | None = None  # layerwise only; None means rate / 2 (resolved and recorded)
-    strategy: str = "layerwise"  # layerwise | global
-    rewind: str = "0"  # 0 | <N>it | <N>ep
-    seeds: int = 2
-    first_seed: int = 0
-    controls: list[str] = field(default_factory=lambda: list(CONTROLS))
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 0.05
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    schedule: str = "cosine"  # constant | cosine: cosine gives a steady final accuracy to compare levels by
-
-    def validate(self) -> TicketConfig:
-        check_rate(self.rate)
-        if self.strategy not in ("layerwise", "global"):
-            raise FrugalError(f"unknown pruning strategy '{self.strategy}' (layerwise, global)")
-        if self.output_rate is None and self.strategy == "layerwise":
-            self.output_rate = self.rate / 2
-        if self.output_rate is not None:
-            check_rate(self.output_rate, "output rate")
-        if self.levels < 0 or self.levels > 60:
-            raise FrugalError(f"levels must be between 0 and 60, got {self.levels}")
-        if self.seeds < 1:
-            raise FrugalError(f"seeds must be >= 1, got {self.seeds}")
-        bad = [c for c in self.controls if c not in CONTROLS]
-        if bad:
-            raise FrugalError(f"unknown control '{bad[0]}' (known: {', '.join(CONTROLS)})")
-        parse_rewind(self.rewind)
-        self.train_config(0).validate()
-        return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def seed_list(self) -> list[int]:
-        return list(range(self.first_seed, self.first_seed + self.seeds))
-
-    def train_config(self, seed: int, threads: int | None = None):
-        from frugalml.train import TrainConfig
-
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            optimizer=self.optimizer,
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-            schedule=self.schedule,
-            seed=seed,
-            threads=threads,
-        )
-
-    def rewind_iteration(self, n_train: int) -> int:
-        n, unit = parse_rewind(self.rewind)
-        steps = math.ceil(n_train / self.batch_size)
-        k = n * steps if unit == "ep" else n
-        if k > steps * self.epochs:
-            raise FrugalError(
-                f"rewind point {self.rewind} is past the end of training ({steps * self.epochs} iterations)"
-            )
-        return k
-
-
-def parse_rewind(text: str) -> tuple[int, str]:
-    text = str(text).strip().lower()
-    if text == "0":
-        return 0, "it"
-    for unit in ("it", "ep"):
-        if text.endswith(unit) and text[: -len(unit)].isdigit():
-            return int(text[: -len(unit)]), unit
-    raise FrugalError(f"malformed rewind point '{text}': use 0, <N>it (iterations) or <N>ep (epochs)")
+__all__ = ["CONTROLS", "TicketConfig", "parse_rewind", "find", "summarize", "level_dir", "load_ticket"]
 
 
 def level_dir(out: Path, level: int, seed: int) -> Path:
@@ -155,16 +75,18 @@ class _Hooks:
             save_weights(model, self.rewind_path)  # before the epoch's checkpoint, so resume never misses it
 
 
-def _accuracy(res) -> float:
+def final_accuracy(res) -> float:
     return float(res.final["test_accuracy"]) if res.history else float("nan")
 
 
-def _train(model, ds, cfg: TicketConfig, seed: int, mask: Mask, run: Path, progress, description, **hook_kw):
+def train_masked(model, ds, cfg: TicketConfig, seed: int, mask: Mask, run: Path, progress, description, **hook_kw):
+    """`fit` the masked `model` with the ticket's schedule and data-order `seed`, the mask enforced every step."""
     from frugalml.train import fit
 
     mask.apply(model)
     hooks = _Hooks(MaskEnforcer(model, mask), **hook_kw)
-    return fit(model, ds, cfg.train_config(seed), run, on_step=hooks, progress=progress, description=description)
+    tc = replace(cfg.train, seed=seed)
+    return fit(model, ds, tc, run, on_step=hooks, progress=progress, description=description)
 
 
 def run_seed(out: str, config: dict, seed: int, progress: bool | None = None, threads: int | None = None) -> list[dict]:
@@ -174,7 +96,7 @@ def run_seed(out: str, config: dict, seed: int, progress: bool | None = None, th
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = TicketConfig(**config).validate()
+    cfg = TicketConfig.from_dict(config).validate()
     ds = tasks.load(cfg.data)
     k = cfg.rewind_iteration(len(ds.y_train))
     out = Path(out)
@@ -196,7 +118,7 @@ def run_seed(out: str, config: dict, seed: int, progress: bool | None = None, th
         else:
             mask = Mask.load(d / MASK, model)
             load_weights(model, d / REWIND)
-        res = _train(model, ds, cfg, seed, mask, d / "train", progress, f"level {level} seed {seed}", **hook_kw)
+        res = train_masked(model, ds, cfg, seed, mask, d / "train", progress, f"level {level} seed {seed}", **hook_kw)
         save_weights(model, d / WEIGHTS)
         prof = profile(model, ds.x_train[:1])
         write_json(d / COST, prof.cost().to_dict())
@@ -225,7 +147,7 @@ def run_seed(out: str, config: dict, seed: int, progress: bool | None = None, th
             "seed": seed,
             "remaining": mask.remaining(),
             "density": mask.density(),
-            "accuracy": _accuracy(res),
+            "accuracy": final_accuracy(res),
             "macs_effective": prof.macs_effective,
             "macs": prof.macs,
             "nonzero_params": prof.nonzero_params,
@@ -252,7 +174,7 @@ def run_control(
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = TicketConfig(**config).validate()
+    cfg = TicketConfig.from_dict(config).validate()
     ds = tasks.load(cfg.data)
     src = level_dir(out, level, seed)
     d = src / "controls" / kind
@@ -268,13 +190,13 @@ def run_control(
         mask.save(d / MASK)
     else:
         raise FrugalError(f"unknown control '{kind}' (known: {', '.join(CONTROLS)})")
-    res = _train(model, ds, cfg, seed, mask, d / "train", progress, f"{kind} level {level} seed {seed}")
+    res = train_masked(model, ds, cfg, seed, mask, d / "train", progress, f"{kind} level {level} seed {seed}")
     row = {
         "level": level,
         "seed": seed,
         "control": kind,
         "remaining": mask.remaining(),
-        "accuracy": _accuracy(res),
+        "accuracy": final_accuracy(res),
         "seconds": res.seconds,
         "history": res.history,
     }
@@ -295,20 +217,13 @@ def stats(values: list[float]) -> dict | None:
     }
 
 
-def check_run_config(out: Path, cfg: TicketConfig) -> None:
-    from frugalml.report.files import check_run_config as bind
-
-    bind(out, cfg.to_dict(), what="ticket run")
-
-
 def find(cfg: TicketConfig, out: str | Path, workers: int = 1, progress: bool | None = None) -> dict:
     """Run (or resume) IMP for every seed, then the controls at every pruned level."""
     from frugalml.executor import run_jobs
 
     cfg.validate()
     tasks.load(cfg.data)  # bad data specs fail here, before any directory is made
-    out = Path(out)
-    check_run_config(out, cfg)
+    out = open_run(out, cfg, what="ticket run")
     threads = 1 if workers > 1 else None
     prog = False if workers > 1 else progress
     base = {"out": str(out), "config": cfg.to_dict(), "progress": prog, "threads": threads}
@@ -329,7 +244,7 @@ def find(cfg: TicketConfig, out: str | Path, workers: int = 1, progress: bool | 
 
 def summarize(out: str | Path) -> dict:
     out = Path(out)
-    cfg = TicketConfig(**read_json(out / "config.json"))
+    cfg = TicketConfig.from_dict(read_json(out / CONFIG), str(out / CONFIG))
     levels = []
     for level in range(cfg.levels + 1):
         rows = [read_json(level_dir(out, level, s) / METRICS) for s in cfg.seed_list()]

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from frugalml.errors import FrugalError
+from frugalml.tickets.config import check_rate
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _OPT_STATE = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -95,7 +96,7 @@ class Mask:
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save
 
-        from frugalml.report.files import atomic_save
+        from frugalml.files import atomic_save
 
         tensors = {k: v.to(torch.uint8) for k, v in self.masks.items()}
         return atomic_save(path, lambda f: f.write(save(tensors, metadata={"kind": "frugalml.tickets.mask"})))
@@ -213,8 +214,3 @@ def random_like(mask: Mask, seed: int) -> Mask:
         flat[torch.randperm(m.numel(), generator=g)[: int(m.sum())]] = True
         out[k] = flat.view_as(m)
     return Mask(out)
-
-
-def check_rate(rate: float, what: str = "pruning rate") -> None:
-    if not (isinstance(rate, (int, float)) and 0 < rate < 1):
-        raise FrugalError(f"{what} must be in (0, 1), got {rate}")

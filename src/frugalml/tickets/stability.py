@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import read_json, write_json
+from frugalml.files import CONFIG, read_json, write_json
 from frugalml.report.plots import save_figure
 from frugalml.tickets import tasks
-from frugalml.tickets.imp import MASK, REWIND, TicketConfig, _train, build_model, level_dir
+from frugalml.tickets.imp import MASK, REWIND, TicketConfig, build_model, level_dir, train_masked
 from frugalml.tickets.masks import Mask
 
 STABLE_BELOW = 0.02
@@ -56,9 +56,9 @@ def stability(
     from frugalml.train import load_weights
 
     run = Path(run)
-    if not (run / "config.json").is_file():
-        raise FrugalError(f"{run} is not a ticket run directory (no config.json from `frugal tickets find`)")
-    cfg = TicketConfig(**read_json(run / "config.json")).validate()
+    if not (run / CONFIG).is_file():
+        raise FrugalError(f"{run} is not a ticket run directory (no {CONFIG} from `frugal tickets find`)")
+    cfg = TicketConfig.from_dict(read_json(run / CONFIG), str(run / CONFIG)).validate()
     if not 0 <= level <= cfg.levels:
         raise FrugalError(f"level {level} is not in this run (levels 0..{cfg.levels})")
     seeds = cfg.seed_list() if seeds is None else seeds
@@ -74,7 +74,7 @@ def stability(
             model = build_model(cfg.model, ds.input_shape, ds.num_classes, init_seed=seed)
             mask = Mask.load(d / MASK, model)
             load_weights(model, d / REWIND)
-            _train(
+            train_masked(
                 model,
                 ds,
                 cfg,

@@ -13,23 +13,24 @@ is kept, which at fresh weights is as good as a random mask of the same density.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import read_json, write_json
+from frugalml.files import read_json, write_json
 from frugalml.tickets import tasks
 from frugalml.tickets.imp import (
     MASK,
     METRICS,
     REWIND,
     TicketConfig,
-    _accuracy,
-    _train,
     build_model,
     control_seed,
+    final_accuracy,
     find,
     load_ticket,
     stats,
+    train_masked,
 )
 from frugalml.tickets.masks import Mask, output_layer, random_like
 
@@ -103,9 +104,9 @@ def _run_one(
     mask = _target_mask(model, src_mask, control_seed(seed, level, "random"))
     if kind == "random":
         mask = random_like(mask, control_seed(seed, level, "random") + 17)
-    tcfg = TicketConfig(**(cfg.to_dict() | {"data": target}))
-    res = _train(model, ds, tcfg, seed, mask, run / "train", progress, f"transfer {kind} seed {seed}")
-    row = {"kind": kind, "seed": seed, "accuracy": _accuracy(res), "remaining": mask.remaining()}
+    tcfg = replace(cfg, data=target)
+    res = train_masked(model, ds, tcfg, seed, mask, run / "train", progress, f"transfer {kind} seed {seed}")
+    row = {"kind": kind, "seed": seed, "accuracy": final_accuracy(res), "remaining": mask.remaining()}
     write_json(run / METRICS, row)
     return row
 
@@ -120,7 +121,7 @@ def transfer(
 ) -> dict:
     refs = load_ticket(ticket)
     info0 = refs[0][1]
-    cfg = TicketConfig(**info0["config"]).validate()
+    cfg = TicketConfig.from_dict(info0["config"], f"{refs[0][0]}/ticket.json").validate()
     source = info0["data"]
     tgt = tasks.load(target)
     if tuple(tgt.input_shape) != tuple(info0["input_shape"]):
@@ -144,17 +145,8 @@ def transfer(
             rows[kind].append(_run_one(kind, d, info, cfg, target, reinit, out, progress))
     seeds = [info["seed"] for _, info in refs]
     # IMP on the target with the same settings, to the same level, for the same seeds.
-    tcfg = TicketConfig(
-        **(
-            cfg.to_dict()
-            | {
-                "data": target,
-                "levels": level,
-                "controls": [],
-                "first_seed": min(seeds),
-                "seeds": max(seeds) - min(seeds) + 1,
-            }
-        )
+    tcfg = replace(
+        cfg, data=target, levels=level, controls=[], first_seed=min(seeds), seeds=max(seeds) - min(seeds) + 1
     )
     own = find(tcfg, out / "target_run", progress=progress)
     target_level = own["levels"][level]

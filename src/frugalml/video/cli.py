@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from frugalml.errors import FrugalError
+from frugalml.report.cliopts import build, config_options
+from frugalml.video.config import VideoConfig
 
 app = typer.Typer(no_args_is_help=True, help="Adaptive video recognition (AR-Net).")
 
@@ -14,20 +16,38 @@ JSON = typer.Option(False, "--json", help="Print the result as one JSON object o
 
 
 @app.command()
+@config_options(
+    VideoConfig,
+    only=(
+        "data",
+        "frames",
+        "size",
+        "backbone.epochs",
+        "policy.epochs",
+        "finetune.epochs",
+        "efficiency_weight",
+        "n_train",
+        "n_test",
+        "joint",
+        "backbone_widths",
+        "seed",
+    ),
+    flags={
+        "backbone.epochs": "epochs_backbone",
+        "policy.epochs": "epochs_policy",
+        "finetune.epochs": "epochs_finetune",
+        "n_train": "clips",
+        "n_test": "test_clips",
+    },
+    helps={
+        "backbone.epochs": "Stage 1: epochs per backbone.",
+        "policy.epochs": "Stage 2: policy epochs.",
+        "finetune.epochs": "Stage 3: fine-tuning epochs.",
+    },
+)
 def train(
-    data: str = typer.Option("synthetic", help="synthetic, synthetic-nocue (control) or a folder CLASS/clip.mp4."),
-    frames: int = typer.Option(16, help="Frames per clip."),
-    size: int = typer.Option(64, help="Frame size in px (frames are resized to size x size)."),
+    cfg: VideoConfig,
     epochs: int = typer.Option(None, help="Epochs for every stage (overrides the per-stage defaults)."),
-    epochs_backbone: int = typer.Option(6, help="Stage 1: epochs per backbone."),
-    epochs_policy: int = typer.Option(12, help="Stage 2: policy epochs."),
-    epochs_finetune: int = typer.Option(3, help="Stage 3: fine-tuning epochs."),
-    efficiency_weight: float = typer.Option(0.05, help="w in (1-w) CE + w FLOPs per video (unit: one full-res frame)."),
-    clips: int = typer.Option(1000, help="Synthetic training clips."),
-    test_clips: int = typer.Option(500, help="Synthetic test clips."),
-    joint: bool = typer.Option(False, help="Stage 2 also trains the backbones (every backbone on every frame)."),
-    backbone_widths: str = typer.Option("32,64,128", help="Channels of each backbone's three convs, comma-separated."),
-    seed: int = typer.Option(0, help="Seed for data, initialisation and data order."),
     threads: int = typer.Option(None, help="Torch threads (default: torch's)."),
     out: Path = typer.Option(None, help="Run directory (default runs/video/<data>-w<weight>-s<seed>)."),
     json_out: bool = JSON,
@@ -35,30 +55,13 @@ def train(
     """Three AR-Net stages: backbones, policy with efficiency loss, fine-tuning. Resumes if killed."""
     import torch
 
-    from frugalml.video.train import VideoConfig
     from frugalml.video.train import train as run_train
 
     if threads:
         torch.set_num_threads(threads)
-    try:
-        widths = [int(v) for v in backbone_widths.split(",")]
-    except ValueError:
-        raise FrugalError(f"--backbone-widths must be comma-separated integers, got {backbone_widths!r}") from None
-    e = (epochs, epochs, epochs) if epochs is not None else (epochs_backbone, epochs_policy, epochs_finetune)
-    cfg = VideoConfig(
-        data=data,
-        frames=frames,
-        size=size,
-        n_train=clips,
-        n_test=test_clips,
-        epochs_backbone=e[0],
-        epochs_policy=e[1],
-        epochs_finetune=e[2],
-        efficiency_weight=efficiency_weight,
-        joint=joint,
-        backbone_widths=widths,
-        seed=seed,
-    )
+    if epochs is not None:
+        cfg = build(cfg, {f"{stage}.epochs": epochs for stage in ("backbone", "policy", "finetune")})
+    data, efficiency_weight, seed = cfg.data, cfg.efficiency_weight, cfg.seed
     if out is None:
         tag = Path(data).name if data not in ("synthetic", "synthetic-nocue") else data
         out = Path("runs/video") / f"{tag}-w{efficiency_weight:g}-s{seed}"
@@ -82,7 +85,7 @@ def eval_cmd(
     json_out: bool = JSON,
 ):
     """Accuracy, GFLOPs and ms per video of the adaptive model and every baseline."""
-    from frugalml.report.files import write_json
+    from frugalml.files import write_json
     from frugalml.video.evaluate import evaluate_run
 
     if latency_videos < 1:

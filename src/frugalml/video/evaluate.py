@@ -4,6 +4,7 @@ adaptive model and every baseline, plus the evidence that the policy learned whe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -79,6 +80,21 @@ def evidence(
     return out
 
 
+@dataclass
+class _Run:
+    """A loaded run's models and test clips, and the learned policy's actions on them."""
+
+    cfg: object
+    model: object
+    stage1: object
+    x: torch.Tensor
+    y: torch.Tensor
+    table: object
+    actions: torch.Tensor
+    informative: torch.Tensor | None
+    seed: int
+
+
 def evaluate_run(
     run: str | Path,
     latency_videos: int = 40,
@@ -93,7 +109,6 @@ def evaluate_run(
     x, y = ds.x_test, ds.y_test
     names = model.action_names()
     table = flops_table(model, cfg.frames)
-    nb = model.num_backbones
     actions = in_chunks(lambda v: policy_actions(model, v), x)
     logits = in_chunks(lambda v, a: apply_backbones(model, v, a), x, actions)
     flops = video_flops(table, actions)
@@ -106,55 +121,90 @@ def evaluate_run(
         "action_usage": action_usage(actions, names),
         "flops": table.to_dict(),
     }
+    ev = _Run(cfg, model, stage1, x, y, table, actions, ds.info.get("informative_test"), seed)
     # every timed function takes a slice of test clips and runs them as one batch
     fns = {"adaptive": lambda sl: adaptive_logits(model, x[sl])}
-    baselines: dict = {}
     with torch.no_grad():
-        for b, r in enumerate(cfg.resolutions):
-            key = f"uniform_{r}"
-            baselines[key] = {
-                "accuracy": _acc(in_chunks(lambda v, b=b: uniform_logits(stage1, v, b), x), y),
-                "gflops_per_video": table.uniform[b] / 1e9,
-            }
-            fns[key] = lambda sl, b=b: uniform_logits(stage1, x[sl], b)
-        # random policy with the learned policy's action mix, on the same final backbones
-        counts = torch.stack([(actions == i).sum() for i in range(model.num_actions)]).double()
-        mix = counts / counts.sum()
-        gen = torch.Generator().manual_seed(seed)
-        accs, gfl = [], []
-        for _ in range(random_draws):
-            ra = random_actions(mix, len(y), cfg.frames, cfg_skips(model), nb, gen)
-            accs.append(_acc(in_chunks(lambda v, a: apply_backbones(model, v, a), x, ra), y))
-            gfl.append(float(video_flops(table, ra, with_policy=False).mean()) / 1e9)
-        baselines["random"] = {
-            "accuracy": sum(accs) / len(accs),
-            "accuracy_draws": accs,
-            "gflops_per_video": sum(gfl) / len(gfl),
-            "action_mix": mix.tolist(),
+        baselines = _uniform_baselines(ev, fns)
+        baselines["random"] = _random_baseline(ev, fns, random_draws)
+        if ev.informative is not None:
+            baselines["oracle"] = _oracle_baseline(ev, fns)
+    _add_latency(result, ev, fns, baselines, latency_videos, latency_batch)
+    full = f"uniform_{cfg.resolutions[0]}"
+    result["gflops_ratio_vs_uniform_full"] = result["gflops_per_video"] / baselines[full]["gflops_per_video"]
+    result["baselines"] = baselines
+    if ev.informative is not None:
+        result["evidence"] = evidence(actions, ev.informative, ds.info["min_res_test"], flops, list(cfg.resolutions))
+    else:
+        result["evidence"] = None
+    if plots:
+        from frugalml.video.plots import plot_choices
+
+        result["plots"] = [str(plot_choices(Path(run) / "choices.png", x, actions, ev.informative, names, y))]
+    return result
+
+
+def _uniform_baselines(ev: _Run, fns: dict) -> dict:
+    """Stage 1 at each fixed resolution; adds each one's timed function to `fns`."""
+    baselines = {}
+    for b, r in enumerate(ev.cfg.resolutions):
+        key = f"uniform_{r}"
+        baselines[key] = {
+            "accuracy": _acc(in_chunks(lambda v, b=b: uniform_logits(ev.stage1, v, b), ev.x), ev.y),
+            "gflops_per_video": ev.table.uniform[b] / 1e9,
         }
-        rgen = torch.Generator().manual_seed(seed + 1)
+        fns[key] = lambda sl, b=b: uniform_logits(ev.stage1, ev.x[sl], b)
+    return baselines
 
-        def random_path(sl):
-            v = x[sl]
-            return apply_backbones(model, v, random_actions(mix, len(v), cfg.frames, cfg_skips(model), nb, rgen))
 
-        fns["random"] = random_path
-        informative = ds.info.get("informative_test")
-        if informative is not None:
-            oa = oracle_actions(informative)
-            gf = float(video_flops(table, oa, with_policy=False).mean()) / 1e9
-            oracle_logits = in_chunks(lambda v, a: apply_backbones(model, v, a), x, oa)
-            baselines["oracle"] = {"accuracy": _acc(oracle_logits, y), "gflops_per_video": gf}
-            fns["oracle"] = lambda sl: apply_backbones(model, x[sl], oracle_actions(informative[sl]))
-    n_lat = min(latency_videos, len(y))
+def _random_baseline(ev: _Run, fns: dict, draws: int) -> dict:
+    """A random policy with the learned policy's action mix, on the same final backbones; adds its timed function."""
+    model, x, y, cfg = ev.model, ev.x, ev.y, ev.cfg
+    nb = model.num_backbones
+    counts = torch.stack([(ev.actions == i).sum() for i in range(model.num_actions)]).double()
+    mix = counts / counts.sum()
+    gen = torch.Generator().manual_seed(ev.seed)
+    accs, gfl = [], []
+    for _ in range(draws):
+        ra = random_actions(mix, len(y), cfg.frames, cfg_skips(model), nb, gen)
+        accs.append(_acc(in_chunks(lambda v, a: apply_backbones(model, v, a), x, ra), y))
+        gfl.append(float(video_flops(ev.table, ra, with_policy=False).mean()) / 1e9)
+    rgen = torch.Generator().manual_seed(ev.seed + 1)
+
+    def random_path(sl):
+        v = x[sl]
+        return apply_backbones(model, v, random_actions(mix, len(v), cfg.frames, cfg_skips(model), nb, rgen))
+
+    fns["random"] = random_path
+    return {
+        "accuracy": sum(accs) / len(accs),
+        "accuracy_draws": accs,
+        "gflops_per_video": sum(gfl) / len(gfl),
+        "action_mix": mix.tolist(),
+    }
+
+
+def _oracle_baseline(ev: _Run, fns: dict) -> dict:
+    """The policy that processes exactly the informative frames; adds its timed function."""
+    model, informative = ev.model, ev.informative
+    oa = oracle_actions(informative)
+    gf = float(video_flops(ev.table, oa, with_policy=False).mean()) / 1e9
+    oracle_logits = in_chunks(lambda v, a: apply_backbones(model, v, a), ev.x, oa)
+    fns["oracle"] = lambda sl: apply_backbones(model, ev.x[sl], oracle_actions(informative[sl]))
+    return {"accuracy": _acc(oracle_logits, ev.y), "gflops_per_video": gf}
+
+
+def _add_latency(result: dict, ev: _Run, fns: dict, baselines: dict, latency_videos: int, latency_batch: int) -> None:
+    """Time every function in `fns` per clip and per batch of clips, interleaved; into `result` and `baselines`."""
+    n_lat = min(latency_videos, len(ev.y))
     videos = [slice(i, i + 1) for i in range(n_lat)]
-    timing = interleaved_ms(fns, videos, seed=seed)
+    timing = interleaved_ms(fns, videos, seed=ev.seed)
     # the same clips in batches: fixed per-call costs are shared, as in offline processing
     batches = [slice(i, i + latency_batch) for i in range(0, n_lat - latency_batch + 1, latency_batch)]
-    batched = interleaved_ms(fns, batches, seed=seed) if batches else None
+    batched = interleaved_ms(fns, batches, seed=ev.seed) if batches else None
     summ = timing["summary"]
     result["ms_per_video"] = summ["adaptive"]["median_ms"]
-    full = f"uniform_{cfg.resolutions[0]}"
+    full = f"uniform_{ev.cfg.resolutions[0]}"
     for k, v in baselines.items():
         v["ms_per_video"] = summ[k]["median_ms"] if k in summ else None
         v["cpu_ms_per_video"] = summ[k]["cpu_median_ms"] if k in summ else None
@@ -171,29 +221,19 @@ def evaluate_run(
         "summary": summ,
         "note": "wall-clock per video (batch of one clip), interleaved in one run; other jobs may share the CPU",
     }
-    if batched is not None:
-        bper = batched["per_video_ms"]
-        bratios = torch.tensor([a / u for a, u in zip(bper["adaptive"], bper[full])])
-        result["ms_per_video_batched"] = batched["summary"]["adaptive"]["median_ms"] / latency_batch
-        result["latency"]["batched"] = {
-            "clips_per_batch": latency_batch,
-            "batches": len(batches),
-            "adaptive_over_uniform_full_median": float(bratios.median()),
-            "ms_per_video": {k: v["median_ms"] / latency_batch for k, v in batched["summary"].items()},
-        }
-        for k, v in baselines.items():
-            v["ms_per_video_batched"] = batched["summary"][k]["median_ms"] / latency_batch if k in summ else None
-    result["gflops_ratio_vs_uniform_full"] = result["gflops_per_video"] / baselines[full]["gflops_per_video"]
-    result["baselines"] = baselines
-    if informative is not None:
-        result["evidence"] = evidence(actions, informative, ds.info["min_res_test"], flops, list(cfg.resolutions))
-    else:
-        result["evidence"] = None
-    if plots:
-        from frugalml.video.plots import plot_choices
-
-        result["plots"] = [str(plot_choices(Path(run) / "choices.png", x, actions, informative, names, y))]
-    return result
+    if batched is None:
+        return
+    bper = batched["per_video_ms"]
+    bratios = torch.tensor([a / u for a, u in zip(bper["adaptive"], bper[full])])
+    result["ms_per_video_batched"] = batched["summary"]["adaptive"]["median_ms"] / latency_batch
+    result["latency"]["batched"] = {
+        "clips_per_batch": latency_batch,
+        "batches": len(batches),
+        "adaptive_over_uniform_full_median": float(bratios.median()),
+        "ms_per_video": {k: v["median_ms"] / latency_batch for k, v in batched["summary"].items()},
+    }
+    for k, v in baselines.items():
+        v["ms_per_video_batched"] = batched["summary"][k]["median_ms"] / latency_batch if k in summ else None
 
 
 def cfg_skips(model) -> list[int]:

@@ -11,7 +11,6 @@ matmul and is not counted (it is in the wall-clock).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import torch
@@ -215,34 +214,16 @@ def oracle_actions(informative: torch.Tensor) -> torch.Tensor:
 def interleaved_ms(fns: dict, videos: list, rounds: int = 1, seed: int = 0) -> dict:
     """Median wall-clock ms per video of each function, interleaved so load hits all alike.
 
-    Every video is run through every function in a shuffled order, one thread, no autograd.
-    The CPU time of the calling thread is recorded too: with one torch thread all the work
-    runs on it, so it is what the call cost even while other processes preempt it.
-    Returns {name: {"median_ms", "iqr_ms", "n"}} and per-video times for paired ratios.
+    Every video is run through every function in a shuffled order, one thread, no autograd
+    (`frugalml.cost.latency.interleaved_calls`), with the calling thread's CPU time beside
+    the wall-clock time. Returns {name: {"median_ms", "iqr_ms", "n", "cpu_median_ms"}} and
+    per-video times for paired ratios.
     """
-    import random
+    from frugalml.cost.latency import interleaved_calls
 
-    rnd = random.Random(seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    times = {k: [] for k in fns}
-    cpu = {k: [] for k in fns}
-    try:
-        with torch.inference_mode():
-            for v in videos[:2]:
-                for f in fns.values():
-                    f(v)  # warm-up
-            for _ in range(rounds):
-                for v in videos:
-                    order = list(fns)
-                    rnd.shuffle(order)
-                    for k in order:
-                        c0, t0 = time.thread_time(), time.perf_counter()
-                        fns[k](v)
-                        times[k].append(time.perf_counter() - t0)
-                        cpu[k].append(time.thread_time() - c0)
-    finally:
-        torch.set_num_threads(threads)
+    calls = interleaved_calls(fns, videos, rounds=rounds, seed=seed, threads=1)
+    times = {k: c["wall"] for k, c in calls.items()}
+    cpu = {k: c["cpu"] for k, c in calls.items()}
     out = {}
     for k, ts in times.items():
         q = torch.tensor(ts) * 1e3

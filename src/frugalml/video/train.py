@@ -18,7 +18,7 @@ stage and epoch it reached: finished stages reload from their checkpoints.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -27,45 +27,10 @@ from torch.nn import functional as F
 
 from frugalml.data.base import Dataset
 from frugalml.errors import FrugalError
+from frugalml.video.config import VideoConfig
 from frugalml.video.model import ARNet, ARNetConfig, resize, temperature
 
-
-@dataclass
-class VideoConfig:
-    data: str = "synthetic"  # synthetic | synthetic-nocue | a folder CLASS/clip.mp4
-    frames: int = 16
-    size: int = 64
-    n_train: int = 1000  # synthetic only
-    n_test: int = 500
-    resolutions: list[int] = field(default_factory=lambda: [64, 48, 32])
-    policy_res: int = 16
-    # channels of the three stride-2 convs of every backbone: wide enough that the backbone,
-    # not per-call overhead or the policy, dominates a clip's time (as ResNets do in AR-Net)
-    backbone_widths: list[int] = field(default_factory=lambda: [32, 64, 128])
-    epochs_backbone: int = 6
-    epochs_policy: int = 12
-    epochs_finetune: int = 3
-    # loss = (1 - w) CE + w expected FLOPs per video, in units of one full-resolution frame
-    efficiency_weight: float = 0.05
-    batch_size: int = 32
-    policy_batch_size: int = 16
-    lr: float = 3e-3
-    policy_lr: float = 1e-2
-    finetune_lr: float = 1e-3
-    joint: bool = False
-    seed: int = 0
-
-    def validate(self) -> None:
-        if not 0 <= self.efficiency_weight < 1:
-            raise FrugalError(f"--efficiency-weight must be in [0, 1), got {self.efficiency_weight}")
-        if self.frames < 1 or min(self.epochs_backbone, self.epochs_policy, self.epochs_finetune) < 0:
-            raise FrugalError("frames must be >= 1 and epochs >= 0")
-        if sorted(self.resolutions, reverse=True) != list(self.resolutions) or len(set(self.resolutions)) < 1:
-            raise FrugalError(f"resolutions must be distinct and in decreasing order, got {self.resolutions}")
-        if self.resolutions[0] > self.size or self.policy_res > self.size or min(self.resolutions) < 8:
-            raise FrugalError(f"resolutions {self.resolutions} / policy {self.policy_res} must lie in 8..{self.size}")
-        if not self.backbone_widths or min(self.backbone_widths) < 1:
-            raise FrugalError(f"backbone widths must be positive channel counts, got {self.backbone_widths}")
+__all__ = ["VideoConfig", "build_model", "load_data", "load_run", "train"]
 
 
 def load_data(cfg: VideoConfig) -> Dataset:
@@ -117,67 +82,28 @@ def _rows(train: torch.Tensor, test: torch.Tensor, idx: torch.Tensor) -> torch.T
     return train[idx] if int(idx[0]) < n else test[idx - n]
 
 
-def _check_config(out: Path, cfg: VideoConfig) -> None:
-    from frugalml.report.files import read_json, write_json
-
-    path = out / "config.json"
-    record = asdict(cfg)
-    if path.exists():
-        old = read_json(path)
-        if old != record:
-            diff = sorted(k for k in set(old) | set(record) if old.get(k) != record.get(k))
-            raise FrugalError(
-                f"{out} holds a video run with a different configuration ({', '.join(diff)} differ): "
-                "choose another --out or delete it"
-            )
-    else:
-        write_json(path, record)
+def _stage_summary(res) -> dict:
+    return {"test_accuracy": res.final.get("test_accuracy"), "resumed_from_epoch": res.resumed_from_epoch}
 
 
-def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=None, ds: Dataset | None = None) -> dict:
-    """Run (or resume) the three stages; return the training summary (also in result.json)."""
-    from frugalml.report.files import write_json
-    from frugalml.train import TrainConfig, fit, save_weights
-    from frugalml.video.infer import apply_backbones, flops_table, in_chunks, policy_actions
+def _stage1(model: ARNet, ds: Dataset, cfg: VideoConfig, out: Path, progress, log, summary: dict) -> None:
+    """Each backbone on uniformly processed frames at its resolution."""
+    from frugalml.train import fit
 
-    cfg.validate()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    _check_config(out, cfg)
-    log = log or (lambda msg: None)
-    ds = ds if ds is not None else load_data(cfg)
-    if ds.x_train.shape[1] != cfg.frames:
-        raise FrugalError(f"dataset has {ds.x_train.shape[1]} frames per clip, config asks for {cfg.frames}")
-    model = build_model(cfg, ds)
-    table = flops_table(model, cfg.frames)
-    summary: dict = {"stages": {}, "flops": table.to_dict()}
-
-    # Stage 1: each backbone on uniformly processed frames at its resolution.
+    tc = replace(cfg.backbone, seed=cfg.seed)
     for b, r in enumerate(cfg.resolutions):
-        tc = TrainConfig(
-            epochs=cfg.epochs_backbone,
-            batch_size=cfg.batch_size,
-            lr=cfg.lr,
-            optimizer="adam",
-            seed=cfg.seed,
-            eval_batch_size=128,
-        )
+        uniform = _Uniform(model.backbones[b], r)
         res = fit(
-            _Uniform(model.backbones[b], r),
-            ds,
-            tc,
-            out / "stage1" / f"res{r}",
-            progress=progress,
-            description=f"stage 1: backbone {r}px",
+            uniform, ds, tc, out / "stage1" / f"res{r}", progress=progress, description=f"stage 1: backbone {r}px"
         )
-        summary["stages"][f"stage1_res{r}"] = {
-            "test_accuracy": res.final.get("test_accuracy"),
-            "resumed_from_epoch": res.resumed_from_epoch,
-        }
+        summary["stages"][f"stage1_res{r}"] = _stage_summary(res)
         log(f"stage 1 backbone {r}px: test accuracy {res.final.get('test_accuracy', float('nan')):.3f}")
-    save_weights(model, out / "stage1.safetensors")
 
-    # Stage 2: the policy, with the efficiency loss.
+
+def _policy_loss(model: ARNet, ds: Dataset, cfg: VideoConfig, table):
+    """Stage 2's loss: (1 - w) CE of the fused prediction + w expected FLOPs per video."""
+    from frugalml.video.infer import in_chunks
+
     small_tr = resize(ds.x_train, cfg.policy_res)
     small_te = resize(ds.x_test, cfg.policy_res)
     if not cfg.joint:
@@ -186,8 +112,7 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
         model.eval()
         logits_tr = in_chunks(model.frame_logits, ds.x_train)
         logits_te = in_chunks(model.frame_logits, ds.x_test)
-    idx_ds = _index_dataset(ds, "policy")
-    steps_per_epoch = math.ceil(len(ds.y_train) / cfg.policy_batch_size)
+    steps_per_epoch = math.ceil(len(ds.y_train) / cfg.policy.batch_size)
     w = cfg.efficiency_weight
     unit = float(table.backbone[0])  # FLOPs of one frame through the full-resolution backbone
     bb_flops = torch.tensor(table.backbone, dtype=torch.float32)
@@ -206,25 +131,13 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
         loss = (1 - w) * F.cross_entropy(fused, y) + w * (flops / unit).mean()
         return loss, (fused.argmax(1) == y).sum()
 
-    tc2 = TrainConfig(
-        epochs=cfg.epochs_policy,
-        batch_size=cfg.policy_batch_size,
-        lr=cfg.policy_lr,
-        optimizer="adam",
-        seed=cfg.seed + 1,
-        eval_batch_size=256,
-    )
-    res2 = fit(
-        model, idx_ds, tc2, out / "stage2", loss_fn=policy_loss, progress=progress, description="stage 2: policy"
-    )
-    summary["stages"]["stage2"] = {
-        "test_accuracy": res2.final.get("test_accuracy"),
-        "resumed_from_epoch": res2.resumed_from_epoch,
-    }
-    log(f"stage 2 policy: test accuracy {res2.final.get('test_accuracy', float('nan')):.3f} (argmax actions)")
-    save_weights(model, out / "stage2.safetensors")
+    return policy_loss
 
-    # Stage 3: policy frozen, backbones fine-tuned on the frames it picks (efficient path).
+
+def _finetune_loss(model: ARNet, ds: Dataset):
+    """Stage 3's loss: policy frozen, backbones trained on the frames it picks (efficient path)."""
+    from frugalml.video.infer import apply_backbones, in_chunks, policy_actions
+
     for p in model.parameters():
         p.requires_grad_(False)
     for p in model.backbones.parameters():
@@ -240,28 +153,47 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
             fused = fused + 0.0 * m.backbones[0].fc.bias.sum()
         return F.cross_entropy(fused, y), (fused.argmax(1) == y).sum()
 
-    tc3 = TrainConfig(
-        epochs=cfg.epochs_finetune,
-        batch_size=cfg.batch_size,
-        lr=cfg.finetune_lr,
-        optimizer="adam",
-        seed=cfg.seed + 2,
-        eval_batch_size=128,
-    )
-    res3 = fit(
-        model,
-        _index_dataset(ds, "finetune"),
-        tc3,
-        out / "stage3",
-        loss_fn=finetune_loss,
-        progress=progress,
-        description="stage 3: fine-tune",
-    )
-    summary["stages"]["stage3"] = {
-        "test_accuracy": res3.final.get("test_accuracy"),
-        "resumed_from_epoch": res3.resumed_from_epoch,
-    }
-    log(f"stage 3 fine-tune: test accuracy {res3.final.get('test_accuracy', float('nan')):.3f}")
+    return finetune_loss
+
+
+def _fit_indexed(model, ds, tc, out: Path, stage: str, tag: str, loss, progress, description: str, summary) -> float:
+    """Train stage `stage` on clips addressed by index (its loss reads cached tensors); its test accuracy."""
+    from frugalml.train import fit
+
+    res = fit(model, _index_dataset(ds, tag), tc, out / stage, loss_fn=loss, progress=progress, description=description)
+    summary["stages"][stage] = _stage_summary(res)
+    return res.final.get("test_accuracy", float("nan"))
+
+
+def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=None, ds: Dataset | None = None) -> dict:
+    """Run (or resume) the three stages; return the training summary (also in result.json)."""
+    from frugalml.files import open_run, write_json
+    from frugalml.train import save_weights
+    from frugalml.video.infer import flops_table
+
+    cfg.validate()
+    out = open_run(out, cfg, what="video run")
+    log = log or (lambda msg: None)
+    ds = ds if ds is not None else load_data(cfg)
+    if ds.x_train.shape[1] != cfg.frames:
+        raise FrugalError(f"dataset has {ds.x_train.shape[1]} frames per clip, config asks for {cfg.frames}")
+    model = build_model(cfg, ds)
+    table = flops_table(model, cfg.frames)
+    summary: dict = {"stages": {}, "flops": table.to_dict()}
+
+    _stage1(model, ds, cfg, out, progress, log, summary)
+    save_weights(model, out / "stage1.safetensors")
+
+    stage2 = replace(cfg.policy, seed=cfg.seed + 1)
+    loss = _policy_loss(model, ds, cfg, table)
+    acc = _fit_indexed(model, ds, stage2, out, "stage2", "policy", loss, progress, "stage 2: policy", summary)
+    log(f"stage 2 policy: test accuracy {acc:.3f} (argmax actions)")
+    save_weights(model, out / "stage2.safetensors")
+
+    stage3 = replace(cfg.finetune, seed=cfg.seed + 2)
+    loss = _finetune_loss(model, ds)
+    acc = _fit_indexed(model, ds, stage3, out, "stage3", "finetune", loss, progress, "stage 3: fine-tune", summary)
+    log(f"stage 3 fine-tune: test accuracy {acc:.3f}")
     save_weights(model, out / "final.safetensors")
     summary["run_dir"] = str(out)
     summary["config"] = asdict(cfg)
@@ -271,18 +203,16 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
 
 def load_run(out: str | Path) -> tuple[VideoConfig, ARNet, ARNet, Dataset]:
     """(config, final model, stage-1 model, dataset) of a finished run."""
-    from frugalml.report.files import read_json
+    from frugalml.files import CONFIG, read_json
+    from frugalml.report.cliopts import config_from_dict
     from frugalml.train import load_weights
 
     out = Path(out)
-    if not (out / "config.json").is_file():
-        raise FrugalError(f"{out} is not a video run directory (no config.json)")
+    if not (out / CONFIG).is_file():
+        raise FrugalError(f"{out} is not a video run directory (no {CONFIG})")
     if not (out / "final.safetensors").is_file():
         raise FrugalError(f"{out} has not finished training (no final.safetensors): run `frugal video train` again")
-    try:
-        cfg = VideoConfig(**read_json(out / "config.json"))
-    except TypeError as e:
-        raise FrugalError(f"{out}/config.json is not a video config: {e}") from None
+    cfg = config_from_dict(VideoConfig, read_json(out / CONFIG), str(out / CONFIG))
     ds = load_data(cfg)
     final = load_weights(build_model(cfg, ds), out / "final.safetensors")
     stage1 = load_weights(build_model(cfg, ds), out / "stage1.safetensors")

@@ -1,4 +1,4 @@
-"""Run directories and atomic result files.
+"""Atomic result files and the configuration check of a run directory.
 
 A result file is either complete or absent: writes go to a temporary file in the same
 directory, then `os.replace` moves it into place.
@@ -14,13 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from frugalml.errors import FrugalError
-
-
-def run_dir(command: str, name: str, root: str | os.PathLike = "runs") -> Path:
-    """`runs/<command>/<name>/`, created if missing."""
-    path = Path(root) / command / name
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _umask() -> int:
@@ -100,9 +93,10 @@ def read_json(path: str | os.PathLike) -> Any:
         raise FrugalError(f"{path} is not valid JSON ({e.msg} at line {e.lineno})") from None
 
 
-def check_run_config(
-    run_dir: str | os.PathLike, record: dict, filename: str = "config.json", what: str = "run"
-) -> None:
+CONFIG = "config.json"
+
+
+def check_run_config(run_dir: str | os.PathLike, record: dict, filename: str = CONFIG, what: str = "run") -> None:
     """Bind a run directory to one configuration: write it on first use; on later use,
     refuse (naming the differing keys) if the configuration changed, so a resumed run
     can never silently mix two experiments."""
@@ -118,3 +112,15 @@ def check_run_config(
             )
     else:
         write_json(path, record)
+
+
+def open_run(run_dir: str | os.PathLike, config: Any, what: str = "run") -> Path:
+    """Create `run_dir` if needed and bind it to `config` (a dataclass or a dict) in
+    `config.json`, the one file every run directory keeps its configuration in."""
+    from dataclasses import asdict, is_dataclass
+
+    record = asdict(config) if is_dataclass(config) else dict(config)
+    path = Path(run_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    check_run_config(path, record, CONFIG, what)
+    return path

@@ -1,4 +1,6 @@
-"""The whole pipeline of one search space as one experiment (used by the benchmarks).
+"""The whole pipeline of one search space as one experiment: the harness of `bench_nas_cnn.py` and
+`bench_nas_transformer.py` (imported from this directory), built on the public steps of
+`frugalml.nas.pipeline`.
 
 Phases (training jobs and the parallel search jobs go through `frugalml.executor.run_jobs`):
   A. supernets (one per seed) and the scaling baseline (every member x seed) trained from scratch
@@ -24,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from frugalml.errors import FrugalError
-from frugalml.report.files import read_json, write_json
+from frugalml.files import read_json, write_json
 
 # reference nets re-measured in phase E to detect a change of the machine's speed since phase B
 DRIFT_REFERENCES = 12
@@ -118,7 +120,7 @@ def _supernet_job(
 def _baseline_job(out: str, space: str, name: str, arch: dict, seed: int, epochs: int, quick: bool) -> dict:
     import torch
 
-    from frugalml.nas import spaces
+    from frugalml.models import space as spaces
     from frugalml.nas.pipeline import cost_of, tracker
     from frugalml.train import TrainConfig, fit
 
@@ -161,10 +163,10 @@ def _search_job(
     finetune_epochs: int = 0,
 ):
     """Phase C for one supernet: budget searches (budgets: device -> list of ms) and fronts."""
-    from frugalml.nas.pipeline import _context, pareto_step
+    from frugalml.nas.pipeline import load_context, pareto_step
     from frugalml.nas.supernet import Evaluator
 
-    ctx = _context(run)
+    ctx = load_context(run)
     space, net, _meta, train, val, test = ctx
     ev = Evaluator(space, net, train, val)
     out = {"seed": seed, "searches": [], "random": [], "pareto": {}}
@@ -235,12 +237,12 @@ def _unmeetable(device, budget, ctx, ev, lrun, speed: dict, why: str) -> dict:
     """The record of a budget no sub-network meets at the machine's current speed: its fastest
     known net stands in (measured like any winner, so it counts against the within-budget figure)."""
     from frugalml.nas import search as srch
-    from frugalml.nas.pipeline import ScaledPredictor, _finish, predictor_for
+    from frugalml.nas.pipeline import ScaledPredictor, predictor_for, score_arch
 
     space, net, _meta, train, _val, test = ctx
     pred = ScaledPredictor(predictor_for(space, Path(lrun), device), speed["factor"])
     arch = srch.smallest_achievable(space, pred.predict)[1]
-    r = _finish(space, net, train, test, device, arch, pred, measure=False)
+    r = score_arch(space, net, train, test, device, arch, pred, measure=False)
     return r | {
         "device": device,
         "budget_ms": budget,
@@ -262,10 +264,10 @@ def _measure_ms(space, net, arch: dict, device: str, passes: int = 1) -> float:
 
 def _budget_searches(s: Settings, out: Path, runs: dict, lrun: str, budgets: dict, searches: list, log) -> None:
     """Phase D: speed check, search and measurement per measured device x budget x seed (serial)."""
-    from frugalml.nas.pipeline import _context, measure_speed, predictor_for
+    from frugalml.nas.pipeline import checked_speed, load_context, predictor_for
     from frugalml.nas.supernet import Evaluator
 
-    ctxs = {seed: _context(runs[seed]) for seed in s.seeds}
+    ctxs = {seed: load_context(runs[seed]) for seed in s.seeds}
     evs = {seed: Evaluator(c[0], c[1], c[3], c[4]) for seed, c in ctxs.items()}  # space, net, train, val
     space, net0 = ctxs[s.seeds[0]][:2]
     for device in s.devices:
@@ -274,11 +276,7 @@ def _budget_searches(s: Settings, out: Path, runs: dict, lrun: str, budgets: dic
             speed = None
             if s.speed_references:
                 path = out / "speed" / f"{device}-{b:g}ms.json"
-                if path.exists():
-                    speed = read_json(path)
-                else:
-                    speed = measure_speed(space, net0, lrun, device, b, pred, s.speed_references, s.measure_passes)
-                write_json(path, speed)
+                speed = checked_speed(path, space, net0, lrun, device, b, pred, s.speed_references, s.measure_passes)
             found = []  # (seed, winner, random pick) of this budget
             for res in searches:
                 seed = res["seed"]
@@ -346,19 +344,19 @@ def finetune(space, net, arch: dict, train, test, epochs: int, seed: int, out: P
     """Train the extracted winner briefly from its supernet weights; accuracy and cost of doing so."""
     import torch
 
-    from frugalml.nas.pipeline import cost_of, tracker
-    from frugalml.train import TrainConfig, fit
+    from frugalml.nas import pipeline
+    from frugalml.train import TrainConfig
 
     done = out / "finetune.json"
     if done.exists():
         return read_json(done)
     torch.set_num_threads(1)
-    t = tracker("finetune")
+    t = pipeline.tracker("finetune")
     sub = space.extract(net, arch)
     space.prepare(sub, train)
     cfg = TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, optimizer="adam", schedule="cosine", seed=seed, threads=1)
-    fit(sub, train, cfg, out, progress=False, loss_fn=lambda m, x, y: space.loss(m, x, y)[:2])
-    res = {"epochs": epochs, "test_accuracy": space.evaluate(sub.eval(), test), "cost": cost_of(t.stop())}
+    acc = pipeline.finetune(space, sub, train, test, cfg, out)
+    res = {"epochs": epochs, "test_accuracy": acc, "cost": pipeline.cost_of(t.stop())}
     write_json(done, res)
     return res
 
@@ -376,8 +374,8 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
     import os
 
     from frugalml.executor import run_jobs
+    from frugalml.models import space as spaces
     from frugalml.nas import latency as lat
-    from frugalml.nas import spaces
     from frugalml.nas.pipeline import latency_step
     from frugalml.nas.supernet import load_supernet
 
@@ -520,8 +518,8 @@ def _budget_points(lats: list[float], s: Settings) -> list[float]:
 def _measure_all(s: Settings, runs: dict, searches: list) -> tuple[dict, dict]:
     """Measured latency of every front member and baseline member on its device, and of the winners
     of modelled devices or of winners not measured yet (phase D measures its own at once)."""
+    from frugalml.models import space as spaces
     from frugalml.nas import latency as lat
-    from frugalml.nas import spaces
     from frugalml.nas.pipeline import cost_of, tracker
     from frugalml.nas.supernet import load_supernet
 
@@ -776,6 +774,7 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
 
 def plots(p: dict, name: str, results: Path, metric: str = "test accuracy") -> list[str]:
     """Accuracy vs measured latency per device, and predicted vs measured latency; PNG paths."""
+    from frugalml.nas import latency as lat
     from frugalml.report.plots import pyplot, save_figure
 
     plt = pyplot()
@@ -830,7 +829,7 @@ def plots(p: dict, name: str, results: Path, metric: str = "test accuracy") -> l
         )
         for b in p["budgets"][d]:
             ax.axvline(b, color="red", alpha=0.15)
-        modelled = " (modelled)" if d not in ("host-1t", "host-2t") else " (measured)"
+        modelled = " (modelled)" if lat.is_modelled(d) else " (measured)"
         ax.set(title=f"{d}{modelled}", xlabel="latency ms (batch 1)", ylabel=metric)
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -1,11 +1,12 @@
-"""Search spaces: a registry and the small interface the search, predictors and CLI rely on.
+"""Search spaces: families of models, a registry and the small interface that searches rely on.
 
 A search space is a set of *genes* (name -> allowed values, in order from small to large).
 An architecture (`arch`) is a plain dict gene -> value, so it is JSON as it stands. The
 generic parts of `frugalml.nas` (latency collection, predictors, evolutionary and Pareto
 search, export) only ever talk to a space through this interface:
 
-    space = spaces.get("cnn")               # registry lookup (also loads plug-in spaces)
+    from frugalml.models import space as spaces
+    space = spaces.get("cnn")               # registry lookup (loads the spaces techniques offer)
     arch = space.sample(rng)                # random architecture (random.Random)
     space.validate(arch)                    # FrugalError naming the bad gene
     net = space.build_supernet(seed=0)      # weight-sharing supernet (nn.Module)
@@ -18,26 +19,23 @@ search, export) only ever talk to a space through this interface:
 A new space subclasses `SearchSpace`, fills in `genes` and the `build_*`/`extract`/
 `evaluate` methods, and registers itself:
 
-    @spaces.register("myspace")
+    @register("myspace")
     class MySpace(SearchSpace): ...
 
-`get(name)` also imports modules listed in `PLUGINS` (e.g. `frugalml.pointcloud.space`)
-so spaces defined by other packages are found; a plug-in that is not installed is skipped.
+`get(name)` first imports the modules the technique table lists as offering spaces
+(`frugalml.techniques`), so spaces defined by any technique are found; one whose package
+is not installed is skipped.
 """
 
 from __future__ import annotations
 
-import importlib
 import random
 from collections.abc import Callable
 
 from frugalml.errors import FrugalError
+from frugalml.techniques import optional_import, space_modules
 
 _REGISTRY: dict[str, Callable[[], SearchSpace]] = {}
-
-# Modules that register spaces on import. Missing ones are ignored.
-BUILTIN = ["frugalml.nas.cnn", "frugalml.nas.transformer"]
-PLUGINS = ["frugalml.pointcloud.space"]
 
 
 def register(name: str):
@@ -51,12 +49,8 @@ def register(name: str):
 
 
 def _load() -> None:
-    for module in BUILTIN + PLUGINS:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name is None or not module.startswith(e.name):
-                raise
+    for module in space_modules():
+        optional_import(module)
 
 
 def names() -> list[str]:

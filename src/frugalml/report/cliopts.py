@@ -1,0 +1,179 @@
+"""Dataclass configs as typer command options, and back from their JSON records.
+
+`config_options(Config)` turns the fields of a config dataclass into `--field-name` options
+of a typer command (help text from `field(metadata={"help": ..., "unit": ...})`, defaults
+from `Config()`), builds the config from them and hands it to the command as one
+argument. A field that is itself a dataclass (a `TrainConfig` embedded in a technique's
+config) contributes its own fields, addressed as "train.epochs" in `only`, `skip`, `flags`
+and `helps`. List and tuple fields are read as comma-separated text ("none" for empty).
+
+It sits in `report` because it only shapes what a user types and sees; it imports no
+technique, so every technique's `cli.py` can use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from frugalml.errors import FrugalError
+
+
+@dataclasses.dataclass
+class _Spec:
+    path: str  # "levels" or "train.epochs"
+    name: str  # the command parameter
+    flag: str  # "--levels"
+    annotation: Any
+    default: Any
+    help: str | None
+    parse: Callable[[Any], Any] | None
+
+
+def _plain(tp) -> tuple[Any, bool]:
+    """(type without None, whether None was allowed)."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return (args[0] if len(args) == 1 else tp), True
+    return tp, False
+
+
+def _sequence_parser(flag: str, kind, item) -> Callable[[str], Any]:
+    def parse(text: str):
+        text = str(text).strip()
+        if text.lower() in ("", "none"):
+            return kind()
+        try:
+            return kind(item(v.strip()) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise FrugalError(f"malformed {flag} '{text}': expected comma-separated {item.__name__} values") from None
+
+    return parse
+
+
+def _help(f: dataclasses.Field, helps: dict, path: str) -> str | None:
+    text = helps.get(path, f.metadata.get("help"))
+    unit = f.metadata.get("unit")
+    return f"{text} ({unit})" if text and unit else text
+
+
+def _specs(cls, base, prefix: str, only, skip, flags: dict, helps: dict) -> list[_Spec]:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        path, value = prefix + f.name, getattr(base, f.name)
+        if dataclasses.is_dataclass(value):
+            out += _specs(type(value), value, path + ".", only, skip, flags, helps)
+            continue
+        if path in skip or (only is not None and path not in only) or f.metadata.get("cli") is False:
+            continue
+        flag = "--" + flags.get(path, f.name).replace("_", "-")
+        tp, _ = _plain(hints[f.name])
+        parse = f.metadata.get("parse")
+        origin = typing.get_origin(tp)
+        if parse is None and origin in (list, tuple):
+            parse = _sequence_parser(flag, origin, typing.get_args(tp)[0])
+        if parse is not None:
+            tp, value = str, None if value is None else ",".join(map(str, value)) if origin else value
+        out.append(_Spec(path, flag[2:].replace("-", "_"), flag, tp, value, _help(f, helps, path), parse))
+    return out
+
+
+def _decl(s: _Spec) -> str:
+    """The option's declaration: booleans get a --no- form, as typer gives them by default."""
+    return f"{s.flag}/--no-{s.flag[2:]}" if s.annotation is bool else s.flag
+
+
+def build(base, values: dict[str, Any]):
+    """`base` with the dotted-path `values` replaced (nested dataclasses rebuilt, not mutated)."""
+    top: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    for path, v in values.items():
+        head, _, rest = path.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = v
+        else:
+            top[head] = v
+    for head, sub in nested.items():
+        top[head] = build(getattr(base, head), sub)
+    return dataclasses.replace(base, **top)
+
+
+def config_options(
+    cls,
+    param: str = "cfg",
+    *,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
+    flags: dict[str, str] | None = None,
+    helps: dict[str, str] | None = None,
+):
+    """Decorator: the command's `param` argument becomes one option per config field.
+
+    `only`/`skip` pick fields by dotted path, `flags` renames an option (path -> name
+    without dashes), `helps` replaces a field's help text for this command.
+    """
+    import typer
+
+    only = None if only is None else set(only)
+    specs = _specs(cls, cls(), "", only, set(skip), flags or {}, helps or {})
+
+    def decorate(fn):
+        sig = inspect.signature(fn, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.name != param]
+        taken = {p.name for p in own}
+        clash = [s.flag for s in specs if s.name in taken]
+        if clash:
+            raise TypeError(f"{fn.__name__}: config options {clash} clash with the command's own parameters")
+
+        @functools.wraps(fn)
+        def command(**kwargs):
+            values = {}
+            for s in specs:
+                v = kwargs.pop(s.name)
+                values[s.path] = s.parse(v) if s.parse is not None and v is not None else v
+            return fn(**kwargs, **{param: build(cls(), values)})
+
+        params = [
+            inspect.Parameter(
+                s.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=typer.Option(s.default, _decl(s), help=s.help),
+                annotation=s.annotation,
+            )
+            for s in specs
+        ]
+        params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        command.__signature__ = sig.replace(parameters=params)
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        return command
+
+    return decorate
+
+
+def config_from_dict(cls, data: dict, where: str = "config"):
+    """Rebuild a (possibly nested) config dataclass from its `asdict` record; a record of
+    another shape (an older version's, or another kind of run's) is a FrugalError."""
+    if not isinstance(data, dict):
+        raise FrugalError(f"{where} is not a {cls.__name__} record")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise FrugalError(
+            f"{where} is not a {cls.__name__} of this version (unknown fields {', '.join(unknown)}): "
+            "it comes from an older version or another kind of run; start a new --out"
+        )
+    kw = {}
+    for name, value in data.items():
+        tp, _ = _plain(hints[name])
+        kw[name] = config_from_dict(tp, value, where) if dataclasses.is_dataclass(tp) and value is not None else value
+    try:
+        return cls(**kw)
+    except TypeError as e:
+        raise FrugalError(f"{where} is not a {cls.__name__} record: {e}") from None
