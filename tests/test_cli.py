@@ -115,4 +115,4 @@ def test_demo_quick_writes_run_dir(frugal_bin, tmp_path):
     out = json.loads(p.stdout)
     assert out["rows"][0]["technique"] == "foundation"
     assert (tmp_path / "demo" / "result.json").exists()
-    assert (tmp_path / "demo" / "train" / "tracking.json").exists()
+    assert (tmp_path / "demo" / "train" / "spent.json").exists()

@@ -98,3 +98,70 @@ def test_safetensors_round_trip_and_shape_mismatch(tmp_path):
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     with pytest.raises(FrugalError, match="has shape"):
         load_weights(models.get("mlp", in_features=10, hidden=(6,), num_classes=3), tmp_path / "w.safetensors")
+
+
+_FIT_SCRIPT = """
+import sys, torch
+from frugalml import data, models
+from frugalml.train import TrainConfig, fit
+torch.set_num_threads(1)
+ds = data.get("digits")
+torch.manual_seed(0)
+net = models.for_data("mlp", ds)
+res = fit(net, ds, TrainConfig(epochs=40, batch_size=8, lr=0.01), run_dir=sys.argv[1], track=True, progress=False)
+print(res.tracking["cpu_s"])
+"""
+
+
+def _fit_process(run_dir):
+    import subprocess
+    import sys
+
+    return subprocess.Popen([sys.executable, "-c", _FIT_SCRIPT, str(run_dir)], stdout=subprocess.PIPE, text=True)
+
+
+def test_killed_and_resumed_fit_spends_what_an_uninterrupted_one_does(tmp_path):
+    import json
+    import os
+    import signal
+    import time
+
+    killed = _fit_process(tmp_path / "killed")
+    ckpt = tmp_path / "killed" / "checkpoint.pt"
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill mid-run: once a third of the epochs are saved
+        if ckpt.exists() and torch.load(ckpt, weights_only=True)["epoch"] >= 14:
+            break
+        time.sleep(0.2)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    resumed = _fit_process(tmp_path / "killed")
+    resumed_out, _ = resumed.communicate(timeout=300)
+    spent = json.loads((tmp_path / "killed" / "spent.json").read_text())
+    # the uninterrupted run right after, so both see the same machine (CPU time inflates under contention)
+    whole = _fit_process(tmp_path / "whole")
+    out, _ = whole.communicate(timeout=300)
+    uninterrupted = json.loads((tmp_path / "whole" / "spent.json").read_text())["total"]["cpu_s"]
+    assert float(out.strip().splitlines()[-1]) == pytest.approx(uninterrupted)
+
+    assert len(spent["segments"]) == 2 and not spent["segments"][0]["finished"] and spent["segments"][1]["finished"]
+    assert spent["segments"][0]["cpu_s"] > 0.2 * uninterrupted  # the killed attempt's spending is kept
+    assert spent["total"]["cpu_s"] == pytest.approx(uninterrupted, rel=0.15)
+    assert float(resumed_out.strip().splitlines()[-1]) == pytest.approx(spent["total"]["cpu_s"])  # fit: the total
+    record = json.loads((tmp_path / "killed" / "record.json").read_text())
+    assert record["spent"]["cpu_s"] == pytest.approx(spent["total"]["cpu_s"]) and record["spent"]["segments"] == 2
+
+
+def test_readme_api_snippet_runs_twice(tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    snippet = re.search(r"## Python API in five lines\n\n```python\n(.*?)```", readme, re.S).group(1)
+    snippet = snippet.replace("epochs=10", "epochs=2")  # the same path, shorter
+    for attempt in range(2):
+        p = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, f"attempt {attempt + 1}: {p.stderr[-2000:]}"
+        assert "co2e_g" in p.stdout or re.search(r"\d", p.stdout.splitlines()[-1])

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import time
@@ -23,7 +24,7 @@ import torch
 from torch import nn
 
 from frugalml.errors import FrugalError
-from frugalml.files import atomic_save, open_run, write_json
+from frugalml.files import atomic_save, open_run
 from frugalml.report.progress import progress as progress_bar
 from frugalml.trainconfig import TrainConfig
 
@@ -111,14 +112,41 @@ def _resume(ckpt_path: Path, model, opt, sched, device, result: TrainResult) -> 
     return state["epoch"], state["iteration"]
 
 
-def _start_tracker(track: bool, region: str | None, label: str):
+def _ledger(track: bool, run_dir: Path | None, region: str | None, label: str):
+    """What this attempt spends, added to the run's earlier attempts (`spent.json`) when tracked."""
     if not track:
         return None
-    from frugalml.cost.tracker import Tracker
+    from frugalml.cost.tracker import Ledger
 
-    tracker = Tracker(region=region, label=label)
-    tracker.start()
-    return tracker
+    return Ledger(run_dir, region=region, label=label)
+
+
+def _previous_tracking(run_dir: Path | None) -> dict | None:
+    """A finished run asked to train again spends nothing new: its tracking is what it spent before."""
+    from frugalml.cost.tracker import add_segments, read_segments
+
+    segments = read_segments(run_dir) if run_dir is not None else []
+    return add_segments(segments) if segments else None
+
+
+def _write_record(run_dir: Path, model: nn.Module, dataset, config: TrainConfig, result: TrainResult) -> None:
+    from frugalml.cost.currency import Cost
+    from frugalml.report import record
+
+    params = sum(p.numel() for p in model.parameters())
+    spent = result.tracking or {"wall_s": result.seconds, "notes": {"wall_s": "training loop time (not tracked)"}}
+    rec = record.build(
+        "train",
+        quality={"accuracy": record.metric(result.final.get("test_accuracy"), seeds=None)} if result.history else {},
+        config=asdict(config),
+        data=dataset.name,
+        model=type(model).__name__,
+        after=Cost(params=params, notes={"params": "counted"}),
+        spent={k: v for k, v in spent.items() if k in ("wall_s", "cpu_s", "energy_j", "co2e_g", "segments", "notes")},
+        artifacts={"checkpoint": CHECKPOINT, "history": CHECKPOINT}
+        | ({"spent": "spent.json"} if result.tracking else {}),
+    )
+    record.write(run_dir, rec)
 
 
 def _train_epoch(model, opt, sched, x, y, config: TrainConfig, epoch: int, iteration: int, loss_fn, on_step, advance):
@@ -196,43 +224,45 @@ def fit(
         ckpt_path = _bind_run(run_dir, model, dataset, config) / CHECKPOINT
         if ckpt_path.exists():
             start_epoch, iteration = _resume(ckpt_path, model, opt, sched, device, result)
+    run_dir = None if run_dir is None else Path(run_dir)
     if start_epoch >= config.epochs:
         result.iterations = iteration
+        result.tracking = _previous_tracking(run_dir) if track else None
         return result
 
-    tracker = _start_tracker(track, region, description)
+    ledger = _ledger(track, run_dir, region, description)
     if on_step is not None and iteration == 0:
         on_step(model, opt, 0)
     t0 = time.perf_counter()
     model.train()
-    try:
-        with progress_bar((config.epochs - start_epoch) * steps_per_epoch, description, progress) as advance:
-            for epoch in range(start_epoch, config.epochs):
-                sum_loss, correct, iteration = _train_epoch(
-                    model, opt, sched, x, y, config, epoch, iteration, loss_fn, on_step, advance
-                )
-                test = evaluate(model, x_test, y_test, loss_fn, config.eval_batch_size)
-                model.train()
-                elapsed = result.seconds + time.perf_counter() - t0
-                result.history.append(
-                    {
-                        "epoch": epoch + 1,
-                        "iteration": iteration,
-                        "train_loss": sum_loss / n,
-                        "train_accuracy": correct / n,
-                        "test_loss": test["loss"],
-                        "test_accuracy": test["accuracy"],
-                        "seconds": elapsed,
-                    }
-                )
-                if ckpt_path is not None:
-                    _save_checkpoint(ckpt_path, epoch + 1, iteration, model, opt, sched, result, elapsed)
-    finally:
-        if tracker is not None:
-            result.tracking = tracker.stop().to_dict()
-            if run_dir is not None:
-                write_json(Path(run_dir) / "tracking.json", result.tracking)
+    remaining = (config.epochs - start_epoch) * steps_per_epoch
+    with ledger or contextlib.nullcontext(), progress_bar(remaining, description, progress) as advance:
+        for epoch in range(start_epoch, config.epochs):
+            sum_loss, correct, iteration = _train_epoch(
+                model, opt, sched, x, y, config, epoch, iteration, loss_fn, on_step, advance
+            )
+            test = evaluate(model, x_test, y_test, loss_fn, config.eval_batch_size)
+            model.train()
+            elapsed = result.seconds + time.perf_counter() - t0
+            result.history.append(
+                {
+                    "epoch": epoch + 1,
+                    "iteration": iteration,
+                    "train_loss": sum_loss / n,
+                    "train_accuracy": correct / n,
+                    "test_loss": test["loss"],
+                    "test_accuracy": test["accuracy"],
+                    "seconds": elapsed,
+                }
+            )
+            if ckpt_path is not None:
+                _save_checkpoint(ckpt_path, epoch + 1, iteration, model, opt, sched, result, elapsed)
+                if ledger is not None:
+                    ledger.update()
     result.seconds += time.perf_counter() - t0
+    result.tracking = None if ledger is None else ledger.tracking()
+    if run_dir is not None:
+        _write_record(run_dir, model, dataset, config, result)
     result.iterations = iteration
     return result
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -265,41 +266,58 @@ class Ledger:
     `total()` is the sum of its attempts. Nothing is overwritten: earlier segments stay.
     """
 
-    def __init__(self, run_dir: str | os.PathLike, every_s: float = 2.0, **tracker_kwargs):
-        self.path = Path(run_dir) / SPENT_FILE
+    def __init__(self, run_dir: str | os.PathLike | None, every_s: float = 2.0, **tracker_kwargs):
+        # without a run directory it only sums this attempt (nothing to resume, nothing written)
+        self.path = None if run_dir is None else Path(run_dir) / SPENT_FILE
         self.every_s = every_s
         self.tracker = Tracker(**tracker_kwargs)
-        self.segments = read_segments(run_dir)
+        self.segments = [] if run_dir is None else read_segments(run_dir)
         self.result: TrackResult | None = None
+        self._lock = threading.Lock()
 
     def __enter__(self) -> Ledger:
-        import threading
-
         self.tracker.start()
         self.segments.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "finished": False})
         self._write()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="frugal-ledger", daemon=True)
-        self._thread.start()
+        if self.path is not None:
+            self._thread.start()
         return self
 
     def _beat(self) -> None:
         while not self._stop.wait(self.every_s):
+            self.update()
+
+    def update(self) -> None:
+        """Save what this attempt has spent so far (also called at checkpoints, so a resume matches them)."""
+        with self._lock:
             self.segments[-1] |= self.tracker.peek()
             self._write()
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         self.result = self.tracker.stop()
-        self.segments[-1] |= self.result.segment()
-        self._write()
+        with self._lock:
+            self.segments[-1] |= self.result.segment()
+            self._write()
 
     def total(self) -> dict:
         return add_segments(self.segments)
 
+    def tracking(self) -> dict:
+        """The total over all attempts, with where this attempt's figures came from."""
+        r = self.result
+        about = {} if r is None else {"label": r.label, "region": r.region, "pue": r.pue, "sources": r.sources}
+        if r is not None:
+            about["intensity_g_per_kwh"] = r.intensity_g_per_kwh
+        return self.total() | about
+
     def _write(self) -> None:
-        write_json(self.path, {"segments": self.segments, "total": self.total()})
+        if self.path is not None:
+            write_json(self.path, {"segments": self.segments, "total": self.total()})
 
 
 def read_segments(run_dir: str | os.PathLike) -> list[dict]:
@@ -318,6 +336,7 @@ class track:
     def __init__(self, label: str = "run", **kwargs):
         self.label, self.kwargs = label, kwargs
         self.result: TrackResult | None = None
+        self._lock = threading.Lock()
 
     def __enter__(self) -> track:
         self._tracker = Tracker(label=self.label, **self.kwargs).start()

@@ -134,16 +134,11 @@ def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, pro
         "resumed_from_epoch": res.resumed_from_epoch,
         "history": res.history,
         "largest_val_accuracy_unrecalibrated": res.final.get("test_accuracy"),
-        "tracking": res.tracking or _read_tracking(out),
+        "tracking": res.tracking,
         "params": sum(p.numel() for p in net.parameters()),
     }
     write_json(out / "result.json", result)
     return result
-
-
-def _read_tracking(out: Path):
-    path = out / "tracking.json"
-    return read_json(path) if path.exists() else None
 
 
 def load_supernet(run: str | Path):
