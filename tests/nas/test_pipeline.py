@@ -19,11 +19,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def trained(tmp_path_factory):
+    """A tiny supernet trained through `frugal nas train` (the record's run), and what it printed."""
     out = tmp_path_factory.mktemp("nas") / "sn"
-    train_supernet(SupernetConfig(epochs=1, sampling="uniform", quick=True), out, track=False, progress=False)
+    args = ["nas", "train", "--epochs", "1", "--sampling", "uniform", "--quick", "--out", str(out), "--json"]
+    res = CliRunner().invoke(_cli(), args)
+    assert res.exit_code == 0, res.output
     latency_step(out, "host-1t", samples=12, rounds=2, progress=False)
-    return out
+    return out, json.loads(res.stdout)
+
+
+@pytest.fixture(scope="module")
+def run(trained):
+    return trained[0]
+
+
+def shown(run_dir):
+    """(the run's record, what `frugal show` printed)."""
+    from frugalml.report import record
+
+    res = CliRunner().invoke(_cli(), ["show", str(run_dir)])
+    assert res.exit_code == 0, res.output
+    return record.read(run_dir), res.stdout
+
+
+def test_nas_train_writes_a_record_with_the_accuracies_it_printed(trained):
+    out, printed = trained
+    rec, text = shown(out)
+    assert rec["kind"] == "nas.train" and "nas.train" in text and "accuracy" in text
+    assert rec["quality"]["accuracy"]["value"] == pytest.approx(printed["final"]["test_accuracy"])
+    assert rec["quality"]["accuracy_smallest"]["value"] == pytest.approx(printed["smallest_val_accuracy"])
+    assert rec["after"]["params"] == printed["params"] > 0 and rec["after"]["macs"] > 0
+    # spent is fit's own ledger on the run directory, once (not wrapped twice)
+    spent = json.loads((out / "spent.json").read_text())
+    assert len(spent["segments"]) == 1 and rec["spent"]["cpu_s"] == pytest.approx(spent["total"]["cpu_s"])
 
 
 def test_a_killed_supernet_training_resumes_where_it_stopped(tmp_path, monkeypatch):
@@ -100,6 +129,21 @@ def test_search_json_has_the_documented_keys_and_meets_the_budget(run):
         assert key in out
     assert out["predicted_latency_ms"] <= budget and 0 <= out["accuracy"] <= 1
     space.validate(out["arch"])
+    rec, text = shown(out["run_dir"])
+    assert out["run_dir"] == str(run / "search" / f"host-1t-{budget:g}ms")
+    assert rec["kind"] == "nas.search" and "nas.search" in text and "accuracy" in text
+    assert rec["quality"]["accuracy"]["value"] == pytest.approx(out["test_accuracy"])
+    assert rec["quality"]["val_accuracy"]["value"] == pytest.approx(out["accuracy"])
+    after, before = rec["after"], rec["before"]
+    assert after["macs"] == out["macs"] and after["latency_s"] == pytest.approx(out["measured_latency_ms"] / 1e3)
+    assert after["notes"]["latency_s"] == "measured on host-1t"
+    assert before["macs"] == space.macs(space.largest()) > after["macs"]
+    scale = out["speed_check"]["factor"] if out["speed_check"] else 1.0
+    assert before["latency_s"] == pytest.approx(scale * pred.predict(space.largest()) / 1e3)
+    assert before["notes"]["latency_s"].startswith("predicted")
+    assert rec["spent"]["cpu_s"] > 0 and "counterfactual" not in rec["spent"]
+    result = Path(out["run_dir"]) / rec["artifacts"]["result"]
+    assert json.loads(result.read_text())["test_accuracy"] == out["test_accuracy"]
 
 
 def test_export_writes_a_module_that_loads_and_matches_the_supernet(run, tmp_path):
@@ -123,6 +167,13 @@ def test_export_writes_a_module_that_loads_and_matches_the_supernet(run, tmp_pat
     assert res.exit_code == 0, res.output
     assert (tmp_path / "exp" / "model.safetensors").exists()
     module = load_exported(tmp_path / "exp")
+    rec, text = shown(tmp_path / "exp")
+    printed = json.loads(res.stdout)
+    assert rec["kind"] == "nas.export" and "nas.export" in text and "accuracy" in text
+    assert rec["quality"]["accuracy"]["value"] == pytest.approx(printed["test_accuracy"])
+    assert rec["after"]["macs"] == printed["macs"] == space.macs(arch)
+    assert rec["after"]["params"] == sum(p.numel() for p in module.parameters())
+    assert rec["before"]["macs"] == space.macs(space.largest())
     train = space.dataset(quick=True)[0]
     ref = space.extract(net, arch)
     space.prepare(ref, train)

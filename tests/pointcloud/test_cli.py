@@ -159,3 +159,7 @@ def test_nas_train_accepts_the_pointvoxel_space(tmp_path):
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     assert res["space"] == "pointvoxel" and res["params"] > 0
+    rec, text = show(out)
+    assert rec["kind"] == "nas.train" and "nas.train" in text
+    assert rec["quality"]["accuracy"]["value"] == pytest.approx(res["final"]["test_accuracy"])
+    assert rec["after"]["params"] == res["params"]

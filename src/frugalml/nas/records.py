@@ -1,0 +1,149 @@
+"""The run records (`record.json`) of `frugal nas train/search/export`.
+
+- `nas.train`: the supernet's run directory; quality = the largest sub-network's validation
+  accuracy as training reports it (before BN recalibration) and the smallest's (recalibrated,
+  as the search scores sub-networks); after = the supernet's params and the largest
+  sub-network's MACs; spent = `fit`'s own ledger on that directory (not wrapped twice).
+- `nas.search`: `<supernet>/search/<device>-<T>ms/`; quality = the winner's test accuracy (and
+  the validation accuracy the search optimised); before = the largest sub-network, after = the
+  winner, per inference (MACs, latency); spent = the search's ledger. The search does not
+  compute what training each evaluated candidate from scratch would cost (the NAS benchmark
+  does), so `spent` has no counterfactual.
+- `nas.export`: the export directory; quality = the sub-network's test accuracy (after
+  fine-tuning if any); before = largest sub-network, after = the exported one (params, MACs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from frugalml.cost.currency import MEASURED, MODELLED, Cost
+from frugalml.nas import pipeline
+from frugalml.report import record
+
+SPENT_KEYS = ("wall_s", "cpu_s", "energy_j", "co2e_g", "segments", "notes")
+
+
+def _spent(d: dict | None) -> dict:
+    return {k: v for k, v in (d or {}).items() if k in SPENT_KEYS}
+
+
+def _rel(path: Path, run_dir: Path) -> str:
+    return os.path.relpath(path, run_dir)
+
+
+def train(cfg, out: str | Path, progress: bool | None = None) -> dict:
+    """`train_supernet` tracked by fit's ledger on `out`, then `record.json` (kind nas.train).
+
+    Returns train_supernet's result with `smallest_val_accuracy` added."""
+    from frugalml.nas.supernet import Evaluator, train_supernet
+
+    out = Path(out)
+    res = train_supernet(cfg, out, track=True, progress=progress)
+    space, net, _meta, train_ds, val, _test = pipeline.load_context(out)
+    smallest = Evaluator(space, net, train_ds, val)(space.smallest())
+    largest = res["largest_val_accuracy_unrecalibrated"]
+    after = Cost(
+        params=res["params"],
+        macs=space.macs(space.largest()),
+        notes={"params": "counted (supernet)", "macs": "counted (largest sub-network)"},
+    )
+    rec = record.build(
+        "nas.train",
+        quality={
+            "accuracy": record.metric(largest),
+            "accuracy_smallest": record.metric(smallest),
+        },
+        config=res["config"],
+        data=f"{cfg.space} (validation split)",
+        model=f"supernet {cfg.space}",
+        after=after,
+        spent=_spent(res.get("tracking")),
+        artifacts={
+            "weights": "supernet.safetensors",
+            "result": "result.json",
+            "meta": "nas.json",
+            "spent": "spent.json",
+        },
+    )
+    record.write(out, rec)
+    return res | {"smallest_val_accuracy": smallest}
+
+
+def search_dir(run: str | Path, device: str, budget_ms: float) -> Path:
+    return Path(run) / "search" / f"{device}-{budget_ms:g}ms"
+
+
+def search(run: str | Path, device: str, budget_ms: float, cfg, **kw) -> dict:
+    """`search_step` under a spent ledger in `search_dir(...)`, then `record.json` (kind nas.search).
+    Returns the search result with `run_dir` added."""
+    from frugalml.cost.tracker import Ledger
+
+    out = search_dir(run, device, budget_ms)
+    out.mkdir(parents=True, exist_ok=True)
+    # CPU-seconds mode, as every NAS step (see `pipeline`): machine-wide power would charge other jobs
+    with Ledger(out, children=True, label="nas.search", use_codecarbon=False) as ledger:
+        res = pipeline.search_step(run, device, budget_ms, cfg, **kw)
+    space = pipeline.load_supernet(run)[0]
+    largest = space.largest()
+    factor = res["speed_check"]["factor"] if res.get("speed_check") else 1.0
+    how = f"{MODELLED} (roofline of {device})" if res["modelled"] else f"predicted (latency predictor of {device})"
+    before = Cost(
+        macs=space.macs(largest),
+        latency_s=factor * pipeline.predictor_for(space, Path(run), device).predict(largest) / 1e3,
+        notes={"macs": "counted (largest sub-network)", "latency_s": how},
+    )
+    measured = res.get("measured_latency_ms")
+    after = Cost(
+        macs=res["macs"],
+        latency_s=(measured if measured is not None else res["predicted_latency_ms"]) / 1e3,
+        notes={
+            "macs": "counted (winner)",
+            "latency_s": how if measured is None or res["modelled"] else f"{MEASURED} on {device}",
+        },
+    )
+    base = Path(run) / "search" / f"{device}-{budget_ms:g}ms"
+    artifacts = {"result": _rel(base.with_name(base.name + "-result.json"), out), "spent": "spent.json"}
+    artifacts["state"] = _rel(base.with_name(base.name + ".json"), out)
+    rec = record.build(
+        "nas.search",
+        quality={"accuracy": record.metric(res["test_accuracy"]), "val_accuracy": record.metric(res["accuracy"])},
+        config=asdict(cfg) | {"device": device, "budget_ms": budget_ms, "supernet": str(run)},
+        data=f"{space.name} (test split)",
+        model=f"sub-network of {space.name}",
+        before=before,
+        after=after,
+        spent=_spent(ledger.total()),
+        artifacts=artifacts,
+    )
+    record.write(out, rec)
+    return res | {"run_dir": str(out)}
+
+
+def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 0) -> dict:
+    """`pipeline.export` under a spent ledger in `out`, then `record.json` (kind nas.export)."""
+    from frugalml.cost.tracker import Ledger
+    from frugalml.models import space as spaces
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with Ledger(out, children=True, label="nas.export", use_codecarbon=False) as ledger:
+        info = pipeline.export(run, arch, out, finetune_epochs=finetune_epochs)
+    space = spaces.get(info["space"])
+    params = sum(p.numel() for p in pipeline.load_exported(out).parameters())
+    acc = info.get("test_accuracy_finetuned", info["test_accuracy"])
+    rec = record.build(
+        "nas.export",
+        quality={"accuracy": record.metric(acc)},
+        config={"supernet": str(run), "arch": arch, "finetune_epochs": finetune_epochs},
+        data=f"{space.name} (test split)",
+        model=f"sub-network of {space.name}",
+        before=Cost(macs=space.macs(space.largest()), notes={"macs": "counted (largest sub-network)"}),
+        after=Cost(params=params, macs=info["macs"], notes={"params": "counted", "macs": "counted"}),
+        spent=_spent(ledger.total()),
+        artifacts={"weights": "model.safetensors", "arch": "arch.json", "export": "export.json", "spent": "spent.json"},
+    )
+    record.write(out, rec)
+    return info
