@@ -97,6 +97,33 @@ def _cli():
     return cli.app
 
 
+def test_nas_latency_and_pareto_write_records(run):
+    res = CliRunner().invoke(_cli(), ["nas", "latency", "--supernet", str(run), "--samples", "12", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    rec, text = shown(out["run_dir"])
+    assert out["run_dir"] == str(run / "latency" / "host-1t")
+    assert rec["kind"] == "nas.latency" and "nas.latency" in text and "predictor_mape" in text
+    mape = rec["quality"]["predictor_mape"]
+    assert mape["value"] == pytest.approx(out["mlp"]["mape_pct"]) and mape["higher_is_better"] is False
+    assert (run / "latency" / "host-1t" / rec["artifacts"]["metrics"]).is_file()
+
+    args = ["nas", "pareto", "--supernet", str(run), "--population", "6", "--generations", "2", "--json"]
+    res = CliRunner().invoke(_cli(), args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    rec, text = shown(out["run_dir"])
+    assert rec["kind"] == "nas.pareto" and "nas.pareto" in text and "hypervolume" in text
+    assert rec["quality"]["hypervolume"]["value"] == pytest.approx(out["hypervolume"]["nsga2"])
+    assert rec["quality"]["hypervolume_random"]["value"] == pytest.approx(out["hypervolume"]["random"])
+    front = out["measured_front"]
+    assert len(rec["points"]) == len(front) > 0
+    for p, m in zip(rec["points"], front, strict=True):
+        assert p["quality"]["accuracy"]["value"] == pytest.approx(m["test_accuracy"])
+        assert p["cost"]["macs"] == m["macs"]
+        assert p["cost"]["latency_s"] == pytest.approx(m["measured_latency_ms"] / 1e3)
+
+
 def test_search_json_has_the_documented_keys_and_meets_the_budget(run):
     from frugalml.nas.pipeline import predictor_for
 
@@ -222,6 +249,7 @@ def test_unknown_device_exits_2_from_the_installed_command(run):
         text=True,
         timeout=120,
     )
+    assert not (run / "latency" / "quantum-9").exists()
     assert r.returncode == 2 and r.stderr.strip() == (
         "frugal: error: unknown device 'quantum-9' (known: host-1t, host-2t, v100, p100, a100, h100, t4, tpu-v3, "
         "rpi4, snapdragon-855, eyeriss, host)"

@@ -97,9 +97,9 @@ def latency_cmd(
     json_out: bool = JSON,
 ):
     """Measure sub-networks on a device, fit the latency predictors, report their error vs the noise floor."""
-    from frugalml.nas.pipeline import latency_step
+    from frugalml.nas import records
 
-    res = latency_step(supernet, device, samples, seed=seed, progress=False if json_out else None)
+    res = records.latency(supernet, device, samples, seed=seed, progress=False if json_out else None)
     for k in ("mlp", "lut"):
         if k in res:
             res[k].pop("scatter", None)
@@ -109,6 +109,7 @@ def latency_cmd(
 
         if res["modelled"]:
             con.print(f"{device}: modelled device ({res['note']})")
+            con.print(f"run directory: {res['run_dir']}")
             return
         rows = []
         for name, label in (
@@ -126,6 +127,7 @@ def latency_cmd(
                 rows,
             )
         )
+        con.print(f"run directory: {res['run_dir']}")
 
     _print(res, json_out, human)
 
@@ -195,9 +197,9 @@ def pareto(
     json_out: bool = JSON,
 ):
     """NSGA-II accuracy/latency front vs random search with the same number of evaluations."""
-    from frugalml.nas.pipeline import pareto_step
+    from frugalml.nas import records
 
-    res = pareto_step(supernet, device, population, generations, seed=seed)
+    res = records.pareto(supernet, device, population, generations, seed=seed)
 
     def human(con):
         from frugalml.report.console import fmt_num, table
@@ -220,6 +222,7 @@ def pareto(
         con.print(
             table(f"front on {device} (measured members)", ["predicted ms", "measured ms", "test acc", "MACs"], rows)
         )
+        con.print(f"run directory: {res['run_dir']}")
 
     _print(res, json_out, human)
 

@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from frugalml.cost.currency import MEASURED, MODELLED, Cost
+from frugalml.nas import latency as lat
 from frugalml.nas import pipeline
 from frugalml.report import record
 
@@ -81,6 +82,7 @@ def search(run: str | Path, device: str, budget_ms: float, cfg, **kw) -> dict:
     Returns the search result with `run_dir` added."""
     from frugalml.cost.tracker import Ledger
 
+    lat.check_device(device)  # before creating its run directory
     out = search_dir(run, device, budget_ms)
     out.mkdir(parents=True, exist_ok=True)
     # CPU-seconds mode, as every NAS step (see `pipeline`): machine-wide power would charge other jobs
@@ -147,3 +149,76 @@ def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 
     )
     record.write(out, rec)
     return info
+
+
+def latency(run: str | Path, device: str, samples: int, seed: int = 0, **kw) -> dict:
+    """`latency_step` under a spent ledger in `<supernet>/latency/<device>/`, then `record.json`
+    (kind nas.latency): quality = the MLP predictor's held-out MAPE in % (lower is better; none
+    on a modelled device, whose latency is the model itself). Returns the result with `run_dir`."""
+    from frugalml.cost.tracker import Ledger
+
+    lat.check_device(device)  # before creating its run directory
+    out = Path(run) / "latency" / device
+    out.mkdir(parents=True, exist_ok=True)
+    with Ledger(out, children=True, label="nas.latency", use_codecarbon=False) as ledger:
+        res = pipeline.latency_step(run, device, samples, seed=seed, **kw)
+    quality = {}
+    if "mlp" in res:
+        quality["predictor_mape"] = record.metric(res["mlp"]["mape_pct"], higher_is_better=False)
+    artifacts = {"metrics": f"../{device}-metrics.json", "spent": "spent.json"}
+    if not res["modelled"]:
+        artifacts |= {"measurements": f"../{device}.json", "predictor": f"../{device}-mlp.json"}
+    rec = record.build(
+        "nas.latency",
+        quality=quality,
+        config={"supernet": str(run), "device": device, "samples": samples, "seed": seed},
+        data=f"{res['samples']} sub-networks measured on {device}",
+        model="MLP latency predictor (HAT)",
+        spent=_spent(ledger.total()),
+        artifacts=artifacts,
+    )
+    record.write(out, rec)
+    return res | {"run_dir": str(out)}
+
+
+def _front_point(m: dict, device: str, modelled: bool) -> dict:
+    measured = m.get("measured_latency_ms")
+    how = f"{MODELLED} (roofline of {device})" if modelled else f"{MEASURED} on {device}"
+    if measured is None:
+        how = f"predicted (latency predictor of {device})"
+    return {
+        "label": f"{m['predicted_latency_ms']:.4g} ms predicted",
+        "quality": {"accuracy": record.metric(m["test_accuracy"])},
+        "cost": Cost(
+            macs=m["macs"],
+            latency_s=(measured if measured is not None else m["predicted_latency_ms"]) / 1e3,
+            notes={"macs": "counted", "latency_s": how},
+        ),
+    }
+
+
+def pareto(run: str | Path, device: str, population: int, generations: int, seed: int = 0, **kw) -> dict:
+    """`pareto_step` under a spent ledger in `<supernet>/search/<device>-pareto/`, then `record.json`
+    (kind nas.pareto): quality = hypervolume of the NSGA-II front and of random search with as many
+    evaluations; points = the measured front members (test accuracy, MACs, latency)."""
+    from frugalml.cost.tracker import Ledger
+
+    lat.check_device(device)  # before creating its run directory
+    out = Path(run) / "search" / f"{device}-pareto"
+    out.mkdir(parents=True, exist_ok=True)
+    with Ledger(out, children=True, label="nas.pareto", use_codecarbon=False) as ledger:
+        res = pipeline.pareto_step(run, device, population, generations, seed=seed, **kw)
+    hv = res["hypervolume"]
+    rec = record.build(
+        "nas.pareto",
+        quality={"hypervolume": record.metric(hv["nsga2"]), "hypervolume_random": record.metric(hv["random"])},
+        config={"supernet": str(run), "device": device, "population": population, "generations": generations}
+        | {"seed": seed},
+        data="validation split (search), test split (front members)",
+        model="sub-networks of the supernet",
+        spent=_spent(ledger.total()),
+        points=[_front_point(m, device, res["modelled"]) for m in res["measured_front"]],
+        artifacts={"front": f"../{device}-pareto.json", "spent": "spent.json"},
+    )
+    record.write(out, rec)
+    return res | {"run_dir": str(out)}
