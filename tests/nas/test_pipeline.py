@@ -19,11 +19,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def trained(tmp_path_factory):
+    """A tiny supernet trained through `frugal nas train` (the record's run), and what it printed."""
     out = tmp_path_factory.mktemp("nas") / "sn"
-    train_supernet(SupernetConfig(epochs=1, sampling="uniform", quick=True), out, track=False, progress=False)
+    args = ["nas", "train", "--epochs", "1", "--sampling", "uniform", "--quick", "--out", str(out), "--json"]
+    res = CliRunner().invoke(_cli(), args)
+    assert res.exit_code == 0, res.output
     latency_step(out, "host-1t", samples=12, rounds=2, progress=False)
-    return out
+    return out, json.loads(res.stdout)
+
+
+@pytest.fixture(scope="module")
+def run(trained):
+    return trained[0]
+
+
+def shown(run_dir):
+    """(the run's record, what `frugal show` printed)."""
+    from frugalml.report import record
+
+    res = CliRunner().invoke(_cli(), ["show", str(run_dir)])
+    assert res.exit_code == 0, res.output
+    return record.read(run_dir), res.stdout
+
+
+def test_nas_train_writes_a_record_with_the_accuracies_it_printed(trained):
+    out, printed = trained
+    rec, text = shown(out)
+    assert rec["kind"] == "nas.train" and "nas.train" in text and "accuracy" in text
+    assert rec["quality"]["accuracy"]["value"] == pytest.approx(printed["final"]["test_accuracy"])
+    assert rec["quality"]["accuracy_smallest"]["value"] == pytest.approx(printed["smallest_val_accuracy"])
+    assert rec["after"]["params"] == printed["params"] > 0 and rec["after"]["macs"] > 0
+    # spent is fit's own ledger on the run directory, once (not wrapped twice)
+    spent = json.loads((out / "spent.json").read_text())
+    assert len(spent["segments"]) == 1 and rec["spent"]["cpu_s"] == pytest.approx(spent["total"]["cpu_s"])
 
 
 def test_a_killed_supernet_training_resumes_where_it_stopped(tmp_path, monkeypatch):
@@ -68,6 +97,33 @@ def _cli():
     return cli.app
 
 
+def test_nas_latency_and_pareto_write_records(run):
+    res = CliRunner().invoke(_cli(), ["nas", "latency", "--supernet", str(run), "--samples", "12", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    rec, text = shown(out["run_dir"])
+    assert out["run_dir"] == str(run / "latency" / "host-1t")
+    assert rec["kind"] == "nas.latency" and "nas.latency" in text and "predictor_mape" in text
+    mape = rec["quality"]["predictor_mape"]
+    assert mape["value"] == pytest.approx(out["mlp"]["mape_pct"]) and mape["higher_is_better"] is False
+    assert (run / "latency" / "host-1t" / rec["artifacts"]["metrics"]).is_file()
+
+    args = ["nas", "pareto", "--supernet", str(run), "--population", "6", "--generations", "2", "--json"]
+    res = CliRunner().invoke(_cli(), args)
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    rec, text = shown(out["run_dir"])
+    assert rec["kind"] == "nas.pareto" and "nas.pareto" in text and "hypervolume" in text
+    assert rec["quality"]["hypervolume"]["value"] == pytest.approx(out["hypervolume"]["nsga2"])
+    assert rec["quality"]["hypervolume_random"]["value"] == pytest.approx(out["hypervolume"]["random"])
+    front = out["measured_front"]
+    assert len(rec["points"]) == len(front) > 0
+    for p, m in zip(rec["points"], front, strict=True):
+        assert p["quality"]["accuracy"]["value"] == pytest.approx(m["test_accuracy"])
+        assert p["cost"]["macs"] == m["macs"]
+        assert p["cost"]["latency_s"] == pytest.approx(m["measured_latency_ms"] / 1e3)
+
+
 def test_search_json_has_the_documented_keys_and_meets_the_budget(run):
     from frugalml.nas.pipeline import predictor_for
 
@@ -100,6 +156,21 @@ def test_search_json_has_the_documented_keys_and_meets_the_budget(run):
         assert key in out
     assert out["predicted_latency_ms"] <= budget and 0 <= out["accuracy"] <= 1
     space.validate(out["arch"])
+    rec, text = shown(out["run_dir"])
+    assert out["run_dir"] == str(run / "search" / f"host-1t-{budget:g}ms")
+    assert rec["kind"] == "nas.search" and "nas.search" in text and "accuracy" in text
+    assert rec["quality"]["accuracy"]["value"] == pytest.approx(out["test_accuracy"])
+    assert rec["quality"]["val_accuracy"]["value"] == pytest.approx(out["accuracy"])
+    after, before = rec["after"], rec["before"]
+    assert after["macs"] == out["macs"] and after["latency_s"] == pytest.approx(out["measured_latency_ms"] / 1e3)
+    assert after["notes"]["latency_s"] == "measured on host-1t"
+    assert before["macs"] == space.macs(space.largest()) > after["macs"]
+    scale = out["speed_check"]["factor"] if out["speed_check"] else 1.0
+    assert before["latency_s"] == pytest.approx(scale * pred.predict(space.largest()) / 1e3)
+    assert before["notes"]["latency_s"].startswith("predicted")
+    assert rec["spent"]["cpu_s"] > 0 and "counterfactual" not in rec["spent"]
+    result = Path(out["run_dir"]) / rec["artifacts"]["result"]
+    assert json.loads(result.read_text())["test_accuracy"] == out["test_accuracy"]
 
 
 def test_export_writes_a_module_that_loads_and_matches_the_supernet(run, tmp_path):
@@ -123,6 +194,13 @@ def test_export_writes_a_module_that_loads_and_matches_the_supernet(run, tmp_pat
     assert res.exit_code == 0, res.output
     assert (tmp_path / "exp" / "model.safetensors").exists()
     module = load_exported(tmp_path / "exp")
+    rec, text = shown(tmp_path / "exp")
+    printed = json.loads(res.stdout)
+    assert rec["kind"] == "nas.export" and "nas.export" in text and "accuracy" in text
+    assert rec["quality"]["accuracy"]["value"] == pytest.approx(printed["test_accuracy"])
+    assert rec["after"]["macs"] == printed["macs"] == space.macs(arch)
+    assert rec["after"]["params"] == sum(p.numel() for p in module.parameters())
+    assert rec["before"]["macs"] == space.macs(space.largest())
     train = space.dataset(quick=True)[0]
     ref = space.extract(net, arch)
     space.prepare(ref, train)
@@ -171,6 +249,7 @@ def test_unknown_device_exits_2_from_the_installed_command(run):
         text=True,
         timeout=120,
     )
+    assert not (run / "latency" / "quantum-9").exists()
     assert r.returncode == 2 and r.stderr.strip() == (
         "frugal: error: unknown device 'quantum-9' (known: host-1t, host-2t, v100, p100, a100, h100, t4, tpu-v3, "
         "rpi4, snapdragon-855, eyeriss, host)"

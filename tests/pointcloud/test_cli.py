@@ -46,6 +46,25 @@ def model_dir(tmp_path_factory):
     return out
 
 
+def show(run_dir):
+    from frugalml.report import record
+
+    r = run("show", str(run_dir))
+    assert r.exit_code == 0, r.output
+    return record.read(run_dir), r.stdout
+
+
+def test_train_writes_a_record_with_the_miou_it_saved(model_dir):
+    rec, shown = show(model_dir)
+    saved = json.loads((model_dir / "model.json").read_text())["result"]
+    assert rec["kind"] == "pointcloud.train" and "pointcloud.train" in shown and "miou" in shown
+    assert rec["quality"]["miou"]["value"] == pytest.approx(saved["miou"])
+    assert rec["quality"]["accuracy"]["value"] == pytest.approx(saved["accuracy"])
+    assert rec["before"] is None and rec["after"]["params"] > 0 and rec["after"]["macs"] > 0
+    assert rec["spent"]["cpu_s"] > 0 and rec["spent"]["segments"] == 1
+    assert (model_dir / rec["artifacts"]["weights"]).is_file()
+
+
 def test_eval_json_reports_miou_per_class_macs_and_latency(model_dir, tmp_path):
     png = tmp_path / "top.png"
     r = run("pointcloud", "eval", "--model", str(model_dir), "--render", str(png), "--json")
@@ -56,6 +75,14 @@ def test_eval_json_reports_miou_per_class_macs_and_latency(model_dir, tmp_path):
     assert res["miou"] == pytest.approx(sum(present) / len(present))
     assert res["macs"] > 0 and res["latency_ms"] > 0 and res["points"] == 256
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rec, shown = show(res["run_dir"])
+    assert res["run_dir"] == str(model_dir / "eval")
+    assert rec["kind"] == "pointcloud.eval" and "pointcloud.eval" in shown and "miou" in shown
+    assert rec["quality"]["miou"]["value"] == pytest.approx(res["miou"])
+    after = rec["after"]
+    assert after["macs"] == res["macs"] and after["params"] == res["params"]
+    assert after["latency_s"] == pytest.approx(res["latency_ms"] / 1e3) and "measured" in after["notes"]["latency_s"]
+    assert (model_dir / "eval" / rec["artifacts"]["render"]).resolve() == png.resolve()
 
 
 def test_eval_on_semantickitti_files_handles_an_empty_scan(model_dir, tmp_path):
@@ -132,3 +159,7 @@ def test_nas_train_accepts_the_pointvoxel_space(tmp_path):
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     assert res["space"] == "pointvoxel" and res["params"] > 0
+    rec, text = show(out)
+    assert rec["kind"] == "nas.train" and "nas.train" in text
+    assert rec["quality"]["accuracy"]["value"] == pytest.approx(res["final"]["test_accuracy"])
+    assert rec["after"]["params"] == res["params"]

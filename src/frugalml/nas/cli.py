@@ -65,14 +65,15 @@ def train(
     json_out: bool = JSON,
 ):
     """Train the weight-sharing supernet (resumes if killed)."""
-    from frugalml.nas.supernet import SupernetConfig, train_supernet
+    from frugalml.nas import records
+    from frugalml.nas.supernet import SupernetConfig
 
     _space_or_error(space)
     cfg = SupernetConfig(
         space=space, epochs=epochs, lr=lr, sampling=sampling, subnets=subnets, distill=distill, seed=seed, quick=quick
     )
     out = out or Path("runs/nas") / f"{space}-s{seed}"
-    res = train_supernet(cfg, out, track=False, progress=None if not json_out else False)
+    res = records.train(cfg, out, progress=None if not json_out else False)
     res = {"run_dir": str(out)} | {k: v for k, v in res.items() if k != "history"} | {"final": res["history"][-1]}
 
     def human(con):
@@ -80,7 +81,7 @@ def train(
         con.print(
             f"supernet '{space}' trained {f['epoch']} epochs in {res['seconds']:.1f} s "
             f"({res['params']:,} params); largest sub-network val accuracy {f['test_accuracy']:.3f} "
-            f"(before BN recalibration)"
+            f"(before BN recalibration), smallest {res['smallest_val_accuracy']:.3f} (recalibrated)"
         )
         con.print(f"run directory: {out}")
 
@@ -96,9 +97,9 @@ def latency_cmd(
     json_out: bool = JSON,
 ):
     """Measure sub-networks on a device, fit the latency predictors, report their error vs the noise floor."""
-    from frugalml.nas.pipeline import latency_step
+    from frugalml.nas import records
 
-    res = latency_step(supernet, device, samples, seed=seed, progress=False if json_out else None)
+    res = records.latency(supernet, device, samples, seed=seed, progress=False if json_out else None)
     for k in ("mlp", "lut"):
         if k in res:
             res[k].pop("scatter", None)
@@ -108,6 +109,7 @@ def latency_cmd(
 
         if res["modelled"]:
             con.print(f"{device}: modelled device ({res['note']})")
+            con.print(f"run directory: {res['run_dir']}")
             return
         rows = []
         for name, label in (
@@ -125,6 +127,7 @@ def latency_cmd(
                 rows,
             )
         )
+        con.print(f"run directory: {res['run_dir']}")
 
     _print(res, json_out, human)
 
@@ -149,7 +152,7 @@ def search_cmd(
     json_out: bool = JSON,
 ):
     """Evolutionary search (HAT settings by default) for the most accurate sub-network under a budget."""
-    from frugalml.nas.pipeline import search_step
+    from frugalml.nas import records
     from frugalml.nas.search import EvolutionConfig
 
     cfg = EvolutionConfig(
@@ -161,7 +164,7 @@ def search_cmd(
         mutate_prob=mutate_prob,
         seed=seed,
     )
-    res = search_step(
+    res = records.search(
         supernet, device, latency_ms, cfg, progress=False if json_out else None, speed_check=max(speed_check, 0)
     )
     res.pop("history", None)
@@ -179,6 +182,7 @@ def search_cmd(
             f"evaluated in {res['search_seconds']:.1f} s"
         )
         con.print(f"arch: {res['arch']}")
+        con.print(f"run directory: {res['run_dir']}")
 
     _print(res, json_out, human)
 
@@ -193,9 +197,9 @@ def pareto(
     json_out: bool = JSON,
 ):
     """NSGA-II accuracy/latency front vs random search with the same number of evaluations."""
-    from frugalml.nas.pipeline import pareto_step
+    from frugalml.nas import records
 
-    res = pareto_step(supernet, device, population, generations, seed=seed)
+    res = records.pareto(supernet, device, population, generations, seed=seed)
 
     def human(con):
         from frugalml.report.console import fmt_num, table
@@ -218,6 +222,7 @@ def pareto(
         con.print(
             table(f"front on {device} (measured members)", ["predicted ms", "measured ms", "test acc", "MACs"], rows)
         )
+        con.print(f"run directory: {res['run_dir']}")
 
     _print(res, json_out, human)
 
@@ -231,12 +236,12 @@ def export(
     json_out: bool = JSON,
 ):
     """Write a sub-network as a standalone module: arch.json + model.safetensors."""
-    from frugalml.nas.pipeline import export as run_export
+    from frugalml.nas import records
     from frugalml.nas.pipeline import read_arch
     from frugalml.nas.supernet import load_supernet
 
     space, _, _ = load_supernet(supernet)
-    res = run_export(supernet, read_arch(space, arch), out, finetune_epochs=finetune_epochs)
+    res = records.export(supernet, read_arch(space, arch), out, finetune_epochs=finetune_epochs)
 
     def human(con):
         con.print(f"exported to {out}: test accuracy {res['test_accuracy']:.3f}, {res['macs']:,} MACs")

@@ -45,7 +45,7 @@ def train(
 ):
     """Train a network on generated street scenes into a model directory (resumes if killed)."""
     from frugalml.pointcloud.model import minkunet, spvcnn
-    from frugalml.pointcloud.train import PCTrainConfig, train_model
+    from frugalml.pointcloud.train import PCTrainConfig, train_recorded
 
     makers = {"spvcnn": spvcnn, "minkunet": minkunet}
     if arch not in makers:
@@ -57,7 +57,7 @@ def train(
     ds = _lidar(dcfg)
     out = out or Path("runs/pointcloud") / f"{arch}-w{width:g}-v{voxel:g}-s{seed}"
     cfg = PCTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, threads=threads)
-    meta = train_model(a, ds, cfg, out, data_config=dcfg, progress=None if not json_out else False)
+    meta = train_recorded(a, ds, cfg, out, data_config=dcfg, progress=None if not json_out else False)
     r = meta["result"]
     res = {
         "model_dir": str(out),
@@ -91,12 +91,31 @@ def eval_cmd(
     limit: int = typer.Option(None, help="At most this many scans from --scans."),
     render: Path = typer.Option(None, help="Also save a top view of the first scene coloured by prediction (PNG)."),
     threads: int = typer.Option(1, help="Threads for the latency measurement."),
+    out: Path = typer.Option(None, help="Run directory of this evaluation's record.json (default <model>/eval)."),
     json_out: bool = JSON,
 ):
     """mIoU, IoU per class, MACs and measured CPU latency of a trained model."""
-    from frugalml.pointcloud.train import load_model, model_cost
+    from frugalml.cost.tracker import Ledger
+    from frugalml.pointcloud.train import load_model, write_eval_record
 
     net, meta = load_model(model)
+    out = out or model / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    with Ledger(out, children=True, label="pointcloud.eval") as ledger:
+        res = _evaluate(net, meta, model, scans, limit, render, threads)
+    write_eval_record(out, model, res, ledger.total(), res.get("render"))
+    res["run_dir"] = str(out)
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(res)
+    _print_eval(res, model, threads, render)
+
+
+def _evaluate(net, meta: dict, model: Path, scans, limit, render, threads: int) -> dict:
+    """Score `net` (generated test split or `scans`), cost one scene, render it if asked."""
+    from frugalml.pointcloud.train import model_cost
+
     classes = meta.get("classes") or [str(i) for i in range(meta["num_classes"])]
     ev = _score_scans_dir(net, meta, scans, limit) if scans is not None else _score_generated(net, meta, model)
     sc = ev.scores
@@ -117,11 +136,7 @@ def eval_cmd(
     if render is not None and ev.scene_pts is not None:
         _render_scene(net, ev, classes, render, title=f"{model.name}: mIoU {sc['miou']:.3f}")
         res["render"] = str(render)
-    if json_out:
-        from frugalml.report.console import print_json
-
-        return print_json(res)
-    _print_eval(res, model, threads, render)
+    return res
 
 
 class _Evaluated:
@@ -195,6 +210,7 @@ def _print_eval(res: dict, model: Path, threads: int, render: Path | None) -> No
         )
     if render is not None:
         con.print(f"top view: {render}")
+    con.print(f"run directory: {res['run_dir']}")
 
 
 @app.command()

@@ -222,3 +222,82 @@ def model_cost(model, scene: torch.Tensor, threads: int = 1, min_run_time: float
         "threads": threads,
         "points_per_scene": int(scene.shape[1]),
     }
+
+
+# ---- run records -------------------------------------------------------------------------
+
+SPENT_KEYS = ("wall_s", "cpu_s", "energy_j", "co2e_g", "segments", "notes")
+
+
+def _quality(scores: dict) -> dict:
+    from frugalml.report import record
+
+    return {"miou": record.metric(scores["miou"]), "accuracy": record.metric(scores["accuracy"])}
+
+
+def train_recorded(arch: Arch, ds, cfg: PCTrainConfig, out: str | Path, data_config: dict | None = None, **kw) -> dict:
+    """`train_model` under the run's spent ledger, then its `record.json` (kind pointcloud.train):
+    quality mIoU and point accuracy on the test split; after = the trained net's params and MACs
+    of one test scene (one traced forward pass; latency is measured by `frugal pointcloud eval`)."""
+    from frugalml.cost.currency import Cost
+    from frugalml.cost.tracker import Ledger
+    from frugalml.report import record
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with Ledger(out, children=True, label="pointcloud.train") as ledger:
+        meta = train_model(arch, ds, cfg, out, data_config=data_config, **kw)
+    net, _ = load_model(out)
+    after = Cost(params=sum(p.numel() for p in net.parameters()), notes={"params": "counted"})
+    if len(ds.y_test):
+        after.macs = count_macs(net, ds.x_test[:1])
+        after.notes["macs"] = f"counted (traced, one test scene of {ds.x_test.shape[1]} points)"
+    rec = record.build(
+        "pointcloud.train",
+        quality=_quality(meta["result"]),
+        config={"arch": meta["arch"], "train": meta["train"], "init": meta["init"]},
+        data=meta["data"],
+        model="spvcnn" if meta["arch"].get("point_branch", True) else "minkunet",
+        after=after,
+        spent={k: v for k, v in ledger.total().items() if k in SPENT_KEYS},
+        artifacts={"weights": WEIGHTS, "model": MODEL_JSON, "spent": "spent.json"},
+    )
+    record.write(out, rec)
+    return meta
+
+
+def write_eval_record(out: str | Path, model_dir: str | Path, res: dict, spent: dict, render: str | None) -> Path:
+    """`record.json` of `frugal pointcloud eval` (kind pointcloud.eval) in `out`: quality mIoU and
+    point accuracy, after = the model's params, MACs and measured latency per scene."""
+    import os
+
+    from frugalml.cost.currency import MEASURED, Cost
+    from frugalml.report import record
+
+    out = Path(out)
+    after = None
+    if res.get("macs") is not None:
+        after = Cost(
+            params=res["params"],
+            macs=res["macs"],
+            latency_s=res["latency_ms"] / 1e3,
+            notes={
+                "params": "counted",
+                "macs": f"counted (traced, one scene of {res['points_per_scene']} points)",
+                "latency_s": f"{MEASURED} on this host, median, {res['threads']} thread(s)",
+            },
+        )
+    artifacts = {"model": os.path.relpath(Path(model_dir) / WEIGHTS, out), "spent": "spent.json"}
+    if render:
+        artifacts["render"] = os.path.relpath(render, out)
+    rec = record.build(
+        "pointcloud.eval",
+        quality=_quality(res),
+        config={"model_dir": str(model_dir), "data": res["data"]},
+        data=res["data"],
+        model=str(model_dir),
+        after=after,
+        spent={k: v for k, v in spent.items() if k in SPENT_KEYS},
+        artifacts=artifacts,
+    )
+    return record.write(out, rec)
