@@ -282,7 +282,7 @@ def find_points(result: dict) -> list[dict]:
             if lv.get(f"{kind}_accuracy"):
                 name = "random_pruning_accuracy" if kind == "random" else f"{kind}_accuracy"
                 quality[name] = metric_of(lv[f"{kind}_accuracy"], seeds)
-        label = "dense" if lv["level"] == 0 else f"level {lv['level']} ({100 * lv['remaining']:.2f}% remaining)"
+        label = "dense" if lv["level"] == 0 else f"level {lv['level']}: {100 * lv['remaining']:.3g}%"
         points.append({"label": label, "quality": quality, "cost": level_cost(lv)})
     return points
 
