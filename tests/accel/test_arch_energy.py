@@ -136,14 +136,10 @@ def _record_shown(run_dir, kind):
 
 def test_cli_energy_out_writes_a_run_with_its_record(tmp_path):
     run_dir = tmp_path / "run"
+    tiny = ["--model", "tests.accel.nets:tiny_cnn", "--input", "1,3,16,16", "--arch", "eyeriss-v1"]
     r = run(
         "energy",
-        "--model",
-        "tests.accel.nets:tiny_cnn",
-        "--input",
-        "1,3,16,16",
-        "--arch",
-        "eyeriss-v1",
+        *tiny,
         "--out",
         str(run_dir),
         "--json",
