@@ -83,6 +83,8 @@ def test_sparse_estimate_scales_macs_and_weight_traffic_by_density():
 
 def run(*args, env_extra=None):
     env = dict(os.environ, **(env_extra or {}))
+    if env_extra and "PYTHONPATH" in env_extra and os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] += os.pathsep + os.environ["PYTHONPATH"]  # and the frugalml under test still importable
     return subprocess.run([FRUGAL, "accel", *args], capture_output=True, text=True, env=env, timeout=300)
 
 
@@ -117,9 +119,52 @@ def test_cli_energy_json_has_layers_and_total(tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_compare_json_lists_every_dataflow():
+def _record_shown(run_dir, kind):
+    """The run's record (validated), after checking that `frugal show` prints it."""
+    from frugalml.report import record
+
+    rec = record.read(run_dir)
+    assert rec["kind"] == kind and rec["quality"] == {} and rec["spent"]["cpu_s"] > 0
+    assert json.loads((run_dir / "result.json").read_text())  # the run's own JSON, beside the record
+    for path in rec["artifacts"].values():
+        assert (run_dir / path).exists(), path
+    shown = subprocess.run([FRUGAL, "show", str(run_dir)], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert kind in shown.stdout and "MACs" in shown.stdout
+    return rec
+
+
+def test_cli_energy_out_writes_a_run_with_its_record(tmp_path):
+    run_dir = tmp_path / "run"
+    tiny = ["--model", "tests.accel.nets:tiny_cnn", "--input", "1,3,16,16", "--arch", "eyeriss-v1"]
+    r = run(
+        "energy",
+        *tiny,
+        "--out",
+        str(run_dir),
+        "--json",
+        env_extra={"PYTHONPATH": ROOT},
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert json.loads((run_dir / "result.json").read_text())["total"] == out["total"]
+    rec = _record_shown(run_dir, "accel.energy")
+    assert rec["before"] is None and rec["artifacts"]["plot"] == "energy_per_layer.png"
+    after = rec["after"]
+    assert after["macs"] == out["total"]["macs"] and after["latency_s"] == pytest.approx(out["total"]["latency_s"])
+    assert "energy_j" not in after  # normalised energies are not joules: the total is in the notes
+    assert float(after["notes"]["energy_normalized"]) == pytest.approx(out["total"]["energy"]["total"], rel=1e-5)
+    assert [p["label"] for p in rec["points"]] == [layer["name"] for layer in out["layers"]]
+    for p, layer in zip(rec["points"], out["layers"]):
+        assert p["cost"]["macs"] == layer["macs"]
+        assert float(p["cost"]["notes"]["energy_normalized"]) == pytest.approx(layer["energy"]["total"], rel=1e-5)
+
+
+def test_cli_compare_json_lists_every_dataflow(tmp_path):
     r = run(
         "compare",
+        "--out",
+        str(tmp_path / "run"),
         "--model",
         "tests.accel.nets:tiny_cnn",
         "--input",
@@ -135,6 +180,19 @@ def test_cli_compare_json_lists_every_dataflow():
     for row in out["dataflows"].values():
         assert {"conv_energy_per_mac", "fc_energy_per_mac", "total_energy"} <= set(row)
         assert row["conv_energy_per_mac"] > 1  # at least the MAC itself
+    run_dir = tmp_path / "run"
+    assert json.loads((run_dir / "result.json").read_text())["dataflows"] == out["dataflows"]
+    rec = _record_shown(run_dir, "accel.compare")
+    rows = out["dataflows"]
+    best = min(rows, key=lambda n: rows[n]["total_energy"])
+    assert rec["before"]["notes"]["dataflow"].startswith("rs:")
+    assert rec["after"]["notes"]["dataflow"].startswith(f"{best}:")
+    assert float(rec["before"]["notes"]["energy_normalized"]) == pytest.approx(rows["rs"]["total_energy"], rel=1e-5)
+    assert float(rec["after"]["notes"]["energy_normalized"]) == pytest.approx(rows[best]["total_energy"], rel=1e-5)
+    points = {p["label"]: p["cost"] for p in rec["points"]}
+    assert set(points) == set(rows)
+    for name, cost in points.items():
+        assert float(cost["notes"]["energy_normalized"]) == pytest.approx(rows[name]["total_energy"], rel=1e-5)
 
 
 def test_cli_archs_lists_shipped_specs():

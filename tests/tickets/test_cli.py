@@ -46,6 +46,35 @@ def test_find_json_is_one_object_with_the_documented_fields(tmp_path):
     lv = obj["levels"][1]
     assert {"remaining", "accuracy", "reinit_accuracy", "random_accuracy", "macs_effective"} <= set(lv)
     assert set(lv["accuracy"]) >= {"mean", "per_seed"}
+    _check_find_record(tmp_path / "r", obj)
+
+
+def _check_find_record(out, obj):
+    """record.json of a find run holds what the run printed: final-level accuracy, dense -> ticket, every level."""
+    from frugalml.report import record
+
+    rec = record.read(out)
+    assert rec["kind"] == "tickets.find" and rec["data"] == "digits" and rec["model"] == "mlp"
+    final, dense = obj["levels"][-1], obj["levels"][0]
+    acc = rec["quality"]["accuracy"]
+    assert acc["values"] == final["accuracy"]["per_seed"] and acc["seeds"] == obj["seeds"]
+    assert acc["value"] == pytest.approx(final["accuracy"]["mean"])
+    assert rec["before"]["nonzero_params"] == dense["nonzero_params"] and rec["before"]["macs"] == dense["macs"]
+    assert rec["after"]["nonzero_params"] == final["nonzero_params"] < rec["before"]["nonzero_params"]
+    assert rec["after"]["macs_effective"] == final["macs_effective"] < rec["before"]["macs_effective"]
+    points = rec["points"]
+    assert [p["label"] for p in points][0] == "dense" and len(points) == len(obj["levels"])
+    for p, lv in zip(points, obj["levels"]):
+        assert p["quality"]["accuracy"]["value"] == pytest.approx(lv["accuracy"]["mean"])
+        assert p["cost"]["macs_effective"] == lv["macs_effective"]
+    assert points[1]["quality"]["random_pruning_accuracy"]["values"] == final["random_accuracy"]["per_seed"]
+    assert points[1]["quality"]["reinit_accuracy"]["values"] == final["reinit_accuracy"]["per_seed"]
+    assert rec["spent"]["segments"] == 1 and rec["spent"]["cpu_s"] > 0
+    for path in rec["artifacts"].values():
+        assert (out / path).exists(), path
+    shown = runner.invoke(cli.app, ["show", str(out)])
+    assert shown.exit_code == 0, shown.output
+    assert "tickets.find" in shown.output and "accuracy" in shown.output
 
 
 class _Proc:

@@ -13,6 +13,35 @@ from frugalml.tickets.stability import barrier, interpolate_curve, stability
 from frugalml.tickets.transfer import same_classes, transfer
 
 
+def _cli_json(*args) -> dict:
+    """`frugal ARGS --json` in process: the one JSON object it prints."""
+    from typer.testing import CliRunner
+
+    from frugalml import cli
+
+    cli._add_groups()
+    res = CliRunner().invoke(cli.app, [*args, "--json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def _record_shown(run, kind: str, metric: str) -> dict:
+    """The run's record (validated), after checking that `frugal show` prints its kind and headline metric."""
+    from typer.testing import CliRunner
+
+    from frugalml import cli
+    from frugalml.report import record
+
+    rec = record.read(run)
+    assert rec["kind"] == kind and rec["spent"]["cpu_s"] > 0
+    for path in rec["artifacts"].values():
+        assert (run / path).exists(), path
+    shown = CliRunner().invoke(cli.app, ["show", str(run)])
+    assert shown.exit_code == 0, shown.output
+    assert kind in shown.output and metric in shown.output
+    return rec
+
+
 def test_barrier_is_peak_error_above_mean_of_endpoints():
     curve = [{"alpha": a / 4, "error": e} for a, e in enumerate([0.10, 0.15, 0.30, 0.12, 0.20])]
     assert barrier(curve) == pytest.approx(0.30 - 0.15)
@@ -38,12 +67,17 @@ def test_interpolation_endpoints_are_the_two_models_and_midpoint_is_the_average(
 
 def test_stability_reports_eleven_points_and_a_flag(tiny_run):
     out, _ = tiny_run
-    res = stability(out, level=1, seeds=[0])
+    res = _cli_json("tickets", "stability", "--run", str(out), "--level", "1")
     assert res["points"] == 11 and len(res["seeds"][0]["test_curve"]) == 11
     s = res["seeds"][0]
     assert s["barrier"] == pytest.approx(barrier(s["test_curve"]))
     assert res["stable"] == (res["barrier"] < 0.02)
     assert (out / "level_1" / "stability.png").is_file()
+    rec = _record_shown(out / "level_1", "tickets.stability", "error_barrier")
+    eb = rec["quality"]["error_barrier"]
+    assert eb["values"] == [s["barrier"] for s in res["seeds"]] and eb["seeds"] == [0, 1]
+    assert eb["value"] == pytest.approx(res["barrier"]) and eb["higher_is_better"] is False
+    assert rec["quality"]["train_error_barrier"]["values"] == [s["train_barrier"] for s in res["seeds"]]
     with pytest.raises(FrugalError, match="level 9"):
         stability(out, level=9)
 
@@ -75,13 +109,34 @@ def test_transfer_digits_0_4_to_5_9_reinitialises_output_and_compares(tmp_path):
         src,
         progress=False,
     )
-    res = transfer(src / "level_1", "digits:classes=5-9", out=tmp_path / "t")
+    res = _cli_json(
+        "tickets",
+        "transfer",
+        "--ticket",
+        str(src / "level_1"),
+        "--data",
+        "digits:classes=5-9",
+        "--out",
+        str(tmp_path / "t"),
+    )
     assert res["reinit_output"] is True and res["reinit_output_reason"] == "classes differ"
     for key in ("transferred_accuracy", "target_ticket_accuracy", "random_accuracy", "target_dense_accuracy"):
         assert 0.0 <= res[key]["mean"] <= 1.0
     assert res["remaining"] == pytest.approx(
         json.loads((level_dir(src, 1, 0) / "metrics.json").read_text())["remaining"], abs=0.002
     )
+    rec = _record_shown(tmp_path / "t", "tickets.transfer", "accuracy")
+    q = rec["quality"]
+    assert q["accuracy"]["values"] == res["transferred_accuracy"]["per_seed"] and q["accuracy"]["seeds"] == [0]
+    assert q["target_dense_accuracy"]["value"] == pytest.approx(res["target_dense_accuracy"]["mean"])
+    assert q["target_ticket_accuracy"]["value"] == pytest.approx(res["target_ticket_accuracy"]["mean"])
+    assert q["random_pruning_accuracy"]["value"] == pytest.approx(res["random_accuracy"]["mean"])
+    dense = json.loads((level_dir(tmp_path / "t" / "target_run", 0, 0) / "metrics.json").read_text())
+    assert rec["before"]["nonzero_params"] == dense["nonzero_params"] and rec["before"]["macs"] == dense["macs"]
+    assert rec["after"]["nonzero_params"] < dense["nonzero_params"]
+    assert rec["after"]["macs_effective"] < rec["before"]["macs_effective"]
+    labels = [p["label"] for p in rec["points"]]
+    assert labels == ["transferred ticket", "ticket found on target", "random pruning", "dense on target"]
     with pytest.raises(FrugalError, match="input shape"):
         transfer(src / "level_1", "mnist1d:num_samples=400")
 
@@ -132,12 +187,30 @@ def test_export_at_high_sparsity_is_smaller_and_exact(tmp_path):
         progress=False,
     )
     for fmt in ("compact", "sparse"):
-        res = export(out / "level_7", fmt, measure=False)
+        if fmt == "compact":  # through the CLI, which measures latency
+            res = _cli_json("tickets", "export", "--ticket", str(out / "level_7"), "--format", fmt)
+            _check_export_record(res)
+        else:
+            res = export(out / "level_7", fmt, measure=False)
         assert res["sparsity"] > 0.9
         assert res["max_abs_diff"] < 1e-4 and res["accuracy_export"] == res["accuracy_dense"]
         reloaded = load_export(res["out"])
         assert isinstance(reloaded, nn.Module)
     assert res["size_ratio"] > 5  # sparse: CSR with int16 column indices
+
+
+def _check_export_record(res):
+    from pathlib import Path
+
+    rec = _record_shown(Path(res["out"]), "tickets.export", "accuracy")
+    assert rec["quality"]["accuracy"]["value"] == res["accuracy_export"]
+    assert rec["quality"]["dense_accuracy"]["value"] == res["accuracy_dense"]
+    before, after = rec["before"], rec["after"]
+    assert before["params"] == res["params_dense"] and after["params"] == res["params_export"] < res["params_dense"]
+    assert (
+        before["latency_s"] == res["latency"]["1"]["dense_s"] and after["latency_s"] == res["latency"]["1"]["export_s"]
+    )
+    assert f"{res['bytes_export']:,} bytes" in after["notes"]["params"]
 
 
 def test_export_refuses_unknown_format_and_non_ticket(tmp_path):

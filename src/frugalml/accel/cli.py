@@ -11,6 +11,7 @@ app = typer.Typer(no_args_is_help=True, help="Dataflow accelerator energy model 
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
 MODEL = typer.Option("alexnet-grouped", help="Registry model (see `frugal models`) or package.module:factory.")
 INPUT = typer.Option(None, "--input", help="Input shape incl. batch, e.g. 1,3,227,227 (default: the model's).")
+OUT = typer.Option(None, "--out", help="Also write a run directory here: result.json, the plot, record.json.")
 
 
 def _layers(model: str, input: str | None, batch: int | None, kinds: str):
@@ -41,21 +42,20 @@ def energy(
     sparse: bool = typer.Option(None, "--sparse/--dense", help="Skip zeros (default: the arch's setting)."),
     objective: str = typer.Option("energy", help="What the mapper minimises: energy, delay or edp."),
     plot: Path = typer.Option(None, help="Write the stacked energy-per-layer plot (PNG) here."),
+    run_dir: Path = OUT,
     json_out: bool = JSON,
 ):
     """Per-layer accesses and energy of a model on one accelerator and dataflow."""
     from frugalml.accel.arch import load
     from frugalml.accel.dataflows import get
-    from frugalml.accel.energy import analyze
+    from frugalml.accel.runs import energy_run
 
     spec = load(arch)
     get(dataflow)  # fail on a bad name before building the model
-    res = analyze(_layers(model, input, batch, layers), spec, dataflow, objective, sparse, progress=not json_out)
-    out = res.to_dict() | {"model": model, "cost": res.cost().to_dict()}
-    if plot:
-        from frugalml.accel.plots import energy_per_layer
-
-        out["plot"] = str(energy_per_layer(out, plot, f"{model}: {dataflow} on {spec.name}"))
+    config = {"model": model, "arch": spec.name, "dataflow": dataflow, "batch": batch, "input": input}
+    config |= {"layers": layers, "sparse": sparse, "objective": objective}
+    picked = _layers(model, input, batch, layers)
+    out = energy_run(picked, spec, dataflow, objective, sparse, config, plot, run_dir, progress=not json_out)
     if json_out:
         from frugalml.report.console import print_json
 
@@ -90,6 +90,8 @@ def energy(
     con.print(out["sparse_model"])
     if "plot" in out:
         con.print(f"plot: {out['plot']}")
+    if run_dir:
+        con.print(f"run directory: {run_dir}")
 
 
 @app.command()
@@ -101,11 +103,12 @@ def compare(
     dataflows: str = typer.Option("rs,ws,os,nlr", help="Comma-separated dataflows."),
     sparse: bool = typer.Option(None, "--sparse/--dense", help="Skip zeros (default: the arch's setting)."),
     plot: Path = typer.Option(None, help="Write the dataflow comparison bars (PNG) here."),
+    run_dir: Path = OUT,
     json_out: bool = JSON,
 ):
     """All dataflows side by side (energy per MAC on CONV and FC layers)."""
     from frugalml.accel.arch import load
-    from frugalml.accel.energy import compare as run_compare
+    from frugalml.accel.runs import compare_run
     from frugalml.errors import FrugalError
 
     spec = load(arch)
@@ -116,24 +119,10 @@ def compare(
         from frugalml.accel.dataflows import get
 
         get(n)
-    table_, _ = run_compare(_layers(model, input, batch, "all"), spec, names, sparse=sparse, progress=not json_out)
-    base = names[0]
-    out = {
-        "model": model,
-        "arch": spec.name,
-        "batch": batch,
-        "energy_unit": "normalized (1 = one MAC)" if not spec.absolute else "pJ",
-        "baseline": base,
-        "dataflows": table_,
-    }
-    for row in table_.values():
-        for part in ("conv", "fc"):
-            mine, ref = row[f"{part}_energy_per_mac"], table_[base][f"{part}_energy_per_mac"]
-            row[f"{part}_vs_{base}"] = mine / ref if (mine and ref) else None
-    if plot:
-        from frugalml.accel.plots import dataflow_bars
-
-        out["plot"] = str(dataflow_bars(table_, plot, f"{model} on {spec.name}", out["energy_unit"]))
+    config = {"model": model, "arch": spec.name, "batch": batch, "input": input, "dataflows": names, "sparse": sparse}
+    picked = _layers(model, input, batch, "all")
+    out = compare_run(picked, spec, names, sparse, config, plot, run_dir, progress=not json_out)
+    base, table_ = out["baseline"], out["dataflows"]
     if json_out:
         from frugalml.report.console import print_json
 
@@ -163,6 +152,8 @@ def compare(
     )
     if "plot" in out:
         con.print(f"plot: {out['plot']}")
+    if run_dir:
+        con.print(f"run directory: {run_dir}")
 
 
 @app.command()

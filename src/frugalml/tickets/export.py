@@ -208,12 +208,23 @@ def export(
     ticket: str | Path, fmt: str, out: str | Path | None = None, batch_sizes=(1, 256), measure: bool = True
 ) -> dict:
     """Export the trained ticket (first seed, or the seed directory given) and measure what it saves."""
-    from frugalml.tickets import tasks
-    from frugalml.train import load_weights, save_weights
+    from frugalml.cost.tracker import Ledger
 
     if fmt not in FORMATS:
         raise FrugalError(f"unknown export format '{fmt}' (compact, sparse)")
     d, info = load_ticket(ticket)[0]
+    out = Path(out) if out else d / f"export_{fmt}"
+    with Ledger(out, children=True, label="tickets.export") as ledger:
+        result = _export(d, info, fmt, out, batch_sizes, measure)
+        write_json(out / "result.json", result)
+    write_export_record(out, result, info, ledger.total())
+    return result
+
+
+def _export(d: Path, info: dict, fmt: str, out: Path, batch_sizes, measure: bool) -> dict:
+    from frugalml.tickets import tasks
+    from frugalml.train import load_weights, save_weights
+
     model = build_model(info["model"], info["input_shape"], info["num_classes"], init_seed=info["seed"])
     mask = Mask.load(d / MASK, model)
     load_weights(model, d / WEIGHTS)
@@ -224,7 +235,6 @@ def export(
     if outside:
         raise FrugalError(f"{d / WEIGHTS} has {outside} nonzero weights outside the mask: not a trained ticket")
     ds = tasks.load(info["data"])
-    out = Path(out) if out else d / f"export_{fmt}"
     is_mlp = info["model"] == "mlp"
     if fmt == "compact" or is_mlp:
         exported, arch = compact(model)
@@ -258,6 +268,7 @@ def export(
         "accuracy_export": acc(got),
         "arch": arch,
         "params_dense": sum(p.numel() for p in model.parameters()),
+        "params_export": stored_params(reloaded),
     }
     if measure:
         from frugalml.cost.latency import compare_latency
@@ -275,8 +286,49 @@ def export(
             }
         result["latency"] = lat
         result["latency_note"] = "measured: torch.utils.benchmark median, 1 thread, this machine"
-    write_json(out / "result.json", result)
     return result
+
+
+def write_export_record(out: Path, result: dict, info: dict, spent: dict) -> Path:
+    """`record.json` of an export: the masked dense checkpoint before, the exported model after (batch-1 latency)."""
+    from frugalml.report import record
+
+    lats = result.get("latency") or {}
+    batch = min(lats, key=int) if lats else None
+    lat = lats[batch] if lats else {}
+    how = f"{result.get('latency_note', '')}, batch {batch} (per inference at batch 1)"
+
+    def side(params: int, n_bytes: int, latency: float | None) -> dict:
+        notes = {"params": f"counted: stored parameters; file {n_bytes:,} bytes"}
+        return {"params": params, "latency_s": latency, "notes": notes | ({"latency_s": how} if latency else {})}
+
+    rec = record.build(
+        "tickets.export",
+        quality={
+            "accuracy": record.metric(result["accuracy_export"]),
+            "dense_accuracy": record.metric(result["accuracy_dense"]),
+        },
+        config={"ticket": result["ticket"], "format": result["format"], "remaining": result["remaining"]},
+        data=info["data"],
+        model=info["model"],
+        before=side(result["params_dense"], result["bytes_dense"], lat.get("dense_s")),
+        after=side(result["params_export"], result["bytes_export"], lat.get("export_s")),
+        spent=spent,
+        artifacts={
+            "model": "model.safetensors",
+            "export": "export.json",
+            "result": "result.json",
+            "spent": "spent.json",
+        }
+        | {"dense_masked": "dense_masked.safetensors"},
+    )
+    return record.write(out, rec)
+
+
+def stored_params(model: nn.Module) -> int:
+    """Parameters an exported model stores: its dense tensors plus the values of its CSR weights."""
+    csr = sum(m.weight_csr.values().numel() for m in model.modules() if isinstance(m, SparseLinear))
+    return csr + sum(p.numel() for p in model.parameters())
 
 
 def _kwargs(info: dict) -> dict:

@@ -41,6 +41,7 @@ MASK, REWIND, WEIGHTS, METRICS, COST, TICKET = (
     "cost.json",
     "ticket.json",
 )
+PLOT = "accuracy_vs_remaining.png"
 __all__ = ["CONTROLS", "TicketConfig", "parse_rewind", "find", "summarize", "level_dir", "load_ticket"]
 
 
@@ -223,23 +224,96 @@ def find(cfg: TicketConfig, out: str | Path, workers: int = 1, progress: bool | 
 
     cfg.validate()
     tasks.load(cfg.data)  # bad data specs fail here, before any directory is made
+    from frugalml.cost.tracker import Ledger
+
     out = open_run(out, cfg, what="ticket run")
     threads = 1 if workers > 1 else None
     prog = False if workers > 1 else progress
     base = {"out": str(out), "config": cfg.to_dict(), "progress": prog, "threads": threads}
-    run_jobs(run_seed, [base | {"seed": s} for s in cfg.seed_list()], workers)
-    jobs = [
-        base | {"seed": s, "level": lv, "kind": c}
-        for lv in range(1, cfg.levels + 1)
-        for s in cfg.seed_list()
-        for c in cfg.controls
-    ]
-    run_jobs(run_control, jobs, workers)
-    result = summarize(out)
-    write_json(out / "result.json", result)
-    plot_find(result, out / "accuracy_vs_remaining.png")
-    result["plot"] = str(out / "accuracy_vs_remaining.png")
+    with Ledger(out, children=True, label="tickets.find") as ledger:
+        run_jobs(run_seed, [base | {"seed": s} for s in cfg.seed_list()], workers)
+        jobs = [
+            base | {"seed": s, "level": lv, "kind": c}
+            for lv in range(1, cfg.levels + 1)
+            for s in cfg.seed_list()
+            for c in cfg.controls
+        ]
+        run_jobs(run_control, jobs, workers)
+        result = summarize(out)
+        write_json(out / "result.json", result)
+        plot_find(result, out / PLOT)
+    write_find_record(out, result, ledger.total())
+    result["plot"] = str(out / PLOT)
     return result
+
+
+def metric_of(stat: dict | None, seeds: list[int]) -> dict:
+    """A `stats` entry as a record metric: per-seed values (with their seeds when none is missing)."""
+    from frugalml.report import record
+
+    if stat is None:
+        return {"value": None}
+    values = stat["per_seed"]
+    return record.metric(values, seeds=seeds if len(values) == len(seeds) else None)
+
+
+def level_cost(level: dict) -> dict:
+    """Per-inference cost of one level's tickets (mean over seeds), as a record `Cost` dict."""
+    return {
+        "params": level.get("params"),
+        "nonzero_params": level["nonzero_params"],
+        "macs": level["macs"],
+        "macs_effective": level["macs_effective"],
+        "notes": {
+            "nonzero_params": "counted: weights kept by the mask, mean over seeds",
+            "macs": "counted: one forward pass of one example",
+            "macs_effective": "counted: MACs whose weight is nonzero, mean over seeds",
+        },
+    }
+
+
+def find_points(result: dict) -> list[dict]:
+    """One point per level (level 0 is the dense net): accuracies of the ticket and its controls, and cost."""
+    seeds = result["seeds"]
+    points = []
+    for lv in result["levels"]:
+        quality = {"accuracy": metric_of(lv["accuracy"], seeds)}
+        for kind in CONTROLS:
+            if lv.get(f"{kind}_accuracy"):
+                name = "random_pruning_accuracy" if kind == "random" else f"{kind}_accuracy"
+                quality[name] = metric_of(lv[f"{kind}_accuracy"], seeds)
+        label = "dense" if lv["level"] == 0 else f"level {lv['level']}: {100 * lv['remaining']:.3g}%"
+        points.append({"label": label, "quality": quality, "cost": level_cost(lv)})
+    return points
+
+
+def write_find_record(out: Path, result: dict, spent: dict) -> Path:
+    """`record.json` of a ticket run: final-level accuracy per seed, dense -> final ticket, every level a point."""
+    from frugalml.report import record
+
+    cfg, levels = result["config"], result["levels"]
+    final = levels[-1]
+    first = result["seeds"][0]
+    rec = record.build(
+        "tickets.find",
+        quality={"accuracy": metric_of(final["accuracy"], result["seeds"])},
+        config=cfg,
+        data=cfg["data"],
+        model=cfg["model"],
+        before=level_cost(levels[0]),
+        after=level_cost(final),
+        spent=spent,
+        points=find_points(result),
+        artifacts={
+            "result": "result.json",
+            "plot": PLOT,
+            "config": CONFIG,
+            "spent": "spent.json",
+            "ticket": f"level_{final['level']}",
+            "weights": f"level_{final['level']}/seed_{first}/{WEIGHTS}",
+        },
+    )
+    return record.write(out, rec)
 
 
 def summarize(out: str | Path) -> dict:
@@ -254,6 +328,7 @@ def summarize(out: str | Path) -> dict:
             "accuracy": stats([r["accuracy"] for r in rows]),
             "macs_effective": round(statistics.fmean(r["macs_effective"] for r in rows)),
             "macs": rows[0]["macs"],
+            "params": rows[0].get("params"),
             "nonzero_params": round(statistics.fmean(r["nonzero_params"] for r in rows)),
         }
         for kind in CONTROLS:

@@ -53,7 +53,7 @@ def stability(
     run: str | Path, level: int, seeds: list[int] | None = None, points: int = 11, progress: bool | None = None
 ) -> dict:
     """Train two copies of each seed's level-`level` ticket; report the error barrier between them."""
-    from frugalml.train import load_weights
+    from frugalml.cost.tracker import Ledger
 
     run = Path(run)
     if not (run / CONFIG).is_file():
@@ -62,12 +62,26 @@ def stability(
     if not 0 <= level <= cfg.levels:
         raise FrugalError(f"level {level} is not in this run (levels 0..{cfg.levels})")
     seeds = cfg.seed_list() if seeds is None else seeds
-    ds = tasks.load(cfg.data)
-    per_seed = []
     for seed in seeds:
         d = level_dir(run, level, seed)
         if not (d / MASK).is_file() or not (d / REWIND).is_file():
             raise FrugalError(f"level {level} seed {seed} has no ticket yet in {run}: run `frugal tickets find` first")
+    where = run / f"level_{level}"
+    with Ledger(where, children=True, label="tickets.stability") as ledger:
+        result = _stability(run, cfg, level, seeds, points, progress)
+        write_json(where / "stability.json", result)
+        result["plot"] = str(plot_stability(result, where / "stability.png"))
+    write_stability_record(where, result, cfg, ledger.total())
+    return result
+
+
+def _stability(run: Path, cfg: TicketConfig, level: int, seeds: list[int], points: int, progress) -> dict:
+    from frugalml.train import load_weights
+
+    ds = tasks.load(cfg.data)
+    per_seed = []
+    for seed in seeds:
+        d = level_dir(run, level, seed)
         copies = []
         data_seeds = [10_000 + 2 * seed, 10_001 + 2 * seed]
         for c, data_seed in enumerate(data_seeds):
@@ -112,10 +126,29 @@ def stability(
         "seeds": per_seed,
         "definition": "max test error on the path minus mean of endpoint errors (Frankle et al. 2020)",
     }
-    out = run / f"level_{level}" / "stability.json"
-    write_json(out, result)
-    result["plot"] = str(plot_stability(result, run / f"level_{level}" / "stability.png"))
     return result
+
+
+def write_stability_record(where: Path, result: dict, cfg: TicketConfig, spent: dict) -> Path:
+    """`level_L/record.json`: the error barrier per seed (lower is better), train barrier beside it."""
+    from frugalml.report import record
+
+    seeds = [s["seed"] for s in result["seeds"]]
+    rec = record.build(
+        "tickets.stability",
+        quality={
+            "error_barrier": record.metric([s["barrier"] for s in result["seeds"]], seeds, higher_is_better=False),
+            "train_error_barrier": record.metric(
+                [s["train_barrier"] for s in result["seeds"]], seeds, higher_is_better=False
+            ),
+        },
+        config=cfg.to_dict() | {"level": result["level"], "points": result["points"]},
+        data=cfg.data,
+        model=cfg.model,
+        spent=spent,
+        artifacts={"stability": "stability.json", "plot": "stability.png", "spent": "spent.json"},
+    )
+    return record.write(where, rec)
 
 
 def plot_stability(result: dict, path: Path) -> Path:

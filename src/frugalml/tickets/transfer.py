@@ -16,6 +16,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+from frugalml.cost.tracker import Ledger
 from frugalml.errors import FrugalError
 from frugalml.files import read_json, write_json
 from frugalml.tickets import tasks
@@ -28,7 +29,9 @@ from frugalml.tickets.imp import (
     control_seed,
     final_accuracy,
     find,
+    level_cost,
     load_ticket,
+    metric_of,
     stats,
     train_masked,
 )
@@ -93,6 +96,8 @@ def _target_mask(model, src_mask: Mask, seed: int) -> Mask:
 def _run_one(
     kind: str, d: Path, info: dict, cfg: TicketConfig, target: str, reinit_output: bool, out: Path, progress
 ) -> dict:
+    from frugalml.cost.profile import profile
+
     ds = tasks.load(target)
     seed, level = info["seed"], info["level"]
     run = out / f"seed_{seed}" / kind
@@ -106,7 +111,10 @@ def _run_one(
         mask = random_like(mask, control_seed(seed, level, "random") + 17)
     tcfg = replace(cfg, data=target)
     res = train_masked(model, ds, tcfg, seed, mask, run / "train", progress, f"transfer {kind} seed {seed}")
+    prof = profile(model, ds.x_train[:1])
     row = {"kind": kind, "seed": seed, "accuracy": final_accuracy(res), "remaining": mask.remaining()}
+    row |= {"params": prof.params, "nonzero_params": prof.nonzero_params}
+    row |= {"macs": prof.macs, "macs_effective": prof.macs_effective}
     write_json(run / METRICS, row)
     return row
 
@@ -137,8 +145,17 @@ def transfer(
             f"target has {tgt.num_classes} classes, the ticket {info0['num_classes']}: "
             "the output layer must be re-initialised"
         )
-    level = info0["level"]
     out = Path(out) if out else Path(refs[0][0]).parent / "transfer" / _slug(target)
+    with Ledger(out, children=True, label="tickets.transfer") as ledger:
+        result, cost = _transfer(ticket, refs, cfg, target, reinit, reinit_output, auto, out, progress)
+    write_transfer_record(out, result, cost, cfg, ledger.total())
+    return result
+
+
+def _transfer(ticket, refs, cfg: TicketConfig, target: str, reinit, reinit_output, auto, out: Path, progress):
+    """The transfer's result (as `result.json` holds it) and the per-inference cost of each of its four nets."""
+    info0 = refs[0][1]
+    source, level = info0["data"], info0["level"]
     rows = {"transferred": [], "random": []}
     for d, info in refs:
         for kind in rows:
@@ -168,4 +185,53 @@ def transfer(
         "out": str(out),
     }
     write_json(out / "result.json", result)
-    return result
+    cost = {
+        "transferred": _mean_cost(rows["transferred"]),
+        "target_ticket": level_cost(target_level),
+        "random": _mean_cost(rows["random"]),
+        "target_dense": level_cost(own["levels"][0]),
+    }
+    return result, cost
+
+
+def _mean_cost(rows: list[dict]) -> dict | None:
+    """Per-inference cost of the transferred (or random) tickets, mean over seeds (None for older rows)."""
+    if any("macs_effective" not in r for r in rows):
+        return None
+    mean = lambda key: round(sum(r[key] for r in rows) / len(rows))  # noqa: E731
+    return level_cost({k: mean(k) for k in ("params", "nonzero_params", "macs", "macs_effective")})
+
+
+def write_transfer_record(out: Path, result: dict, cost: dict, cfg: TicketConfig, spent: dict) -> Path:
+    """`record.json` of a transfer: transferred accuracy per seed beside the target's dense net, ticket, random."""
+    from frugalml.report import record
+
+    seeds = result["seeds"]
+    acc = {
+        "accuracy": metric_of(result["transferred_accuracy"], seeds),
+        "target_ticket_accuracy": metric_of(result["target_ticket_accuracy"], seeds),
+        "random_pruning_accuracy": metric_of(result["random_accuracy"], seeds),
+        "target_dense_accuracy": metric_of(result["target_dense_accuracy"], seeds),
+    }
+    points = [
+        {"label": label, "quality": {"accuracy": acc[key]}, "cost": cost[part]}
+        for label, key, part in (
+            ("transferred ticket", "accuracy", "transferred"),
+            ("ticket found on target", "target_ticket_accuracy", "target_ticket"),
+            ("random pruning", "random_pruning_accuracy", "random"),
+            ("dense on target", "target_dense_accuracy", "target_dense"),
+        )
+    ]
+    rec = record.build(
+        "tickets.transfer",
+        quality=acc,
+        config=cfg.to_dict() | {"ticket": result["ticket"], "target": result["target"], "level": result["level"]},
+        data=result["target"],
+        model=cfg.model,
+        before=cost["target_dense"],
+        after=cost["transferred"],
+        spent=spent,
+        points=points,
+        artifacts={"result": "result.json", "target_run": "target_run", "spent": "spent.json"},
+    )
+    return record.write(out, rec)
