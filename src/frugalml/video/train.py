@@ -238,9 +238,13 @@ def write_train_record(out: Path, cfg: VideoConfig, summary: dict, model: ARNet,
     full = f"stage1_res{cfg.resolutions[0]}"
     before = Cost(params=_params(model.backbones[0]), macs=table.uniform[0] // 2, notes={"macs": MACS_NOTE})
     after = Cost(params=_params(model), macs=round(adaptive_flops / 2), notes={"macs": MACS_NOTE + ", test mean"})
-    quality = {"accuracy": record.metric(summary["stages"]["stage3"]["test_accuracy"])}
-    if summary["stages"].get(full, {}).get("test_accuracy") is not None:
-        quality["uniform_accuracy"] = record.metric(summary["stages"][full]["test_accuracy"])
+    accuracies = {"accuracy": "stage3", "uniform_accuracy": full}  # a stage of 0 epochs has no test accuracy
+    stages = summary["stages"]
+    quality = {
+        name: record.metric(stages[stage]["test_accuracy"])
+        for name, stage in accuracies.items()
+        if stages.get(stage, {}).get("test_accuracy") is not None
+    }
     rec = record.build(
         "video.train",
         quality=quality,
