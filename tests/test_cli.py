@@ -116,3 +116,19 @@ def test_demo_quick_writes_run_dir(frugal_bin, tmp_path):
     assert out["rows"][0]["technique"] == "foundation"
     assert (tmp_path / "demo" / "result.json").exists()
     assert (tmp_path / "demo" / "train" / "spent.json").exists()
+    from frugalml.report import record
+
+    rec = record.read(tmp_path / "demo")
+    train = record.read(tmp_path / "demo" / "train")
+    assert rec["kind"] == "demo" and rec["quality"]["accuracy"] == train["quality"]["accuracy"]
+    assert rec["spent"]["cpu_s"] >= train["spent"]["cpu_s"]  # the whole demo, its foundation training included
+    assert len(rec["points"]) == 2 * len(out["rows"])
+    video = [r for r in out["rows"] if r["technique"] == "video"]
+    if video:  # the video step's sub-run has its own record, with per-clip costs to pay back
+        gflops = next(p for p in rec["points"] if p["label"].startswith("video") and "GFLOPs" in p["label"])
+        assert gflops["cost"]["macs"] == pytest.approx(video[0]["before"] * 1e9 / 2)
+        assert record.read(tmp_path / "demo" / "video")["after"]["latency_s"] > 0
+        pay = run(frugal_bin, "payback", str(tmp_path / "demo" / "video"), "--inferences-per-day", "1000")
+        assert pay.returncode == 0, pay.stderr
+    shown = run(frugal_bin, "show", str(tmp_path / "demo"), check=True)
+    assert "demo" in shown.stdout and "accuracy" in shown.stdout

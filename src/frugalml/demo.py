@@ -78,19 +78,83 @@ def foundation(out: Path, quick: bool, console) -> list[dict]:
     ]
 
 
+def _point_cost(metric: str, value: float | None) -> dict | None:
+    """A demo row's figure as a per-inference `Cost` field, where its metric is one (else None)."""
+    if value is None:
+        return None
+    m = metric.lower()
+    if "gflops" in m:
+        return {"macs": value * 1e9 / 2}
+    if m.startswith("macs"):
+        return {"macs_effective" if "nonzero" in m else "macs": value}
+    if m.startswith("latency ms") or m.startswith("ms/"):
+        return {"latency_s": value / 1e3}
+    if m == "seconds":
+        return {"wall_s": value}
+    if m.startswith("energy (j"):
+        return {"energy_j": value}
+    return None
+
+
+def row_points(rows: list[dict]) -> list[dict]:
+    """The demo's before/after rows as record points: one per side, its accuracy or its cost."""
+    from frugalml.report import record
+
+    points = []
+    for r in rows:
+        for side in ("before", "after"):
+            value = r[side]
+            is_acc = "accuracy" in r["metric"] and value is not None
+            points.append(
+                {
+                    "label": f"{r['technique']}: {r['what']}, {r['metric']} ({side})",
+                    "quality": {"accuracy": record.metric(value)} if is_acc else {},
+                    "cost": None if is_acc else _point_cost(r["metric"], value),
+                }
+            )
+    return points
+
+
+def _write_record(out: Path, quick: bool, rows: list[dict], spent: dict) -> Path:
+    """`out/record.json` (kind demo): the foundation training's accuracy, every row as points, the demo's spent."""
+    from frugalml.report import record
+
+    train = record.read(out / "train")
+    artifacts = {"result": "result.json", "summary": "summary.html", "foundation": "train/record.json"}
+    rec = record.build(
+        "demo",
+        quality=train["quality"],
+        config={"quick": quick},
+        data="digits",
+        model="mlp",
+        spent=spent,
+        points=row_points(rows),
+        artifacts=artifacts,
+    )
+    return record.write(out, rec)
+
+
+def _run_steps(out: Path, quick: bool, console) -> list[dict]:
+    rows = foundation(out, quick, console)
+    for t in TECHNIQUES:
+        mod = optional_import(t.demo)
+        if mod is not None:  # None: that technique is not built yet
+            rows += mod.demo(out / t.name, quick=quick, console=console)
+    return rows
+
+
 def run_demo(out: Path, quick: bool = False, quiet: bool = False) -> list[dict]:
+    from frugalml.cost.tracker import Ledger
     from frugalml.files import write_json
     from frugalml.report.console import fmt_num, stdout_console, table
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     console = None if quiet else stdout_console()
-    rows = foundation(out, quick, console)
-    for t in TECHNIQUES:
-        mod = optional_import(t.demo)
-        if mod is not None:  # None: that technique is not built yet
-            rows += mod.demo(out / t.name, quick=quick, console=console)
+    with Ledger(out, children=True, label="demo") as ledger:
+        rows = _run_steps(out, quick, console)
     write_json(out / "result.json", {"rows": rows})
+    _write_record(out, quick, rows, ledger.total())  # before the page, which is built from it
     from frugalml.report.html import write_summary
 
     page = write_summary(out, title="frugal demo: what each technique saves")

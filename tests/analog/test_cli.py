@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from frugalml import cli
 from frugalml.analog.run import AnalogRunConfig, analog_training, train
 from frugalml.errors import FrugalError
+from frugalml.report import record
 
 cli._add_groups()
 runner = CliRunner()
@@ -23,7 +24,7 @@ def test_devices_json_lists_every_preset_with_a_source():
     assert all(d["source"] for d in presets.values())
 
 
-def test_train_json_reports_accuracy_pulses_and_energy(tmp_path):
+def test_train_json_reports_accuracy_pulses_and_energy(tmp_path, frugal_bin):
     args = ["train", "--device", "ecram", "--epochs", "1", "--hidden", "16", "--out", str(tmp_path / "run")]
     r = runner.invoke(cli.app, ["analog", *args, "--plot", str(tmp_path / "c.png"), "--json"])
     assert r.exit_code == 0, r.output
@@ -37,6 +38,19 @@ def test_train_json_reports_accuracy_pulses_and_energy(tmp_path):
     assert out["digital_energy_j"] > 0
     assert (tmp_path / "c.png").stat().st_size > 1000
     assert (tmp_path / "run" / "result.json").exists()
+    rec = record.read(tmp_path / "run")
+    assert rec["kind"] == "analog.train" and rec["artifacts"]["result"] == "result.json"
+    assert rec["quality"]["accuracy"]["values"] == [out["accuracy"]] and rec["quality"]["accuracy"]["seeds"] == [0]
+    assert rec["quality"]["digital_accuracy"]["value"] == out["digital_accuracy"]
+    # per inference, digits MLP 64-16-10: 64x16 + 16x10 = 1,184 MACs, one 512x512 array per layer
+    assert rec["before"]["macs"] == rec["after"]["macs"] == 1184 == out["digital_cost"]["macs"]
+    assert rec["before"]["energy_j"] == pytest.approx(1184 * 4.6e-12)
+    # DACs 64 + 16 at 0.1 pJ, ADCs 16 + 10 at 1 pJ, 1,184 device reads at 0.4 fJ
+    assert rec["after"]["energy_j"] == pytest.approx(80 * 0.1e-12 + 26 * 1e-12 + 1184 * 0.4e-15)
+    assert rec["after"]["latency_s"] == pytest.approx(2 * 80e-9)
+    assert rec["spent"]["segments"] == 1 and rec["spent"]["cpu_s"] > 0
+    shown = subprocess.run([frugal_bin, "show", str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "analog.train" in shown.stdout and "digital_accuracy" in shown.stdout
 
 
 def test_a_finished_run_resumes_without_training_again(tmp_path):
@@ -74,6 +88,18 @@ def test_sweep_runs_through_the_executor_and_summarises(tmp_path):
     out = json.loads(r.stdout)
     assert [s["value"] for s in out["summary"]] == [20, 2000]
     assert (tmp_path / "sweep.json").exists()
+    rec = record.read(tmp_path)
+    assert rec["kind"] == "analog.sweep" and rec["artifacts"]["sweep"] == "sweep.json"
+    assert [p["label"] for p in rec["points"]] == ["sgd states=20", "sgd states=2000"]
+    for p, s in zip(rec["points"], out["summary"]):
+        assert p["quality"]["accuracy"]["value"] == pytest.approx(s["accuracy_mean"])
+        assert p["quality"]["accuracy"]["seeds"] == [0]
+        assert p["quality"]["digital_accuracy"]["value"] == pytest.approx(s["digital_mean"])
+        assert p["cost"]["energy_j"] == rec["after"]["energy_j"]
+    assert rec["quality"]["accuracy"]["value"] == pytest.approx(max(s["accuracy_mean"] for s in out["summary"]))
+    assert rec["before"]["macs"] == 64 * 8 + 8 * 10 and rec["after"]["latency_s"] == pytest.approx(160e-9)
+    # every cell is a run of its own, with its record
+    assert record.read(tmp_path / "digits-gokmen-vlasov-states20-sgd-bl31-e1-s0")["kind"] == "analog.train"
 
 
 @pytest.mark.parametrize(
@@ -110,6 +136,10 @@ def test_demo_step_returns_before_after_rows(tmp_path):
     rows = demo(tmp_path, quick=True, console=None)
     assert [r["metric"] for r in rows] == ["energy (J, modelled)", "test accuracy"]
     assert all(r["technique"] == "analog" and r["before"] > 0 and r["after"] > 0 for r in rows)
+    (run,) = [p.parent for p in tmp_path.glob("*/record.json")]
+    rec = record.read(run)
+    assert rec["kind"] == "analog.train" and rec["quality"]["accuracy"]["value"] == rows[1]["after"]
+    assert rec["after"]["energy_j"] < rec["before"]["energy_j"] and rec["spent"]["co2e_g"] > 0
 
 
 def test_a_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):

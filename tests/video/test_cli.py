@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from frugalml import cli
+from frugalml.report import record
 from frugalml.video.demo import demo
 
 FRUGAL = str(Path(sys.executable).parent / "frugal")
@@ -27,6 +28,13 @@ def test_train_then_eval_json(runner, tmp_path):
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     assert summary["config"]["efficiency_weight"] == 0.05 and (run / "final.safetensors").exists()
+    rec = record.read(run)
+    assert rec["kind"] == "video.train"
+    assert rec["quality"]["accuracy"]["value"] == summary["stages"]["stage3"]["test_accuracy"]
+    assert rec["quality"]["uniform_accuracy"]["value"] == summary["stages"]["stage1_res64"]["test_accuracy"]
+    assert rec["before"]["macs"] == 6 * 9_732_608  # uniform 64 px: 6 frames x the backbone's MACs
+    assert 0 < rec["after"]["macs"] < 1.2 * rec["before"]["macs"] and rec["after"]["params"] > rec["before"]["params"]
+    assert rec["spent"]["segments"] == 1 and rec["spent"]["cpu_s"] > 0
     r = runner.invoke(cli.app, ["video", "eval", "--run", str(run), "--latency-videos", "3", "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)  # exactly one JSON object on stdout
@@ -39,6 +47,21 @@ def test_train_then_eval_json(runner, tmp_path):
     assert res["baselines"]["uniform_64"]["gflops_per_video"] == pytest.approx(6 * 2 * 9_732_608 / 1e9)
     assert sum(v for k, v in res["action_usage"].items() if k != "frames_skipped_over") == pytest.approx(1.0)
     assert (run / "eval.json").exists() and (run / "choices.png").stat().st_size > 1000
+    rec = record.read(run)  # the evaluation's record replaces the training's, with its figures
+    assert rec["kind"] == "video.eval" and rec["artifacts"]["eval"] == "eval.json"
+    assert rec["quality"]["accuracy"]["value"] == res["accuracy"]
+    assert rec["quality"]["uniform_accuracy"]["value"] == res["baselines"]["uniform_64"]["accuracy"]
+    assert rec["before"]["macs"] == 6 * 9_732_608 and rec["after"]["macs"] == round(res["gflops_per_video"] * 1e9 / 2)
+    assert rec["before"]["latency_s"] == pytest.approx(res["baselines"]["uniform_64"]["ms_per_video"] / 1e3)
+    assert rec["after"]["latency_s"] == pytest.approx(res["ms_per_video"] / 1e3)
+    assert rec["before"]["params"] > 0
+    assert [p["label"] for p in rec["points"]] == ["adaptive", *res["baselines"]]
+    oracle = next(p for p in rec["points"] if p["label"] == "oracle")
+    assert oracle["quality"]["accuracy"]["value"] == res["baselines"]["oracle"]["accuracy"]
+    assert rec["spent"]["segments"] == 2  # training + this evaluation
+    shown = run_frugal("show", str(run))
+    assert shown.returncode == 0, shown.stderr
+    assert "video.eval" in shown.stdout and "accuracy" in shown.stdout
 
 
 def run_frugal(*args):
@@ -61,4 +84,11 @@ def test_bad_input_exits_2_with_one_line(tmp_path):
 def test_demo_step_returns_before_after_rows(tmp_path):
     rows = demo(tmp_path / "demo", quick=True, console=None)
     assert [r["metric"] for r in rows] == ["GFLOPs/video", "ms/video", "accuracy"]
+    rec = record.read(tmp_path / "demo")
+    assert rec["kind"] == "video.eval" and rec["quality"]["accuracy"]["value"] == rows[2]["after"]
+    assert rec["after"]["latency_s"] == pytest.approx(rows[1]["after"] / 1e3)
+    assert rec["before"]["macs"] * 2 == pytest.approx(rows[0]["before"] * 1e9)
+    p = run_frugal("payback", str(tmp_path / "demo"), "--inferences-per-day", "1000", "--json")
+    assert p.returncode == 0, p.stderr
+    assert "break_even_inferences" in json.loads(p.stdout)
     assert rows[0]["after"] < rows[0]["before"] * 1.2  # policy overhead is small even untrained

@@ -10,6 +10,7 @@ modelled, so compare them as orders of magnitude, not to the percent.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from frugalml.cost.currency import COUNTED, MODELLED, Cost
@@ -81,3 +82,35 @@ def digital_cost(train_macs: float, model: EnergyModel = EnergyModel()) -> Cost:
             "per fp32 MAC (Horowitz 2014, arithmetic only, no memory traffic)"
         },
     )
+
+
+def inference_costs(shapes: list[tuple[int, int]], array_size: int, params: int, model: EnergyModel = EnergyModel()):
+    """Per-inference `Cost`s (one example's forward pass) of a net with Linear layers `shapes`
+    ((in, out) each): (digital fp32 MACs, analog reads through the tiles).
+
+    The analog read counts what `AnalogTile.mvm` counts for one vector: a layer wider than
+    one array drives its DACs per output block and digitises per input block; re-reads by
+    bound management are not counted (they depend on the input).
+    """
+    macs = sum(k * m for k, m in shapes)
+    digital = Cost(
+        params=params,
+        macs=macs,
+        energy_j=macs * model.digital_mac_j,
+        notes={"energy_j": f"{COUNTED}/{MODELLED}: forward MACs x 4.6 pJ per fp32 MAC (Horowitz 2014, arithmetic)"},
+    )
+    dac = sum(k * math.ceil(m / array_size) for k, m in shapes)
+    adc = sum(m * math.ceil(k / array_size) for k, m in shapes)
+    analog = Cost(
+        params=params,
+        macs=macs,
+        energy_j=dac * model.dac_j + adc * model.adc_j + macs * model.cell_read_j,
+        latency_s=len(shapes) * model.mvm_time_s,
+        notes={
+            "energy_j": f"{MODELLED}: one vector read per layer: DAC and ADC conversions and device reads x "
+            "per-event energies (frugalml.analog.energy.SOURCES); digital activations not counted",
+            "latency_s": f"{MODELLED}: 80 ns per layer's vector read, layers one after the other",
+            "macs": "performed in the arrays (analog), counted as the digital net's MACs",
+        },
+    )
+    return digital, analog

@@ -175,13 +175,18 @@ def analog_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = Fals
 
 
 def train(cfg: AnalogRunConfig, out: str | Path, progress: bool | None = False, digital_dir: Path | None = None):
-    """Analog run + digital twin in `out/`; returns the result dict (also out/result.json)."""
+    """Analog run + digital twin in `out/`; returns the result dict (also out/result.json).
+
+    Tracked into `out/spent.json`; `out/record.json` (kind analog.train) is written at the end.
+    """
+    from frugalml.cost.tracker import Ledger
     from frugalml.files import write_json
 
     cfg.validate()
     out = Path(out)
-    dig = digital_run(cfg, Path(digital_dir) if digital_dir else out / "digital", progress)
-    ana = analog_run(cfg, out / "analog", progress)
+    with Ledger(out, children=True, label="analog.train") as ledger:
+        dig = digital_run(cfg, Path(digital_dir) if digital_dir else out / "digital", progress)
+        ana = analog_run(cfg, out / "analog", progress)
     result = {
         "device": cfg.device,
         "algorithm": cfg.algorithm,
@@ -196,7 +201,73 @@ def train(cfg: AnalogRunConfig, out: str | Path, progress: bool | None = False, 
         "digital": dig,
     }
     write_json(out / "result.json", result)
+    _write_train_record(cfg, out, result, ledger.total())
     return result
+
+
+def inference_costs(cfg: AnalogRunConfig):
+    """Per-inference (one example's forward pass) `Cost`s of the net: (digital fp32, analog tiles)."""
+    from torch import nn
+
+    from frugalml import data
+    from frugalml.analog.energy import inference_costs as costs
+    from frugalml.analog.tile import IO_PRESETS
+
+    net = _build(cfg, data.get(cfg.data))
+    shapes = [(m.in_features, m.out_features) for m in net.modules() if isinstance(m, nn.Linear)]
+    return costs(shapes, IO_PRESETS[cfg.io].array_size, sum(p.numel() for p in net.parameters()))
+
+
+def _write_train_record(cfg: AnalogRunConfig, out: Path, result: dict, spent: dict) -> Path:
+    from frugalml.report import record
+
+    digital, analog = inference_costs(cfg)
+    rec = record.build(
+        "analog.train",
+        quality={
+            "accuracy": record.metric([result["accuracy"]], seeds=[cfg.seed]),
+            "digital_accuracy": record.metric([result["digital_accuracy"]], seeds=[cfg.seed]),
+        },
+        config=asdict(cfg),
+        data=cfg.data,
+        model={"name": cfg.model, "hidden": list(cfg.hidden), "device": cfg.device, "algorithm": cfg.algorithm},
+        before=digital,
+        after=analog,
+        spent=spent,
+        artifacts={"result": "result.json"},
+    )
+    return record.write(out, rec)
+
+
+def _write_sweep_record(base: AnalogRunConfig, out: Path, payload: dict, spent: dict) -> Path:
+    """The sweep's record: every (algorithm, value) cell a point with its per-seed accuracies;
+    the headline quality is the best cell's (highest mean analog accuracy)."""
+    from frugalml.report import record
+
+    digital, analog = inference_costs(base)
+    points = []
+    for cell in payload["summary"]:
+        rows = [r for r in payload["rows"] if r["algorithm"] == cell["algorithm"] and r["value"] == cell["value"]]
+        seeds = [r["seed"] for r in rows]
+        quality = {
+            "accuracy": record.metric([r["accuracy"] for r in rows], seeds=seeds),
+            "digital_accuracy": record.metric([r["digital_accuracy"] for r in rows], seeds=seeds),
+        }
+        points.append({"label": f"{cell['algorithm']} {payload['param']}={cell['value']:g}", "quality": quality})
+    best = max(points, key=lambda p: p["quality"]["accuracy"]["value"])
+    rec = record.build(
+        "analog.sweep",
+        quality=best["quality"],
+        config=payload["config"] | {k: payload[k] for k in ("param", "values", "seeds", "algorithms")},
+        data=base.data,
+        model={"name": base.model, "hidden": list(base.hidden), "device": payload["device"], "best": best["label"]},
+        before=digital,
+        after=analog,
+        spent=spent,
+        points=[p | {"cost": analog} for p in points],
+        artifacts={"sweep": "sweep.json"},
+    )
+    return record.write(out, rec)
 
 
 def _sweep_job(cfg: dict, out: str, digital_dir: str) -> dict:
@@ -230,16 +301,26 @@ def sweep(
     device: str | None = None,
 ) -> dict:
     """Accuracy vs one device parameter, over seeds (and algorithms), via `executor.run_jobs`."""
-    from frugalml.executor import run_jobs
+    from frugalml.cost.tracker import Ledger
     from frugalml.files import write_json
 
     if param not in SWEEPS:
         raise FrugalError(f"unknown sweep parameter '{param}' (known: {', '.join(SWEEPS)})")
+    out = Path(out)
+    base = replace(base, device=device or SWEEPS[param][0]).validate()
+    with Ledger(out, children=True, label="analog.sweep") as ledger:
+        payload = _sweep_cells(param, base, out, values, seeds, algorithms, workers)
+    write_json(out / "sweep.json", payload)
+    _write_sweep_record(base, out, payload, ledger.total())
+    return payload
+
+
+def _sweep_cells(param: str, base: AnalogRunConfig, out: Path, values, seeds, algorithms, workers: int) -> dict:
+    from frugalml.executor import run_jobs
+
     default_values = SWEEPS[param][1]
     values = list(values or default_values)
     key = {"states": "states", "asymmetry": "asymmetry", "noise": "c2c"}[param]
-    out = Path(out)
-    base = replace(base, device=device or SWEEPS[param][0]).validate()
     digital_dirs = {s: out / "digital" / replace(base, seed=s).digital_key() for s in seeds}
     run_jobs(
         _digital_job,
@@ -267,7 +348,6 @@ def sweep(
         "rows": rows,
         "summary": summary,
     }
-    write_json(out / "sweep.json", payload)
     return payload
 
 

@@ -85,13 +85,11 @@ def eval_cmd(
     json_out: bool = JSON,
 ):
     """Accuracy, GFLOPs and ms per video of the adaptive model and every baseline."""
-    from frugalml.files import write_json
-    from frugalml.video.evaluate import evaluate_run
+    from frugalml.video.evaluate import evaluate_and_record
 
     if latency_videos < 1:
         raise FrugalError(f"--latency-videos must be >= 1, got {latency_videos}")
-    res = evaluate_run(run, latency_videos=latency_videos)
-    write_json(Path(run) / "eval.json", res)
+    res = evaluate_and_record(run, latency_videos=latency_videos)
     if json_out:
         from frugalml.report.console import print_json
 

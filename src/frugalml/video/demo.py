@@ -13,9 +13,8 @@ from pathlib import Path
 def demo(out: Path, quick: bool, console) -> list[dict]:
     import torch
 
-    from frugalml.files import write_json
     from frugalml.report.console import demo_row
-    from frugalml.video.evaluate import evaluate_run
+    from frugalml.video.evaluate import evaluate_and_record
     from frugalml.video.train import train
 
     threads = torch.get_num_threads()
@@ -24,8 +23,7 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
         cfg = _demo_config(quick)
         out = Path(out)
         train(cfg, out, progress=False)
-        res = evaluate_run(out, latency_videos=8 if quick else 24, random_draws=2, plots=not quick)
-        write_json(out / "eval.json", res)
+        res = evaluate_and_record(out, latency_videos=8 if quick else 24, random_draws=2, plots=not quick)
     finally:
         torch.set_num_threads(threads)
     base = res["baselines"][f"uniform_{cfg.resolutions[0]}"]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from frugalml.errors import FrugalError
 from frugalml.video.infer import (
     adaptive_logits,
     apply_backbones,
@@ -238,3 +239,82 @@ def _add_latency(result: dict, ev: _Run, fns: dict, baselines: dict, latency_vid
 
 def cfg_skips(model) -> list[int]:
     return list(model.cfg.skips)
+
+
+def evaluate_and_record(run: str | Path, **kwargs) -> dict:
+    """`evaluate_run`, then `run/eval.json` and the run's record (kind video.eval), replacing video.train's.
+
+    The record's `spent` is the training's (the run's `spent.json`) plus this evaluation,
+    measured here without a ledger of its own (the run directory has one: training's).
+    """
+    from frugalml.cost.tracker import Ledger, add_segments, read_segments
+    from frugalml.files import write_json
+
+    with Ledger(None, children=True, label="video.eval") as ledger:
+        res = evaluate_run(run, **kwargs)
+    write_json(Path(run) / "eval.json", res)
+    write_eval_record(run, res, add_segments(read_segments(run) + ledger.segments))
+    return res
+
+
+def _clip_cost(entry: dict, params: int | None = None):
+    """Per-clip `Cost` of an eval entry (the adaptive result or a baseline)."""
+    from frugalml.cost.currency import Cost
+    from frugalml.video.train import MACS_NOTE
+
+    ms = entry.get("ms_per_video")
+    notes = {"macs": MACS_NOTE}
+    if ms is not None:
+        notes["latency_s"] = "measured: median wall-clock per clip, batch of one, 1 thread, interleaved"
+    return Cost(
+        params=params,
+        macs=round(entry["gflops_per_video"] * 1e9 / 2),
+        latency_s=None if ms is None else ms / 1e3,
+        notes=notes,
+    )
+
+
+def _trained_params(run: Path) -> dict:
+    """Parameter counts of the uniform and adaptive models from the training's record, if it wrote one."""
+    from frugalml.report import record
+
+    try:
+        rec = record.read(run)
+    except FrugalError:  # no record (a run trained before records existed): no parameter counts
+        return {}
+    return {side: (rec.get(side) or {}).get("params") for side in ("before", "after")}
+
+
+def write_eval_record(run: str | Path, res: dict, spent: dict) -> Path:
+    """`run/record.json` from an evaluation: adaptive (after) vs uniform full resolution (before), per clip;
+    every baseline (uniform at each resolution, random, oracle) and the adaptive model as points."""
+    from frugalml.files import CONFIG, read_json
+    from frugalml.report import record
+
+    run = Path(run)
+    cfg = read_json(run / CONFIG)
+    params = _trained_params(run)
+    full = f"uniform_{cfg['resolutions'][0]}"
+    base = res["baselines"][full]
+    quality = {"accuracy": record.metric(res["accuracy"]), "uniform_accuracy": record.metric(base["accuracy"])}
+    points = [{"label": "adaptive", "quality": {"accuracy": record.metric(res["accuracy"])}, "cost": _clip_cost(res)}]
+    points += [
+        {"label": k, "quality": {"accuracy": record.metric(v["accuracy"])}, "cost": _clip_cost(v)}
+        for k, v in res["baselines"].items()
+    ]
+    artifacts = {"weights": "final.safetensors", "uniform_weights": "stage1.safetensors", "eval": "eval.json"}
+    artifacts |= {"result": "result.json"} if (run / "result.json").is_file() else {}
+    artifacts |= {f"plot_{Path(p).stem}": Path(p).name for p in res.get("plots", [])}
+    rec = record.build(
+        "video.eval",
+        quality=quality,
+        config=cfg,
+        data=cfg.get("data"),
+        model="arnet",
+        before=_clip_cost(base, params.get("before")),
+        after=_clip_cost(res, params.get("after")),
+        spent=spent,
+        points=points,
+        artifacts=artifacts,
+    )
+    return record.write(run, rec)

@@ -166,13 +166,27 @@ def _fit_indexed(model, ds, tc, out: Path, stage: str, tag: str, loss, progress,
 
 
 def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=None, ds: Dataset | None = None) -> dict:
-    """Run (or resume) the three stages; return the training summary (also in result.json)."""
-    from frugalml.files import open_run, write_json
-    from frugalml.train import save_weights
-    from frugalml.video.infer import flops_table
+    """Run (or resume) the three stages; return the training summary (also in result.json).
+
+    The whole run is tracked into `out/spent.json` (each stage's own fit tracks its
+    sub-directory) and `out/record.json` (kind video.train) is written once it finishes.
+    """
+    from frugalml.cost.tracker import Ledger
+    from frugalml.files import open_run
 
     cfg.validate()
     out = open_run(out, cfg, what="video run")
+    with Ledger(out, children=True, label="video.train") as ledger:
+        summary, model, ds, table = _train_stages(cfg, out, progress, log, ds)
+    write_train_record(out, cfg, summary, model, ds, table, ledger.total())
+    return summary
+
+
+def _train_stages(cfg: VideoConfig, out: Path, progress, log, ds: Dataset | None):
+    from frugalml.files import write_json
+    from frugalml.train import save_weights
+    from frugalml.video.infer import flops_table
+
     log = log or (lambda msg: None)
     ds = ds if ds is not None else load_data(cfg)
     if ds.x_train.shape[1] != cfg.frames:
@@ -198,7 +212,51 @@ def train(cfg: VideoConfig, out: str | Path, progress: bool | None = None, log=N
     summary["run_dir"] = str(out)
     summary["config"] = asdict(cfg)
     write_json(out / "result.json", summary)
-    return summary
+    return summary, model, ds, table
+
+
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+MACS_NOTE = "counted: FlopCounterMode FLOPs / 2 per clip (frugalml.video.infer)"
+
+
+def write_train_record(out: Path, cfg: VideoConfig, summary: dict, model: ARNet, ds: Dataset, table, spent: dict):
+    """`out/record.json` of a trained run: adaptive (after) vs uniform full resolution (before), per clip.
+
+    The adaptive model's MACs per clip are counted on the test clips from the policy's
+    choices (the policy only, no backbone runs); its accuracy is stage 3's test accuracy.
+    """
+    from frugalml.cost.currency import Cost
+    from frugalml.report import record
+    from frugalml.video.infer import in_chunks, policy_actions, video_flops
+
+    model.eval()
+    actions = in_chunks(lambda v: policy_actions(model, v), ds.x_test, batch=256)
+    adaptive_flops = float(video_flops(table, actions).mean())
+    full = f"stage1_res{cfg.resolutions[0]}"
+    before = Cost(params=_params(model.backbones[0]), macs=table.uniform[0] // 2, notes={"macs": MACS_NOTE})
+    after = Cost(params=_params(model), macs=round(adaptive_flops / 2), notes={"macs": MACS_NOTE + ", test mean"})
+    accuracies = {"accuracy": "stage3", "uniform_accuracy": full}  # a stage of 0 epochs has no test accuracy
+    stages = summary["stages"]
+    quality = {
+        name: record.metric(stages[stage]["test_accuracy"])
+        for name, stage in accuracies.items()
+        if stages.get(stage, {}).get("test_accuracy") is not None
+    }
+    rec = record.build(
+        "video.train",
+        quality=quality,
+        config=asdict(cfg),
+        data=cfg.data,
+        model="arnet",
+        before=before,
+        after=after,
+        spent=spent,
+        artifacts={"weights": "final.safetensors", "uniform_weights": "stage1.safetensors", "result": "result.json"},
+    )
+    return record.write(out, rec)
 
 
 def load_run(out: str | Path) -> tuple[VideoConfig, ARNet, ARNet, Dataset]:
