@@ -48,12 +48,12 @@ def train_job(name: str, arch: dict, seed: int, epochs: int, root: str, tiny: bo
     import torch
 
     from frugalml.pointcloud.model import Arch
-    from frugalml.pointcloud.train import PCTrainConfig, train_model
+    from frugalml.pointcloud.train import pointcloud_training, train_model
 
     torch.set_num_threads(1)
     sp = _space()
     _train, _val, test = sp.dataset(quick=tiny)
-    cfg = PCTrainConfig(epochs=epochs, batch_size=4, lr=0.01, seed=seed)
+    cfg = pointcloud_training(epochs=epochs, seed=seed)
     meta = train_model(
         Arch.from_dict(arch),
         test,
@@ -78,13 +78,12 @@ def search_job(root: str, epochs: int, budget_macs: int, tiny: bool, evo: dict) 
     import torch
 
     from frugalml.nas.search import EvolutionConfig, evolve
-    from frugalml.nas.supernet import Evaluator, SupernetConfig, load_supernet, train_supernet
+    from frugalml.nas.supernet import Evaluator, SupernetConfig, load_supernet, supernet_training, train_supernet
 
     torch.set_num_threads(1)
     run = Path(root) / "supernet"
-    cfg = SupernetConfig(
-        space="pointvoxel", epochs=epochs, batch_size=4, lr=0.01, sampling="sandwich", seed=0, quick=tiny
-    )
+    train = supernet_training(epochs=epochs, batch_size=4, lr=0.01)
+    cfg = SupernetConfig(space="pointvoxel", sampling="sandwich", seed=0, quick=tiny, train=train)
     t0 = time.perf_counter()
     sres = train_supernet(cfg, run, track=False, progress=False)
     super_seconds = time.perf_counter() - t0

@@ -102,14 +102,20 @@ def _supernet_job(
     out: str, space: str, seed: int, epochs: int, sampling: str, subnets: int, distill: bool, quick: bool
 ) -> dict:
     from frugalml.nas.pipeline import cost_of, tracker
-    from frugalml.nas.supernet import SupernetConfig, train_supernet
+    from frugalml.nas.supernet import SupernetConfig, supernet_training, train_supernet
 
     done = Path(out) / "result.json"
     if done.exists():
         return read_json(done)
     t = tracker(f"supernet seed {seed}")
     cfg = SupernetConfig(
-        space=space, epochs=epochs, sampling=sampling, subnets=subnets, distill=distill, seed=seed, quick=quick
+        space=space,
+        sampling=sampling,
+        subnets=subnets,
+        distill=distill,
+        seed=seed,
+        quick=quick,
+        train=supernet_training(epochs=epochs),
     )
     res = train_supernet(cfg, out, track=False, progress=False)
     res["cost"] = cost_of(t.stop())

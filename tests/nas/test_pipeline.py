@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from frugalml.nas import supernet as sn
 from frugalml.nas.pipeline import latency_step, load_exported
-from frugalml.nas.supernet import SupernetConfig, load_supernet, train_supernet
+from frugalml.nas.supernet import SupernetConfig, load_supernet, supernet_training, train_supernet
 
 FRUGAL = str(Path(sys.executable).with_name("frugal"))
 # the benchmarks' harness (benchmarks/nas_experiment.py) is imported from its directory, as they do
@@ -56,7 +56,7 @@ def test_nas_train_writes_a_record_with_the_accuracies_it_printed(trained):
 
 
 def test_a_killed_supernet_training_resumes_where_it_stopped(tmp_path, monkeypatch):
-    cfg = SupernetConfig(epochs=2, sampling="uniform", quick=True, batch_size=128)
+    cfg = SupernetConfig(sampling="uniform", quick=True, train=supernet_training(epochs=2, batch_size=128))
     train_supernet(cfg, tmp_path / "full", track=False, progress=False)
     full = load_supernet(tmp_path / "full")[1]
 

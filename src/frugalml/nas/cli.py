@@ -66,11 +66,12 @@ def train(
 ):
     """Train the weight-sharing supernet (resumes if killed)."""
     from frugalml.nas import records
-    from frugalml.nas.supernet import SupernetConfig
+    from frugalml.nas.supernet import SupernetConfig, supernet_training
 
     _space_or_error(space)
+    train = supernet_training(epochs=epochs, lr=lr)
     cfg = SupernetConfig(
-        space=space, epochs=epochs, lr=lr, sampling=sampling, subnets=subnets, distill=distill, seed=seed, quick=quick
+        space=space, sampling=sampling, subnets=subnets, distill=distill, seed=seed, quick=quick, train=train
     )
     out = out or Path("runs/nas") / f"{space}-s{seed}"
     res = records.train(cfg, out, progress=None if not json_out else False)

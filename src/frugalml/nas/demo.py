@@ -9,12 +9,12 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
     from frugalml.nas import latency as lat
     from frugalml.nas.pipeline import latency_step, load_context, search_step
     from frugalml.nas.search import EvolutionConfig
-    from frugalml.nas.supernet import SupernetConfig, load_supernet, train_supernet
+    from frugalml.nas.supernet import SupernetConfig, load_supernet, supernet_training, train_supernet
     from frugalml.report.console import demo_row
 
     out = Path(out)
     run = out / "supernet"
-    cfg = SupernetConfig(epochs=1 if quick else 6, sampling="sandwich", quick=True)
+    cfg = SupernetConfig(sampling="sandwich", quick=True, train=supernet_training(epochs=1 if quick else 6))
     train_supernet(cfg, run, track=False, progress=console is not None)
     m = latency_step(run, "host-1t", samples=16 if quick else 60, rounds=2, progress=False)
     space, net, _ = load_supernet(run)
@@ -30,7 +30,7 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
     largest_acc = space.evaluate(sub, test)
     if console is not None:
         console.print(
-            f"[bold]nas[/bold]: supernet on MNIST-1D ({cfg.epochs} epoch(s)); latency predictor MAPE "
+            f"[bold]nas[/bold]: supernet on MNIST-1D ({cfg.train.epochs} epoch(s)); latency predictor MAPE "
             f"{m['mlp']['mape_pct']:.1f}% (noise floor {m['noise_floor']['mape_pct']:.1f}%); under {budget} ms "
             f"found a sub-network at {res['measured_latency_ms']:.3f} ms measured (largest: {largest_ms:.3f} ms), "
             f"test accuracy {res['test_accuracy']:.3f} (largest: {largest_acc:.3f}), {res['evaluations']} "

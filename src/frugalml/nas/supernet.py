@@ -21,51 +21,46 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 from frugalml.errors import FrugalError
-from frugalml.files import read_json, write_json
+from frugalml.files import check_run_config, read_json, write_json
 from frugalml.models import space as spaces
+from frugalml.report.cliopts import config_from_dict
 from frugalml.train import TrainConfig, fit, load_weights, save_weights
 
 META = "nas.json"
 WEIGHTS = "supernet.safetensors"
 
 
+def supernet_training(**changes) -> TrainConfig:
+    """The training a supernet gets by default (Adam, cosine, one thread), with `changes` applied."""
+    base = {"epochs": 40, "batch_size": 64, "lr": 0.003, "optimizer": "adam", "schedule": "cosine", "threads": 1}
+    return TrainConfig(**(base | changes))
+
+
 @dataclass
 class SupernetConfig:
     space: str = "cnn"
-    epochs: int = 40
-    batch_size: int = 64
-    lr: float = 0.003
     sampling: str = "sandwich"  # uniform | sandwich
     subnets: int = 2  # random sub-networks per step besides the largest and smallest (sandwich)
     distill: bool = True  # sandwich: the smaller sub-networks learn from the largest's outputs, else from labels
     seed: int = 0
     quick: bool = False  # small data set (tests, demo)
+    # the supernet's training; its seed is replaced by the config's own
+    train: TrainConfig = field(default_factory=supernet_training)
 
     def validate(self) -> None:
         if self.sampling not in ("uniform", "sandwich"):
             raise FrugalError(f"unknown sampling '{self.sampling}' (uniform, sandwich)")
         if self.subnets < 0:
             raise FrugalError(f"subnets must be >= 0, got {self.subnets}")
-        if self.epochs < 1:
-            raise FrugalError(f"epochs must be >= 1, got {self.epochs}")
-
-
-def _train_config(cfg: SupernetConfig) -> TrainConfig:
-    return TrainConfig(
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        optimizer="adam",
-        schedule="cosine",
-        seed=cfg.seed,
-        threads=1,
-    )
+        if self.train.epochs < 1:
+            raise FrugalError(f"epochs must be >= 1, got {self.train.epochs}")
+        self.train.validate()
 
 
 def make_loss(space: spaces.SearchSpace, sampling: str, seed: int, subnets: int = 1, distill: bool = True):
@@ -102,16 +97,10 @@ def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, pro
     out = Path(out)
     space = spaces.get(cfg.space)
     meta = {"config": asdict(cfg), "space_config": space.config}
-    if (out / META).exists():
-        old = read_json(out / META)
-        old_cfg = asdict(SupernetConfig(**old["config"])) if "config" in old else None  # fields added since: defaults
-        if old_cfg != meta["config"] or old.get("space_config") != meta["space_config"]:
-            raise FrugalError(f"{out} holds a supernet trained with other settings: choose another --out")
-        if (out / "result.json").exists():
-            return read_json(out / "result.json")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / META, meta)
+    # fit binds the same directory to its training config (config.json); the supernet's own is nas.json
+    check_run_config(out, meta, META, what="supernet")
+    if (out / "result.json").exists():
+        return read_json(out / "result.json")
     train, _val, _test = space.dataset(quick=cfg.quick)
     net = space.build_supernet(seed=cfg.seed)
     net.register_buffer("nas_step", torch.zeros((), dtype=torch.long))
@@ -119,7 +108,7 @@ def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, pro
     res = fit(
         net,
         train,
-        _train_config(cfg),
+        replace(cfg.train, seed=cfg.seed),
         out,
         loss_fn=loss_fn,
         track=track,
@@ -149,7 +138,7 @@ def load_supernet(run: str | Path):
     if not (run / WEIGHTS).is_file():
         raise FrugalError(f"{run}: supernet training has not finished (no {WEIGHTS}); rerun `frugal nas train`")
     meta = read_json(run / META)
-    cfg = SupernetConfig(**meta["config"])
+    cfg = config_from_dict(SupernetConfig, meta["config"], where=str(run / META))
     space = spaces.get(cfg.space)
     if space.config != meta["space_config"]:
         raise FrugalError(f"{run}: search space '{cfg.space}' settings changed since training")

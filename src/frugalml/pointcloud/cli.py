@@ -45,7 +45,7 @@ def train(
 ):
     """Train a network on generated street scenes into a model directory (resumes if killed)."""
     from frugalml.pointcloud.model import minkunet, spvcnn
-    from frugalml.pointcloud.train import PCTrainConfig, train_recorded
+    from frugalml.pointcloud.train import pointcloud_training, train_recorded
 
     makers = {"spvcnn": spvcnn, "minkunet": minkunet}
     if arch not in makers:
@@ -56,7 +56,7 @@ def train(
     dcfg = _data_config(scenes_train, scenes_test, points, data_seed)
     ds = _lidar(dcfg)
     out = out or Path("runs/pointcloud") / f"{arch}-w{width:g}-v{voxel:g}-s{seed}"
-    cfg = PCTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, threads=threads)
+    cfg = pointcloud_training(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, threads=threads)
     meta = train_recorded(a, ds, cfg, out, data_config=dcfg, progress=None if not json_out else False)
     r = meta["result"]
     res = {

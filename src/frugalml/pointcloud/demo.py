@@ -8,7 +8,7 @@ from pathlib import Path
 def demo(out: Path, quick: bool, console) -> list[dict]:
     from frugalml import data
     from frugalml.pointcloud.model import minkunet, spvcnn
-    from frugalml.pointcloud.train import PCTrainConfig, load_model, model_cost, train_model
+    from frugalml.pointcloud.train import load_model, model_cost, pointcloud_training, train_model
     from frugalml.report.console import demo_row
 
     dcfg = (
@@ -17,7 +17,7 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
         else {"scenes_train": 24, "scenes_test": 8, "points": 2048}
     )
     ds = data.get("lidar", **dcfg)
-    cfg = PCTrainConfig(epochs=1 if quick else 6, batch_size=4, lr=0.01, seed=0)
+    cfg = pointcloud_training(epochs=1 if quick else 6, seed=0)
     res = {}
     for name, arch in (("voxel-only", minkunet(0.5, 0.4)), ("point-voxel", spvcnn(0.25, 0.5))):
         meta = train_model(arch, ds, cfg, Path(out) / name, data_config={"name": "lidar"} | dcfg, progress=False)

@@ -8,7 +8,7 @@ through `frugalml.train.fit`, and `load_model` rebuilds the network from the dir
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -124,31 +124,16 @@ def score_scans(model: PVNet, scans, num_classes: int) -> dict:
     }
 
 
-@dataclass
-class PCTrainConfig:
-    epochs: int = 12
-    batch_size: int = 4
-    lr: float = 0.01
-    seed: int = 0
-    threads: int | None = None
-
-    def train_config(self) -> TrainConfig:
-        return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            optimizer="adam",
-            schedule="cosine",
-            seed=self.seed,
-            eval_batch_size=8,
-            threads=self.threads,
-        )
+def pointcloud_training(**changes) -> TrainConfig:
+    """How a point-voxel net is trained by default (Adam, cosine, small batches of scenes), with `changes`."""
+    base = {"epochs": 12, "batch_size": 4, "lr": 0.01, "optimizer": "adam", "schedule": "cosine", "eval_batch_size": 8}
+    return TrainConfig(**(base | changes))
 
 
 def train_model(
     arch: Arch,
     ds,
-    cfg: PCTrainConfig,
+    cfg: TrainConfig,
     out: str | Path,
     data_config: dict | None = None,
     progress: bool | None = None,
@@ -163,7 +148,7 @@ def train_model(
     meta_path = out / MODEL_JSON
     record = {
         "arch": arch.to_dict(),
-        "train": asdict(cfg),
+        "train": {k: v for k, v in asdict(cfg).items() if k not in ("threads", "device")},  # not what it computes
         "data": data_config or {"name": ds.name},
         "init": "supernet" if init is not None else "scratch",
     }
@@ -174,7 +159,7 @@ def train_model(
     torch.manual_seed(cfg.seed)
     net = init if init is not None else PVNet(arch, ds.num_classes)
     loss_fn = make_fit_loss(class_weights(ds.y_train, ds.num_classes))
-    res = fit(net, ds, cfg.train_config(), out, loss_fn=loss_fn, progress=progress, description=f"train {out.name}")
+    res = fit(net, ds, cfg, out, loss_fn=loss_fn, progress=progress, description=f"train {out.name}")
     save_weights(net, out / WEIGHTS)
     sc = score(net, ds.x_test, ds.y_test, ds.num_classes)
     classes = ds.info.get("classes") or [str(i) for i in range(ds.num_classes)]
@@ -235,7 +220,7 @@ def _quality(scores: dict) -> dict:
     return {"miou": record.metric(scores["miou"]), "accuracy": record.metric(scores["accuracy"])}
 
 
-def train_recorded(arch: Arch, ds, cfg: PCTrainConfig, out: str | Path, data_config: dict | None = None, **kw) -> dict:
+def train_recorded(arch: Arch, ds, cfg: TrainConfig, out: str | Path, data_config: dict | None = None, **kw) -> dict:
     """`train_model` under the run's spent ledger, then its `record.json` (kind pointcloud.train):
     quality mIoU and point accuracy on the test split; after = the trained net's params and MACs
     of one test scene (one traced forward pass; latency is measured by `frugal pointcloud eval`)."""
