@@ -8,7 +8,7 @@ from pathlib import Path
 def demo(out: Path, quick: bool, console) -> list[dict]:
     from frugalml import data
     from frugalml.pointcloud.model import minkunet, spvcnn
-    from frugalml.pointcloud.train import load_model, model_cost, pointcloud_training, train_model
+    from frugalml.pointcloud.train import load_model, model_cost, pointcloud_training, train_recorded
     from frugalml.report.console import demo_row
 
     dcfg = (
@@ -20,7 +20,7 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
     cfg = pointcloud_training(epochs=1 if quick else 6, seed=0)
     res = {}
     for name, arch in (("voxel-only", minkunet(0.5, 0.4)), ("point-voxel", spvcnn(0.25, 0.5))):
-        meta = train_model(arch, ds, cfg, Path(out) / name, data_config={"name": "lidar"} | dcfg, progress=False)
+        meta = train_recorded(arch, ds, cfg, Path(out) / name, data_config={"name": "lidar"} | dcfg, progress=False)
         net, _ = load_model(Path(out) / name)
         res[name] = meta["result"] | model_cost(net, ds.x_test[:1], min_run_time=0.2)
     a, b = res["voxel-only"], res["point-voxel"]

@@ -107,7 +107,7 @@ def compare(records: list[dict], metric: str | None = None) -> dict[str, Any]:
         }
         if cheapest is not None and i != cheapest and quality[i] is not None and quality[cheapest] is not None:
             base = records[cheapest]["spent"][spent_key]
-            gain = (quality[i] - quality[cheapest]) * scale
+            gain = round((quality[i] - quality[cheapest]) * scale, 9) + 0.0  # no "-2e-06 pt" from float noise
             ratio = r["spent"][spent_key] / base if base else math.inf
             row["vs_cheapest"] = {"run": records[cheapest]["run"], "gain": gain, "spent_ratio": ratio}
             row["verdict"] = f"{gain:+.3g} {unit or metric} for {ratio:.3g}x the {_LABELS[spent_key]}"
@@ -206,5 +206,7 @@ def payback(
     if counterfactual:
         out["counterfactual"] = counterfactual
     if not pays_back:
-        out["why"] = "the result costs no less per inference than the reference: it never pays back"
+        out["why"] = (
+            f"the result costs no less per inference than the reference ({co2_after:.3g} vs {co2_before:.3g} g CO2e)"
+        )
     return out

@@ -140,7 +140,8 @@ def read(path: str | Path) -> dict:
 
 
 def find(path: str | Path) -> list[dict]:
-    """The records of a run directory, or of every run below a sweep directory (sorted by path)."""
+    """The records of a run directory, or of every run below a sweep directory (sorted by path;
+    runs nested inside another run below it are that run's parts, not listed apart)."""
     path = Path(path)
     if not path.exists():
         raise FrugalError(f"{path} does not exist")
@@ -149,7 +150,10 @@ def find(path: str | Path) -> list[dict]:
     files = sorted(path.rglob(FILENAME))
     if not files:
         raise FrugalError(f"{path} holds no run (no {FILENAME} in it or below it)")
-    return [read(f) for f in files]
+    # a run's own sub-runs (the trainings of a ticket sweep's levels, a video run's stages) belong to it
+    dirs = {f.parent for f in files}
+    top = [f for f in files if not any(d in dirs for d in f.parent.parents)]
+    return [read(f) for f in top]
 
 
 def primary_metric(record: dict) -> str | None:
