@@ -161,9 +161,29 @@ def chromium_render(page, screenshot):
     return dom.stdout
 
 
-def test_tickets_report_page_in_a_real_browser(tmp_path, frugal_bin):
+def table_cells(dom: str):
+    """The text of every table row of a rendered page, row by row."""
     import html.parser
 
+    class Cells(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+
+        def handle_data(self, data):
+            if self.rows and data.strip() and self.lasttag in ("td", "th"):
+                self.rows[-1].append(data.strip())
+
+    cells = Cells()
+    cells.feed(dom)
+    return cells
+
+
+def test_tickets_report_page_in_a_real_browser(tmp_path, frugal_bin):
     levels = [("dense", 0.961, 266_200), ("level 1 (80.0%)", 0.958, 213_000), ("level 2 (64.0%)", 0.949, 170_400)]
     rec = record.build(
         "tickets.find",
@@ -182,19 +202,7 @@ def test_tickets_report_page_in_a_real_browser(tmp_path, frugal_bin):
     assert p.returncode == 0, p.stderr
     dom = chromium_render(run / "summary.html", run / "summary.png")
 
-    class Cells(html.parser.HTMLParser):
-        rows: list = []
-
-        def handle_starttag(self, tag, attrs):
-            if tag == "tr":
-                self.rows.append([])
-
-        def handle_data(self, data):
-            if self.rows and data.strip() and self.lasttag in ("td", "th"):
-                self.rows[-1].append(data.strip())
-
-    cells = Cells()
-    cells.feed(dom)
+    cells = table_cells(dom)
     rows = {r[0]: r[1:] for r in cells.rows if r}
     # every level's accuracy and MACs as rendered (the MACs column formatted by Cost's own formatter)
     assert rows["dense"] == ["0.961", "266,200"]
@@ -219,3 +227,21 @@ def test_files_keep_the_users_umask(tmp_path):
     finally:
         os.umask(old)
     assert mode == 0o644 and private == 0o600
+
+
+def test_report_of_a_real_tickets_run_shows_every_level_in_a_browser(tmp_path, frugal_bin):
+    run = tmp_path / "find"
+    args = ["tickets", "find", "--data", "digits", "--levels", "2", "--seeds", "1", "--epochs", "1", "--out", str(run)]
+    p = frugal(frugal_bin, *args)
+    assert p.returncode == 0, p.stderr
+    assert frugal(frugal_bin, "report", str(run)).returncode == 0
+    rec = record.read(run)
+    cells = table_cells(chromium_render(run / "summary.html", run / "summary.png"))
+    header = next(r for r in cells.rows if r and r[0] == "accuracy" and "MACs (nonzero weights)" in r)
+    rows = {r[0]: dict(zip(header, r[1:])) for r in cells.rows if r}
+    assert len(rec["points"]) == 3  # dense + 2 levels
+    for point in rec["points"]:
+        shown = rows[point["label"]]
+        assert float(shown["accuracy"]) == pytest.approx(point["quality"]["accuracy"]["value"], abs=5e-4)
+        assert int(shown["MACs (nonzero weights)"].replace(",", "")) == point["cost"]["macs_effective"]
+    assert (run / "summary.png").stat().st_size > 10_000

@@ -155,6 +155,7 @@ def _sweep_sections(records: list[dict], root: Path) -> list[str]:
 def render(run: str | os.PathLike, title: str | None = None) -> str:
     """The page for `run` as a string."""
     from frugalml.report import record
+    from frugalml.report.views import name_of
 
     root = Path(run)
     if not root.is_dir():
@@ -179,8 +180,8 @@ def render(run: str | os.PathLike, title: str | None = None) -> str:
     if rec is not None:
         parts.insert(
             3,
-            f"<p>{html.escape(rec['kind'])}: model {html.escape(str(rec.get('model')))} on "
-            f"{html.escape(str(rec.get('data')))}</p>",
+            f"<p>{html.escape(rec['kind'])}: model {html.escape(name_of(rec.get('model')))} on "
+            f"{html.escape(name_of(rec.get('data')))}</p>",
         )
     parts += sections
     if isinstance(result, dict):

@@ -10,6 +10,13 @@ from frugalml.report.console import fmt_num, table
 _SPENT_ROWS = [r for r in ROWS if r[0] in ("wall_s", "cpu_s", "energy_j", "co2e_g", "usd")]
 
 
+def name_of(part) -> str:
+    """A record's data or model: a name, or a dict of settings with a name among them."""
+    if isinstance(part, dict):
+        return str(part.get("name") or ", ".join(f"{k}={v}" for k, v in part.items()))
+    return str(part or "?")
+
+
 def quality_text(metric: dict) -> str:
     text = fmt_num(metric.get("value"))
     if metric.get("values") and len(metric["values"]) > 1:
@@ -21,7 +28,7 @@ def show(record: dict) -> list:
     """Renderables of one run record: headline, quality, before/after, spent, points, artifacts."""
     head = f"[bold]{record['kind']}[/bold] run {record['run']}"
     if record.get("data") or record.get("model"):
-        head += f" - model {record.get('model') or '?'} on {record.get('data') or '?'}"
+        head += f" - model {name_of(record.get('model'))} on {name_of(record.get('data'))}"
     out: list = [head]
     quality = [[k, quality_text(v)] for k, v in record["quality"].items()]
     if quality:
