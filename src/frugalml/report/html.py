@@ -35,7 +35,9 @@ figcaption { font-size: 0.85em; color: #555; }
 
 
 def _num(x: Any) -> str:
-    if isinstance(x, bool) or x is None:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
         return html.escape(str(x))
     if isinstance(x, int):
         return f"{x:,}"
@@ -78,7 +80,7 @@ def _figure(png: Path, root: Path) -> str:
     return f'<figure><img alt="{name}" src="data:image/png;base64,{data}"><figcaption>{name}</figcaption></figure>'
 
 
-def _record_sections(rec: dict) -> list[str]:
+def _record_sections(rec: dict, points: bool = True) -> list[str]:
     from frugalml.cost.currency import ROWS
 
     parts = ["<h2>Quality</h2>"]
@@ -101,7 +103,7 @@ def _record_sections(rec: dict) -> list[str]:
         parts += [f"<h2>{title}</h2>", _table(["what", "value"], rows, 1)]
         notes = "; ".join(f"{k}: {v}" for k, v in (spent.get("notes") or {}).items())
         parts.append(f"<p class='note'>{html.escape(notes)}</p>" if notes else "")
-    if rec.get("points"):
+    if points and rec.get("points"):
         parts += ["<h2>Results</h2>", _points(rec["points"])]
     return parts
 
@@ -164,7 +166,9 @@ def render(run: str | os.PathLike, title: str | None = None) -> str:
     result = read_json(result_path) if result_path.is_file() else None
     rec = record.read(root) if (root / record.FILENAME).is_file() else None
     below = [] if rec is not None else sorted(root.rglob(record.FILENAME))
-    sections = _record_sections(rec) if rec is not None else []
+    has_rows = isinstance(result, dict) and bool(result.get("rows"))
+    # a page with before/after rows (the demo) shows them, not the same figures again as points
+    sections = _record_sections(rec, points=not has_rows) if rec is not None else []
     if len(below) > 1:
         sections = _sweep_sections([record.read(f) for f in below], root)
     pngs = sorted(root.rglob("*.png"))
