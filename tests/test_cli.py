@@ -113,7 +113,17 @@ def test_bad_input_is_one_line_and_exit_2(frugal_bin, args, message):
 def test_demo_quick_writes_run_dir(frugal_bin, tmp_path):
     p = run(frugal_bin, "demo", "--quick", "--out", str(tmp_path / "demo"), "--json", check=True)
     out = json.loads(p.stdout)
-    assert out["rows"][0]["technique"] == "foundation"
+    from frugalml.techniques import TECHNIQUES
+
+    # every row, not just the first: foundation, then each technique's rows in the table's order
+    order = [r["technique"] for r in out["rows"]]
+    assert order[0] == "foundation" and order.count("foundation") == 1
+    assert list(dict.fromkeys(order)) == ["foundation", *[t.name for t in TECHNIQUES if t.name in order]]
+    assert {"tickets", "video", "accel", "analog"} <= set(order)
+    for r in out["rows"]:
+        assert r["what"] and r["metric"] and r["before"] is not None and r["after"] is not None, r
+        assert r["ratio"] == pytest.approx(r["after"] / r["before"]), r
+    assert json.loads((tmp_path / "demo" / "result.json").read_text())["rows"] == out["rows"]
     assert (tmp_path / "demo" / "result.json").exists()
     assert (tmp_path / "demo" / "train" / "spent.json").exists()
     from frugalml.report import record
@@ -123,6 +133,14 @@ def test_demo_quick_writes_run_dir(frugal_bin, tmp_path):
     assert rec["kind"] == "demo" and rec["quality"]["accuracy"] == train["quality"]["accuracy"]
     assert rec["spent"]["cpu_s"] >= train["spent"]["cpu_s"]  # the whole demo, its foundation training included
     assert len(rec["points"]) == 2 * len(out["rows"])
+    for r, before, after in zip(out["rows"], rec["points"][0::2], rec["points"][1::2], strict=True):
+        assert before["label"] == f"{r['technique']}: {r['what']}, {r['metric']} (before)"
+        assert after["label"] == f"{r['technique']}: {r['what']}, {r['metric']} (after)"
+        if "accuracy" in r["metric"]:
+            assert (before["quality"]["accuracy"]["value"], after["quality"]["accuracy"]["value"]) == (
+                r["before"],
+                r["after"],
+            )
     video = [r for r in out["rows"] if r["technique"] == "video"]
     if video:  # the video step's sub-run has its own record, with per-clip costs to pay back
         gflops = next(p for p in rec["points"] if p["label"].startswith("video") and "GFLOPs" in p["label"])

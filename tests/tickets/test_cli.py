@@ -45,8 +45,28 @@ def test_find_json_is_one_object_with_the_documented_fields(tmp_path):
     obj = json.loads(res.stdout)
     lv = obj["levels"][1]
     assert {"remaining", "accuracy", "reinit_accuracy", "random_accuracy", "macs_effective"} <= set(lv)
-    assert set(lv["accuracy"]) >= {"mean", "per_seed"}
+    # default rate 0.2 (output layer 0.1): 64x300 and 300x100 keep 80%, 100x10 keeps 90%
+    assert lv["remaining"] == pytest.approx((15360 + 24000 + 900) / 50200)
+    assert lv["macs_effective"] == 15360 + 24000 + 900
+    # each accuracy is the saved network's digits test accuracy, recomputed here
+    for level in (0, 1):
+        d = tmp_path / "r" / f"level_{level}" / "seed_0"
+        assert obj["levels"][level]["accuracy"]["per_seed"] == [_digits_accuracy(d / "weights.safetensors")]
+        assert obj["levels"][level]["accuracy"]["mean"] == obj["levels"][level]["accuracy"]["per_seed"][0]
     _check_find_record(tmp_path / "r", obj)
+
+
+def _digits_accuracy(weights) -> float:
+    from safetensors.torch import load_file
+
+    from frugalml import data
+    from frugalml.tickets.imp import build_model
+
+    ds = data.get("digits")
+    net = build_model("mlp", ds.input_shape, ds.num_classes, 0).eval()
+    net.load_state_dict(load_file(str(weights)))
+    with torch.no_grad():
+        return int((net(ds.x_test).argmax(1) == ds.y_test).sum()) / len(ds.y_test)
 
 
 def _check_find_record(out, obj):

@@ -1,7 +1,8 @@
 """Saving benchmark figures: one JSON per benchmark in benchmarks/results/, with context.
 
-Every result records the command that produced it, the machine, torch's thread count and
-the peak resident memory of the process, so a number can be traced and re-run.
+Every result records the command that produced it, the commit it ran on (and whether the
+tree was clean), the machine, torch's thread count and the peak resident memory of the
+process, so a number can be traced and re-run.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,13 +27,34 @@ def peak_rss_mib() -> float:
     return max(own, kids) / 1024  # Linux reports KiB
 
 
-def context() -> dict:
+def _git(directory: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def git_state(script: str | os.PathLike | None = None) -> dict:
+    """`git_commit` (HEAD) and `git_clean` (no changes, untracked files included) of the
+    repository `script` lives in (default: the running script); both None outside a git checkout."""
+    path = Path(script if script is not None else sys.argv[0]).resolve()
+    directory = path if path.is_dir() else path.parent
+    commit = _git(directory, "rev-parse", "HEAD") if directory.is_dir() else None
+    status = _git(directory, "status", "--porcelain") if commit else None
+    if commit is None or status is None:
+        return {"git_commit": None, "git_clean": None}
+    return {"git_commit": commit.strip(), "git_clean": status.strip() == ""}
+
+
+def context(script: str | os.PathLike | None = None) -> dict:
     import torch
 
     from frugalml.cost.hardware import cpu_model_name
 
     return {
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        **git_state(script),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "cpu": cpu_model_name(),
         "cores": os.cpu_count(),
