@@ -47,7 +47,7 @@ def profile(
 ):
     """Params, nonzeros, MACs and FLOPs per layer (sparsity-aware)."""
     from frugalml import models
-    from frugalml.cost.profile import profile as run_profile
+    from frugalml.cost.counting import profile as run_profile
 
     shape = models.parse_shape(input) if input else models.default_input(model)
     net = models.get(model)

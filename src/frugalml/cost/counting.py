@@ -1,6 +1,6 @@
 """Per-layer parameters, nonzeros, MACs and FLOPs of a model on an example input.
 
-MACs come from `frugalml.cost.trace` (`torch.utils.flop_counter.FlopCounterMode`, which
+MACs come from `frugalml.cost.tracing` (`torch.utils.flop_counter.FlopCounterMode`, which
 counts 2 FLOPs per multiply-accumulate for matmul/conv/attention), so any op PyTorch knows
 the formula for is covered, including functional matmuls inside a module's own `forward`;
 each FLOP is attributed to the one module that was running when it was done.
@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from frugalml.cost.currency import COUNTED, Cost
-from frugalml.cost.trace import Trace, as_inputs, trace
+from frugalml.cost.tracing import Trace, as_inputs, trace
 
 
 @dataclass
