@@ -38,7 +38,9 @@ JSON = typer.Option(False, "--json", help="Print the result as one JSON object o
 
 @app.command()
 def profile(
-    model: str = typer.Option(..., help="Registry name (see `frugal models`) or package.module:factory."),
+    model: str = typer.Option(
+        ..., help="Registry name (see `frugal models`), module:factory or path/to/file.py:factory."
+    ),
     input: str = typer.Option(None, "--input", help="Input shape, e.g. 1,3,224,224 (default: the model's)."),
     training: bool = typer.Option(False, help="Also count one training step (forward + backward)."),
     latency: bool = typer.Option(False, help="Also measure latency on this machine."),
