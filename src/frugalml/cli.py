@@ -53,9 +53,17 @@ def profile(
 
     shape = models.parse_shape(input) if input else models.default_input(model)
     net = models.get(model)
+    import warnings
+
     import torch
 
-    prof = run_profile(net, torch.randn(*shape), training=training)
+    from frugalml.cost.counting import uncounted_warning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        prof = run_profile(net, torch.randn(*shape), training=training)
+    if prof.uncounted_ops:
+        print(f"warning: {uncounted_warning(prof.uncounted_ops)}", file=sys.stderr)
     out = prof.to_dict() | {"model": model}
     if latency:
         from frugalml.cost.latency import measure_latency
