@@ -181,3 +181,14 @@ def test_bad_model_file_is_one_line_and_exit_2(frugal_bin, tmp_path, spec, messa
     assert p.returncode == 2
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], p.stderr
+
+
+def test_estimate_from_params_and_tokens_matches_flops(frugal_bin):
+    common = ["--hardware", "a100", "--region", "FRA", "--json"]
+    e = json.loads(run(frugal_bin, "estimate", "--params", "7e9", "--tokens", "1e12", *common, check=True).stdout)
+    f = json.loads(run(frugal_bin, "estimate", "--flops", "4.2e22", *common, check=True).stdout)
+    assert e["flops"] == pytest.approx(4.2e22) and f["flops"] == pytest.approx(4.2e22)
+    for key in ("device_hours", "wall_hours", "energy_kwh", "co2e_kg", "cost_usd"):
+        assert e[key] == pytest.approx(f[key])
+    assert e["assumptions"]["flops"]["value"] == pytest.approx(4.2e22)
+    assert isinstance(e["assumptions"]["pue"]["value"], float)

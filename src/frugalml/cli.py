@@ -126,6 +126,10 @@ def estimate(
         None, help="ISO 3166 alpha-3 country (USA, FRA), cloud region (gcp:us-central1), or world."
     ),
     price_per_hour: float = typer.Option(None, help="USD per device-hour (default: the profile's)."),
+    params: float = typer.Option(None, help="Model parameters N: FLOPs = 6 N D to train (with --tokens)."),
+    tokens: float = typer.Option(None, help="Tokens D processed (with --params)."),
+    inference: bool = typer.Option(False, help="With --params/--tokens: 2 N D (forward only) instead of 6 N D."),
+    mfu: float = typer.Option(None, help="Model-FLOPs utilisation: sustained = this fraction of the device's peak."),
     json_out: bool = JSON,
 ):
     """Footprint of a job too big to run: device-years, kWh, CO2e, dollars."""
@@ -142,6 +146,10 @@ def estimate(
         intensity=intensity,
         region=region,
         price_per_hour=price_per_hour,
+        params=params,
+        tokens=tokens,
+        inference=inference,
+        mfu=mfu,
     )
     if json_out:
         from frugalml.report.console import print_json
@@ -151,6 +159,7 @@ def estimate(
 
     con = stdout_console()
     rows = [
+        ["FLOPs", fmt_num(e.flops)],
         ["device-hours", fmt_num(e.device_hours)],
         ["device-years", fmt_num(e.device_years)],
         ["wall-clock hours", fmt_num(e.wall_hours)],
@@ -161,7 +170,8 @@ def estimate(
     ]
     con.print(table("estimate", ["", "value"], rows))
     for k, v in e.assumptions.items():
-        con.print(f"  {k}: {v}")
+        value = "?" if v["value"] is None else f"{v['value']:g} {v['unit']}"
+        con.print(f"  {k}: {value} ({v['source']})")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
