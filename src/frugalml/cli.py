@@ -108,7 +108,8 @@ def profile(
     if latency:
         lat = out["latency"]
         con.print(
-            f"latency: {lat['median_s'] * 1e3:.3f} ms median (IQR {lat['iqr_s'] * 1e3:.3f} ms, {threads} thread(s))"
+            f"latency: {lat['median_s'] * 1e3:.3f} ms median (IQR {lat['iqr_s'] * 1e3:.3f} ms, "
+            f"{lat['runs']:,} calls, {threads} thread(s))"
         )
 
 
