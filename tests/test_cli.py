@@ -192,3 +192,21 @@ def test_estimate_from_params_and_tokens_matches_flops(frugal_bin):
         assert e[key] == pytest.approx(f[key])
     assert e["assumptions"]["flops"]["value"] == pytest.approx(4.2e22)
     assert isinstance(e["assumptions"]["pue"]["value"], float)
+
+
+def test_an_uncounted_op_is_a_warning_on_stderr_and_in_json(frugal_bin, tmp_path):
+    (tmp_path / "tbc.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass TBC(nn.Module):\n"
+        "    def forward(self, x):\n        return torch.conv_tbc(x, torch.ones(3, 3, 4), torch.ones(4))\n\n\n"
+        "def factory():\n    return TBC()\n"
+    )
+    p = subprocess.run(
+        [frugal_bin, "profile", "--model", "./tbc.py:factory", "--input", "5,2,3", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["uncounted_ops"] == ["aten.conv_tbc"]
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning: not counted") and "aten.conv_tbc" in lines[0]

@@ -91,3 +91,13 @@ def test_mobilenet_v2_training_step_is_the_sum_of_per_layer_forms():
     hand = 2 * (3 * prof.macs - first.macs)
     assert prof.train_flops == pytest.approx(hand, rel=0.05)
     assert prof.train_flops < 3.1 * prof.flops
+
+
+def test_matrix_vector_and_dot_products_are_counted():
+    class MV(nn.Module):
+        def forward(self, m, v):
+            return torch.mv(m, v).sum() + torch.dot(v, v) + torch.addmv(v[:3], m, v).sum()
+
+    prof = profile(MV(), (torch.ones(3, 4), torch.ones(4)))
+    assert prof.macs == 3 * 4 + 4 + 3 * 4
+    assert prof.uncounted_ops == []

@@ -8,6 +8,7 @@ Registered once, on import, in `torch.utils.flop_counter`'s registry (so every
 - the fused oneDNN recurrent layer (`aten.mkldnn_rnn_layer`, what `nn.LSTM` runs on CPU):
   per step and sequence, gates x hidden x (input + hidden) MACs; its backward computes the
   input and weight gradients, 2x forward. GRU and plain RNN decompose into counted matmuls;
+- matrix-vector and dot products (`mv`, `addmv`, `dot`, `vdot`), which it has no formula for;
 - the convolution backward: PyTorch's formula ignores `groups` for the weight gradient and
   counts a depthwise conv's backward ~groups times too high; here each gradient a
   convolution backward computes costs what its forward did (grad input a transposed conv,
@@ -78,12 +79,26 @@ def _conv_backward(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _
     return 2 * forward_macs * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
 
 
+def _mv(matrix_shape, vector_shape, *args, out_shape=None, **kwargs) -> int:
+    return 2 * math.prod(matrix_shape)  # each matrix entry meets one vector entry
+
+
+def _addmv(_self_shape, matrix_shape, vector_shape, *args, out_shape=None, **kwargs) -> int:
+    return _mv(matrix_shape, vector_shape)
+
+
+def _dot(a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    return 2 * math.prod(a_shape)
+
+
 def register_all() -> None:
     _register(getattr(aten, "_scaled_dot_product_flash_attention_for_cpu", None), _cpu_sdpa)
     _register(getattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None), _cpu_sdpa_bwd)
     _register(getattr(aten, "mkldnn_rnn_layer", None), _mkldnn_rnn_layer)
     _register(getattr(aten, "mkldnn_rnn_layer_backward", None), _mkldnn_rnn_layer_bwd)
     _register(aten.convolution_backward, _conv_backward, replace=True)
+    for op, fn in [(aten.mv, _mv), (aten.addmv, _addmv), (aten.dot, _dot), (aten.vdot, _dot)]:
+        _register(op, fn)
 
 
 class Uncounted(TorchDispatchMode):
