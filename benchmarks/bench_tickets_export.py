@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from frugalml.report.bench import RESULTS, save_result
-from frugalml.tickets.export import export
+from frugalml.tickets.exporting import export
 from frugalml.tickets.imp import level_dir
 
 

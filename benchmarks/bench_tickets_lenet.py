@@ -19,7 +19,7 @@ from pathlib import Path
 
 from frugalml.report.bench import RESULTS, save_result
 from frugalml.tickets.imp import TicketConfig, find
-from frugalml.tickets.stability import stability
+from frugalml.tickets.instability import stability
 from frugalml.train import TrainConfig
 
 TASKS = {

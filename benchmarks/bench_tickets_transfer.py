@@ -17,7 +17,7 @@ from pathlib import Path
 
 from frugalml.report.bench import save_result
 from frugalml.tickets.imp import TicketConfig, find
-from frugalml.tickets.transfer import transfer
+from frugalml.tickets.transferring import transfer
 from frugalml.train import TrainConfig
 
 

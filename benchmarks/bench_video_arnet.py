@@ -30,7 +30,7 @@ def job(variant: str, seed: int, weights: list[float], settings: dict, latency_v
     from frugalml.files import read_json, write_json
     from frugalml.report.cliopts import build
     from frugalml.video.evaluate import evaluate_run
-    from frugalml.video.train import VideoConfig, load_data, train
+    from frugalml.video.training import VideoConfig, load_data, train
 
     # settings address fields by dotted path ("backbone.epochs": a field of an embedded TrainConfig)
     cfg0 = build(VideoConfig(data=variant, seed=seed, efficiency_weight=weights[0]), settings)

@@ -26,7 +26,7 @@ def main() -> None:
     from frugalml.report.bench import save_result
     from frugalml.video.infer import adaptive_logits, flops_table, interleaved_ms, uniform_logits, video_flops
     from frugalml.video.model import Backbone
-    from frugalml.video.train import load_run
+    from frugalml.video.training import load_run
 
     cfg, model, _, ds = load_run(args.run)
     x = ds.x_test[: args.clips]

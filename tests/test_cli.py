@@ -150,3 +150,81 @@ def test_demo_quick_writes_run_dir(frugal_bin, tmp_path):
         assert pay.returncode == 0, pay.stderr
     shown = run(frugal_bin, "show", str(tmp_path / "demo"), check=True)
     assert "demo" in shown.stdout and "accuracy" in shown.stdout
+
+
+MODEL_FILE = """
+from torch import nn
+
+
+def factory(hidden=5):
+    return nn.Sequential(nn.Linear(4, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+"""
+
+
+def test_profile_a_model_file_from_any_directory(frugal_bin, tmp_path):
+    (tmp_path / "mymodel.py").write_text(MODEL_FILE)
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    for cwd, spec in [
+        (tmp_path, "./mymodel.py:factory"),
+        (other, f"{tmp_path / 'mymodel.py'}:factory"),
+        (tmp_path, "mymodel:factory"),  # module form: the current directory is on the import path
+    ]:
+        p = subprocess.run(
+            [frugal_bin, "profile", "--model", spec, "--input", "3,4", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=cwd,
+        )
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout)["macs"] == 3 * (4 * 5 + 5 * 2)
+
+
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("./nowhere.py:factory", "model file './nowhere.py' not found"),
+        ("./mymodel.py:nofactory", "'nofactory' in module './mymodel.py' is not a callable model factory"),
+        ("nosuchmodule_xyz:factory", "cannot import module 'nosuchmodule_xyz'"),
+        ("./broken.py:factory", "cannot load model file './broken.py': SyntaxError"),
+    ],
+)
+def test_bad_model_file_is_one_line_and_exit_2(frugal_bin, tmp_path, spec, message):
+    (tmp_path / "mymodel.py").write_text(MODEL_FILE)
+    (tmp_path / "broken.py").write_text("def factory(:\n")
+    p = subprocess.run(
+        [frugal_bin, "profile", "--model", spec, "--input", "1,4"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert p.returncode == 2
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], p.stderr
+
+
+def test_estimate_from_params_and_tokens_matches_flops(frugal_bin):
+    common = ["--hardware", "a100", "--region", "FRA", "--json"]
+    e = json.loads(run(frugal_bin, "estimate", "--params", "7e9", "--tokens", "1e12", *common, check=True).stdout)
+    f = json.loads(run(frugal_bin, "estimate", "--flops", "4.2e22", *common, check=True).stdout)
+    assert e["flops"] == pytest.approx(4.2e22) and f["flops"] == pytest.approx(4.2e22)
+    for key in ("device_hours", "wall_hours", "energy_kwh", "co2e_kg", "cost_usd"):
+        assert e[key] == pytest.approx(f[key])
+    assert e["assumptions"]["flops"]["value"] == pytest.approx(4.2e22)
+    assert isinstance(e["assumptions"]["pue"]["value"], float)
+
+
+def test_an_uncounted_op_is_a_warning_on_stderr_and_in_json(frugal_bin, tmp_path):
+    (tmp_path / "tbc.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass TBC(nn.Module):\n"
+        "    def forward(self, x):\n        return torch.conv_tbc(x, torch.ones(3, 3, 4), torch.ones(4))\n\n\n"
+        "def factory():\n    return TBC()\n"
+    )
+    p = subprocess.run(
+        [frugal_bin, "profile", "--model", "./tbc.py:factory", "--input", "5,2,3", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["uncounted_ops"] == ["aten.conv_tbc"]
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning: not counted") and "aten.conv_tbc" in lines[0]

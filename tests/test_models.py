@@ -45,3 +45,13 @@ def test_registry_is_complete_even_if_a_module_was_imported_directly():
     code = "import frugalml.models.small; from frugalml import models; print(' '.join(models.names()))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert {"mlp", "resnet50", "alexnet-grouped", "mobilenet_v2", "vgg16"} <= set(out)
+
+
+def test_user_factory_gets_only_the_arguments_it_accepts(tmp_path):
+    from frugalml import models
+
+    (tmp_path / "netfile.py").write_text(
+        "from torch import nn\n\n\ndef factory(num_classes):\n    return nn.Linear(3, num_classes)\n"
+    )
+    net = models.get(f"{tmp_path / 'netfile.py'}:factory", num_classes=7, in_channels=1, input_size=8)
+    assert net.out_features == 7

@@ -38,7 +38,9 @@ JSON = typer.Option(False, "--json", help="Print the result as one JSON object o
 
 @app.command()
 def profile(
-    model: str = typer.Option(..., help="Registry name (see `frugal models`) or package.module:factory."),
+    model: str = typer.Option(
+        ..., help="Registry name (see `frugal models`), module:factory or path/to/file.py:factory."
+    ),
     input: str = typer.Option(None, "--input", help="Input shape, e.g. 1,3,224,224 (default: the model's)."),
     training: bool = typer.Option(False, help="Also count one training step (forward + backward)."),
     latency: bool = typer.Option(False, help="Also measure latency on this machine."),
@@ -47,13 +49,21 @@ def profile(
 ):
     """Params, nonzeros, MACs and FLOPs per layer (sparsity-aware)."""
     from frugalml import models
-    from frugalml.cost.profile import profile as run_profile
+    from frugalml.cost.counting import profile as run_profile
 
     shape = models.parse_shape(input) if input else models.default_input(model)
     net = models.get(model)
+    import warnings
+
     import torch
 
-    prof = run_profile(net, torch.randn(*shape), training=training)
+    from frugalml.cost.counting import uncounted_warning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        prof = run_profile(net, torch.randn(*shape), training=training)
+    if prof.uncounted_ops:
+        print(f"warning: {uncounted_warning(prof.uncounted_ops)}", file=sys.stderr)
     out = prof.to_dict() | {"model": model}
     if latency:
         from frugalml.cost.latency import measure_latency
@@ -98,7 +108,8 @@ def profile(
     if latency:
         lat = out["latency"]
         con.print(
-            f"latency: {lat['median_s'] * 1e3:.3f} ms median (IQR {lat['iqr_s'] * 1e3:.3f} ms, {threads} thread(s))"
+            f"latency: {lat['median_s'] * 1e3:.3f} ms median (IQR {lat['iqr_s'] * 1e3:.3f} ms, "
+            f"{lat['runs']:,} calls, {threads} thread(s))"
         )
 
 
@@ -116,6 +127,10 @@ def estimate(
         None, help="ISO 3166 alpha-3 country (USA, FRA), cloud region (gcp:us-central1), or world."
     ),
     price_per_hour: float = typer.Option(None, help="USD per device-hour (default: the profile's)."),
+    params: float = typer.Option(None, help="Model parameters N: FLOPs = 6 N D to train (with --tokens)."),
+    tokens: float = typer.Option(None, help="Tokens D processed (with --params)."),
+    inference: bool = typer.Option(False, help="With --params/--tokens: 2 N D (forward only) instead of 6 N D."),
+    mfu: float = typer.Option(None, help="Model-FLOPs utilisation: sustained = this fraction of the device's peak."),
     json_out: bool = JSON,
 ):
     """Footprint of a job too big to run: device-years, kWh, CO2e, dollars."""
@@ -132,6 +147,10 @@ def estimate(
         intensity=intensity,
         region=region,
         price_per_hour=price_per_hour,
+        params=params,
+        tokens=tokens,
+        inference=inference,
+        mfu=mfu,
     )
     if json_out:
         from frugalml.report.console import print_json
@@ -141,6 +160,7 @@ def estimate(
 
     con = stdout_console()
     rows = [
+        ["FLOPs", fmt_num(e.flops)],
         ["device-hours", fmt_num(e.device_hours)],
         ["device-years", fmt_num(e.device_years)],
         ["wall-clock hours", fmt_num(e.wall_hours)],
@@ -151,7 +171,8 @@ def estimate(
     ]
     con.print(table("estimate", ["", "value"], rows))
     for k, v in e.assumptions.items():
-        con.print(f"  {k}: {v}")
+        value = "?" if v["value"] is None else f"{v['value']:g} {v['unit']}"
+        con.print(f"  {k}: {value} ({v['source']})")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

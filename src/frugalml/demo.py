@@ -17,8 +17,8 @@ def foundation(out: Path, quick: bool, console) -> list[dict]:
     import torch
 
     from frugalml import data, models
+    from frugalml.cost.counting import profile
     from frugalml.cost.estimate import estimate
-    from frugalml.cost.profile import profile
     from frugalml.report.console import fmt_num, table
     from frugalml.train import TrainConfig, fit
 

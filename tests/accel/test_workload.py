@@ -36,7 +36,7 @@ def test_alexnet_grouped_conv_macs_match_eyeriss_shapes(alexnet_layers):
 
 
 def test_macs_agree_with_flop_counter_profile():
-    from frugalml.cost.profile import profile
+    from frugalml.cost.counting import profile
 
     net = nn.Sequential(
         nn.Conv2d(3, 8, 3, stride=2, padding=1),

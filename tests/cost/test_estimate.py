@@ -59,8 +59,38 @@ def test_region_intensity_comes_from_codecarbon_data():
         (dict(power_w=100, hours=1, pue=0.5), "cannot be below 1"),
         (dict(flops=1e20), "needs --hardware"),
         (dict(), "give --flops"),
+        (dict(params=7e9, hardware_name="a100"), "give both --params and --tokens"),
+        (dict(params=7e9, tokens=1e12, flops=1e20, hardware_name="a100"), "not both"),
+        (dict(flops=1e20, hardware_name="a100", mfu=1.5), r"mfu is a fraction of peak in \(0, 1\]"),
+        (dict(flops=1e20, hardware_name="a100", mfu=0.5, sustained_tflops=100), "not both"),
+        (dict(power_w=100, hours=1, mfu=0.5), "--mfu needs --flops"),
     ],
 )
 def test_bad_input_is_a_clear_error(kwargs, message):
     with pytest.raises(FrugalError, match=message):
         estimate(**kwargs)
+
+
+def test_6nd_rule_gives_the_same_figures_as_the_flops():
+    # Llama-2-7B-sized run: 6 x 7e9 parameters x 1e12 tokens = 4.2e22 FLOPs
+    e = estimate(params=7e9, tokens=1e12, hardware_name="a100", region="FRA")
+    same = estimate(flops=4.2e22, hardware_name="a100", region="FRA")
+    assert e.flops == pytest.approx(4.2e22)
+    # at the A100's 124.8 sustained TFLOPS: 4.2e22 / 124.8e12 / 3600 = 93,483 device-hours
+    assert e.device_hours == pytest.approx(93_483, rel=1e-4)
+    for key in ("device_hours", "energy_kwh", "co2e_kg", "cost_usd"):
+        assert getattr(e, key) == pytest.approx(getattr(same, key))
+    inference = estimate(params=7e9, tokens=1e12, inference=True, hardware_name="a100")
+    assert inference.flops == pytest.approx(1.4e22)  # 2ND
+    assert inference.device_hours == pytest.approx(e.device_hours / 3)
+
+
+def test_mfu_is_a_fraction_of_the_device_peak_and_assumptions_are_numbers():
+    # A100 dense FP16 peak 312 TFLOPS; at 50% MFU 156 TFLOPS sustained
+    e = estimate(flops=156e12 * 3600, hardware_name="a100", mfu=0.5, pue=1.0, intensity=100)
+    assert e.device_hours == pytest.approx(1.0)
+    assert e.assumptions["sustained_tflops"]["value"] == pytest.approx(156)
+    assert e.assumptions["mfu"]["value"] == 0.5
+    assert e.assumptions["pue"]["value"] == 1.0
+    assert all(isinstance(a["value"], (int, float)) for a in e.assumptions.values())
+    assert all(isinstance(a["source"], str) and a["unit"] for a in e.assumptions.values())

@@ -48,7 +48,7 @@ def test_summary_statistics_of_injected_times():
 def test_fastest_quarter_times_single_calls_after_three_warm_ups():
     clock = Clock()
     fn = Spiky(clock)
-    lat = measure_latency(fn, 0, min_run_time=0.1, stat="fastest_quarter", clock=clock)
+    lat = measure_latency(fn, 0, min_run_time=0.1, stat="fastest_quarter", clock=clock, min_calls=8)
     # calls 4, 8, 12, ... take 1 ms; the timed ones start at call 4
     timed = [0.001 if c % 4 == 0 else 0.012 for c in range(4, fn.calls + 1)]
     assert fn.calls == 3 + lat.runs and sum(timed) >= 0.1 > sum(timed[:-1])
@@ -109,3 +109,39 @@ def test_interleaved_calls_shuffle_per_input_and_time_every_call():
     assert log[4:] == expected
     assert out["a"] == {"wall": [1.0] * 6, "cpu": [0.5] * 6}
     assert out["b"] == {"wall": [3.0] * 6, "cpu": [1.5] * 6}
+
+
+class Slow:
+    """Every call takes `seconds` on the fake clock."""
+
+    def __init__(self, clock, seconds):
+        self.clock, self.seconds, self.calls = clock, seconds, 0
+
+    def __call__(self, _x):
+        self.calls += 1
+        self.clock.t += self.seconds
+
+
+@pytest.mark.parametrize("stat", ["median", "fastest_quarter"])
+def test_a_slow_model_is_timed_at_least_min_calls_times(stat):
+    clock = Clock()
+    fn = Slow(clock, 0.3)  # a 0.5 s window alone would hold two calls
+    lat = measure_latency(fn, 0, min_run_time=0.5, stat=stat, clock=clock)
+    assert lat.runs == 20  # the default: each call (0.3 s) is its own block
+    assert lat.median_s == pytest.approx(0.3) and lat.iqr_s == pytest.approx(0.0)
+    five = measure_latency(Slow(clock, 0.3), 0, min_run_time=0.5, stat=stat, clock=clock, min_calls=5)
+    assert five.runs == max(5, 8 if stat == "fastest_quarter" else 5)
+
+
+def test_a_fast_model_is_timed_for_the_whole_window_and_reports_its_spread():
+    clock = Clock()
+    fn = Slow(clock, 0.01)
+    lat = measure_latency(fn, 0, min_run_time=0.5, stat="fastest_quarter", clock=clock, min_calls=3)
+    assert lat.runs == 50  # 0.5 s of 10 ms calls: the window, not min_calls, decides
+    spiky = measure_latency(Spiky(clock), 0, min_run_time=0.05, clock=clock)
+    assert spiky.runs >= 20
+    # one call in four takes 1 ms, the rest 12 ms: the quartiles straddle both
+    times = sorted([0.001 if c % 4 == 0 else 0.012 for c in range(spiky.runs)])
+    assert spiky.iqr_s == pytest.approx(summarise(times).iqr_s, abs=0.011)
+    with pytest.raises(FrugalError, match="min_calls must be at least 1"):
+        measure_latency(fn, 0, min_calls=0, clock=clock)

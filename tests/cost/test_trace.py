@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from frugalml.cost.profile import profile
-from frugalml.cost.trace import trace
+from frugalml.cost.counting import profile
+from frugalml.cost.tracing import trace
 from frugalml.errors import FrugalError
 
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from frugalml.cost.profile import profile
+from frugalml.cost.counting import profile
 from frugalml.models import space as spaces
 from frugalml.models.elastic import ElasticBatchNorm
 from frugalml.nas.elastic import ElasticConv1d, sort_channels

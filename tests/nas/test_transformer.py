@@ -123,7 +123,7 @@ def test_transformer_scaling_family_grows_width_and_depth_uniformly():
 
 
 def test_transformer_macs_by_hand_match_the_flop_counter_on_cached_greedy_decoding():
-    from frugalml.cost.profile import profile
+    from frugalml.cost.counting import profile
 
     sp = spaces.get("transformer")
     rng = random.Random(4)

@@ -6,10 +6,10 @@ import torch
 from frugalml.errors import FrugalError
 from frugalml.models.small import MLP
 from frugalml.tickets import tasks
-from frugalml.tickets.export import compact, export, load_export, to_sparse
+from frugalml.tickets.exporting import compact, export, load_export, to_sparse
 from frugalml.tickets.imp import level_dir
-from frugalml.tickets.stability import barrier, interpolate_curve, stability
-from frugalml.tickets.transfer import same_classes, transfer
+from frugalml.tickets.instability import barrier, interpolate_curve, stability
+from frugalml.tickets.transferring import same_classes, transfer
 
 
 def _cli_json(*args) -> dict:

@@ -7,7 +7,7 @@ import torch
 
 import frugalml.train as core_train
 from frugalml.errors import FrugalError
-from frugalml.video.train import VideoConfig, train
+from frugalml.video.training import VideoConfig, train
 
 _DEFAULT = VideoConfig()
 TINY = dict(

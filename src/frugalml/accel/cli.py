@@ -9,7 +9,9 @@ import typer
 app = typer.Typer(no_args_is_help=True, help="Dataflow accelerator energy model (Eyeriss-style).")
 
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
-MODEL = typer.Option("alexnet-grouped", help="Registry model (see `frugal models`) or package.module:factory.")
+MODEL = typer.Option(
+    "alexnet-grouped", help="Registry model (see `frugal models`), module:factory or path/to/file.py:factory."
+)
 INPUT = typer.Option(None, "--input", help="Input shape incl. batch, e.g. 1,3,227,227 (default: the model's).")
 OUT = typer.Option(None, "--out", help="Also write a run directory here: result.json, the plot, record.json.")
 

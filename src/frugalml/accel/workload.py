@@ -157,7 +157,7 @@ def extract(model, example_input) -> list[Layer]:
     (projections and both batched matmuls). Any other module that does multiply-accumulates
     is an error that lists it, so nothing is skipped silently.
     """
-    from frugalml.cost.trace import trace
+    from frugalml.cost.tracing import trace
 
     layers: list[Layer] = []
     traced = trace(model, example_input, grad=False, on_call=_layer_hook(layers.append))

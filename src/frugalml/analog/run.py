@@ -108,7 +108,7 @@ def digital_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = Fal
     """The digital twin: same net, init, data order and SGD; energy from counted MACs."""
     from frugalml import data
     from frugalml.analog.energy import digital_cost
-    from frugalml.cost.profile import profile
+    from frugalml.cost.counting import profile
     from frugalml.train import fit
 
     ds = data.get(cfg.data)

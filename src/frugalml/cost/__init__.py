@@ -10,13 +10,13 @@ from frugalml.cost.currency import Cost, comparison_rows
 from frugalml.cost.estimate import Estimate, estimate
 
 _LAZY = {
-    "profile": ("frugalml.cost.profile", "profile"),
-    "Profile": ("frugalml.cost.profile", "Profile"),
+    "profile": ("frugalml.cost.counting", "profile"),
+    "Profile": ("frugalml.cost.counting", "Profile"),
     "measure_latency": ("frugalml.cost.latency", "measure_latency"),
     "Latency": ("frugalml.cost.latency", "Latency"),
     "compare_latency": ("frugalml.cost.latency", "compare_latency"),
-    "trace": ("frugalml.cost.trace", "trace"),
-    "Trace": ("frugalml.cost.trace", "Trace"),
+    "trace": ("frugalml.cost.tracing", "trace"),
+    "Trace": ("frugalml.cost.tracing", "Trace"),
     "track": ("frugalml.cost.tracker", "track"),
     "Tracker": ("frugalml.cost.tracker", "Tracker"),
     "TrackResult": ("frugalml.cost.tracker", "TrackResult"),

@@ -75,24 +75,30 @@ def measure_latency(
     min_run_time: float = 0.5,
     stat: str = "median",
     clock: Callable[[], float] = time.perf_counter,
+    min_calls: int = 20,
 ) -> Latency:
     """Wall-clock time of `model(*example_input)` in eval mode without autograd.
 
     `model` may also be any callable (e.g. an adaptive inference path). `stat`: "median"
     (of timed blocks, torch.utils.benchmark) or "fastest_quarter" (see the module notes);
-    the figure asked for is `estimate_s`. `clock` is the timer (seconds).
+    the figure asked for is `estimate_s`. `clock` is the timer (seconds). Timing goes on
+    for at least `min_calls` timed calls and at least `min_run_time` seconds, whichever is
+    longer, so a slow model's median never rests on two calls; `runs` is the number of
+    timed calls and `iqr_s` their spread.
     """
     if stat not in STATS:
         raise FrugalError(f"unknown latency statistic '{stat}' (known: {', '.join(STATS)})")
     inputs = example_input if isinstance(example_input, tuple) else (example_input,)
     if isinstance(model, nn.Module):
         model.eval()
+    if min_calls < 1:
+        raise FrugalError(f"min_calls must be at least 1, got {min_calls}")
     if stat == "fastest_quarter":
-        return _single_calls(model, inputs, threads, min_run_time, clock)
-    return _blocked(model, inputs, threads, min_run_time, clock)
+        return _single_calls(model, inputs, threads, min_run_time, clock, min_calls)
+    return _blocked(model, inputs, threads, min_run_time, clock, min_calls)
 
 
-def _blocked(model, inputs: tuple, threads: int, min_run_time: float, clock) -> Latency:
+def _blocked(model, inputs: tuple, threads: int, min_run_time: float, clock, min_calls: int) -> Latency:
     from torch.utils import benchmark
 
     with torch.inference_mode():
@@ -105,21 +111,20 @@ def _blocked(model, inputs: tuple, threads: int, min_run_time: float, clock) -> 
             timer=clock,
         )
         m = timer.blocked_autorange(min_run_time=min_run_time)
-    return Latency(
-        median_s=float(m.median),
-        iqr_s=float(m.iqr),
-        mean_s=float(m.mean),
-        runs=len(m.times) * m.number_per_run,
-        threads=threads,
-    )
+        times, number = [float(t) for t in m.times], m.number_per_run  # per-call time of each block
+        while len(times) * number < min_calls:  # more blocks of the same size until enough calls
+            times.extend(float(t) for t in timer.timeit(number).times)
+    lat = summarise(times, threads, "median")
+    lat.runs = len(times) * number
+    return lat
 
 
-def _single_calls(model, inputs: tuple, threads: int, min_run_time: float, clock) -> Latency:
+def _single_calls(model, inputs: tuple, threads: int, min_run_time: float, clock, min_calls: int) -> Latency:
     with _torch_threads(threads), torch.inference_mode():
         for _ in range(3):  # warm-up: allocation, kernel choice
             model(*inputs)
         times, end = [], clock() + min_run_time
-        while clock() < end or len(times) < 8:
+        while clock() < end or len(times) < max(8, min_calls):
             t0 = clock()
             model(*inputs)
             times.append(clock() - t0)

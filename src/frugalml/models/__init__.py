@@ -5,12 +5,14 @@
     net = models.get("mlp", in_features=40)   # LeNet-300-100 style for MNIST-1D
     models.default_input("alexnet-grouped")   # (1, 3, 227, 227)
 
-`get` also accepts "package.module:factory" so users can bring their own network.
+`get` also accepts "package.module:factory" (the current directory on the import path) and
+"path/to/file.py:factory" so users can bring their own network.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,21 +71,73 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
-def _user_factory(spec: str) -> Callable:
-    module_name, _, attr = spec.partition(":")
+def _import_user_module(module_name: str, spec: str):
+    """`pkg.module` with the current directory on the import path, or a `.py` file by path."""
+    import os
+    import sys
+    from pathlib import Path
+
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        path = Path(module_name).expanduser().resolve()
+        if not path.is_file():
+            raise FrugalError(f"model file '{module_name}' not found (from {os.getcwd()}) for model '{spec}'")
+        key = f"frugalml_user_{abs(hash(str(path)))}_{path.stem}"
+        file_spec = importlib.util.spec_from_file_location(key, path)
+        module = importlib.util.module_from_spec(file_spec)
+        sys.modules[key] = module
+        try:
+            file_spec.loader.exec_module(module)
+        except Exception as e:
+            del sys.modules[key]
+            raise FrugalError(f"cannot load model file '{module_name}': {type(e).__name__}: {e}") from None
+        return module
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ImportError as e:
         raise FrugalError(f"cannot import module '{module_name}' for model '{spec}': {e}") from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
+
+
+def _user_factory(spec: str) -> Callable:
+    module_name, _, attr = spec.rpartition(":")
+    if not module_name or not attr:
+        raise FrugalError(f"malformed model '{spec}': expected module:factory or path/to/file.py:factory")
+    module = _import_user_module(module_name, spec)
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise FrugalError(f"'{attr}' in module '{module_name}' is not a callable model factory")
     return factory
 
 
+def _accepted(factory: Callable, kwargs: dict) -> dict:
+    """The keyword arguments `factory` takes (all of them if it has **kwargs)."""
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return kwargs
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return kwargs
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {k: v for k, v in kwargs.items() if k in names}
+
+
 def get(name: str, **kwargs):
-    """Build a model by registry name or by 'package.module:factory'."""
-    factory = _user_factory(name) if ":" in name else entry(name).factory
+    """Build a model by registry name, 'package.module:factory' or 'path/to/file.py:factory'.
+
+    A user factory is called with only the keyword arguments it accepts."""
+    if ":" in name:
+        factory = _user_factory(name)
+        kwargs = _accepted(factory, kwargs)
+    else:
+        factory = entry(name).factory
     try:
         return factory(**kwargs)
     except TypeError as e:

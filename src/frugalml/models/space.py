@@ -151,7 +151,7 @@ class SearchSpace:
         raise NotImplementedError
 
     def macs(self, arch: dict) -> int:
-        from frugalml.cost.profile import profile
+        from frugalml.cost.counting import profile
 
         return profile(self.build_subnet(arch), self.example_input(arch)).macs
 

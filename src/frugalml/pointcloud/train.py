@@ -189,7 +189,7 @@ def load_model(model_dir: str | Path) -> tuple[PVNet, dict]:
 
 def count_macs(model, x: torch.Tensor) -> int:
     """MACs of one forward pass: every matmul `cost.trace` counts (sparse convs are gathered matmuls)."""
-    from frugalml.cost.trace import trace
+    from frugalml.cost.tracing import trace
 
     return trace(model, x, grad=False).total_macs
 

@@ -18,12 +18,12 @@ _LAZY = {
     "find": "imp",
     "summarize": "imp",
     "load_ticket": "imp",
-    "stability": "stability",
-    "transfer": "transfer",
-    "export": "export",
-    "compact": "export",
-    "to_sparse": "export",
-    "load_export": "export",
+    "stability": "instability",
+    "transfer": "transferring",
+    "export": "exporting",
+    "compact": "exporting",
+    "to_sparse": "exporting",
+    "load_export": "exporting",
 }
 
 

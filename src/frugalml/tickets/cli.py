@@ -76,7 +76,7 @@ def stability(
     json_out: bool = JSON,
 ):
     """Linear mode connectivity: error barrier between two copies trained from the rewind point."""
-    from frugalml.tickets.stability import stability as run_stability
+    from frugalml.tickets.instability import stability as run_stability
 
     res = run_stability(run, level, points=points)
     if json_out:
@@ -115,7 +115,7 @@ def transfer(
     json_out: bool = JSON,
 ):
     """Train a ticket found on one task on another; compare with the target's own ticket and random pruning."""
-    from frugalml.tickets.transfer import transfer as run_transfer
+    from frugalml.tickets.transferring import transfer as run_transfer
 
     res = run_transfer(ticket, data, out=out, reinit_output=reinit_output, adapt=adapt)
     if json_out:
@@ -149,7 +149,7 @@ def export(
     json_out: bool = JSON,
 ):
     """Export a trained ticket; report file size and measured CPU latency next to the dense model."""
-    from frugalml.tickets.export import export as run_export
+    from frugalml.tickets.exporting import export as run_export
 
     res = run_export(ticket, format, out=out)
     if json_out:

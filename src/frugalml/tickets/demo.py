@@ -8,7 +8,7 @@ from pathlib import Path
 def demo(out: Path, quick: bool, console) -> list[dict]:
     from frugalml.report.console import demo_row
     from frugalml.tickets.config import ticket_training
-    from frugalml.tickets.export import export
+    from frugalml.tickets.exporting import export
     from frugalml.tickets.imp import TicketConfig, find
 
     levels = 3

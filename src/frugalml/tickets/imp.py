@@ -92,7 +92,7 @@ def train_masked(model, ds, cfg: TicketConfig, seed: int, mask: Mask, run: Path,
 
 def run_seed(out: str, config: dict, seed: int, progress: bool | None = None, threads: int | None = None) -> list[dict]:
     """All IMP levels of one seed: train, prune, rewind; each level resumes on its own."""
-    from frugalml.cost.profile import profile
+    from frugalml.cost.counting import profile
     from frugalml.train import load_weights, save_weights
 
     if threads:

@@ -15,7 +15,7 @@ _LAZY = {
         for n in ("adaptive_logits", "flops_table", "policy_actions", "uniform_logits", "video_flops")
     },
     **{n: "frugalml.video.model" for n in ("ARNet", "ARNetConfig", "resize", "temperature")},
-    **{n: "frugalml.video.train" for n in ("VideoConfig", "load_run", "train")},
+    **{n: "frugalml.video.training" for n in ("VideoConfig", "load_run", "train")},
 }
 
 

@@ -55,7 +55,7 @@ def train(
     """Three AR-Net stages: backbones, policy with efficiency loss, fine-tuning. Resumes if killed."""
     import torch
 
-    from frugalml.video.train import train as run_train
+    from frugalml.video.training import train as run_train
 
     if threads:
         torch.set_num_threads(threads)

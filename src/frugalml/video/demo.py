@@ -15,7 +15,7 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
 
     from frugalml.report.console import demo_row
     from frugalml.video.evaluate import evaluate_and_record
-    from frugalml.video.train import train
+    from frugalml.video.training import train
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -43,7 +43,7 @@ def demo(out: Path, quick: bool, console) -> list[dict]:
 
 def _demo_config(quick: bool):
     """The demo's AR-Net: the quick one is a smoke test (barely trained), the other a small real run."""
-    from frugalml.video.train import VideoConfig
+    from frugalml.video.training import VideoConfig
 
     epochs = (1, 1) if quick else (3, 4)  # backbone, policy; the fine-tune takes 1 either way
     base = VideoConfig()

@@ -104,7 +104,7 @@ def evaluate_run(
     plots: bool = True,
     latency_batch: int = 8,
 ) -> dict:
-    from frugalml.video.train import load_run
+    from frugalml.video.training import load_run
 
     cfg, model, stage1, ds = load_run(run)
     x, y = ds.x_test, ds.y_test
@@ -260,7 +260,7 @@ def evaluate_and_record(run: str | Path, **kwargs) -> dict:
 def _clip_cost(entry: dict, params: int | None = None):
     """Per-clip `Cost` of an eval entry (the adaptive result or a baseline)."""
     from frugalml.cost.currency import Cost
-    from frugalml.video.train import MACS_NOTE
+    from frugalml.video.training import MACS_NOTE
 
     ms = entry.get("ms_per_video")
     notes = {"macs": MACS_NOTE}

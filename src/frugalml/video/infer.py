@@ -51,7 +51,7 @@ class FlopsTable:
 
 
 def flops_table(model: ARNet, frames: int) -> FlopsTable:
-    from frugalml.cost.profile import profile
+    from frugalml.cost.counting import profile
 
     cfg = model.cfg
     bb = [2 * profile(b, torch.zeros(1, cfg.in_channels, r, r)).macs for b, r in zip(model.backbones, cfg.resolutions)]

@@ -19,32 +19,14 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from frugalml.cost.formulas import Uncounted
 from frugalml.errors import FrugalError
 
 
-def _register_cpu_attention_formulas() -> None:
-    """PyTorch's counter knows the CUDA attention kernels but not the CPU flash kernel that
-    `scaled_dot_product_attention` (and so `nn.MultiheadAttention`) uses here; without this
-    the attention products would silently count as zero."""
-    from torch.utils import flop_counter as fc
-
-    aten = torch.ops.aten
-    fwd = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-    bwd = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None)
-    if fwd is not None and fwd not in fc.flop_registry:
-
-        @fc.register_flop_formula(fwd)
-        def _cpu_sdpa(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
-            return fc.sdpa_flop_count(query_shape, key_shape, value_shape)
-
-    if bwd is not None and bwd not in fc.flop_registry:
-
-        @fc.register_flop_formula(bwd)
-        def _cpu_sdpa_bwd(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kw) -> int:
-            return fc.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
-
-
-_register_cpu_attention_formulas()
+def counters() -> tuple[FlopCounterMode, Uncounted]:
+    """A FlopCounterMode (with `formulas`' additions) and the watch for what it cannot count; enter both, in order."""
+    counter = FlopCounterMode(display=False)
+    return counter, Uncounted(counter.flop_registry)
 
 
 @dataclass
@@ -64,6 +46,7 @@ class Trace:
 
     calls: list[ModuleCall] = field(default_factory=list)
     total_flops: int = 0
+    uncounted_ops: list[str] = field(default_factory=list)  # ran, usually carry MACs, no formula
 
     def own_flops(self) -> dict[str, int]:
         """FLOPs per module name, summed over its calls."""
@@ -144,10 +127,10 @@ def trace(model: nn.Module, example_input, grad: bool = True, on_call: Callable 
     was_training = model.training
     model.eval()
     out = Trace()
-    counter = FlopCounterMode(display=False)
+    counter, watch = counters()
     stack = _CallStack(model, counter, out, on_call)
     try:
-        with torch.set_grad_enabled(grad and torch.is_grad_enabled()), counter:
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()), counter, watch:
             model(*inputs)
     except (RuntimeError, ValueError, TypeError, IndexError) as e:
         raise input_error(e, inputs) from None
@@ -155,4 +138,5 @@ def trace(model: nn.Module, example_input, grad: bool = True, on_call: Callable 
         stack.remove()
         model.train(was_training)
     out.total_flops = int(counter.get_total_flops())
+    out.uncounted_ops = sorted(watch.ops)
     return out

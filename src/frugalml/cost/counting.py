@@ -1,6 +1,6 @@
 """Per-layer parameters, nonzeros, MACs and FLOPs of a model on an example input.
 
-MACs come from `frugalml.cost.trace` (`torch.utils.flop_counter.FlopCounterMode`, which
+MACs come from `frugalml.cost.tracing` (`torch.utils.flop_counter.FlopCounterMode`, which
 counts 2 FLOPs per multiply-accumulate for matmul/conv/attention), so any op PyTorch knows
 the formula for is covered, including functional matmuls inside a module's own `forward`;
 each FLOP is attributed to the one module that was running when it was done.
@@ -12,14 +12,14 @@ without weights (attention score products, pooling) keep effective = dense.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from frugalml.cost.currency import COUNTED, Cost
-from frugalml.cost.trace import Trace, as_inputs, trace
+from frugalml.cost.tracing import Trace, as_inputs, counters, trace
 
 
 @dataclass
@@ -51,6 +51,7 @@ class Profile:
     train_flops: int | None
     layers: list[LayerProfile] = field(default_factory=list)
     input_shape: list[int] | None = None
+    uncounted_ops: list[str] = field(default_factory=list)  # ran, usually carry MACs, had no formula
 
     @property
     def flops(self) -> int:
@@ -68,6 +69,7 @@ class Profile:
             "param_bytes": self.param_bytes,
             "activation_bytes": self.activation_bytes,
             "input_shape": self.input_shape,
+            "uncounted_ops": self.uncounted_ops,
             "layers": [layer.to_dict() for layer in self.layers],
         }
 
@@ -117,16 +119,17 @@ def _layers(model: nn.Module, traced: Trace) -> list[LayerProfile]:
     return layers
 
 
-def _train_flops(model: nn.Module, inputs: tuple) -> int:
-    """FLOPs of forward + backward on `inputs` in train mode (gradients cleared afterwards)."""
+def _train_flops(model: nn.Module, inputs: tuple) -> tuple[int, set[str]]:
+    """FLOPs of forward + backward on `inputs` in train mode (gradients cleared afterwards), and the uncounted ops."""
     was_training = model.training
     model.train()
-    with FlopCounterMode(display=False) as counter:
+    counter, watch = counters()
+    with counter, watch:
         out = model(*inputs)
         (out if isinstance(out, torch.Tensor) else out[0]).float().sum().backward()
     model.zero_grad(set_to_none=True)
     model.train(was_training)
-    return int(counter.get_total_flops())
+    return int(counter.get_total_flops()), watch.ops
 
 
 def profile(model: nn.Module, example_input, training: bool = False) -> Profile:
@@ -140,6 +143,10 @@ def profile(model: nn.Module, example_input, training: bool = False) -> Profile:
     traced = trace(model, inputs)
     layers = _layers(model, traced)
     params = list(model.parameters())
+    train_flops, uncounted = _train_flops(model, inputs) if training else (None, set())
+    uncounted = sorted(uncounted | set(traced.uncounted_ops))
+    if uncounted:
+        warnings.warn(uncounted_warning(uncounted), RuntimeWarning, stacklevel=2)
     return Profile(
         params=sum(p.numel() for p in params),
         nonzero_params=_nonzeros(params),
@@ -148,7 +155,12 @@ def profile(model: nn.Module, example_input, training: bool = False) -> Profile:
         param_bytes=sum(p.numel() * p.element_size() for p in params),
         # the root's output is already counted as its last layer's
         activation_bytes=sum(c.output_bytes for c in traced.calls if c.name),
-        train_flops=_train_flops(model, inputs) if training else None,
+        train_flops=train_flops,
         layers=layers,
         input_shape=[list(t.shape) for t in inputs][0] if len(inputs) == 1 else None,
+        uncounted_ops=uncounted,
     )
+
+
+def uncounted_warning(ops: list[str]) -> str:
+    return f"not counted (no FLOP formula; the count is too low): {', '.join(ops)}"

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from frugalml import models
-from frugalml.cost.profile import profile
+from frugalml.cost.counting import profile
 
 
 def test_linear_macs_are_batch_times_in_times_out():

@@ -96,7 +96,7 @@ def _target_mask(model, src_mask: Mask, seed: int) -> Mask:
 def _run_one(
     kind: str, d: Path, info: dict, cfg: TicketConfig, target: str, reinit_output: bool, out: Path, progress
 ) -> dict:
-    from frugalml.cost.profile import profile
+    from frugalml.cost.counting import profile
 
     ds = tasks.load(target)
     seed, level = info["seed"], info["level"]
