@@ -7,7 +7,7 @@ import torch
 
 from frugalml.video.config import VideoConfig, _stage
 from frugalml.video.infer import flops_table, in_chunks, policy_actions, video_flops
-from frugalml.video.train import load_data, load_run, train
+from frugalml.video.training import load_data, load_run, train
 
 
 def test_adaptive_flops_below_uniform_and_falling_with_the_efficiency_weight(tmp_path):
