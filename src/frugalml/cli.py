@@ -36,6 +36,23 @@ def _add_groups() -> None:
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
 
 
+def _version(value: bool) -> None:
+    if value:
+        from frugalml import __version__
+
+        print(f"frugal {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+):
+    """Measure what deep learning costs - compute, time, energy, carbon, money - and shrink it."""
+
+
 @app.command()
 def profile(
     model: str = typer.Option(
@@ -312,6 +329,52 @@ def models_cmd(json_out: bool = JSON):
 
     rows = [[n, "x".join(map(str, e.default_input)), e.summary] for n, e in entries.items()]
     stdout_console().print(table("models", ["name", "default input", ""], rows, justify_right_from=9))
+
+
+@app.command("data")
+def data_cmd(
+    name: str = typer.Argument(None, help="A dataset to build and describe (its shapes); default: list them all."),
+    json_out: bool = JSON,
+):
+    """The datasets: where each comes from, the options it takes, and (for one) its shapes."""
+    import inspect
+
+    from frugalml import data
+
+    if name is not None:
+        ds = data.get(name)
+        info = {
+            "name": name,
+            "x_train": list(ds.x_train.shape),
+            "x_test": list(ds.x_test.shape),
+            "num_classes": ds.num_classes,
+            "input_shape": list(ds.input_shape),
+        }
+        if json_out:
+            from frugalml.report.console import print_json
+
+            return print_json(info)
+        return print("  ".join(f"{k}: {v}" for k, v in info.items()))
+    entries = {}
+    for n in data.names():
+        fn = data.entry(n)
+        named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        params = [p for p in inspect.signature(fn).parameters.values() if p.kind in named]
+        entries[n] = {
+            "source": (inspect.getdoc(fn) or "").splitlines()[0] if inspect.getdoc(fn) else "",
+            "module": fn.__module__,
+            "required": [p.name for p in params if p.default is inspect.Parameter.empty],
+            "options": [p.name for p in params if p.default is not inspect.Parameter.empty],
+        }
+    if json_out:
+        from frugalml.report.console import print_json
+
+        return print_json(entries)
+    from frugalml.report.console import stdout_console, table
+
+    rows = [[n, ", ".join(e["required"]) or "-", e["source"]] for n, e in entries.items()]
+    con = stdout_console()
+    con.print(table("datasets (frugal data NAME for shapes)", ["name", "needs", "what it is"], rows, 9))
 
 
 @app.command()

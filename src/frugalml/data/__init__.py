@@ -47,6 +47,14 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def entry(name: str) -> Callable[..., Dataset]:
+    """The generator or loader registered as `name`."""
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise FrugalError(f"unknown dataset '{name}' (known: {', '.join(sorted(_REGISTRY))})")
+    return _REGISTRY[name]
+
+
 def get(name: str, **kwargs) -> Dataset:
     _load_builtin()
     if name not in _REGISTRY:
@@ -57,4 +65,4 @@ def get(name: str, **kwargs) -> Dataset:
         raise FrugalError(f"dataset '{name}' does not take options {kwargs}: {e}") from None
 
 
-__all__ = ["Dataset", "get", "names", "register"]
+__all__ = ["Dataset", "entry", "get", "names", "register"]

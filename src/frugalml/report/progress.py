@@ -1,17 +1,57 @@
-"""One progress bar style for every long loop (rich, on stderr so --json stays clean)."""
+"""One progress style for every long loop, on stderr so --json stays clean: a rich bar on a
+terminal, plain periodic lines (percent, elapsed, ETA) in a log (nohup, CI, a notebook)."""
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from contextlib import contextmanager
+
+EVERY_ENV = "FRUGAL_PROGRESS_EVERY"  # seconds between plain lines when stderr is not a terminal
+
+
+def _fields(fields: dict) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def plain_lines(total: int, description: str, every_s: float, stream=None, clock=time.monotonic):
+    """`advance(n=1, **fields)` that writes one line per `every_s` seconds:
+    `description: 40% (400/1000), elapsed 1:02, ETA 1:33, loss=0.31`."""
+    stream = stream if stream is not None else sys.stderr
+    start = clock()
+    state = {"done": 0, "last": start}
+
+    def advance(n=1, **fields):
+        state["done"] += n
+        now = clock()
+        if now - state["last"] < every_s:
+            return
+        state["last"] = now
+        done, elapsed = state["done"], now - start
+        pct = 100.0 * done / total if total else 100.0
+        eta = _clock(elapsed * (total - done) / done) if done and total else "?"
+        line = f"{description}: {pct:.0f}% ({done}/{total}), elapsed {_clock(elapsed)}, ETA {eta}"
+        stream.write(line + (f", {_fields(fields)}" if fields else "") + "\n")
+        stream.flush()
+
+    return advance
 
 
 @contextmanager
 def progress(total: int, description: str, enabled: bool | None = None):
-    """Yield `advance(n=1, **fields)`; draws a bar only when stderr is a terminal."""
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
+    """Yield `advance(n=1, **fields)`. `enabled=None`: a bar on a terminal, else a plain line every
+    FRUGAL_PROGRESS_EVERY seconds (default 30; a short loop prints none); `False`: silent."""
+    if enabled is None and not sys.stderr.isatty():
+        yield plain_lines(total, description, float(os.environ.get(EVERY_ENV, "30")))
+        return
+    if enabled is False:
         yield lambda n=1, **kw: None
         return
     from rich.console import Console
@@ -36,7 +76,6 @@ def progress(total: int, description: str, enabled: bool | None = None):
         task = bar.add_task(description, total=total, info="")
 
         def advance(n=1, **fields):
-            info = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
-            bar.update(task, advance=n, info=info)
+            bar.update(task, advance=n, info=_fields(fields))
 
         yield advance
