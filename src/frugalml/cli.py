@@ -413,17 +413,7 @@ def show(
     """One run's record: quality, per-inference cost before/after, what producing it spent."""
     from frugalml.report import record
 
-    rec = record.read(run)
-    if json_out:
-        from frugalml.report.console import print_json
-
-        return print_json(rec)
-    from frugalml.report import views
-    from frugalml.report.console import stdout_console
-
-    con = stdout_console()
-    for part in views.show(rec):
-        con.print(part)
+    _emit(record.read(run), json_out, "show")
 
 
 @app.command()
@@ -445,18 +435,7 @@ def compare(
         from frugalml.report.views import compare_plot
 
         result["plot"] = str(compare_plot(result, plot))
-    if json_out:
-        from frugalml.report.console import print_json
-
-        return print_json(result)
-    from frugalml.report import views
-    from frugalml.report.console import stdout_console
-
-    con = stdout_console()
-    for part in views.compare(result):
-        con.print(part)
-    if plot is not None:
-        con.print(f"-> {plot}")
+    _emit(result, json_out, "compare", footer=f"-> {plot}" if plot is not None else None)
 
 
 @app.command()
@@ -473,7 +452,11 @@ def payback(
     from frugalml.report import compare as cmp
     from frugalml.report import record
 
-    result = cmp.payback(record.read(run), inferences_per_day, days, region, hardware, pue)
+    _emit(cmp.payback(record.read(run), inferences_per_day, days, region, hardware, pue), json_out, "payback")
+
+
+def _emit(result: dict, json_out: bool, view: str, footer: str | None = None) -> None:
+    """`result` as one JSON object, or as `frugalml.report.views.<view>` renders it for people."""
     if json_out:
         from frugalml.report.console import print_json
 
@@ -482,8 +465,10 @@ def payback(
     from frugalml.report.console import stdout_console
 
     con = stdout_console()
-    for part in views.payback(result):
+    for part in getattr(views, view)(result):
         con.print(part)
+    if footer:
+        con.print(footer)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -142,7 +142,7 @@ def _write_record(run_dir: Path, model: nn.Module, dataset, config: TrainConfig,
         data=dataset.name,
         model=type(model).__name__,
         after=Cost(params=params, notes={"params": "counted"}),
-        spent={k: v for k, v in spent.items() if k in ("wall_s", "cpu_s", "energy_j", "co2e_g", "segments", "notes")},
+        spent=spent,
         artifacts={"checkpoint": CHECKPOINT, "history": CHECKPOINT}
         | ({"spent": "spent.json"} if result.tracking else {}),
     )

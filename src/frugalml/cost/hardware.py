@@ -88,6 +88,17 @@ def cpu_tdp_w(model_name: str) -> tuple[float | None, str]:
     return None, f"'{model_name}' not in CodeCarbon's cpu_power.csv"
 
 
+FALLBACK_TDP_W = 85.0  # CodeCarbon's own default CPU TDP when a CPU is not in its table
+
+
+def core_watts() -> tuple[float, str]:
+    """One core's share of this host's CPU TDP (W), and where the TDP comes from."""
+    tdp, src = cpu_tdp_w(cpu_model_name())
+    if tdp is None:
+        tdp, src = FALLBACK_TDP_W, f"{src}; CodeCarbon's default {FALLBACK_TDP_W:g} W"
+    return tdp / (os.cpu_count() or 1), f"TDP {tdp:g} W / {os.cpu_count() or 1} cores; {src}"
+
+
 def measured_host_tflops(threads: int | None = None, n: int = 512) -> float:
     """Sustained FP32 matmul throughput of this host (TFLOPS), measured in ~0.3 s."""
     import torch

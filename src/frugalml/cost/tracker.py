@@ -21,9 +21,7 @@ from pathlib import Path
 
 from frugalml.cost import carbon
 from frugalml.cost.currency import MEASURED, MODELLED, Cost
-from frugalml.files import write_json
-
-FALLBACK_TDP_W = 85.0  # CodeCarbon's own default CPU TDP when a CPU is not in its table
+from frugalml.files import read_json, write_json
 
 
 @dataclass
@@ -162,13 +160,10 @@ class Tracker:
         return f"{kind} via CodeCarbon [{', '.join(modes)}]"
 
     def _modelled_kwh(self, cpu_s: float, why: str) -> tuple[float, str]:
-        from frugalml.cost.hardware import cpu_model_name, cpu_tdp_w
+        from frugalml.cost.hardware import core_watts
 
-        tdp, src = cpu_tdp_w(cpu_model_name())
-        tdp = tdp or FALLBACK_TDP_W
-        per_core = tdp / (os.cpu_count() or 1)
-        note = f"{MODELLED}: CPU-seconds x {per_core:.3g} W/core (TDP {tdp:g} W; {src}); {why}"
-        return cpu_s * per_core / 3.6e6, note
+        per_core, src = core_watts()
+        return cpu_s * per_core / 3.6e6, f"{MODELLED}: CPU-seconds x {per_core:.3g} W/core ({src}); {why}"
 
     def _co2e_source(self) -> str:
         return (
@@ -323,11 +318,7 @@ class Ledger:
 def read_segments(run_dir: str | os.PathLike) -> list[dict]:
     """The segments recorded so far in `<run_dir>/spent.json` (none if there is no ledger)."""
     path = Path(run_dir) / SPENT_FILE
-    if not path.is_file():
-        return []
-    import json
-
-    return list(json.loads(path.read_text()).get("segments", []))
+    return list(read_json(path).get("segments", [])) if path.is_file() else []
 
 
 class track:

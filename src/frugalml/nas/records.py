@@ -24,12 +24,6 @@ from frugalml.nas import latency as lat
 from frugalml.nas import pipeline
 from frugalml.report import record
 
-SPENT_KEYS = ("wall_s", "cpu_s", "energy_j", "co2e_g", "segments", "notes")
-
-
-def _spent(d: dict | None) -> dict:
-    return {k: v for k, v in (d or {}).items() if k in SPENT_KEYS}
-
 
 def _rel(path: Path, run_dir: Path) -> str:
     return os.path.relpath(path, run_dir)
@@ -61,7 +55,7 @@ def train(cfg, out: str | Path, progress: bool | None = None) -> dict:
         data=f"{cfg.space} (validation split)",
         model=f"supernet {cfg.space}",
         after=after,
-        spent=_spent(res.get("tracking")),
+        spent=res.get("tracking"),
         artifacts={
             "weights": "supernet.safetensors",
             "result": "result.json",
@@ -117,7 +111,7 @@ def search(run: str | Path, device: str, budget_ms: float, cfg, **kw) -> dict:
         model=f"sub-network of {space.name}",
         before=before,
         after=after,
-        spent=_spent(ledger.total()) | _counterfactual(Path(run), res["evaluations"]),
+        spent=ledger.total() | _counterfactual(Path(run), res["evaluations"]),
         artifacts=artifacts,
     )
     record.write(out, rec)
@@ -171,7 +165,7 @@ def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 
         model=f"sub-network of {space.name}",
         before=Cost(macs=space.macs(space.largest()), notes={"macs": "counted (largest sub-network)"}),
         after=Cost(params=params, macs=info["macs"], notes={"params": "counted", "macs": "counted"}),
-        spent=_spent(ledger.total()),
+        spent=ledger.total(),
         artifacts={"weights": "model.safetensors", "arch": "arch.json", "export": "export.json", "spent": "spent.json"},
     )
     record.write(out, rec)
@@ -201,7 +195,7 @@ def latency(run: str | Path, device: str, samples: int, seed: int = 0, **kw) -> 
         config={"supernet": str(run), "device": device, "samples": samples, "seed": seed},
         data=f"{res['samples']} sub-networks measured on {device}",
         model="MLP latency predictor (HAT)",
-        spent=_spent(ledger.total()),
+        spent=ledger.total(),
         artifacts=artifacts,
     )
     record.write(out, rec)
@@ -243,7 +237,7 @@ def pareto(run: str | Path, device: str, population: int, generations: int, seed
         | {"seed": seed},
         data="validation split (search), test split (front members)",
         model="sub-networks of the supernet",
-        spent=_spent(ledger.total()),
+        spent=ledger.total(),
         points=[_front_point(m, device, res["modelled"]) for m in res["measured_front"]],
         artifacts={"front": f"../{device}-pareto.json", "spent": "spent.json"},
     )

@@ -211,8 +211,6 @@ def model_cost(model, scene: torch.Tensor, threads: int = 1, min_run_time: float
 
 # ---- run records -------------------------------------------------------------------------
 
-SPENT_KEYS = ("wall_s", "cpu_s", "energy_j", "co2e_g", "segments", "notes")
-
 
 def _quality(scores: dict) -> dict:
     from frugalml.report import record
@@ -244,7 +242,7 @@ def train_recorded(arch: Arch, ds, cfg: TrainConfig, out: str | Path, data_confi
         data=meta["data"],
         model="spvcnn" if meta["arch"].get("point_branch", True) else "minkunet",
         after=after,
-        spent={k: v for k, v in ledger.total().items() if k in SPENT_KEYS},
+        spent=ledger.total(),
         artifacts={"weights": WEIGHTS, "model": MODEL_JSON, "spent": "spent.json"},
     )
     record.write(out, rec)
@@ -282,7 +280,7 @@ def write_eval_record(out: str | Path, model_dir: str | Path, res: dict, spent: 
         data=res["data"],
         model=str(model_dir),
         after=after,
-        spent={k: v for k, v in spent.items() if k in SPENT_KEYS},
+        spent=spent,
         artifacts=artifacts,
     )
     return record.write(out, rec)

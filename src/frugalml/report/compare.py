@@ -12,7 +12,6 @@ break-even inferences = spent CO2e / (before - after per-inference CO2e).
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 from frugalml.errors import FrugalError
@@ -20,8 +19,8 @@ from frugalml.report.record import primary_metric
 
 # What a run's spending and a result's per-inference cost are compared on, best first:
 # the first field every run has is used.
-SPENT_KEYS = ("co2e_g", "energy_j", "cpu_s", "wall_s")
-INFERENCE_KEYS = ("co2e_g", "energy_j", "latency_s", "macs_effective", "macs")
+COMPARE_SPENT_ON = ("co2e_g", "energy_j", "cpu_s", "wall_s")
+COMPARE_INFERENCE_ON = ("co2e_g", "energy_j", "latency_s", "macs_effective", "macs")
 
 
 def _common_key(records: list[dict], section: str, keys: tuple[str, ...]) -> str | None:
@@ -77,8 +76,8 @@ def compare(records: list[dict], metric: str | None = None) -> dict[str, Any]:
     datasets = sorted({str(r.get("data")) for r in records})
     if len(datasets) > 1:
         warnings.append(f"runs use different data ({', '.join(datasets)}): their {metric} may not be comparable")
-    spent_key = _common_key(records, "spent", SPENT_KEYS)
-    inference_key = _common_key(records, "after", INFERENCE_KEYS)
+    spent_key = _common_key(records, "spent", COMPARE_SPENT_ON)
+    inference_key = _common_key(records, "after", COMPARE_INFERENCE_ON)
 
     def front(section: str, key: str | None) -> list[int | None]:
         if key is None:
@@ -141,14 +140,10 @@ def _inference_energy_j(cost: dict, hw, side: str) -> tuple[float, str]:
     if cost.get("energy_j") is not None:
         return float(cost["energy_j"]), cost.get("notes", {}).get("energy_j", "recorded per-inference energy")
     if cost.get("latency_s") is not None:
-        from frugalml.cost import hardware
+        from frugalml.cost.hardware import core_watts
 
-        host = hardware.get("host", measure_host=False)
-        watts = (host.tdp_w or 85.0) / (os.cpu_count() or 1)
-        return float(cost["latency_s"]) * watts, (
-            f"measured latency x {watts:.3g} W (one core's share of this host's TDP, {host.tdp_w or 85.0:g} W; "
-            f"{host.source})"
-        )
+        watts, src = core_watts()
+        return float(cost["latency_s"]) * watts, f"measured latency x {watts:.3g} W (one core's share: {src})"
     raise FrugalError(f"the run's {side} cost has no energy, latency or MACs to price an inference with")
 
 

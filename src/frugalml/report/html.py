@@ -113,43 +113,29 @@ def _metric_row(name: str, m: dict) -> list:
 
 
 def _points(points: list[dict]) -> str:
-    from frugalml.cost.currency import ROWS
+    from frugalml.report.views import point_columns
 
-    metrics = list(dict.fromkeys(m for p in points for m in p["quality"]))
-    keys = [(n, label) for n, label, _ in ROWS if any((p.get("cost") or {}).get(n) is not None for p in points)]
+    metrics, keys = point_columns(points)
     rows = [
         [p["label"]]
         + [p["quality"].get(m, {}).get("value") for m in metrics]
-        + [(p.get("cost") or {}).get(n) for n, _ in keys]
+        + [(p.get("cost") or {}).get(n) for n, _, _ in keys]
         for p in points
     ]
-    return _table(["", *metrics, *(label for _, label in keys)], rows, 1)
+    return _table(["", *metrics, *(label for _, label, _ in keys)], rows, 1)
 
 
 def _sweep_sections(records: list[dict], root: Path) -> list[str]:
     from frugalml.report.compare import compare
-    from frugalml.report.views import compare_plot, short_names
+    from frugalml.report.views import FRONT_NOTE, compare_plot, compare_rows
 
     result = compare(records)
-    metric, sk, ik = result["metric"], result["spent_key"], result["inference_key"]
-    rows = [
-        [
-            name,
-            r["kind"],
-            r["quality"][metric],
-            (r["after"] or {}).get(ik),
-            (r["spent"] or {}).get(sk),
-            ("S" if r["pareto_spent"] else "") + ("I" if r["pareto_inference"] else "") or "-",
-            r.get("verdict", "-"),
-        ]
-        for name, r in zip(short_names([r["run"] for r in result["runs"]]), result["runs"])
-    ]
-    cols = ["run", "kind", metric, f"per inference ({ik})", f"spent ({sk})", "front", "vs cheapest"]
+    cols, rows = compare_rows(result)
     compare_plot(result, root / "compare.png")
     return [
         f"<h2>Runs compared ({len(records)})</h2>",
         _table(cols, rows, 2),
-        "<p class='note'>front: S = on the Pareto front of quality vs spent, I = of quality vs per-inference cost</p>",
+        f"<p class='note'>{FRONT_NOTE}</p>",
         *(f"<p class='note'>warning: {html.escape(w)}</p>" for w in result["warnings"]),
     ]
 
@@ -165,12 +151,13 @@ def render(run: str | os.PathLike, title: str | None = None) -> str:
     result_path = root / "result.json"
     result = read_json(result_path) if result_path.is_file() else None
     rec = record.read(root) if (root / record.FILENAME).is_file() else None
-    below = [] if rec is not None else sorted(root.rglob(record.FILENAME))
+    # a sweep directory: the runs below it, as `frugal compare` sees them
+    below = [] if rec is not None or next(root.rglob(record.FILENAME), None) is None else record.find(root)
     has_rows = isinstance(result, dict) and bool(result.get("rows"))
     # a page with before/after rows (the demo) shows them, not the same figures again as points
     sections = _record_sections(rec, points=not has_rows) if rec is not None else []
     if len(below) > 1:
-        sections = _sweep_sections([record.read(f) for f in below], root)
+        sections = _sweep_sections(below, root)
     pngs = sorted(root.rglob("*.png"))
     if result is None and not pngs and not sections:
         raise FrugalError(f"{root} holds no record.json, no result.json and no plots: nothing to summarise")

@@ -31,6 +31,8 @@ from frugalml.errors import FrugalError
 
 SCHEMA_VERSION = 1
 FILENAME = "record.json"
+# what a record's `spent` holds: a ledger's total or a fit's tracking carries more (label, region, sources)
+SPENT_KEYS = ("wall_s", "cpu_s", "energy_j", "co2e_g", "usd", "segments", "notes", "counterfactual")
 SCHEMA_FILE = Path(__file__).with_name("record.schema.json")
 
 
@@ -86,7 +88,7 @@ def build(
         "quality": quality,
         "before": cost_dict(before),
         "after": cost_dict(after),
-        "spent": spent or {},
+        "spent": {k: v for k, v in (spent or {}).items() if k in SPENT_KEYS},
         "artifacts": {k: str(v) for k, v in (artifacts or {}).items()},
     }
     if points is not None:
@@ -96,15 +98,23 @@ def build(
 
 def write(run_dir: str | Path, record: dict) -> Path:
     """Validate `record` against the schema and write `<run_dir>/record.json` atomically."""
-    from frugalml.files import to_json, write_json
+    from frugalml.files import to_json, write_text
 
-    validate(json.loads(to_json(record)), where=str(run_dir))
-    return write_json(Path(run_dir) / FILENAME, record)
+    text = to_json(record)
+    validate(json.loads(text), where=str(run_dir))
+    return write_text(Path(run_dir) / FILENAME, text + "\n")
 
 
 @functools.lru_cache(maxsize=1)
 def schema() -> dict:
     return json.loads(SCHEMA_FILE.read_text())
+
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(schema())
 
 
 def validate(record: Any, where: str = "record") -> dict:
@@ -119,7 +129,7 @@ def validate(record: Any, where: str = "record") -> dict:
         )
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(record))
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(record))
     if error is not None:
         path = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise FrugalError(f"{where}: invalid record at {path}: {error.message}")

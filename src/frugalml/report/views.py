@@ -51,10 +51,15 @@ def show(record: dict) -> list:
     return out
 
 
+def point_columns(points: list[dict]) -> tuple[list[str], list[tuple]]:
+    """The metrics any point has, and the `Cost` rows (field, label, formatter) any point has a value for."""
+    metrics = list(dict.fromkeys(m for p in points for m in p["quality"]))
+    costs = [p.get("cost") or {} for p in points]
+    return metrics, [(n, label, fmt) for n, label, fmt in ROWS if any(c.get(n) is not None for c in costs)]
+
+
 def points_table(record: dict):
-    metrics = list(dict.fromkeys(m for p in record["points"] for m in p["quality"]))
-    costs = [p.get("cost") or {} for p in record["points"]]
-    cost_keys = [(n, label, fmt) for n, label, fmt in ROWS if any(c.get(n) is not None for c in costs)]
+    metrics, cost_keys = point_columns(record["points"])
     rows = []
     for p in record["points"]:
         cost = p.get("cost") or {}
@@ -64,12 +69,6 @@ def points_table(record: dict):
             + [fmt(cost[n]) if cost.get(n) is not None else "-" for n, _, fmt in cost_keys]
         )
     return table("results", ["", *metrics, *(label for _, label, _ in cost_keys)], rows)
-
-
-def _pick(d: dict | None, key: str | None) -> str:
-    if not d or key is None or d.get(key) is None:
-        return "-"
-    return fmt_num(d[key])
 
 
 def common_root(runs: list[dict]) -> str:
@@ -88,28 +87,27 @@ def short_names(runs: list[str]) -> list[str]:
     return [os.path.relpath(r, root) for r in runs]
 
 
-def compare(result: dict) -> list:
+FRONT_NOTE = "front: S = on the Pareto front of quality vs spent, I = of quality vs per-inference cost"
+
+
+def compare_rows(result: dict) -> tuple[list[str], list[list]]:
+    """Columns and rows (numbers left raw, for the terminal or the page to format) of `compare`'s result."""
     metric, sk, ik = result["metric"], result["spent_key"], result["inference_key"]
-    names = short_names([r["run"] for r in result["runs"]])
     rows = []
-    for name, r in zip(names, result["runs"]):
+    for name, r in zip(short_names([r["run"] for r in result["runs"]]), result["runs"]):
         marks = ("S" if r["pareto_spent"] else "") + ("I" if r["pareto_inference"] else "")
-        rows.append(
-            [
-                name,
-                r["kind"],
-                fmt_num(r["quality"][metric]),
-                _pick(r["after"], ik),
-                _pick(r["spent"], sk),
-                marks or "-",
-                r.get("verdict", "cheapest" if "vs_cheapest" not in r and sk else "-"),
-            ]
-        )
+        after, spent = r["after"] or {}, r["spent"] or {}
+        verdict = r.get("verdict", "cheapest" if "vs_cheapest" not in r and sk else "-")
+        rows.append([name, r["kind"], r["quality"][metric], after.get(ik), spent.get(sk), marks or "-", verdict])
     cols = ["run", "kind", metric, f"per inference ({ik or '-'})", f"spent ({sk or '-'})", "front", "vs cheapest"]
-    title = "runs compared" + (f" (below {common_root(result['runs'])})" if len(names) > 1 else "")
-    out = [table(title, cols, rows, justify_right_from=2, text_columns=(5, 6))]
-    out.append("[dim]front: S = on the Pareto front of quality vs spent, I = of quality vs per-inference cost[/dim]")
-    return out
+    return cols, rows
+
+
+def compare(result: dict) -> list:
+    cols, rows = compare_rows(result)
+    rows = [[*r[:2], *(fmt_num(v) if v is not None else "-" for v in r[2:5]), *r[5:]] for r in rows]
+    title = "runs compared" + (f" (below {common_root(result['runs'])})" if len(rows) > 1 else "")
+    return [table(title, cols, rows, justify_right_from=2, text_columns=(5, 6)), f"[dim]{FRONT_NOTE}[/dim]"]
 
 
 def payback(result: dict) -> list:
