@@ -245,3 +245,32 @@ def test_report_of_a_real_tickets_run_shows_every_level_in_a_browser(tmp_path, f
         assert float(shown["accuracy"]) == pytest.approx(point["quality"]["accuracy"]["value"], abs=5e-4)
         assert int(shown["MACs (nonzero weights)"].replace(",", "")) == point["cost"]["macs_effective"]
     assert (run / "summary.png").stat().st_size > 10_000
+
+
+def test_spent_energy_parts_and_prediction_validate_and_show(tmp_path, frugal_bin):
+    parts = {
+        "cpu": {"energy_j": 1200.0, "method": "load model"},
+        "ram": {"energy_j": 2800.0, "method": "fixed power"},
+        "gpu": {"energy_j": 0.0, "method": "none"},
+    }
+    pred = {"epochs": 3, "first_epoch_energy_j": 1000.0, "energy_j": 3000.0, "co2e_g": 0.05}
+    spent = {
+        "energy_j": 4000.0,
+        "energy_parts": parts,
+        "prediction": pred | {"actual_energy_j": 4000.0, "ratio": 4 / 3},
+    }
+    rec = record.build("train", quality={}, spent=spent, command="t")
+    assert rec["spent"]["energy_parts"] == parts  # build keeps them
+    record.write(tmp_path / "new", rec)
+    p = frugal(frugal_bin, "show", str(tmp_path / "new"))
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    energy = next(i for i, line in enumerate(lines) if " energy " in line)
+    assert "4 kJ" in lines[energy] and "CPU (load model)" in lines[energy + 1] and "1.2 kJ" in lines[energy + 1]
+    assert "RAM (fixed power)" in lines[energy + 2] and "2.8 kJ" in lines[energy + 2]
+    assert "3 kJ, actual/predicted 1.33" in p.stdout
+    # a record from before the split is still valid; a method outside the four is not
+    record.write(tmp_path / "old", record.build("train", quality={}, spent={"energy_j": 4000.0}, command="t"))
+    bad = record.build("train", quality={}, spent={"energy_parts": {"cpu": {"energy_j": 1.0, "method": "guess"}}})
+    with pytest.raises(FrugalError, match="spent/energy_parts/cpu/method"):
+        record.write(tmp_path / "bad", bad)

@@ -7,7 +7,9 @@ A record says what a run produced and what it cost, in the one currency:
 - `before` / `after`: per-inference `Cost` of the reference and of the result (dense net and
   ticket, uniform and adaptive, baseline and searched net, digital and analog);
 - `spent`: what producing the run cost (wall and CPU seconds, energy, CO2e, dollars), summed
-  over every resumed segment, with how each figure was obtained;
+  over every resumed segment, with how each figure was obtained; the energy's CPU, RAM and
+  GPU parts with their method (`energy_parts`), and a training's first-epoch prediction of
+  its energy against what it spent (`prediction`);
 - `points`: optional rows of a run that has several results (levels of a ticket sweep,
   budgets of a search), each with its own quality and cost;
 - `artifacts`: files a user may want (weights, exports, plots) by role, relative to the run.
@@ -32,7 +34,18 @@ from frugalml.errors import FrugalError
 SCHEMA_VERSION = 1
 FILENAME = "record.json"
 # what a record's `spent` holds: a ledger's total or a fit's tracking carries more (label, region, sources)
-SPENT_KEYS = ("wall_s", "cpu_s", "energy_j", "co2e_g", "usd", "segments", "notes", "counterfactual")
+SPENT_KEYS = (
+    "wall_s",
+    "cpu_s",
+    "energy_j",
+    "co2e_g",
+    "usd",
+    "segments",
+    "notes",
+    "counterfactual",
+    "energy_parts",
+    "prediction",
+)
 SCHEMA_FILE = Path(__file__).with_name("record.schema.json")
 
 

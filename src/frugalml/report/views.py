@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from frugalml.cost.currency import ROWS, Cost, comparison_rows
+from frugalml.cost.currency import ROWS, Cost, comparison_rows, si
 from frugalml.report.console import fmt_num, table
 
 _SPENT_ROWS = [r for r in ROWS if r[0] in ("wall_s", "cpu_s", "energy_j", "co2e_g", "usd")]
@@ -39,6 +39,7 @@ def show(record: dict) -> list:
         out.append(table("per inference", ["", "before", "after", "after/before"], rows))
     spent = record.get("spent") or {}
     rows = [[label, fmt(spent[name])] for name, label, fmt in _SPENT_ROWS if spent.get(name) is not None]
+    rows = _with_energy_parts(rows, spent)
     if rows:
         n = spent.get("segments", 1)
         out.append(table(f"spent ({n} segment{'s' if n != 1 else ''})", ["", "value"], rows))
@@ -49,6 +50,20 @@ def show(record: dict) -> list:
     if record.get("artifacts"):
         out.append(table("artifacts", ["role", "file"], [[k, v] for k, v in record["artifacts"].items()]))
     return out
+
+
+def _with_energy_parts(rows: list[list[str]], spent: dict) -> list[list[str]]:
+    """The spent rows with the energy's parts (and a training's prediction) right after the energy row."""
+    extra = [
+        [f"  {name.upper()} ({p['method']})", si(p["energy_j"], "J")]
+        for name, p in (spent.get("energy_parts") or {}).items()
+    ]
+    pred = spent.get("prediction")
+    if pred:
+        ratio = f", actual/predicted {pred['ratio']:.3g}" if pred.get("ratio") is not None else ""
+        extra.append([f"  predicted from the first epoch ({pred['epochs']} epochs)", si(pred["energy_j"], "J") + ratio])
+    at = next((i + 1 for i, r in enumerate(rows) if r[0] == "energy"), len(rows))
+    return rows[:at] + extra + rows[at:]
 
 
 def point_columns(points: list[dict]) -> tuple[list[str], list[tuple]]:
