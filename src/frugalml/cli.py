@@ -209,7 +209,8 @@ def track(
     if not cmd:
         raise FrugalError("no command given: frugal track [options] -- COMMAND ...")
     result, rc, spent = _tracked_call(cmd, region, pue, out, json_out)
-    payload = result.to_dict() | {"returncode": rc, "failed": rc != 0}
+    status = "ok" if rc == 0 else f"failed (exit status {rc})"
+    payload = result.to_dict() | {"returncode": rc, "failed": rc != 0, "status": status}
     if out is not None and out.suffix != ".json":
         _write_track_record(out, cmd, payload, spent)
     if json_out:
@@ -220,9 +221,14 @@ def track(
         from frugalml.report.console import fmt_num, stdout_console, table
 
         rows = [
+            ["status", status, f"exit status of {cmd[0]}"],
             ["wall time (s)", fmt_num(result.wall_s), result.sources["wall_s"]],
             ["CPU time (s)", fmt_num(result.cpu_s), result.sources["cpu_s"]],
-            ["energy (J)", fmt_num(result.energy_j), result.sources["energy"]],
+            ["energy (kWh)", fmt_num(result.energy_kwh), result.sources["energy"]],
+            *[
+                [f"  {name.upper()} (kWh)", fmt_num(p["kwh"]), f"{p['method']}: {p['how']}"]
+                for name, p in result.parts.items()
+            ],
             ["CO2e (g)", fmt_num(result.co2e_g), result.sources["co2e"]],
         ]
         con = stdout_console()
@@ -267,7 +273,7 @@ def _write_track_record(out: Path, cmd: list[str], payload: dict, spent: dict) -
     rec = record.build(
         "track",
         quality={},
-        config={"command": cmd, "returncode": payload["returncode"]},
+        config={"command": cmd, "returncode": payload["returncode"], "status": payload["status"]},
         spent=spent,
         artifacts={"tracking": "track.json", "spent": "spent.json"},
     )

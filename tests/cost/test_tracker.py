@@ -135,3 +135,34 @@ def test_ledger_segment_carries_the_split(tmp_path, monkeypatch):
     assert set(parts) == {"cpu", "ram", "gpu"} and parts["gpu"] == {"energy_j": 0.0, "method": "none"}
     assert sum(p["energy_j"] for p in parts.values()) == pytest.approx(saved["total"]["energy_j"])
     assert parts["cpu"]["energy_j"] == pytest.approx(ledger.result.cpu_s * 10.0)
+
+
+def test_frugal_track_shows_the_split_and_marks_a_failed_command(frugal_bin, tmp_path):
+    import subprocess
+    import sys
+
+    def frugal(*args):
+        return subprocess.run([frugal_bin, "track", *args], capture_output=True, text=True, timeout=300)
+
+    p = frugal("--region", "FRA", "--json", "--out", str(tmp_path / "run"), "--", sys.executable, "-c", "print(1)")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["status"] == "ok" and out["failed"] is False
+    assert set(out["parts"]) == {"cpu", "ram", "gpu"}
+    assert out["energy_kwh"] == pytest.approx(sum(part["kwh"] for part in out["parts"].values()), rel=1e-12)
+    rec = json.loads((tmp_path / "run" / "record.json").read_text())
+    assert rec["config"]["status"] == "ok"
+    assert {k: v["method"] for k, v in rec["spent"]["energy_parts"].items()} == {
+        k: v["method"] for k, v in out["parts"].items()
+    }
+    assert rec["spent"]["energy_j"] == pytest.approx(sum(v["energy_j"] for v in rec["spent"]["energy_parts"].values()))
+
+    p = frugal("--", sys.executable, "-c", "import sys; sys.exit(3)")
+    assert p.returncode == 3
+    status = next(line for line in p.stdout.splitlines() if "status" in line)
+    assert "failed (exit status 3)" in status
+    for part in ("CPU (kWh)", "RAM (kWh)", "GPU (kWh)"):
+        assert part in p.stdout
+    p = frugal("--json", "--", sys.executable, "-c", "import sys; sys.exit(3)")
+    out = json.loads(p.stdout)
+    assert p.returncode == 3 and out["status"] == "failed (exit status 3)" and out["failed"] is True

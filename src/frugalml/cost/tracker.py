@@ -37,7 +37,7 @@ CC_RUNNING = "running total of CodeCarbon at its last measurement (the segment d
 
 def _codecarbon_methods(cc) -> dict[str, tuple[str, str]]:
     """How CodeCarbon obtains each part of its energy, from the devices it set up: (method, how)."""
-    methods = {part: (NOT_COUNTED, "CodeCarbon found no such device") for part in PARTS}
+    methods = {part: (NOT_COUNTED, f"CodeCarbon found no {part.upper()} to track") for part in PARTS}
     for hw in getattr(cc, "_hardware", []):
         kind, mode = type(hw).__name__, getattr(hw, "_mode", None)
         chip = str(getattr(hw, "chip_part", "")).lower()  # Raspberry Pi PMIC, Apple powermetrics
