@@ -166,3 +166,38 @@ def test_readme_api_snippet_runs_twice(tmp_path):
         p = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, f"attempt {attempt + 1}: {p.stderr[-2000:]}"
         assert "co2e_g" in p.stdout or re.search(r"\d", p.stdout.splitlines()[-1])
+
+
+def test_first_epoch_predicts_the_energy_of_all_epochs(tmp_path, monkeypatch, capsys):
+    import json
+
+    from frugalml.cost import tracker
+    from frugalml.cost.carbon import intensity
+
+    # a fake energy source: CodeCarbon off, no GPU, 10 W per CPU-second, and a CPU clock that the
+    # training steps advance by their iteration number (1 s, 2 s, 3 s, ...)
+    cpu = [100.0]
+    monkeypatch.setattr(tracker.Tracker, "_start_codecarbon", lambda self: None)
+    monkeypatch.setattr(tracker.GpuMeter, "open", classmethod(lambda cls, nvml=None: (None, "no GPU (test)")))
+    monkeypatch.setattr("frugalml.cost.hardware.core_watts", lambda: (10.0, "test"))
+    monkeypatch.setattr(tracker, "_cpu_seconds", lambda children: cpu[0])
+
+    def on_step(model, opt, iteration):
+        cpu[0] += iteration
+
+    ds = data.get("digits").subset_classes([0, 1])
+    ds.x_train, ds.y_train = ds.x_train[:16], ds.y_train[:16]
+    net = models.for_data("mlp", ds, hidden=(4,))
+    cfg = TrainConfig(epochs=3, batch_size=8, seed=0)  # 2 iterations per epoch
+    res = fit(net, ds, cfg, tmp_path, on_step=on_step, track=True, region="FRA", progress=None)
+    pred = res.tracking["prediction"]
+    # epoch 1: iterations 1 + 2 = 3 CPU-s x 10 W = 30 J; x 3 epochs = 90 J
+    assert pred["epochs"] == 3 and pred["first_epoch_energy_j"] == pytest.approx(30.0)
+    assert pred["energy_j"] == pytest.approx(90.0)
+    assert pred["co2e_g"] == pytest.approx(90.0 / 3.6e6 * intensity("FRA").g_per_kwh)
+    # all epochs: 1 + 2 + ... + 6 = 21 CPU-s = 210 J, 7/3 of the prediction
+    assert pred["actual_energy_j"] == pytest.approx(210.0) and pred["ratio"] == pytest.approx(7 / 3)
+    assert f"predicted for 3 epochs: {90 / 3.6e6:.3g} kWh" in capsys.readouterr().err
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["spent"]["prediction"]["ratio"] == pytest.approx(7 / 3)
+    assert record["spent"]["energy_parts"]["cpu"] == {"energy_j": pytest.approx(210.0), "method": "load model"}

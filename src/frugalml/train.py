@@ -5,6 +5,9 @@
 - Checkpoints (model, optimizer, schedule, history) after every epoch, atomically, into
   the run directory; calling `fit` again on the same directory resumes from there, and a
   finished run returns its stored result without training.
+- Tracked (`track=True`), it predicts after the first epoch it trains what the epochs will
+  spend - that epoch's energy x their number, as carbontracker does - prints it as a progress
+  line, and stores it in the tracking with what was actually spent and their ratio.
 - Hooks: `on_step(model, optimizer, iteration)` runs after every optimizer step (and once
   with iteration 0 before the first), which is where masks are re-applied or rewind
   points captured; `loss_fn(model, x, y) -> (loss, n_correct)` replaces cross-entropy.
@@ -129,6 +132,46 @@ def _previous_tracking(run_dir: Path | None) -> dict | None:
     return add_segments(segments) if segments else None
 
 
+PREDICTION_NOTE = (
+    "energy of the first epoch this attempt trained (its evaluation and checkpoint included) x the epochs it "
+    "trains, as carbontracker predicts; actual is what the attempt spent, start-up included"
+)
+
+
+def _predict(ledger, epochs: int, advance) -> dict:
+    """After the first epoch: its energy (measured now) x the epochs to train, and a progress line saying so."""
+    now = ledger.tracker.peek(fresh=True)
+    first_j, co2e_g = now["energy_j"], now["co2e_g"] * epochs
+    pred = {"epochs": epochs, "first_epoch_energy_j": first_j, "energy_j": first_j * epochs, "co2e_g": co2e_g}
+    kwh = pred["energy_j"] / 3.6e6
+    advance(0, note=f"predicted for {epochs} epochs: {kwh:.3g} kWh, {co2e_g:.3g} g CO2e (first epoch x {epochs})")
+    return pred | {"note": PREDICTION_NOTE}
+
+
+def _tracking(ledger, prediction: dict | None) -> dict | None:
+    """The run's tracking, with the prediction set against what this attempt actually spent."""
+    if ledger is None:
+        return None
+    tracking = ledger.tracking()
+    if prediction is not None:
+        actual = ledger.result.energy_j
+        ratio = actual / prediction["energy_j"] if prediction["energy_j"] else None
+        tracking["prediction"] = prediction | {"actual_energy_j": actual, "ratio": ratio}
+    return tracking
+
+
+def _history_row(epoch: int, iteration: int, sum_loss: float, correct: int, n: int, test: dict, elapsed: float):
+    return {
+        "epoch": epoch + 1,
+        "iteration": iteration,
+        "train_loss": sum_loss / n,
+        "train_accuracy": correct / n,
+        "test_loss": test["loss"],
+        "test_accuracy": test["accuracy"],
+        "seconds": elapsed,
+    }
+
+
 def _write_record(run_dir: Path, model: nn.Module, dataset, config: TrainConfig, result: TrainResult) -> None:
     from frugalml.cost.currency import Cost
     from frugalml.report import record
@@ -236,6 +279,7 @@ def fit(
     t0 = time.perf_counter()
     model.train()
     remaining = (config.epochs - start_epoch) * steps_per_epoch
+    prediction = None
     with ledger or contextlib.nullcontext(), progress_bar(remaining, description, progress) as advance:
         for epoch in range(start_epoch, config.epochs):
             sum_loss, correct, iteration = _train_epoch(
@@ -244,23 +288,15 @@ def fit(
             test = evaluate(model, x_test, y_test, loss_fn, config.eval_batch_size)
             model.train()
             elapsed = result.seconds + time.perf_counter() - t0
-            result.history.append(
-                {
-                    "epoch": epoch + 1,
-                    "iteration": iteration,
-                    "train_loss": sum_loss / n,
-                    "train_accuracy": correct / n,
-                    "test_loss": test["loss"],
-                    "test_accuracy": test["accuracy"],
-                    "seconds": elapsed,
-                }
-            )
+            result.history.append(_history_row(epoch, iteration, sum_loss, correct, n, test, elapsed))
             if ckpt_path is not None:
                 _save_checkpoint(ckpt_path, epoch + 1, iteration, model, opt, sched, result, elapsed)
                 if ledger is not None:
                     ledger.update()
+            if ledger is not None and epoch == start_epoch:
+                prediction = _predict(ledger, config.epochs - start_epoch, advance)
     result.seconds += time.perf_counter() - t0
-    result.tracking = None if ledger is None else ledger.tracking()
+    result.tracking = _tracking(ledger, prediction)
     if run_dir is not None:
         _write_record(run_dir, model, dataset, config, result)
     result.iterations = iteration

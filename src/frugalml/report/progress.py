@@ -28,7 +28,10 @@ def plain_lines(total: int, description: str, every_s: float, stream=None, clock
     start = clock()
     state = {"done": 0, "last": start}
 
-    def advance(n=1, **fields):
+    def advance(n=1, note: str | None = None, **fields):
+        if note is not None:  # a one-off line, written at once
+            stream.write(f"{description}: {note}\n")
+            stream.flush()
         state["done"] += n
         now = clock()
         if now - state["last"] < every_s:
@@ -46,13 +49,14 @@ def plain_lines(total: int, description: str, every_s: float, stream=None, clock
 
 @contextmanager
 def progress(total: int, description: str, enabled: bool | None = None):
-    """Yield `advance(n=1, **fields)`. `enabled=None`: a bar on a terminal, else a plain line every
-    FRUGAL_PROGRESS_EVERY seconds (default 30; a short loop prints none); `False`: silent."""
+    """Yield `advance(n=1, note=None, **fields)`. `enabled=None`: a bar on a terminal, else a plain line
+    every FRUGAL_PROGRESS_EVERY seconds (default 30; a short loop prints none); `False`: silent.
+    A `note` is a line of its own, printed at once (above the bar on a terminal)."""
     if enabled is None and not sys.stderr.isatty():
         yield plain_lines(total, description, float(os.environ.get(EVERY_ENV, "30")))
         return
     if enabled is False:
-        yield lambda n=1, **kw: None
+        yield lambda n=1, note=None, **kw: None
         return
     from rich.console import Console
     from rich.progress import (
@@ -75,7 +79,9 @@ def progress(total: int, description: str, enabled: bool | None = None):
     with bar:
         task = bar.add_task(description, total=total, info="")
 
-        def advance(n=1, **fields):
+        def advance(n=1, note: str | None = None, **fields):
+            if note is not None:
+                bar.console.print(f"{description}: {note}", markup=False, highlight=False)
             bar.update(task, advance=n, info=_fields(fields))
 
         yield advance
