@@ -62,7 +62,10 @@ class FakeNvml:
         self.mj, self.mw, self.counter, self.count = [1_000_000, 5_000], [100_000, 50_000], counter, count
 
     def nvmlInit(self):
-        pass
+        self.shut = False
+
+    def nvmlShutdown(self):
+        self.shut = True
 
     def nvmlDeviceGetCount(self):
         return self.count
@@ -103,7 +106,9 @@ def test_gpu_meter_integrates_sampled_power_without_a_counter():
     now[0], nvml.mw = 2.0, [200_000, 50_000]  # 150 W -> 250 W over 2 s: 400 J
     meter.sample()
     now[0] = 3.0  # 250 W for 1 s more: 250 J
-    assert meter.stop() == pytest.approx(650.0)
+    assert meter.stop() == pytest.approx(650.0) and nvml.shut
+    now[0] = 10.0
+    assert meter.joules() == pytest.approx(650.0)  # stopped: the figure no longer grows
 
 
 def test_no_gpu_is_a_zero_part_with_method_none():

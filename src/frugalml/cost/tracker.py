@@ -111,7 +111,7 @@ class GpuMeter:
         return f"NVML power sampled every {self.every_s:g} s (trapezoid), {n}"
 
     def start(self) -> GpuMeter:
-        self._start_mj, self._joules = self._counter_mj(), 0.0
+        self._start_mj, self._joules, self.total_j = self._counter_mj(), 0.0, None
         if self._start_mj is None:
             self._last = (self.clock(), self._power_w())
             self._stop = threading.Event()
@@ -132,6 +132,8 @@ class GpuMeter:
             self._last = (now, watts)
 
     def joules(self) -> float:
+        if self.total_j is not None:
+            return self.total_j
         if self._start_mj is not None:
             now = self._counter_mj()
             return 0.0 if now is None else (now - self._start_mj) / 1000.0
@@ -142,7 +144,12 @@ class GpuMeter:
         if self._thread is not None:
             self._stop.set()
             self._thread.join()
-        return self.joules()
+        self.total_j = self.joules()  # from now on joules() is this figure
+        try:
+            self.nvml.nvmlShutdown()
+        except Exception:  # already shut down, or a stand-in without it
+            pass
+        return self.total_j
 
 
 @dataclass
