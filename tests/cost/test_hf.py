@@ -121,3 +121,14 @@ def test_token_ids_are_drawn_in_the_models_vocabulary():
     ids = kwargs["input_ids"]
     assert int(ids.min()) >= 0 and int(ids.max()) < 50257 and int(ids.max()) > 2
     assert torch.equal(make_inputs(parse_inputs(["input_ids=1x4096:int64"]), net)[1]["input_ids"], ids)
+
+
+def test_random_weights_are_the_same_on_every_build_and_leave_the_global_generator_alone():
+    small = {"num_hidden_layers": 1, "hidden_size": 32, "num_attention_heads": 2, "intermediate_size": 40}
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    a = models.get("hf:bert", **small).state_dict()
+    assert torch.equal(torch.rand(3), expected_next)
+    b = models.get("hf:bert", **small).state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

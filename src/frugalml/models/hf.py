@@ -91,11 +91,18 @@ def config(spec: str, **overrides):
 
 
 def build(spec: str, **overrides):
-    """A randomly initialised model (AutoModel.from_config) of `spec`'s architecture, in eval mode."""
+    """A randomly initialised model (AutoModel.from_config) of `spec`'s architecture, in eval mode.
+
+    The weights are drawn from seed 0 (the global generator is left as it was), so a nonzero
+    count is the same on every run."""
+    import torch
+
     cfg = config(spec, **overrides)
     tf = _transformers(spec)
     try:
-        model = tf.AutoModel.from_config(cfg)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = tf.AutoModel.from_config(cfg)
     except ValueError as e:
         raise FrugalError(f"transformers has no model for config '{spec}': {str(e).splitlines()[0]}") from None
     return model.eval()
