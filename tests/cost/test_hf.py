@@ -71,13 +71,20 @@ def test_gpt2_small_at_128_tokens_matches_the_hand_count():
     assert p.params == 124_439_808  # GPT-2 small without the (tied) LM head
 
 
+SMALL = {
+    "hf:bert": ({"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 96}, 64**2),
+    "hf:gpt2": ({"n_layer": 2, "n_embd": 64, "n_head": 4, "n_inner": 96}, 0),  # no pooler
+}
+
+
+@pytest.mark.parametrize("name", SMALL)
 @pytest.mark.parametrize("impl,kernel_op", [("sdpa", SDPA_CPU), ("eager", "aten.bmm")])
-def test_eager_and_sdpa_attention_count_the_same(impl, kernel_op):
-    small = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4, "intermediate_size": 96}
-    p = _profile("hf:bert", attn_implementation=impl, **small)
+def test_eager_and_sdpa_attention_count_the_same(name, impl, kernel_op):
+    overrides, pooler = SMALL[name]
+    p = _profile(name, attn_implementation=impl, **overrides)
     per_layer = layer_macs(128, 64, 96)
     assert p.by_op[kernel_op] == 2 * per_layer["attention"]
-    assert p.macs == 2 * sum(per_layer.values()) + 64**2
+    assert p.macs == 2 * sum(per_layer.values()) + pooler
 
 
 def test_an_architecture_from_a_local_config_json(tmp_path):
