@@ -180,9 +180,10 @@ def profile(
     With `training=True` forward + backward is run as well and `train_flops` holds what a
     training step on that batch costs (counted, not assumed to be 3x forward).
     """
-    if example_input is not None and args:
+    positional = tuple(args) if isinstance(args, (tuple, list)) else (args,)  # a lone tensor is one input
+    if example_input is not None and positional:
         raise FrugalError("give the positional inputs once: example_input or args=, not both")
-    inputs = as_inputs(example_input) if example_input is not None else tuple(args)
+    inputs = as_inputs(example_input) if example_input is not None else positional
     kwargs = dict(kwargs or {})
     traced = trace(model, inputs, kwargs=kwargs, formulas=formulas)
     layers = _layers(model, traced)

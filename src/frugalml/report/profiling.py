@@ -38,7 +38,7 @@ def run(
         prof = profile(net, args=args, kwargs=named | extra, training=training)
     if prof.uncounted_ops:
         print(f"warning: {uncounted_warning(prof.uncounted_ops)}", file=sys.stderr)
-    out = prof.to_dict() | {"model": model, "kwargs": {k: v for k, v in extra.items()}}
+    out = prof.to_dict() | {"model": model, "kwargs": dict(extra)}
     if latency:
         out["latency"] = _latency(net, args, named | extra, threads)
     if json_out:
