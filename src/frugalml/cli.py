@@ -56,78 +56,27 @@ def _main(
 @app.command()
 def profile(
     model: str = typer.Option(
-        ..., help="Registry name (see `frugal models`), module:factory or path/to/file.py:factory."
+        ...,
+        help="Registry name (see `frugal models`), module:factory, path/to/file.py:factory, "
+        "or a Hugging Face architecture with random weights: hf:bert, hf:gpt2, hf:path/to/config.json.",
     ),
-    input: str = typer.Option(None, "--input", help="Input shape, e.g. 1,3,224,224 (default: the model's)."),
+    input: list[str] = typer.Option(
+        None,
+        "--input",
+        help="An input, repeatable: shape (1,3,224,224 or 1x128), dtype (1x128:int64), name for a keyword "
+        "input (input_ids=1x128:int64). Default: the model's.",
+    ),
+    kw: list[str] = typer.Option(None, "--kw", help="A keyword argument for the call, repeatable: use_cache=false."),
+    by: str = typer.Option("module", "--by", help="Table per 'module' (layer) or per aten 'op'; JSON has both."),
     training: bool = typer.Option(False, help="Also count one training step (forward + backward)."),
     latency: bool = typer.Option(False, help="Also measure latency on this machine."),
     threads: int = typer.Option(1, help="Threads for --latency."),
     json_out: bool = JSON,
 ):
-    """Params, nonzeros, MACs and FLOPs per layer (sparsity-aware)."""
-    from frugalml import models
-    from frugalml.cost.counting import profile as run_profile
+    """Params, nonzeros, MACs and FLOPs per layer or per op (sparsity-aware)."""
+    from frugalml.report.profiling import run
 
-    shape = models.parse_shape(input) if input else models.default_input(model)
-    net = models.get(model)
-    import warnings
-
-    import torch
-
-    from frugalml.cost.counting import uncounted_warning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        prof = run_profile(net, torch.randn(*shape), training=training)
-    if prof.uncounted_ops:
-        print(f"warning: {uncounted_warning(prof.uncounted_ops)}", file=sys.stderr)
-    out = prof.to_dict() | {"model": model}
-    if latency:
-        from frugalml.cost.latency import measure_latency
-
-        out["latency"] = measure_latency(net, torch.randn(*shape), threads=threads).to_dict()
-    if json_out:
-        from frugalml.report.console import print_json
-
-        return print_json(out)
-    from frugalml.report.console import stdout_console, table
-
-    con = stdout_console()
-    rows = [
-        [
-            layer.name,
-            layer.type,
-            f"{layer.params:,}",
-            f"{layer.nonzero_params:,}",
-            f"{layer.macs:,}",
-            f"{layer.macs_effective:,}",
-            "x".join(map(str, layer.output_shape or [])),
-        ]
-        for layer in prof.layers
-    ]
-    con.print(
-        table(
-            f"{model} on input {list(shape)}",
-            ["layer", "type", "params", "nonzero", "MACs", "MACs (nonzero w)", "output"],
-            rows,
-            justify_right_from=2,
-        )
-    )
-    from frugalml.cost.currency import si
-
-    con.print(
-        f"total: {prof.params:,} params ({prof.nonzero_params:,} nonzero), "
-        f"{si(prof.macs, 'MACs')} = {si(prof.flops, 'FLOPs')} forward, "
-        f"{si(prof.macs_effective, 'MACs')} on nonzero weights"
-    )
-    if training:
-        con.print(f"training step (fwd+bwd, counted): {si(prof.train_flops, 'FLOPs')}")
-    if latency:
-        lat = out["latency"]
-        con.print(
-            f"latency: {lat['median_s'] * 1e3:.3f} ms median (IQR {lat['iqr_s'] * 1e3:.3f} ms, "
-            f"{lat['runs']:,} calls, {threads} thread(s))"
-        )
+    run(model, input, kw, by=by, training=training, latency=latency, threads=threads, json_out=json_out)
 
 
 @app.command()

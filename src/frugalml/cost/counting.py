@@ -5,6 +5,10 @@ counts 2 FLOPs per multiply-accumulate for matmul/conv/attention), so any op PyT
 the formula for is covered, including functional matmuls inside a module's own `forward`;
 each FLOP is attributed to the one module that was running when it was done.
 
+Beside the per-module layers, `Profile.by_op` sums the MACs over the run per aten op
+(`aten.addmm`, `aten.convolution`, the attention kernel...), so a count can be checked
+against a hand formula op by op.
+
 Sparsity: a layer's *effective* MACs are its dense MACs scaled by the fraction of its
 weight tensor that is nonzero, i.e. the MACs a sparse kernel would have to do. Layers
 without weights (attention score products, pooling) keep effective = dense.
@@ -19,7 +23,8 @@ import torch
 from torch import nn
 
 from frugalml.cost.currency import COUNTED, Cost
-from frugalml.cost.tracing import Trace, as_inputs, counters, trace
+from frugalml.cost.tracing import Trace, as_inputs, counters, op_flops, trace
+from frugalml.errors import FrugalError
 
 
 @dataclass
@@ -52,6 +57,9 @@ class Profile:
     layers: list[LayerProfile] = field(default_factory=list)
     input_shape: list[int] | None = None
     uncounted_ops: list[str] = field(default_factory=list)  # ran, usually carry MACs, had no formula
+    by_op: dict[str, int] = field(default_factory=dict)  # aten op -> MACs of the forward pass, largest first
+    train_by_op: dict[str, int] | None = None  # aten op -> MACs of the training step (forward + backward)
+    inputs: list[dict] = field(default_factory=list)  # {"name" (None: positional), "shape", "dtype"}
 
     @property
     def flops(self) -> int:
@@ -69,12 +77,16 @@ class Profile:
             "param_bytes": self.param_bytes,
             "activation_bytes": self.activation_bytes,
             "input_shape": self.input_shape,
+            "inputs": self.inputs,
             "uncounted_ops": self.uncounted_ops,
             "layers": [layer.to_dict() for layer in self.layers],
+            "by_op": _op_dicts(self.by_op),
+            "train_by_op": None if self.train_by_op is None else _op_dicts(self.train_by_op),
         }
 
     def cost(self) -> Cost:
-        note = f"{COUNTED} by FlopCounterMode on input {self.input_shape}"
+        shapes = [i["shape"] if i["name"] is None else f"{i['name']}={i['shape']}" for i in self.inputs]
+        note = f"{COUNTED} by FlopCounterMode on input {shapes[0] if len(shapes) == 1 else shapes}"
         return Cost(
             params=self.params,
             nonzero_params=self.nonzero_params,
@@ -82,6 +94,23 @@ class Profile:
             macs_effective=self.macs_effective,
             notes={"macs": note, "params": COUNTED},
         )
+
+
+def _op_dicts(by_op: dict[str, int]) -> dict[str, dict]:
+    return {op: {"macs": macs, "flops": 2 * macs} for op, macs in by_op.items()}
+
+
+def _op_macs(flops: dict[str, int]) -> dict[str, int]:
+    return {op: n // 2 for op, n in flops.items()}
+
+
+def _describe(inputs: tuple, kwargs: dict) -> list[dict]:
+    named = [(None, t) for t in inputs] + list(kwargs.items())
+    return [
+        {"name": k, "shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+        for k, t in named
+        if isinstance(t, torch.Tensor)
+    ]
 
 
 def _nonzero_fraction(module: nn.Module) -> float:
@@ -119,31 +148,49 @@ def _layers(model: nn.Module, traced: Trace) -> list[LayerProfile]:
     return layers
 
 
-def _train_flops(model: nn.Module, inputs: tuple) -> tuple[int, set[str]]:
-    """FLOPs of forward + backward on `inputs` in train mode (gradients cleared afterwards), and the uncounted ops."""
+def _train_flops(model: nn.Module, inputs: tuple, kwargs: dict, formulas) -> tuple[int, set[str], dict[str, int]]:
+    """FLOPs of forward + backward in train mode (gradients cleared afterwards), the uncounted ops, FLOPs per op."""
     was_training = model.training
     model.train()
-    counter, watch = counters()
+    counter, watch = counters(formulas)
     with counter, watch:
-        out = model(*inputs)
+        out = model(*inputs, **kwargs)
         (out if isinstance(out, torch.Tensor) else out[0]).float().sum().backward()
     model.zero_grad(set_to_none=True)
     model.train(was_training)
-    return int(counter.get_total_flops()), watch.ops
+    return int(counter.get_total_flops()), watch.ops, op_flops(counter)
 
 
-def profile(model: nn.Module, example_input, training: bool = False) -> Profile:
-    """Count params/nonzeros/MACs per layer for one forward pass on `example_input`.
+def profile(
+    model: nn.Module,
+    example_input=None,
+    *,
+    args: tuple = (),
+    kwargs: dict | None = None,
+    training: bool = False,
+    formulas: dict | None = None,
+) -> Profile:
+    """Count params/nonzeros/MACs per layer, and per aten op, for one call `model(*args, **kwargs)`.
 
-    `example_input` is a tensor or a tuple of positional inputs. With `training=True`
-    forward + backward is run as well and `train_flops` holds what a training step on
-    that batch costs (counted, not assumed to be 3x forward).
+    `example_input` is a tensor or a tuple of positional inputs (the same as `args=`; give
+    one of the two). `kwargs` are passed by name (`input_ids=..., attention_mask=...`).
+    `formulas={op: fn}` adds or replaces the FLOP formula of an aten op (`torch.ops.aten.mm`
+    or 'aten.mm') for this count: `fn(*args, out_shape=..., **kwargs)` gets the op's arguments
+    with tensors replaced by their shapes and returns FLOPs (2 per multiply-accumulate).
+    With `training=True` forward + backward is run as well and `train_flops` holds what a
+    training step on that batch costs (counted, not assumed to be 3x forward).
     """
-    inputs = as_inputs(example_input)
-    traced = trace(model, inputs)
+    positional = tuple(args) if isinstance(args, (tuple, list)) else (args,)  # a lone tensor is one input
+    if example_input is not None and positional:
+        raise FrugalError("give the positional inputs once: example_input or args=, not both")
+    inputs = as_inputs(example_input) if example_input is not None else positional
+    kwargs = dict(kwargs or {})
+    traced = trace(model, inputs, kwargs=kwargs, formulas=formulas)
     layers = _layers(model, traced)
     params = list(model.parameters())
-    train_flops, uncounted = _train_flops(model, inputs) if training else (None, set())
+    train_flops, uncounted, train_ops = (
+        _train_flops(model, inputs, kwargs, formulas) if training else (None, set(), None)
+    )
     uncounted = sorted(uncounted | set(traced.uncounted_ops))
     if uncounted:
         warnings.warn(uncounted_warning(uncounted), RuntimeWarning, stacklevel=2)
@@ -157,8 +204,11 @@ def profile(model: nn.Module, example_input, training: bool = False) -> Profile:
         activation_bytes=sum(c.output_bytes for c in traced.calls if c.name),
         train_flops=train_flops,
         layers=layers,
-        input_shape=[list(t.shape) for t in inputs][0] if len(inputs) == 1 else None,
+        input_shape=list(inputs[0].shape) if len(inputs) == 1 and not kwargs and hasattr(inputs[0], "shape") else None,
         uncounted_ops=uncounted,
+        by_op=_op_macs(traced.op_flops),
+        train_by_op=None if train_ops is None else _op_macs(train_ops),
+        inputs=_describe(inputs, kwargs),
     )
 
 

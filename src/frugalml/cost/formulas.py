@@ -14,6 +14,9 @@ Registered once, on import, in `torch.utils.flop_counter`'s registry (so every
   convolution backward computes costs what its forward did (grad input a transposed conv,
   grad weight a conv, each with the same multiply-accumulates).
 
+`custom` turns a caller's own formulas ({op: fn}) into a `FlopCounterMode(custom_mapping=...)`
+for one count, leaving this registry alone.
+
 `Uncounted` records ops that ran, usually carry multiply-accumulates and had no formula, so a
 count is never a silent zero.
 """
@@ -26,6 +29,8 @@ import re
 import torch
 from torch.utils import flop_counter as fc
 from torch.utils._python_dispatch import TorchDispatchMode
+
+from frugalml.errors import FrugalError
 
 aten = torch.ops.aten
 
@@ -99,6 +104,35 @@ def register_all() -> None:
     _register(aten.convolution_backward, _conv_backward, replace=True)
     for op, fn in [(aten.mv, _mv), (aten.addmv, _addmv), (aten.dot, _dot), (aten.vdot, _dot)]:
         _register(op, fn)
+
+
+def _op_packet(op):
+    """An aten op given as `aten.mm`, `aten.mm.default` or the name 'aten.mm' / 'mm', as its overload packet."""
+    if isinstance(op, str):
+        name = op.removeprefix("aten.").split(".")[0]
+        packet = getattr(aten, name, None) if name.isidentifier() else None
+        if not isinstance(packet, torch._ops.OpOverloadPacket):
+            raise FrugalError(f"unknown aten op '{op}' in formulas (e.g. 'aten.mm')")
+        return packet
+    if isinstance(op, torch._ops.OpOverload):
+        return op.overloadpacket
+    if isinstance(op, torch._ops.OpOverloadPacket):
+        return op
+    raise FrugalError(f"formulas keys are aten ops (torch.ops.aten.mm or 'aten.mm'), not {op!r}")
+
+
+def custom(formulas: dict | None) -> dict:
+    """`{op: fn}` as FlopCounterMode's `custom_mapping`, keyed by overload packet.
+
+    `fn(*args, out_shape=..., **kwargs) -> FLOPs` gets the op's arguments with every tensor
+    replaced by its shape (torch.utils.flop_counter's convention: 2 FLOPs per multiply-accumulate).
+    """
+    out = {}
+    for op, fn in (formulas or {}).items():
+        if not callable(fn):
+            raise FrugalError(f"the formula for '{op}' is not callable")
+        out[_op_packet(op)] = fn
+    return out
 
 
 class Uncounted(TorchDispatchMode):

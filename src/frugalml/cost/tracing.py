@@ -19,13 +19,14 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from frugalml.cost.formulas import Uncounted
+from frugalml.cost.formulas import Uncounted, custom
 from frugalml.errors import FrugalError
 
 
-def counters() -> tuple[FlopCounterMode, Uncounted]:
-    """A FlopCounterMode (with `formulas`' additions) and the watch for what it cannot count; enter both, in order."""
-    counter = FlopCounterMode(display=False)
+def counters(formulas: dict | None = None) -> tuple[FlopCounterMode, Uncounted]:
+    """A FlopCounterMode (with `formulas`' additions, then the caller's `formulas`: {aten op: fn}) and the
+    watch for what it cannot count; enter both, in order. See `frugalml.cost.formulas.custom` for `fn`."""
+    counter = FlopCounterMode(display=False, custom_mapping=custom(formulas))
     return counter, Uncounted(counter.flop_registry)
 
 
@@ -47,6 +48,7 @@ class Trace:
     calls: list[ModuleCall] = field(default_factory=list)
     total_flops: int = 0
     uncounted_ops: list[str] = field(default_factory=list)  # ran, usually carry MACs, no formula
+    op_flops: dict[str, int] = field(default_factory=dict)  # aten op name -> FLOPs, summed over the run
 
     def own_flops(self) -> dict[str, int]:
         """FLOPs per module name, summed over its calls."""
@@ -69,11 +71,18 @@ def as_inputs(example_input) -> tuple:
     return example_input if isinstance(example_input, tuple) else (example_input,)
 
 
-def input_error(e: Exception, inputs: tuple) -> FrugalError:
-    """The error for a model that rejected `inputs`: their shapes and the first line of what it said."""
+def input_error(e: Exception, inputs: tuple, kwargs: dict | None = None) -> FrugalError:
+    """The error for a model that rejected `inputs` (and `kwargs`): their shapes and the first line of what it said."""
     first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     shape = [list(t.shape) for t in inputs if isinstance(t, torch.Tensor)]
-    return FrugalError(f"model does not accept input of shape {shape}: {first}")
+    named = {k: list(t.shape) for k, t in (kwargs or {}).items() if isinstance(t, torch.Tensor)}
+    return FrugalError(f"model does not accept input of shape {shape}{f' {named}' if named else ''}: {first}")
+
+
+def op_flops(counter: FlopCounterMode) -> dict[str, int]:
+    """FLOPs per aten op (e.g. 'aten.addmm') that `counter` counted, largest first."""
+    counts = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items() if n}
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 class _CallStack:
@@ -115,8 +124,18 @@ class _CallStack:
             h.remove()
 
 
-def trace(model: nn.Module, example_input, grad: bool = True, on_call: Callable | None = None) -> Trace:
-    """Run `model` once in eval mode on `example_input` (a tensor or a tuple) and count FLOPs per module call.
+def trace(
+    model: nn.Module,
+    example_input,
+    grad: bool = True,
+    on_call: Callable | None = None,
+    kwargs: dict | None = None,
+    formulas: dict | None = None,
+) -> Trace:
+    """Run `model(*example_input, **kwargs)` once in eval mode and count FLOPs per module call and per aten op.
+
+    `example_input` is a tensor or a tuple of positional inputs; `formulas` ({aten op: fn})
+    adds or replaces FLOP formulas for this run only.
 
     `grad=False` runs under `torch.no_grad()`. Autograd on is the default: under no_grad,
     eval-mode MultiheadAttention switches to a fused kernel FlopCounterMode has no formula
@@ -127,16 +146,17 @@ def trace(model: nn.Module, example_input, grad: bool = True, on_call: Callable 
     was_training = model.training
     model.eval()
     out = Trace()
-    counter, watch = counters()
+    counter, watch = counters(formulas)
     stack = _CallStack(model, counter, out, on_call)
     try:
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()), counter, watch:
-            model(*inputs)
+            model(*inputs, **(kwargs or {}))
     except (RuntimeError, ValueError, TypeError, IndexError) as e:
-        raise input_error(e, inputs) from None
+        raise input_error(e, inputs, kwargs) from None
     finally:
         stack.remove()
         model.train(was_training)
     out.total_flops = int(counter.get_total_flops())
     out.uncounted_ops = sorted(watch.ops)
+    out.op_flops = op_flops(counter)
     return out

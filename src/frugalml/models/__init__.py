@@ -6,7 +6,11 @@
     models.default_input("alexnet-grouped")   # (1, 3, 227, 227)
 
 `get` also accepts "package.module:factory" (the current directory on the import path) and
-"path/to/file.py:factory" so users can bring their own network.
+"path/to/file.py:factory" so users can bring their own network, and Hugging Face
+architectures with random weights, nothing downloaded: "hf:bert", "hf:gpt2",
+"hf:path/to/config.json" (`frugalml.models.hf`, transformers imported on first use).
+`default_inputs(name)` gives a model's example inputs in `--input` grammar
+(`frugalml.models.inputs`), named ones included (input_ids=1x128:int64 ...).
 """
 
 from __future__ import annotations
@@ -55,10 +59,27 @@ def entry(name: str) -> Entry:
     return _REGISTRY[name]
 
 
+def _is_hf(name: str) -> bool:
+    return name.startswith("hf:")
+
+
 def default_input(name: str) -> tuple[int, ...]:
+    """The shape of a registry model's one example input."""
+    if _is_hf(name):
+        raise FrugalError(f"model '{name}' takes named inputs: see models.default_inputs('{name}')")
     if ":" in name:
         raise FrugalError(f"no default input for user model '{name}': pass --input")
     return entry(name).default_input
+
+
+def default_inputs(name: str) -> list[str]:
+    """A model's example inputs in `--input` grammar: ['1,3,224,224'], or named, e.g.
+    ['input_ids=1x128:int64', 'attention_mask=1x128:int64'] for a Hugging Face text model."""
+    if _is_hf(name):
+        from frugalml.models import hf
+
+        return hf.default_inputs(name)
+    return [",".join(map(str, default_input(name)))]
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -132,7 +153,12 @@ def _accepted(factory: Callable, kwargs: dict) -> dict:
 def get(name: str, **kwargs):
     """Build a model by registry name, 'package.module:factory' or 'path/to/file.py:factory'.
 
-    A user factory is called with only the keyword arguments it accepts."""
+    A user factory is called with only the keyword arguments it accepts; for "hf:..." they
+    override config fields."""
+    if _is_hf(name):
+        from frugalml.models import hf
+
+        return hf.build(name, **kwargs)
     if ":" in name:
         factory = _user_factory(name)
         kwargs = _accepted(factory, kwargs)
@@ -161,4 +187,4 @@ def for_data(name: str, dataset, **kwargs):
     return get(name, **(size | kwargs))
 
 
-__all__ = ["default_input", "entry", "for_data", "get", "names", "parse_shape", "register"]
+__all__ = ["default_input", "default_inputs", "entry", "for_data", "get", "names", "parse_shape", "register"]
