@@ -79,7 +79,7 @@ def predictor_for(space, run: Path, device: str):
         return lat.ModelledLatency(space, device)
     path = run / "latency" / f"{device}-mlp"
     if not path.with_suffix(".json").exists():
-        raise FrugalError(f"no latency predictor for '{device}' in {run}: run `frugal nas latency --device {device}`")
+        raise FrugalError(f"no latency predictor for '{device}' in {run}: run `frugal nas latency --target {device}`")
     return lat.MLPPredictor.load(space, path)
 
 
