@@ -174,7 +174,7 @@ def _main(capsys, *args) -> tuple[int, str]:
 DRIVEN = [
     (["nas", "latency", "--supernet", "NOPE"], "NOPE is not a supernet run directory"),
     (["nas", "search", "--supernet", "NOPE", "--latency-ms", "1"], "NOPE is not a supernet run directory"),
-    (["nas", "pareto", "--supernet", "NOPE", "--target", "quantum-9"], "unknown latency target 'quantum-9'"),
+    (["nas", "pareto", "--supernet", "NOPE"], "no latency data for 'host-1t' in NOPE"),
     (["nas", "export", "--supernet", "NOPE", "--arch", "a.json", "--out", "x"], "NOPE is not a supernet run"),
     (["nas", "latency", "--run", "NOPE", "--device", "quantum-9"], "unknown latency target 'quantum-9'"),
     (["tickets", "transfer", "--ticket", "NOPE", "--data", "digits"], "ticket directory not found: NOPE"),

@@ -342,7 +342,13 @@ def _data_digest(latency_run: Path, device: str) -> str:
 
     if lat.is_modelled(device):
         return "modelled"
-    return hashlib.sha1((latency_run / "latency" / f"{device}.json").read_bytes()).hexdigest()
+    data = latency_run / "latency" / f"{device}.json"
+    if not data.is_file():
+        raise FrugalError(
+            f"no latency data for '{device}' in {latency_run}: run `frugal nas latency --run {latency_run} "
+            f"--target {device}` first"
+        )
+    return hashlib.sha1(data.read_bytes()).hexdigest()
 
 
 # ---- export ------------------------------------------------------------------------------
