@@ -177,9 +177,11 @@ DRIVEN = [
     (["nas", "pareto", "--supernet", "NOPE"], "no latency data for 'host-1t' in NOPE"),
     (["nas", "export", "--supernet", "NOPE", "--arch", "a.json", "--out", "x"], "NOPE is not a supernet run"),
     (["nas", "latency", "--run", "NOPE", "--device", "quantum-9"], "unknown latency target 'quantum-9'"),
+    (["nas", "search", "--run", "NOPE", "--device", "quantum-9", "--latency-ms", "1"], "unknown latency target"),
+    (["nas", "pareto", "--run", "NOPE", "--device", "quantum-9"], "unknown latency target 'quantum-9'"),
     (["tickets", "transfer", "--ticket", "NOPE", "--data", "digits"], "ticket directory not found: NOPE"),
     (["tickets", "export", "--ticket", "NOPE"], "ticket directory not found: NOPE"),
-    (["pointcloud", "eval", "--model", "NOPE"], "NOPE"),
+    (["pointcloud", "eval", "--model", "NOPE"], "NOPE is not a point-cloud model directory"),
     (["accel", "energy", "--arch", "nope"], "unknown arch 'nope'"),
     (["accel", "compare", "--arch", "nope"], "unknown arch 'nope'"),
     (["accel", "energy", "--batch", "0"], "--batch-size must be positive, got 0"),
@@ -190,16 +192,27 @@ DRIVEN = [
 ]
 
 
+def _driven(args: list[str]) -> tuple[str, str]:
+    """(command, the old spelling) a DRIVEN case drives."""
+    name = args[0] if args[0] == "report" else " ".join(args[:2])
+    renamed = {old for cmd, old, _ in RENAMED if cmd == name}
+    (old,) = [a for a in args if a in renamed]
+    return name, old
+
+
+def test_every_old_spelling_is_driven():
+    driven = {_driven(args) for args, _ in DRIVEN} | {("pointcloud scene", "--out")}  # a real PNG below
+    assert driven == {(cmd, old) for cmd, old, _ in RENAMED}
+
+
 @pytest.mark.parametrize(("args", "answer"), DRIVEN, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_each_old_spelling_still_works_and_prints_one_note(args, answer, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # NOPE and the outputs are relative: nothing lands outside tmp_path
     code, err = _main(capsys, *args)
-    name = args[0] if args[0] == "report" else " ".join(args[:2])
-    renamed = {old: new for cmd, old, new in RENAMED if cmd == name}
-    notes = [f"note: {a} is deprecated; use {renamed[a]}" for a in args if a in renamed]
-    assert len(notes) == 1, "each case drives one old spelling"
+    name, old = _driven(args)
+    new = next(n for cmd, o, n in RENAMED if (cmd, o) == (name, old))
     lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 2 and lines[0] == notes[0], err
+    assert code == 2 and len(lines) == 2 and lines[0] == f"note: {old} is deprecated; use {new}", err
     assert lines[1].startswith("frugal: error:") and answer in lines[1], err
 
 
