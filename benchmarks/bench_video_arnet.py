@@ -77,8 +77,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="tiny settings (a smoke test, not the benchmark)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--seeds", default="0,1", help="seeds, a list (0,1,2) or a range (0-2), as `frugal` takes them")
     args = ap.parse_args()
+    from frugalml.report.cliopts import parse_seeds
+
+    args.seeds = parse_seeds(args.seeds)
 
     from frugalml.executor import run_jobs
     from frugalml.report.bench import save_result

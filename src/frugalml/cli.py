@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from frugalml.errors import FrugalError
+from frugalml.report.cliopts import renamed
 from frugalml.techniques import TECHNIQUES, optional_import
 
 app = typer.Typer(
@@ -334,7 +335,7 @@ def data_cmd(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("runs/demo"), help="Run directory."),
+    out: Path = typer.Option(Path("runs/demo"), help="Run directory to create (one sub-directory per step)."),
     quick: bool = typer.Option(False, help="Smallest settings (for tests)."),
     json_out: bool = JSON,
 ):
@@ -348,16 +349,16 @@ def demo(
         print_json({"run_dir": str(out), "rows": rows})
 
 
-@app.command()
+@app.command(context_settings=renamed({"--out": "--html"}))
 def report(
     run: Path = typer.Argument(..., help="A run directory (anything holding result.json and/or PNG plots)."),
-    out: Path = typer.Option(None, help="Where to write the page (default RUN/summary.html)."),
+    html: Path = typer.Option(None, "--html", help="The HTML file to write (default RUN/summary.html)."),
     title: str = typer.Option(None, help="Page title."),
 ):
     """One self-contained HTML page for a run: before/after table, headline figures, every plot."""
     from frugalml.report.html import write_summary
 
-    print(write_summary(run, out, title))
+    print(write_summary(run, html, title))
 
 
 @app.command()

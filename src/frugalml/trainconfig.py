@@ -14,7 +14,7 @@ from frugalml.errors import FrugalError
 @dataclass
 class TrainConfig:
     epochs: int = field(default=10, metadata={"help": "Training epochs."})
-    batch_size: int = field(default=64, metadata={"help": "Mini-batch size."})
+    batch_size: int = field(default=64, metadata={"help": "Mini-batch size (examples per step)."})
     lr: float = field(default=0.05, metadata={"help": "Learning rate."})
     optimizer: str = field(default="sgd", metadata={"help": "sgd | adam."})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum."})
@@ -22,10 +22,10 @@ class TrainConfig:
     schedule: str = field(default="constant", metadata={"help": "constant | cosine."})
     # data order and dropout; model init is the caller's (seed it before building)
     seed: int = field(default=0, metadata={"help": "Seed of the data order."})
-    eval_batch_size: int = field(default=1024, metadata={"help": "Batch size of evaluation."})
+    eval_batch_size: int = field(default=1024, metadata={"help": "Batch size of evaluation (examples)."})
     threads: int | None = field(default=None, metadata={"help": "Torch threads (default: torch's)."})
     # "cuda" uses a GPU when there is one; results on CPU are bit-reproducible
-    device: str = field(default="cpu", metadata={"help": "Torch device: cpu or cuda."})
+    device: str = field(default="cpu", metadata={"help": "Torch device: cpu, cuda or cuda:N."})
 
     def validate(self) -> None:
         if self.epochs < 0 or self.batch_size < 1:

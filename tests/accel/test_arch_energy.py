@@ -96,9 +96,9 @@ def test_cli_energy_json_has_layers_and_total(tmp_path):
         "tests.accel.nets:tiny_cnn",
         "--input",
         "1,3,16,16",
-        "--batch",
+        "--batch-size",
         "4",
-        "--arch",
+        "--accel",
         "eyeriss-v1",
         "--json",
         "--plot",
@@ -136,7 +136,7 @@ def _record_shown(run_dir, kind):
 
 def test_cli_energy_out_writes_a_run_with_its_record(tmp_path):
     run_dir = tmp_path / "run"
-    tiny = ["--model", "tests.accel.nets:tiny_cnn", "--input", "1,3,16,16", "--arch", "eyeriss-v1"]
+    tiny = ["--model", "tests.accel.nets:tiny_cnn", "--input", "1,3,16,16", "--accel", "eyeriss-v1"]
     r = run(
         "energy",
         *tiny,
@@ -169,7 +169,7 @@ def test_cli_compare_json_lists_every_dataflow(tmp_path):
         "tests.accel.nets:tiny_cnn",
         "--input",
         "2,3,16,16",
-        "--arch",
+        "--accel",
         "isca16",
         "--json",
         env_extra={"PYTHONPATH": ROOT},
@@ -204,11 +204,11 @@ def test_cli_archs_lists_shipped_specs():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["energy", "--arch", "ARCHFILE"], "'glb_bytes' must be positive"),
-        (["energy", "--arch", "nope"], "unknown arch 'nope'"),
+        (["energy", "--accel", "ARCHFILE"], "'glb_bytes' must be positive"),
+        (["energy", "--accel", "nope"], "unknown arch 'nope'"),
         (["energy", "--dataflow", "xyz"], "unknown dataflow 'xyz'"),
         (["energy", "--model", "tests.accel.nets:conv3d", "--input", "1,1,4,4,4"], "unsupported module types"),
-        (["energy", "--arch", "TINYRF", "--layers", "conv"], "features.0 cannot fit any rs mapping"),
+        (["energy", "--accel", "TINYRF", "--layers", "conv"], "features.0 cannot fit any rs mapping"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, args, message, capsys, monkeypatch):

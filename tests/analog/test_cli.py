@@ -25,7 +25,7 @@ def test_devices_json_lists_every_preset_with_a_source():
 
 
 def test_train_json_reports_accuracy_pulses_and_energy(tmp_path, frugal_bin):
-    args = ["train", "--device", "ecram", "--epochs", "1", "--hidden", "16", "--out", str(tmp_path / "run")]
+    args = ["train", "--preset", "ecram", "--epochs", "1", "--hidden", "16", "--out", str(tmp_path / "run")]
     r = runner.invoke(cli.app, ["analog", *args, "--plot", str(tmp_path / "c.png"), "--json"])
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
@@ -74,7 +74,7 @@ def test_sweep_runs_through_the_executor_and_summarises(tmp_path):
             "--values",
             "20,2000",
             "--seeds",
-            "1",
+            "0-0",
             "--epochs",
             "1",
             "--hidden",
@@ -107,7 +107,7 @@ def test_sweep_runs_through_the_executor_and_summarises(tmp_path):
     [
         (["train", "--states", "0.5"], "larger than its range"),
         (["train", "--algorithm", "adam"], "unknown algorithm"),
-        (["train", "--device", "pcm", "--algorithm", "tiki-taka"], "bidirectional"),
+        (["train", "--preset", "pcm", "--algorithm", "tiki-taka"], "bidirectional"),
         (["train", "--hidden", "a,b"], "malformed --hidden"),
         (["sweep", "--param", "colour"], "unknown sweep parameter"),
         (["sweep", "--param", "states", "--values", "x"], "malformed --values"),
@@ -121,7 +121,7 @@ def test_bad_input_raises_one_line_frugal_error(args, msg):
 
 @pytest.mark.parametrize(
     "args,msg",
-    [(["--device", "flash"], "unknown device preset 'flash'"), (["--bl", "0"], "BL must be an integer >= 1")],
+    [(["--preset", "flash"], "unknown device preset 'flash'"), (["--bl", "0"], "BL must be an integer >= 1")],
 )
 def test_bad_input_exits_2_with_one_line(frugal_bin, args, msg):
     p = subprocess.run([frugal_bin, "analog", "train", *args], capture_output=True, text=True, timeout=120)

@@ -20,7 +20,7 @@ def test_metrics_on_hand_computed_values():
 
 
 def test_unknown_device_is_a_clear_error():
-    with pytest.raises(FrugalError, match="unknown device 'tpu-v9'.*host-1t, host-2t"):
+    with pytest.raises(FrugalError, match="unknown latency target 'tpu-v9'.*host-1t, host-2t"):
         lat.check_device("tpu-v9")
     assert lat.check_device("host-2t") == "host-2t" and lat.is_modelled("rpi4")
 

@@ -103,7 +103,7 @@ def _cli():
 
 
 def test_nas_latency_and_pareto_write_records(run):
-    res = CliRunner().invoke(_cli(), ["nas", "latency", "--supernet", str(run), "--samples", "12", "--json"])
+    res = CliRunner().invoke(_cli(), ["nas", "latency", "--run", str(run), "--samples", "12", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     rec, text = shown(out["run_dir"])
@@ -113,7 +113,7 @@ def test_nas_latency_and_pareto_write_records(run):
     assert mape["value"] == pytest.approx(out["mlp"]["mape_pct"]) and mape["higher_is_better"] is False
     assert (run / "latency" / "host-1t" / rec["artifacts"]["metrics"]).is_file()
 
-    args = ["nas", "pareto", "--supernet", str(run), "--population", "6", "--generations", "2", "--json"]
+    args = ["nas", "pareto", "--run", str(run), "--population", "6", "--generations", "2", "--json"]
     res = CliRunner().invoke(_cli(), args)
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
@@ -129,7 +129,7 @@ def test_nas_latency_and_pareto_write_records(run):
         assert p["cost"]["latency_s"] == pytest.approx(m["measured_latency_ms"] / 1e3)
 
 
-def test_search_json_has_the_documented_keys_and_meets_the_budget(run):
+def test_search_json_has_the_documented_keys_and_meets_the_budget(run, tmp_path):
     from frugalml.nas.pipeline import predictor_for
 
     space = load_supernet(run)[0]
@@ -138,7 +138,7 @@ def test_search_json_has_the_documented_keys_and_meets_the_budget(run):
     args = [
         "nas",
         "search",
-        "--supernet",
+        "--run",
         str(run),
         "--latency-ms",
         str(budget),
@@ -192,6 +192,13 @@ def test_search_json_has_the_documented_keys_and_meets_the_budget(run):
     assert cf["from_scratch_cpu_s"] == pytest.approx(out["evaluations"] * sup["spent"]["cpu_s"] / per_step)
     result = Path(out["run_dir"]) / rec["artifacts"]["result"]
     assert json.loads(result.read_text())["test_accuracy"] == out["test_accuracy"]
+    # `nas export --arch` takes the search's run directory: the winner its record names
+    exported = tmp_path / "winner"
+    args = ["nas", "export", "--run", str(run), "--arch", out["run_dir"], "--out", str(exported), "--json"]
+    res = CliRunner().invoke(_cli(), args)
+    assert res.exit_code == 0, res.output
+    assert json.loads((exported / "arch.json").read_text()) == out["arch"]
+    assert json.loads(res.stdout)["macs"] == out["macs"]
 
 
 def test_export_writes_a_module_that_loads_and_matches_the_supernet(run, tmp_path):
@@ -203,7 +210,7 @@ def test_export_writes_a_module_that_loads_and_matches_the_supernet(run, tmp_pat
         [
             "nas",
             "export",
-            "--supernet",
+            "--run",
             str(run),
             "--arch",
             str(tmp_path / "a.json"),
@@ -247,7 +254,7 @@ def test_bad_inputs_exit_2_with_one_clear_line(run, tmp_path, capsys):
         capsys,
         "nas",
         "export",
-        "--supernet",
+        "--run",
         str(run),
         "--arch",
         str(tmp_path / "bad.json"),
@@ -255,7 +262,7 @@ def test_bad_inputs_exit_2_with_one_clear_line(run, tmp_path, capsys):
         str(tmp_path / "x"),
     )
     assert code == 2 and "gene 's3.b2.e' = 5 is outside" in err and len(err.strip().splitlines()) == 1
-    code, err = _main(capsys, "nas", "search", "--supernet", str(run), "--latency-ms", "0.0001")
+    code, err = _main(capsys, "nas", "search", "--run", str(run), "--latency-ms", "0.0001")
     assert code == 2 and "smallest achievable is" in err and len(err.strip().splitlines()) == 1
     code, err = _main(capsys, "nas", "train", "--space", "resnet-nope")
     assert code == 2 and "unknown search space 'resnet-nope'" in err
@@ -265,15 +272,15 @@ def test_bad_inputs_exit_2_with_one_clear_line(run, tmp_path, capsys):
 
 def test_unknown_device_exits_2_from_the_installed_command(run):
     r = subprocess.run(
-        [FRUGAL, "nas", "latency", "--supernet", str(run), "--device", "quantum-9"],
+        [FRUGAL, "nas", "latency", "--run", str(run), "--target", "quantum-9"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert not (run / "latency" / "quantum-9").exists()
     assert r.returncode == 2 and r.stderr.strip() == (
-        "frugal: error: unknown device 'quantum-9' (known: host-1t, host-2t, v100, p100, a100, h100, t4, tpu-v3, "
-        "rpi4, snapdragon-855, eyeriss, host)"
+        "frugal: error: unknown latency target 'quantum-9' (known: host-1t, host-2t, v100, p100, a100, h100, t4, "
+        "tpu-v3, rpi4, snapdragon-855, eyeriss, host)"
     )
 
 

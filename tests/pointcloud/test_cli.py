@@ -73,7 +73,7 @@ def test_train_writes_a_record_with_the_miou_it_saved(model_dir):
 
 def test_eval_json_reports_miou_per_class_macs_and_latency(model_dir, tmp_path):
     png = tmp_path / "top.png"
-    r = run("pointcloud", "eval", "--model", str(model_dir), "--render", str(png), "--json")
+    r = run("pointcloud", "eval", "--run", str(model_dir), "--render", str(png), "--json")
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)  # exactly one JSON object
     assert set(res["per_class_iou"]) == set(pc.CLASSES)
@@ -98,7 +98,7 @@ def test_eval_on_semantickitti_files_handles_an_empty_scan(model_dir, tmp_path):
     pc.write_scan(scene, seq / "velodyne" / "000000.bin", seq / "labels" / "000000.label")
     (seq / "velodyne" / "000001.bin").write_bytes(b"")
     (seq / "labels" / "000001.label").write_bytes(b"")
-    r = run("pointcloud", "eval", "--model", str(model_dir), "--scans", str(seq), "--json")
+    r = run("pointcloud", "eval", "--run", str(model_dir), "--scans", str(seq), "--json")
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     assert res["scans"] == 2 and res["empty_scans"] == 1 and res["points"] > 100
@@ -111,13 +111,13 @@ def test_malformed_pair_names_the_file(model_dir, tmp_path):
     (seq / "labels").mkdir()
     np.zeros((5, 4), "<f4").tofile(seq / "velodyne" / "000007.bin")
     np.zeros(6, "<u4").tofile(seq / "labels" / "000007.label")
-    r = run("pointcloud", "eval", "--model", str(model_dir), "--scans", str(seq))
+    r = run("pointcloud", "eval", "--run", str(model_dir), "--scans", str(seq))
     assert isinstance(r.exception, FrugalError)
     assert "000007.label: 6 labels but the matching .bin has 5 points" in str(r.exception)
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path):
-    for args in (["pointcloud", "train", "--arch", "pointnet"], ["pointcloud", "eval", "--model", str(tmp_path)]):
+    for args in (["pointcloud", "train", "--arch", "pointnet"], ["pointcloud", "eval", "--run", str(tmp_path)]):
         r = run(*args)
         assert isinstance(r.exception, FrugalError)
         assert "\n" not in str(r.exception).strip()
@@ -131,7 +131,7 @@ def test_real_command_exits_2_with_one_line_naming_the_bad_file(model_dir, tmp_p
     np.zeros(6, "<u4").tofile(tmp_path / "a.label")
     code = "from frugalml.cli import main; main()"
     p = subprocess.run(
-        [sys.executable, "-c", code, "pointcloud", "eval", "--model", str(model_dir), "--scans", str(tmp_path)],
+        [sys.executable, "-c", code, "pointcloud", "eval", "--run", str(model_dir), "--scans", str(tmp_path)],
         capture_output=True,
         text=True,
     )
@@ -150,7 +150,7 @@ def test_scene_command_writes_a_png(tmp_path):
         "8",
         "--azimuths",
         "90",
-        "--out",
+        "--plot",
         str(tmp_path / "s.png"),
         "--json",
     )

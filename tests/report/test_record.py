@@ -231,7 +231,20 @@ def test_files_keep_the_users_umask(tmp_path):
 
 def test_report_of_a_real_tickets_run_shows_every_level_in_a_browser(tmp_path, frugal_bin):
     run = tmp_path / "find"
-    args = ["tickets", "find", "--data", "digits", "--levels", "2", "--seeds", "1", "--epochs", "1", "--out", str(run)]
+    args = [
+        "tickets",
+        "find",
+        "--data",
+        "digits",
+        "--levels",
+        "2",
+        "--seeds",
+        "0-0",
+        "--epochs",
+        "1",
+        "--out",
+        str(run),
+    ]
     p = frugal(frugal_bin, *args)
     assert p.returncode == 0, p.stderr
     assert frugal(frugal_bin, "report", str(run)).returncode == 0

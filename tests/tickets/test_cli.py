@@ -33,7 +33,7 @@ def test_find_json_is_one_object_with_the_documented_fields(tmp_path):
             "--levels",
             "1",
             "--seeds",
-            "1",
+            "0-0",
             "--epochs",
             "1",
             "--out",
@@ -124,7 +124,7 @@ def test_rate_outside_unit_interval_exits_2_from_the_installed_command(frugal_bi
 
 
 def test_directory_that_is_not_a_ticket_exits_2(frugal_bin, tmp_path, capsys):
-    p = _frugal(frugal_bin, "tickets", "export", "--ticket", str(tmp_path), capsys=capsys)
+    p = _frugal(frugal_bin, "tickets", "export", "--run", str(tmp_path), capsys=capsys)
     _one_line_error(p, "not a ticket directory")
 
 
@@ -135,7 +135,7 @@ def test_mask_that_does_not_fit_the_model_exits_2(frugal_bin, tiny_run, tmp_path
     bad = tmp_path / "ticket"
     shutil.copytree(level_dir(out, 1, 0), bad, ignore=shutil.ignore_patterns("train", "controls", "export_*"))
     Mask({"features.0.weight": torch.ones(3, 3, dtype=torch.bool)}).save(bad / "mask.safetensors")
-    _one_line_error(_frugal(frugal_bin, "tickets", "export", "--ticket", str(bad), capsys=capsys), "mask")
+    _one_line_error(_frugal(frugal_bin, "tickets", "export", "--run", str(bad), capsys=capsys), "mask")
 
 
 def test_transfer_to_another_input_size_exits_2_and_names_the_way_out(frugal_bin, tiny_run, capsys):
@@ -144,7 +144,7 @@ def test_transfer_to_another_input_size_exits_2_and_names_the_way_out(frugal_bin
         frugal_bin,
         "tickets",
         "transfer",
-        "--ticket",
+        "--run",
         str(out / "level_1"),
         "--data",
         "mnist1d:num_samples=300",
@@ -155,7 +155,7 @@ def test_transfer_to_another_input_size_exits_2_and_names_the_way_out(frugal_bin
         frugal_bin,
         "tickets",
         "transfer",
-        "--ticket",
+        "--run",
         str(out / "level_1"),
         "--data",
         "mnist1d:num_samples=300",

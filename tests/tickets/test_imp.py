@@ -198,7 +198,7 @@ def test_killed_cli_run_resumes_and_matches(tmp_path, frugal_bin):
         "--rate",
         "0.4",
         "--seeds",
-        "1",
+        "0-0",
         "--epochs",
         "3",
         "--controls",

@@ -116,7 +116,7 @@ def test_transfer_digits_0_4_to_5_9_reinitialises_output_and_compares(tmp_path):
     res = _cli_json(
         "tickets",
         "transfer",
-        "--ticket",
+        "--run",
         str(src / "level_1"),
         "--data",
         "digits:classes=5-9",
@@ -204,7 +204,7 @@ def test_export_at_high_sparsity_is_smaller_and_exact(tmp_path):
     dense.load_state_dict(load_file(str(level_dir(out, 7, 0) / "weights.safetensors")))
     for fmt in ("compact", "sparse"):
         if fmt == "compact":  # through the CLI, which measures latency
-            res = _cli_json("tickets", "export", "--ticket", str(out / "level_7"), "--format", fmt)
+            res = _cli_json("tickets", "export", "--run", str(out / "level_7"), "--format", fmt)
             _check_export_record(res)
         else:
             res = export(out / "level_7", fmt, measure=False)

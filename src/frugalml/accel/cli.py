@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from frugalml.report.cliopts import renamed
+
 app = typer.Typer(no_args_is_help=True, help="Dataflow accelerator energy model (Eyeriss-style).")
 
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
@@ -14,6 +16,12 @@ MODEL = typer.Option(
 )
 INPUT = typer.Option(None, "--input", help="Input shape incl. batch, e.g. 1,3,227,227 (default: the model's).")
 OUT = typer.Option(None, "--out", help="Also write a run directory here: result.json, the plot, record.json.")
+# one default accelerator for every command; isca16 is the dataflow comparison setup of ISCA 2016
+ACCEL = typer.Option(
+    "eyeriss-v1", "--accel", help="Accelerator spec: a shipped name (see `frugal accel archs`) or a YAML file."
+)
+BATCH_SIZE = typer.Option(None, "--batch-size", help="Batch size in examples (default: the input's).")
+RENAMED = renamed({"--arch": "--accel", "--batch": "--batch-size"})
 
 
 def _layers(model: str, input: str | None, batch: int | None, kinds: str):
@@ -22,7 +30,7 @@ def _layers(model: str, input: str | None, batch: int | None, kinds: str):
     from frugalml.models import parse_shape
 
     if batch is not None and batch < 1:
-        raise FrugalError(f"--batch must be positive, got {batch}")
+        raise FrugalError(f"--batch-size must be positive, got {batch}")
     layers = model_layers(model, parse_shape(input) if input else None, batch)
     wanted = {"all": ("conv", "fc", "matmul"), "conv": ("conv",), "fc": ("fc", "matmul")}
     if kinds not in wanted:
@@ -33,15 +41,15 @@ def _layers(model: str, input: str | None, batch: int | None, kinds: str):
     return picked
 
 
-@app.command()
+@app.command(context_settings=RENAMED)
 def energy(
     model: str = MODEL,
-    arch: str = typer.Option("eyeriss-v1", help="Shipped spec (see `frugal accel archs`) or a YAML file."),
-    dataflow: str = typer.Option("rs", help="rs, ws, os or nlr."),
-    batch: int = typer.Option(None, help="Batch size (default: the input's)."),
+    accel: str = ACCEL,
+    dataflow: str = typer.Option("rs", help="Dataflow: rs, ws, os or nlr."),
+    batch_size: int = BATCH_SIZE,
     input: str = INPUT,
     layers: str = typer.Option("all", help="all, conv or fc (fc includes attention matmuls)."),
-    sparse: bool = typer.Option(None, "--sparse/--dense", help="Skip zeros (default: the arch's setting)."),
+    sparse: bool = typer.Option(None, "--sparse/--dense", help="Skip zeros (default: the accelerator's setting)."),
     objective: str = typer.Option("energy", help="What the mapper minimises: energy, delay or edp."),
     plot: Path = typer.Option(None, help="Write the stacked energy-per-layer plot (PNG) here."),
     run_dir: Path = OUT,
@@ -52,11 +60,12 @@ def energy(
     from frugalml.accel.dataflows import get
     from frugalml.accel.runs import energy_run
 
-    spec = load(arch)
+    spec = load(accel)
     get(dataflow)  # fail on a bad name before building the model
-    config = {"model": model, "arch": spec.name, "dataflow": dataflow, "batch": batch, "input": input}
+    # the record keeps its keys ("arch", "batch") so records of earlier versions read the same
+    config = {"model": model, "arch": spec.name, "dataflow": dataflow, "batch": batch_size, "input": input}
     config |= {"layers": layers, "sparse": sparse, "objective": objective}
-    picked = _layers(model, input, batch, layers)
+    picked = _layers(model, input, batch_size, layers)
     out = energy_run(picked, spec, dataflow, objective, sparse, config, plot, run_dir, progress=not json_out)
     if json_out:
         from frugalml.report.console import print_json
@@ -96,24 +105,24 @@ def energy(
         con.print(f"run directory: {run_dir}")
 
 
-@app.command()
+@app.command(context_settings=RENAMED)
 def compare(
     model: str = MODEL,
-    arch: str = typer.Option("isca16", help="Shipped spec or a YAML file."),
-    batch: int = typer.Option(None, help="Batch size (default: the input's)."),
+    accel: str = ACCEL,
+    batch_size: int = BATCH_SIZE,
     input: str = INPUT,
-    dataflows: str = typer.Option("rs,ws,os,nlr", help="Comma-separated dataflows."),
-    sparse: bool = typer.Option(None, "--sparse/--dense", help="Skip zeros (default: the arch's setting)."),
+    dataflows: str = typer.Option("rs,ws,os,nlr", help="Comma-separated dataflows (the first is the baseline)."),
+    sparse: bool = typer.Option(None, "--sparse/--dense", help="Skip zeros (default: the accelerator's setting)."),
     plot: Path = typer.Option(None, help="Write the dataflow comparison bars (PNG) here."),
     run_dir: Path = OUT,
     json_out: bool = JSON,
 ):
-    """All dataflows side by side (energy per MAC on CONV and FC layers)."""
+    """All dataflows side by side (energy per MAC on CONV and FC layers); `--accel isca16` is the ISCA 2016 setup."""
     from frugalml.accel.arch import load
     from frugalml.accel.runs import compare_run
     from frugalml.errors import FrugalError
 
-    spec = load(arch)
+    spec = load(accel)
     names = [n.strip().lower() for n in dataflows.split(",") if n.strip()]
     if not names:
         raise FrugalError("--dataflows is empty")
@@ -121,8 +130,9 @@ def compare(
         from frugalml.accel.dataflows import get
 
         get(n)
-    config = {"model": model, "arch": spec.name, "batch": batch, "input": input, "dataflows": names, "sparse": sparse}
-    picked = _layers(model, input, batch, "all")
+    config = {"model": model, "arch": spec.name, "batch": batch_size, "input": input, "dataflows": names}
+    config["sparse"] = sparse
+    picked = _layers(model, input, batch_size, "all")
     out = compare_run(picked, spec, names, sparse, config, plot, run_dir, progress=not json_out)
     base, table_ = out["baseline"], out["dataflows"]
     if json_out:

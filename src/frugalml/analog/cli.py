@@ -9,7 +9,7 @@ import typer
 
 from frugalml.analog.run import AnalogRunConfig
 from frugalml.errors import FrugalError
-from frugalml.report.cliopts import config_options
+from frugalml.report.cliopts import config_options, parse_seeds, renamed, seeds_option
 
 app = typer.Typer(no_args_is_help=True, help="Analog training on crossbar arrays.")
 
@@ -62,17 +62,18 @@ TRAIN_HELP = {
 }
 
 
-@app.command()
+@app.command(context_settings=renamed({"--device": "--preset"}))
 @config_options(
     AnalogRunConfig,
     only=("data", "model", "hidden", "device", "algorithm", "bl", "seed", "io", "refresh", *TRAIN_HELP),
+    flags={"device": "preset"},  # the field keeps its name: config.json of earlier runs reads the same
     helps=TRAIN_HELP,
 )
 def train(
     cfg: AnalogRunConfig,
     states: float = typer.Option(None, help="Override the device's number of states (range / step)."),
     asymmetry: float = typer.Option(None, help="Override the device's up/down asymmetry."),
-    noise: float = typer.Option(None, help="Override the cycle-to-cycle noise (x step)."),
+    noise: float = typer.Option(None, help="Override the cycle-to-cycle noise (in units of the step)."),
     out: Path = typer.Option(None, help="Run directory (default runs/analog/<name>); reruns resume."),
     plot: Path = typer.Option(None, help="Write test accuracy vs epoch (analog and digital) as PNG."),
     json_out: bool = JSON,
@@ -139,20 +140,22 @@ def _print_train(cfg, r: dict, out: Path) -> None:
     con.print(f"run directory: {out}")
 
 
-@app.command()
+@app.command(context_settings=renamed({"--device": "--preset"}))
 @config_options(
     AnalogRunConfig, "base", only=("data", "hidden", "bl", "train.epochs"), helps={"train.epochs": "Epochs per run."}
 )
 def sweep(
     base: AnalogRunConfig,
-    param: str = typer.Option(..., help="states, asymmetry or noise."),
-    device: str = typer.Option(
-        None, help="Base device (default: gokmen-vlasov for states/noise, ecram for asymmetry)."
+    param: str = typer.Option(..., help="The device parameter swept: states, asymmetry or noise."),
+    preset: str = typer.Option(
+        None,
+        "--preset",
+        help="Base device preset (default: gokmen-vlasov for states/noise, ecram for asymmetry).",
     ),
     values: str = typer.Option(None, help="Comma-separated values (default: a built-in grid)."),
     algorithm: str = typer.Option("sgd", help="sgd, tiki-taka, or both (comma-separated)."),
-    seeds: int = typer.Option(2, help="Number of seeds per point."),
-    workers: int = typer.Option(1, help="Local worker processes."),
+    seeds: str = seeds_option("0,1", "Seeds of every point"),
+    workers: int = typer.Option(1, help="Local worker processes (runs in parallel)."),
     out: Path = typer.Option(None, help="Sweep directory (default runs/analog/sweep-<param>-<data>)."),
     plot: Path = typer.Option(None, help="Write accuracy vs the parameter as PNG."),
     json_out: bool = JSON,
@@ -170,12 +173,11 @@ def sweep(
         except ValueError:
             raise FrugalError(f"malformed --values '{values}': expected numbers like 10,100,1000") from None
     algs = tuple(a.strip() for a in algorithm.split(",") if a.strip())
-    if seeds < 1:
-        raise FrugalError(f"--seeds must be >= 1, got {seeds}")
+    seed_list = parse_seeds(seeds)
     data = base.data
     out = out or Path("runs/analog") / f"sweep-{param}-{data}"
     payload = run_sweep(
-        param, base, out, values=vals, seeds=tuple(range(seeds)), algorithms=algs, workers=workers, device=device
+        param, base, out, values=vals, seeds=tuple(seed_list), algorithms=algs, workers=workers, device=preset
     )
     if plot:
         plot_sweep(payload, plot)
@@ -201,7 +203,7 @@ def sweep(
     ]
     stdout_console().print(
         table(
-            f"{data}: accuracy vs {param} ({payload['device']}, {seeds} seeds)",
+            f"{data}: accuracy vs {param} ({payload['device']}, {len(seed_list)} seeds)",
             ["algorithm", param, "mean", "min", "max", "digital"],
             rows,
         )

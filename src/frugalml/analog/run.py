@@ -34,7 +34,7 @@ class AnalogRunConfig:
     data: str = field(default="digits", metadata={"help": "Dataset: digits or mnist1d."})
     model: str = field(default="mlp", metadata={"help": "Network (mlp)."})
     hidden: tuple[int, ...] = field(default=(64,), metadata={"help": "Hidden layer sizes, e.g. 64 or 128,64."})
-    device: str = field(default="ecram", metadata={"help": "Device preset (see `frugal analog devices`)."})
+    device: str = field(default="ecram", metadata={"help": "Analog device preset (see `frugal analog devices`)."})
     algorithm: str = field(default="sgd", metadata={"help": "sgd or tiki-taka."})
     bl: int = field(default=31, metadata={"help": "Stochastic pulse train length BL."})
     # init, device draws and pulses; the data order too (it replaces train.seed)

@@ -6,11 +6,20 @@ from pathlib import Path
 
 import typer
 
+from frugalml.report.cliopts import renamed
+
 app = typer.Typer(no_args_is_help=True, help="Hardware-aware architecture search (HAT / Once-for-All).")
 
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
-SUPERNET = typer.Option(..., "--supernet", help="Run directory of `frugal nas train`.")
-DEVICE = typer.Option("host-1t", "--device", help="host-1t, host-2t (measured) or a hardware profile (modelled).")
+RUN = typer.Option(..., "--run", help="Run directory of `frugal nas train` (the trained supernet).")
+TARGET = typer.Option(
+    "host-1t",
+    "--target",
+    help="Where latency is measured or modelled: host-1t, host-2t (this machine, 1 or 2 threads, measured) "
+    "or a `frugal hardware` profile (modelled).",
+)
+SEED = typer.Option(0, help="Seed of the random choices (sampling, search).")
+RENAMED = renamed({"--supernet": "--run", "--device": "--target"})
 
 
 def _print(obj, json_out: bool, human) -> None:
@@ -59,7 +68,7 @@ def train(
         True, help="Sandwich: smaller sub-networks learn from the largest's outputs (--no-distill: from the labels)."
     ),
     lr: float = typer.Option(0.003, help="Adam learning rate."),
-    seed: int = typer.Option(0),
+    seed: int = typer.Option(0, help="Seed of initialisation, data order and sub-network sampling."),
     quick: bool = typer.Option(False, help="Small data set (tests)."),
     out: Path = typer.Option(None, help="Run directory (default runs/nas/<space>-s<seed>)."),
     json_out: bool = JSON,
@@ -89,18 +98,18 @@ def train(
     _print(res, json_out, human)
 
 
-@app.command("latency")
+@app.command("latency", context_settings=RENAMED)
 def latency_cmd(
-    supernet: Path = SUPERNET,
-    device: str = DEVICE,
+    run: Path = RUN,
+    target: str = TARGET,
     samples: int = typer.Option(300, help="Sub-networks to measure."),
-    seed: int = typer.Option(0),
+    seed: int = SEED,
     json_out: bool = JSON,
 ):
-    """Measure sub-networks on a device, fit the latency predictors, report their error vs the noise floor."""
+    """Measure sub-networks on a target, fit the latency predictors, report their error vs the noise floor."""
     from frugalml.nas import records
 
-    res = records.latency(supernet, device, samples, seed=seed, progress=False if json_out else None)
+    res = records.latency(run, target, samples, seed=seed, progress=False if json_out else None)
     for k in ("mlp", "lut"):
         if k in res:
             res[k].pop("scatter", None)
@@ -109,7 +118,7 @@ def latency_cmd(
         from frugalml.report.console import fmt_num, table
 
         if res["modelled"]:
-            con.print(f"{device}: modelled device ({res['note']})")
+            con.print(f"{target}: modelled target ({res['note']})")
             con.print(f"run directory: {res['run_dir']}")
             return
         rows = []
@@ -123,7 +132,7 @@ def latency_cmd(
                 rows.append([label, fmt_num(m["rmse_ms"]), fmt_num(m["mape_pct"]), fmt_num(m["kendall_tau"])])
         con.print(
             table(
-                f"latency predictors on {device}: {res['n_test']} held-out of {res['samples']} measured",
+                f"latency predictors on {target}: {res['n_test']} held-out of {res['samples']} measured",
                 ["", "RMSE ms", "MAPE %", "Kendall tau"],
                 rows,
             )
@@ -133,22 +142,22 @@ def latency_cmd(
     _print(res, json_out, human)
 
 
-@app.command("search")
+@app.command("search", context_settings=RENAMED)
 def search_cmd(
-    supernet: Path = SUPERNET,
-    device: str = DEVICE,
+    run: Path = RUN,
+    target: str = TARGET,
     latency_ms: float = typer.Option(..., "--latency-ms", help="Latency budget in ms (predicted, batch 1)."),
-    population: int = typer.Option(125),
-    parents: int = typer.Option(25),
-    mutations: int = typer.Option(50),
-    crossovers: int = typer.Option(50),
-    iterations: int = typer.Option(30),
-    mutate_prob: float = typer.Option(0.3),
-    seed: int = typer.Option(0),
+    population: int = typer.Option(125, help="Sub-networks per generation."),
+    parents: int = typer.Option(25, help="Best sub-networks kept as parents each generation."),
+    mutations: int = typer.Option(50, help="Children made by mutation each generation."),
+    crossovers: int = typer.Option(50, help="Children made by crossover each generation."),
+    iterations: int = typer.Option(30, help="Generations."),
+    mutate_prob: float = typer.Option(0.3, help="Probability that a mutation changes each gene."),
+    seed: int = SEED,
     speed_check: int = typer.Option(
         8,
         help="Re-measure this many nets of the latency data near the budget first and scale the predictor "
-        "by the device's speed now (0: trust the predictor as fitted).",
+        "by the target's speed now (0: trust the predictor as fitted).",
     ),
     json_out: bool = JSON,
 ):
@@ -166,18 +175,18 @@ def search_cmd(
         seed=seed,
     )
     res = records.search(
-        supernet, device, latency_ms, cfg, progress=False if json_out else None, speed_check=max(speed_check, 0)
+        run, target, latency_ms, cfg, progress=False if json_out else None, speed_check=max(speed_check, 0)
     )
     res.pop("history", None)
 
     def human(con):
         if res["speed_check"]:
             con.print(
-                f"speed check: {device} runs {res['speed_check']['factor']:.2f}x the latency predictor "
+                f"speed check: {target} runs {res['speed_check']['factor']:.2f}x the latency predictor "
                 f"({len(res['speed_check']['references'])} nets re-measured near the budget)"
             )
         con.print(
-            f"best under {latency_ms:g} ms on {device}: val accuracy {res['accuracy']:.3f}, test "
+            f"best under {latency_ms:g} ms on {target}: val accuracy {res['accuracy']:.3f}, test "
             f"{res['test_accuracy']:.3f}; predicted {res['predicted_latency_ms']:.3f} ms, measured "
             f"{res['measured_latency_ms']:.3f} ms; {res['macs']:,} MACs; {res['evaluations']} sub-networks "
             f"evaluated in {res['search_seconds']:.1f} s"
@@ -188,19 +197,19 @@ def search_cmd(
     _print(res, json_out, human)
 
 
-@app.command()
+@app.command(context_settings=RENAMED)
 def pareto(
-    supernet: Path = SUPERNET,
-    device: str = DEVICE,
-    population: int = typer.Option(40),
-    generations: int = typer.Option(15),
-    seed: int = typer.Option(0),
+    run: Path = RUN,
+    target: str = TARGET,
+    population: int = typer.Option(40, help="Sub-networks per generation."),
+    generations: int = typer.Option(15, help="NSGA-II generations."),
+    seed: int = SEED,
     json_out: bool = JSON,
 ):
     """NSGA-II accuracy/latency front vs random search with the same number of evaluations."""
     from frugalml.nas import records
 
-    res = records.pareto(supernet, device, population, generations, seed=seed)
+    res = records.pareto(run, target, population, generations, seed=seed)
 
     def human(con):
         from frugalml.report.console import fmt_num, table
@@ -221,18 +230,22 @@ def pareto(
             for m in res["measured_front"]
         ]
         con.print(
-            table(f"front on {device} (measured members)", ["predicted ms", "measured ms", "test acc", "MACs"], rows)
+            table(f"front on {target} (measured members)", ["predicted ms", "measured ms", "test acc", "MACs"], rows)
         )
         con.print(f"run directory: {res['run_dir']}")
 
     _print(res, json_out, human)
 
 
-@app.command()
+@app.command(context_settings=renamed({"--supernet": "--run"}))
 def export(
-    supernet: Path = SUPERNET,
-    arch: Path = typer.Option(..., "--arch", help="Architecture JSON (or a search result JSON)."),
-    out: Path = typer.Option(..., help="Output directory."),
+    run: Path = RUN,
+    arch: Path = typer.Option(
+        ...,
+        "--arch",
+        help="The sub-network's architecture: arch.json, a search result JSON, or a `frugal nas search` run directory.",
+    ),
+    out: Path = typer.Option(..., help="Directory to create: arch.json, model.safetensors, record.json."),
     finetune_epochs: int = typer.Option(0, help="Fine-tune the sub-network for this many epochs."),
     json_out: bool = JSON,
 ):
@@ -241,8 +254,16 @@ def export(
     from frugalml.nas.pipeline import read_arch
     from frugalml.nas.supernet import load_supernet
 
-    space, _, _ = load_supernet(supernet)
-    res = records.export(supernet, read_arch(space, arch), out, finetune_epochs=finetune_epochs)
+    if arch.is_dir():  # a search's run directory: the result its record names
+        from frugalml.errors import FrugalError
+        from frugalml.report import record
+
+        result = record.read(arch).get("artifacts", {}).get("result")
+        if result is None:
+            raise FrugalError(f"{arch} is not a `frugal nas search` run directory (its record names no result)")
+        arch = arch / result
+    space, _, _ = load_supernet(run)
+    res = records.export(run, read_arch(space, arch), out, finetune_epochs=finetune_epochs)
 
     def human(con):
         con.print(f"exported to {out}: test accuracy {res['test_accuracy']:.3f}, {res['macs']:,} MACs")

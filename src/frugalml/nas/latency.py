@@ -42,7 +42,7 @@ def check_device(device: str) -> str:
         hardware.get(device, measure_host=False)
     except FrugalError:
         known = ", ".join([*HOST, *hardware.names()])
-        raise FrugalError(f"unknown device '{device}' (known: {known})") from None
+        raise FrugalError(f"unknown latency target '{device}' (known: {known})") from None
     return device
 
 

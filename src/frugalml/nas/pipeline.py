@@ -79,7 +79,7 @@ def predictor_for(space, run: Path, device: str):
         return lat.ModelledLatency(space, device)
     path = run / "latency" / f"{device}-mlp"
     if not path.with_suffix(".json").exists():
-        raise FrugalError(f"no latency predictor for '{device}' in {run}: run `frugal nas latency --device {device}`")
+        raise FrugalError(f"no latency predictor for '{device}' in {run}: run `frugal nas latency --target {device}`")
     return lat.MLPPredictor.load(space, path)
 
 
@@ -342,7 +342,13 @@ def _data_digest(latency_run: Path, device: str) -> str:
 
     if lat.is_modelled(device):
         return "modelled"
-    return hashlib.sha1((latency_run / "latency" / f"{device}.json").read_bytes()).hexdigest()
+    data = latency_run / "latency" / f"{device}.json"
+    if not data.is_file():
+        raise FrugalError(
+            f"no latency data for '{device}' in {latency_run}: run `frugal nas latency --run {latency_run} "
+            f"--target {device}` first"
+        )
+    return hashlib.sha1(data.read_bytes()).hexdigest()
 
 
 # ---- export ------------------------------------------------------------------------------

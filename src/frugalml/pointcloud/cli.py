@@ -1,6 +1,6 @@
 """`frugal pointcloud ...`: train, evaluate and render point-voxel segmentation networks.
 
-Search lives in `frugal nas train/search --space pointvoxel` (see `frugalml.pointcloud.space`).
+Search lives in `frugal nas train --space pointvoxel`, then `frugal nas search --run` (see `frugalml.pointcloud.space`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from frugalml.errors import FrugalError
+from frugalml.report.cliopts import renamed
 
 app = typer.Typer(no_args_is_help=True, help="3D point-voxel networks on LiDAR-like scenes.")
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
@@ -27,17 +28,17 @@ def _lidar(cfg: dict):
 
 @app.command()
 def train(
-    arch: str = typer.Option("spvcnn", help="spvcnn (point-voxel) or minkunet (voxel-only)."),
+    arch: str = typer.Option("spvcnn", help="Network architecture: spvcnn (point-voxel) or minkunet (voxel-only)."),
     width: float = typer.Option(0.5, help="Channel multiplier of the base widths 32-32-64-128-64-48-32."),
     voxel: float = typer.Option(0.4, help="Voxel size in metres."),
     depth: int = typer.Option(1, help="Residual blocks per U-Net stage."),
-    epochs: int = typer.Option(8),
+    epochs: int = typer.Option(8, help="Training epochs."),
     batch_size: int = typer.Option(4, help="Scenes per step."),
     lr: float = typer.Option(0.01, help="Adam learning rate (cosine schedule)."),
-    seed: int = typer.Option(0, help="Initialisation and data order."),
+    seed: int = typer.Option(0, help="Seed of initialisation and data order."),
     threads: int = typer.Option(1, help="Torch threads (small sparse ops: more threads rarely help)."),
-    scenes_train: int = typer.Option(48),
-    scenes_test: int = typer.Option(16),
+    scenes_train: int = typer.Option(48, help="Generated training scenes."),
+    scenes_test: int = typer.Option(16, help="Generated test scenes."),
     points: int = typer.Option(2048, help="Points per scene."),
     data_seed: int = typer.Option(0, help="Seed of the generated scenes."),
     out: Path = typer.Option(None, help="Model directory (default runs/pointcloud/<arch>-w<width>-v<voxel>-s<seed>)."),
@@ -81,9 +82,9 @@ def train(
     con.print(f"model directory: {out}")
 
 
-@app.command("eval")
+@app.command("eval", context_settings=renamed({"--model": "--run"}))
 def eval_cmd(
-    model: Path = typer.Option(..., "--model", help="Model directory written by `frugal pointcloud train`."),
+    run: Path = typer.Option(..., "--run", help="Run directory of `frugal pointcloud train` (the trained model)."),
     scans: Path = typer.Option(
         None,
         help="SemanticKITTI-layout directory (velodyne/*.bin, labels/*.label) instead of the generated test scenes.",
@@ -91,25 +92,25 @@ def eval_cmd(
     limit: int = typer.Option(None, help="At most this many scans from --scans."),
     render: Path = typer.Option(None, help="Also save a top view of the first scene coloured by prediction (PNG)."),
     threads: int = typer.Option(1, help="Threads for the latency measurement."),
-    out: Path = typer.Option(None, help="Run directory of this evaluation's record.json (default <model>/eval)."),
+    out: Path = typer.Option(None, help="Run directory of this evaluation's record.json (default <run>/eval)."),
     json_out: bool = JSON,
 ):
     """mIoU, IoU per class, MACs and measured CPU latency of a trained model."""
     from frugalml.cost.tracker import Ledger
     from frugalml.pointcloud.train import load_model, write_eval_record
 
-    net, meta = load_model(model)
-    out = out or model / "eval"
+    net, meta = load_model(run)
+    out = out or run / "eval"
     out.mkdir(parents=True, exist_ok=True)
     with Ledger(out, children=True, label="pointcloud.eval") as ledger:
-        res = _evaluate(net, meta, model, scans, limit, render, threads)
-    write_eval_record(out, model, res, ledger.total(), res.get("render"))
+        res = _evaluate(net, meta, run, scans, limit, render, threads)
+    write_eval_record(out, run, res, ledger.total(), res.get("render"))
     res["run_dir"] = str(out)
     if json_out:
         from frugalml.report.console import print_json
 
         return print_json(res)
-    _print_eval(res, model, threads, render)
+    _print_eval(res, run, threads, render)
 
 
 def _evaluate(net, meta: dict, model: Path, scans, limit, render, threads: int) -> dict:
@@ -213,12 +214,12 @@ def _print_eval(res: dict, model: Path, threads: int, render: Path | None) -> No
     con.print(f"run directory: {res['run_dir']}")
 
 
-@app.command()
+@app.command(context_settings=renamed({"--out": "--plot"}))
 def scene(
     seed: int = typer.Option(0, help="Scene seed."),
-    out: Path = typer.Option(Path("scene.png"), help="PNG to write."),
-    beams: int = typer.Option(32),
-    azimuths: int = typer.Option(360),
+    plot: Path = typer.Option(Path("scene.png"), help="Write the top view (PNG) here."),
+    beams: int = typer.Option(32, help="Laser beams of the simulated scanner (rows of the scan)."),
+    azimuths: int = typer.Option(360, help="Azimuth steps per revolution (columns of the scan)."),
     json_out: bool = JSON,
 ):
     """Generate one ray-cast street scene and save its top view coloured by true class."""
@@ -228,9 +229,11 @@ def scene(
     from frugalml.pointcloud.render import render_top_view
 
     s = make_scene(seed, beams=beams, azimuths=azimuths)
-    render_top_view(s.points, {"ground truth": s.labels}, CLASSES, out, title=f"scene {seed}: {len(s.labels):,} points")
+    render_top_view(
+        s.points, {"ground truth": s.labels}, CLASSES, plot, title=f"scene {seed}: {len(s.labels):,} points"
+    )
     counts = dict(zip(CLASSES, np.bincount(s.labels, minlength=len(CLASSES)).tolist()))
-    res = {"seed": seed, "points": len(s.labels), "per_class_points": counts, "png": str(out)}
+    res = {"seed": seed, "points": len(s.labels), "per_class_points": counts, "png": str(plot)}
     if json_out:
         from frugalml.report.console import print_json
 
@@ -238,4 +241,4 @@ def scene(
     from frugalml.report.console import stdout_console
 
     per_class = ", ".join(f"{k} {v}" for k, v in counts.items())
-    stdout_console().print(f"scene {seed}: {len(s.labels):,} points: {per_class} -> {out}")
+    stdout_console().print(f"scene {seed}: {len(s.labels):,} points: {per_class} -> {plot}")

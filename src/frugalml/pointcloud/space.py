@@ -6,7 +6,7 @@ the number of residual blocks of each encoder/decoder stage (`d1..d6`). The poin
 is always on: that is what lets a coarse voxel grid keep small objects.
 
     frugal nas train --space pointvoxel
-    frugal nas search --space pointvoxel ...
+    frugal nas search --run RUN --latency-ms ...
 
 MACs are counted by `frugalml.cost.profile` on a fixed example scene (sparse convolution
 cost depends on the occupied voxels, so on the scene itself); latency is measured on it.

@@ -7,6 +7,10 @@ argument. A field that is itself a dataclass (a `TrainConfig` embedded in a tech
 config) contributes its own fields, addressed as "train.epochs" in `only`, `skip`, `flags`
 and `helps`. List and tuple fields are read as comma-separated text ("none" for empty).
 
+The command-line vocabulary lives here too (CONTRIBUTING.md, "Vocabulary"): `renamed(...)`
+keeps an option's old spelling working, hidden from `--help`, with one note on stderr;
+`parse_seeds` reads `--seeds` as a list (0,1,2) or a range (0-2).
+
 It sits in `report` because it only shapes what a user types and sees; it imports no
 technique, so every technique's `cli.py` can use it.
 """
@@ -16,12 +20,72 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import sys
 import types
 import typing
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from frugalml.errors import FrugalError
+
+
+def deprecated(old: str, new: str) -> None:
+    """The one line a deprecated spelling prints on stderr."""
+    print(f"note: {old} is deprecated; use {new}", file=sys.stderr)
+
+
+def renamed(old_to_new: dict[str, str]) -> dict:
+    """`context_settings` for a typer command: each old option spelling ("--supernet") still
+    works as its new one ("--run"), stays out of `--help`, and prints one note on stderr.
+
+    It is click's token normaliser, so the parser sees only the new names; the table is kept
+    on the function as `.renamed` (tests check every old name maps to a real option)."""
+    table = {old.lstrip("-"): (old, new) for old, new in old_to_new.items()}
+
+    def normalize(token: str) -> str:
+        hit = table.get(token)
+        if hit is None:
+            return token
+        deprecated(*hit)
+        return hit[1].lstrip("-")
+
+    normalize.renamed = dict(old_to_new)
+    return {"token_normalize_func": normalize}
+
+
+SEEDS_FORM = "a list (0,1,2) or a range (0-2); a bare count N (deprecated) means 0-(N-1)"
+
+
+def parse_seeds(text: str, flag: str = "--seeds") -> list[int]:
+    """`--seeds`: "0,1,2", "0-2" or "0-2,7" as a list of distinct seeds. A bare integer N keeps
+    its old meaning, the N seeds 0..N-1, and prints a note suggesting the list form."""
+    text = str(text).strip()
+    if text.isdigit():
+        n = int(text)
+        if n < 1:
+            raise FrugalError(f"{flag} {text}: no seeds (a single seed S is written S-S)")
+        deprecated(f"{flag} {n} (a count)", f"{flag} {'0-0' if n == 1 else f'0-{n - 1}'}")
+        return list(range(n))
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        lo, dash, hi = part.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()) or (dash and int(hi) < int(lo)):
+            raise FrugalError(f"malformed {flag} '{text}': expected seeds like 0,1,2 or a range 0-2")
+        seeds += range(int(lo), int(hi if dash else lo) + 1)
+    if not seeds:
+        raise FrugalError(f"{flag} '{text}' names no seeds")
+    if len(set(seeds)) != len(seeds):
+        raise FrugalError(f"{flag} '{text}' names a seed twice")
+    return seeds
+
+
+def seeds_option(default: str, what: str = "Seeds"):
+    """The `--seeds` option of a sweep, its help saying `what` they seed (read it with `parse_seeds`)."""
+    import typer
+
+    return typer.Option(default, "--seeds", help=f"{what}: {SEEDS_FORM}.")
 
 
 @dataclasses.dataclass

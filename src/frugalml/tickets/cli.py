@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
 
 from frugalml.errors import FrugalError
-from frugalml.report.cliopts import config_options
+from frugalml.report.cliopts import config_options, deprecated, parse_seeds, renamed, seeds_option
 from frugalml.tickets.config import TicketConfig
 
 app = typer.Typer(no_args_is_help=True, help="Lottery tickets: find, test, transfer, export.")
@@ -18,14 +19,36 @@ def _pct(x) -> str:
     return "-" if x is None else f"{100 * x['mean']:.2f} ± {100 * x['std']:.2f}"
 
 
+SEEDS = "0,1"
+
+
+def _seeded(cfg: TicketConfig, seeds: str, first_seed: int | None) -> TicketConfig:
+    """`cfg` with the run's seeds: `--seeds` as a list or range of consecutive seeds (the config
+    keeps them as first seed and count, as config.json of earlier runs does). The old spelling,
+    `--first-seed F [--seeds N]`, still means the N (default 2) seeds from F."""
+    if first_seed is not None:
+        text = "2" if seeds == SEEDS else seeds.strip()
+        if not text.isdigit():
+            raise FrugalError("--first-seed (deprecated) goes only with a count --seeds N: give --seeds F-L instead")
+        n = int(text)
+        deprecated("--first-seed", f"--seeds {first_seed}-{first_seed + max(n, 1) - 1}")
+        return replace(cfg, first_seed=first_seed, seeds=n)
+    listed = parse_seeds(seeds)
+    if listed != list(range(listed[0], listed[0] + len(listed))):
+        raise FrugalError(f"tickets find takes consecutive seeds (e.g. 0-2 or 3,4,5), got '{seeds}'")
+    return replace(cfg, first_seed=listed[0], seeds=len(listed))
+
+
 @app.command()
 @config_options(
     TicketConfig,
-    skip=("train.seed", "train.eval_batch_size", "train.threads", "train.device"),
+    skip=("seeds", "first_seed", "train.seed", "train.eval_batch_size", "train.threads", "train.device"),
     helps={"train.epochs": "Training epochs per level."},
 )
 def find(
     cfg: TicketConfig,
+    seeds: str = seeds_option(SEEDS, "Seeds, each a ticket of its own (model init and data order), consecutive"),
+    first_seed: int = typer.Option(None, "--first-seed", hidden=True, help="Deprecated: use --seeds F-L."),
     workers: int = typer.Option(1, help="Parallel local processes for seeds and controls."),
     out: Path = typer.Option(None, help="Run directory (default runs/tickets/<model>-<data>)."),
     json_out: bool = JSON,
@@ -33,6 +56,7 @@ def find(
     """Iterative magnitude pruning with rewinding, plus controls, over seeds (resumes if killed)."""
     from frugalml.tickets.imp import find as run_find
 
+    cfg = _seeded(cfg, seeds, first_seed)
     cfg.validate()
     model, data = cfg.model, cfg.data
     if workers < 1:
@@ -103,9 +127,12 @@ def stability(
     )
 
 
-@app.command()
+RUN_TICKET = "Run directory of a ticket of `frugal tickets find`:"
+
+
+@app.command(context_settings=renamed({"--ticket": "--run"}))
 def transfer(
-    ticket: Path = typer.Option(..., help="Ticket: DIR/level_L (all seeds) or DIR/level_L/seed_S."),
+    run: Path = typer.Option(..., "--run", help=f"{RUN_TICKET} DIR/level_L (all seeds) or DIR/level_L/seed_S."),
     data: str = typer.Option(..., help="Target task, e.g. digits:classes=5-9 or mnist1d:shear_scale=1.2."),
     reinit_output: bool = typer.Option(
         None, "--reinit-output/--keep-output", help="Re-initialise the output layer (default: when classes differ)."
@@ -117,7 +144,7 @@ def transfer(
     """Train a ticket found on one task on another; compare with the target's own ticket and random pruning."""
     from frugalml.tickets.transferring import transfer as run_transfer
 
-    res = run_transfer(ticket, data, out=out, reinit_output=reinit_output, adapt=adapt)
+    res = run_transfer(run, data, out=out, reinit_output=reinit_output, adapt=adapt)
     if json_out:
         from frugalml.report.console import print_json
 
@@ -141,17 +168,17 @@ def transfer(
     )
 
 
-@app.command()
+@app.command(context_settings=renamed({"--ticket": "--run"}))
 def export(
-    ticket: Path = typer.Option(..., help="Ticket: DIR/level_L (first seed) or DIR/level_L/seed_S."),
+    run: Path = typer.Option(..., "--run", help=f"{RUN_TICKET} DIR/level_L (first seed) or DIR/level_L/seed_S."),
     format: str = typer.Option("compact", "--format", help="compact (empty units removed) | sparse (CSR Linear)."),
-    out: Path = typer.Option(None, help="Output directory (default <ticket>/export_<format>)."),
+    out: Path = typer.Option(None, help="Output directory (default <run>/export_<format>)."),
     json_out: bool = JSON,
 ):
     """Export a trained ticket; report file size and measured CPU latency next to the dense model."""
     from frugalml.tickets.exporting import export as run_export
 
-    res = run_export(ticket, format, out=out)
+    res = run_export(run, format, out=out)
     if json_out:
         from frugalml.report.console import print_json
 
