@@ -34,6 +34,12 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+def print_saved(path, json_out: bool = False) -> None:
+    """The last line of a command that wrote results: `-> PATH`, the path the next command
+    takes as printed. On stderr under `--json`, so stdout stays one JSON object."""
+    print(f"-> {path}", file=sys.stderr if json_out else sys.stdout, flush=True)
+
+
 def table(title: str, columns: list[str], rows: list[list[Any]], justify_right_from: int = 1, text_columns: tuple = ()):
     """A rich table; columns from `justify_right_from` on are right-aligned (numbers),
     except those listed in `text_columns`."""
