@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"<!-- figures: (?P<src>[^>]*?) -->(?P<body>.*?)<!-- /figures -->", re.S)
-CODE = re.compile(r"`[^`]*`")
+CODE = re.compile(r"(?<!`)`(?!`)[^`\n]*`")  # an inline code span; fenced example output is checked
 # names with digits in them: LeNet-300-100, MNIST-1D, host-1t, NSGA-II, w2-d1, rpi4, s0, v100
 NAME = re.compile(r"\b[A-Za-z][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)+\b|\b[A-Za-z]+\d\w*")
 MIN_S = re.compile(r"(?<![\w.,])(\d+) min (\d+) s\b")

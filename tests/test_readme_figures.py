@@ -66,6 +66,8 @@ def _check(tmp_path, text: str, payload: dict) -> list[str]:
         ("26.3 MMACs", {"macs": 26_312_000}, True),
         ("LeNet-300-100 on MNIST-1D, rpi4, host-1t: 2.5", {"x": 2.46}, True),  # names are not figures
         ("`--levels 14`: 2.5", {"x": 2.46}, True),  # nor is code
+        ("```\n$ frugal x\nlatency 2.5 ms\n```", {"x": 2.46}, True),  # ... but example output is
+        ("```\n$ frugal x\nlatency 2.6 ms\n```", {"x": 2.46}, False),
     ],
 )
 def test_quoting_rules(tmp_path, text, payload, ok):
