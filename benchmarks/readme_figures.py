@@ -20,6 +20,9 @@ ignored ("0.2 points below" quotes -0.002). How a quoted unit may relate to a st
     MMACs                                   the value, or 1e-6 x it (MACs -> MMACs)
     A min B s                               A * 60 + B, a value in seconds
     1,234                                   thousands separators are dropped
+    a bare number after "(us)" on its line  takes that unit (a table row "latency, batch 1 (us)  70.6")
+
+Numeric dict keys count as stored values ({"256": {...}} stores 256).
 
     python benchmarks/readme_figures.py [README.md] [-v]    # lists problems (-v: every figure); exit 1 if any
 """
@@ -40,6 +43,7 @@ CODE = re.compile(r"(?<!`)`(?!`)[^`\n]*`")  # an inline code span; fenced exampl
 NAME = re.compile(r"\b[A-Za-z][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)+\b|\b[A-Za-z]+\d\w*")
 MIN_S = re.compile(r"(?<![\w.,])(\d+) min (\d+) s\b")
 NUMBER = re.compile(r"(?<![\w.,])[-+−]?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d,]*\.?\d|[A-Za-wyz_])")
+ROW_UNIT = re.compile(r"\((?P<unit>us|ms|s|MiB|GiB|MMACs|%)\)")
 UNIT = re.compile(r"\s?(?P<unit>%|x\b|pts?\b|points?\b|us\b|µs\b|ms\b|min\b|CPU-s\b|s\b|MiB\b|GiB\b|MMACs\b)")
 SCALES = {
     "": (1, 100),
@@ -91,16 +95,30 @@ def figures(body: str) -> list[Figure]:
         num = m["num"].replace(",", "")
         unit = UNIT.match(text, m.end())
         decimals = len(num.partition(".")[2])
-        found.append(
-            (m.start(), Figure(m[0] + (unit[0] if unit else ""), float(num), decimals, unit["unit"] if unit else ""))
-        )
+        name = unit["unit"] if unit else _row_unit(text, m.start())
+        found.append((m.start(), Figure(m[0] + (unit[0] if unit else ""), float(num), decimals, name)))
     return [f for _, f in sorted(found, key=lambda p: p[0])]
 
 
+def _row_unit(text: str, at: int) -> str:
+    """The unit a "(us)" earlier on the line gives a bare number at `at`, else ""."""
+    units = ROW_UNIT.findall(text, text.rfind("\n", 0, at) + 1, at)
+    return units[-1] if units else ""
+
+
+def _number(key: str) -> list[float]:
+    try:
+        value = float(key)
+    except ValueError:
+        return []
+    return [value] if math.isfinite(value) else []
+
+
 def flatten(obj, prefix: str = "") -> list[tuple[str, float]]:
-    """Every numeric value under `obj` (booleans excluded) with its key path."""
+    """Every numeric value under `obj` (booleans excluded; numeric dict keys included) with its key path."""
     if isinstance(obj, dict):
-        return [kv for k, v in obj.items() for kv in flatten(v, f"{prefix}.{k}" if prefix else str(k))]
+        keys = [(f"{prefix}.{k} (key)", v) for k in obj for v in _number(k)]
+        return keys + [kv for k, v in obj.items() for kv in flatten(v, f"{prefix}.{k}" if prefix else str(k))]
     if isinstance(obj, list):
         return [kv for i, v in enumerate(obj) for kv in flatten(v, f"{prefix}[{i}]")]
     if isinstance(obj, (int, float)) and not isinstance(obj, bool) and math.isfinite(obj):

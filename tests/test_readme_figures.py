@@ -64,6 +64,9 @@ def _check(tmp_path, text: str, payload: dict) -> list[str]:
         ("8 min 19 s", {"wall": 499.2}, True),
         ("8 min 20 s", {"wall": 499.2}, False),
         ("26.3 MMACs", {"macs": 26_312_000}, True),
+        ("latency, batch 256 (us)   308.8", {"256": {"dense_s": 0.0003088}}, True),  # row unit; a key is a value
+        ("latency, batch 256 (us)   308.8", {"255": {"dense_s": 0.0003088}}, False),
+        ("latency, batch 256 (us)   308.9", {"256": {"dense_s": 0.0003088}}, False),
         ("LeNet-300-100 on MNIST-1D, rpi4, host-1t: 2.5", {"x": 2.46}, True),  # names are not figures
         ("`--levels 14`: 2.5", {"x": 2.46}, True),  # nor is code
         ("```\n$ frugal x\nlatency 2.5 ms\n```", {"x": 2.46}, True),  # ... but example output is
