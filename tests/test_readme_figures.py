@@ -21,17 +21,16 @@ def test_every_readme_figure_is_in_its_results_file():
 
 
 def _edited(fig: rf.Figure) -> str:
-    """`fig` with its leading digit changed (2 -> 7, otherwise +1), decimals and unit kept."""
-    i = next(i for i, c in enumerate(fig.text) if c.isdigit() and c != "0")
-    new = "7" if fig.text[i] == "2" else str(int(fig.text[i]) % 9 + 1)
-    return fig.text[:i] + new + fig.text[i + 1 :]
+    """`fig` with every digit d after the first one turned into d+5 (mod 10), unit kept: 0.0048 -> 0.5593."""
+    head = fig.text[0]
+    return head + "".join(str((int(c) + 5) % 10) if c.isdigit() else c for c in fig.text[1:])
 
 
 @pytest.mark.parametrize("index", range(len(rf.blocks(README))))
 def test_an_edited_figure_is_reported(index):
     """In each block, the most precise figure edited in a copy of the README is caught."""
     block = rf.blocks(README)[index]
-    fig = max(rf.figures(block.body), key=lambda f: (len(re.sub(r"\D", "", f.text.lstrip("0.")) or ""), f.decimals))
+    fig = max(rf.figures(block.body), key=lambda f: (f.decimals, len(re.sub(r"[^1-9]", "", f.text))))
     body = block.body.replace(fig.text, _edited(fig), 1)
     assert body != block.body
     edited = README[: block.start] + body + README[block.start + len(block.body) :]
