@@ -49,12 +49,20 @@ def summarise(res: dict) -> dict:
     at20 = [r for r in rows if r["remaining"] <= 0.20]
     within = [r for r in at20 if r["ticket_minus_dense"] >= -0.01]
     first = at20[0] if at20 else None
+    # every level from dense down to this one is within 1 point of dense (the README's "down to X%")
+    down_to = None
+    for r in rows:
+        if r["ticket_minus_dense"] < -0.01:
+            break
+        down_to = r
     return {
         "dense_accuracy": res["dense_accuracy"],
         "levels": rows,
         "first_level_at_or_below_20pct": first,
         "levels_at_or_below_20pct_within_1pt": [r["level"] for r in within],
         "sparsest_within_1pt_remaining": min((r["remaining"] for r in within), default=None),
+        "within_1pt_down_to": down_to,
+        "first_level_beyond_1pt": next((r for r in rows if r["ticket_minus_dense"] < -0.01), None),
     }
 
 

@@ -699,6 +699,11 @@ def analyse(s: Settings, supernets, baselines, base_lat, latency, budgets, searc
         allr = [r for r in rows if r["device"] == d]
         per_device[d] = {
             "within_budget_fraction": sum(r["within_10pct"] for r in allr) / len(allr),
+            "within_budget": sum(r["within_10pct"] for r in allr),
+            "worst_measured_over_budget": max(r["measured_ms"] / r["budget_ms"] for r in allr),
+            "speed_factors": [min(f), max(f)]
+            if (f := [r["speed_factor"] for r in allr if r["speed_factor"]])
+            else None,
             "searched_mean_accuracy": statistics.mean(r["test_accuracy"] for r in rs) if rs else None,
             "baseline_mean_accuracy": statistics.mean(r["baseline_accuracy_at_latency"] for r in rs) if rs else None,
             "random_mean_accuracy": _mean([r["random_test_accuracy"] for r in allr]),
