@@ -102,6 +102,8 @@ def stability(
     """Linear mode connectivity: error barrier between two copies trained from the rewind point."""
     from frugalml.tickets.instability import stability as run_stability
 
+    if points < 3:
+        raise FrugalError(f"--points must be >= 3 (the two ends and a midpoint), got {points}")
     res = run_stability(run, level, points=points)
     if json_out:
         from frugalml.report.console import print_json

@@ -223,7 +223,8 @@ def find(cfg: TicketConfig, out: str | Path, workers: int = 1, progress: bool | 
     from frugalml.executor import run_jobs
 
     cfg.validate()
-    tasks.load(cfg.data)  # bad data specs fail here, before any directory is made
+    ds = tasks.load(cfg.data)  # bad data specs and models fail here, before any directory is made
+    build_model(cfg.model, ds.input_shape, ds.num_classes, init_seed=cfg.first_seed)
     from frugalml.cost.tracker import Ledger
 
     out = open_run(out, cfg, what="ticket run")

@@ -57,6 +57,8 @@ def train(
 
     from frugalml.video.training import train as run_train
 
+    if threads is not None and threads < 1:
+        raise FrugalError(f"--threads must be >= 1, got {threads}")
     if threads:
         torch.set_num_threads(threads)
     if epochs is not None:
