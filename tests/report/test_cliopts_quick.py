@@ -47,12 +47,7 @@ def run(app, *args):
 def test_quick_replaces_defaults_only():
     app, seen = _app(seeds="0", widths=[4])
     run(app)
-    assert got(seen) == (
-        12,
-        10,
-        [32, 64],
-        "0,1",
-    )
+    assert got(seen) == (12, 10, [32, 64], "0,1")
     assert seen["quick"] is False
     run(app, "--quick")
     assert got(seen) == (1, 2, [4], "0")
