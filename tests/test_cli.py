@@ -150,6 +150,12 @@ def test_demo_quick_writes_run_dir(frugal_bin, tmp_path):
         assert pay.returncode == 0, pay.stderr
     shown = run(frugal_bin, "show", str(tmp_path / "demo"), check=True)
     assert "demo" in shown.stdout and "accuracy" in shown.stdout
+    assert p.stderr.strip().splitlines()[-1] == f"-> {tmp_path / 'demo'}"  # under --json, on stderr
+    page = run(frugal_bin, "report", str(tmp_path / "demo"), "--html", str(tmp_path / "page.html"), check=True)
+    assert page.stdout.strip().splitlines()[-1] == f"-> {tmp_path / 'page.html'}" and (tmp_path / "page.html").exists()
+    plot = tmp_path / "cmp.png"
+    cmp = run(frugal_bin, "compare", str(tmp_path / "demo"), "--plot", str(plot), check=True)
+    assert cmp.stdout.strip().splitlines()[-1] == f"-> {plot}" and plot.stat().st_size > 0
 
 
 MODEL_FILE = """

@@ -214,6 +214,8 @@ def test_quick_find_prints_the_path_stability_and_export_take(capsys, tmp_path):
         assert lat["ratio"] == pytest.approx(lat["export_s"] / lat["dense_s"]) and lat["ratio_spread"] >= 0
         assert lat["within_spread"] == (abs(lat["ratio"] - 1) <= lat["ratio_spread"])
     assert len(res["warnings"]) == sum(lat["within_spread"] for lat in res["latency"].values())
+    rc, stdout, _ = _in_process(capsys, "tickets", "transfer", "--run", out / "level_1", "--data", "digits:classes=0-4")
+    assert rc == 0 and Path(_printed(stdout)).is_dir() and (Path(_printed(stdout)) / "record.json").exists()
 
 
 def test_ratio_spread_flags_a_ratio_that_its_spread_covers():

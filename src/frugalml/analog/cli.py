@@ -185,7 +185,7 @@ def sweep(
     quick: bool = False,  # the --quick flag of config_options: also only the grid's two ends
 ):
     """Accuracy vs number of states, asymmetry or noise (analog vs digital), over seeds."""
-    from frugalml.analog.run import SWEEPS, plot_sweep
+    from frugalml.analog.run import SWEEPS, check_sweep, plot_sweep
     from frugalml.analog.run import sweep as run_sweep
 
     if param not in SWEEPS:
@@ -203,6 +203,7 @@ def sweep(
     seed_list = parse_seeds(seeds)
     data = base.data
     out = out or Path("runs/analog") / f"sweep-{param}-{data}"
+    check_sweep(param, base, vals, algs, workers, preset)  # refused before the note on its length
     runs = len(vals or SWEEPS[param][1]) * len(algs) * len(seed_list)
     basis = f"{runs} runs of {base.train.epochs} epochs, {workers} worker(s)"
     warn_if_long(runs * run_seconds(base) / min(workers, 2), "analog sweep", basis)

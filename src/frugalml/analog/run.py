@@ -294,6 +294,20 @@ def _digital_job(cfg: dict, out: str) -> dict:
     return digital_run(AnalogRunConfig.from_dict(cfg), Path(out))
 
 
+def check_sweep(param: str, base: AnalogRunConfig, values, algorithms, workers: int, device: str | None):
+    """Every check `sweep` makes before it writes (each cell's config); returns the base config."""
+    if param not in SWEEPS:
+        raise FrugalError(f"unknown sweep parameter '{param}' (known: {', '.join(SWEEPS)})")
+    base = replace(base, device=device or SWEEPS[param][0]).validate()
+    if workers < 1:
+        raise FrugalError(f"--workers must be >= 1, got {workers}")
+    key = SWEEP_KEYS[param]
+    for alg in algorithms:
+        for v in values or SWEEPS[param][1]:
+            replace(base, algorithm=alg, device_overrides=dict(base.device_overrides, **{key: v})).validate()
+    return base
+
+
 def sweep(
     param: str,
     base: AnalogRunConfig,
@@ -308,16 +322,8 @@ def sweep(
     from frugalml.cost.tracker import Ledger
     from frugalml.files import write_json
 
-    if param not in SWEEPS:
-        raise FrugalError(f"unknown sweep parameter '{param}' (known: {', '.join(SWEEPS)})")
     out = Path(out)
-    base = replace(base, device=device or SWEEPS[param][0]).validate()
-    if workers < 1:
-        raise FrugalError(f"--workers must be >= 1, got {workers}")
-    key = SWEEP_KEYS[param]
-    for alg in algorithms:  # every cell is checked before the sweep directory is made
-        for v in values or SWEEPS[param][1]:
-            replace(base, algorithm=alg, device_overrides=dict(base.device_overrides, **{key: v})).validate()
+    base = check_sweep(param, base, values, algorithms, workers, device)
     with Ledger(out, children=True, label="analog.sweep") as ledger:
         payload = _sweep_cells(param, base, out, values, seeds, algorithms, workers)
     write_json(out / "sweep.json", payload)

@@ -83,13 +83,14 @@ def find(
     json_out: bool = JSON,
 ):
     """Iterative magnitude pruning with rewinding, plus controls, over seeds (resumes if killed)."""
+    from frugalml.tickets.imp import check
     from frugalml.tickets.imp import find as run_find
 
     cfg = _seeded(cfg, seeds, first_seed)
-    cfg.validate()
-    model, data = cfg.model, cfg.data
     if workers < 1:
         raise FrugalError(f"workers must be >= 1, got {workers}")
+    check(cfg)  # everything is refused before the note on the run's length, and before --out is made
+    model, data = cfg.model, cfg.data
     out = out or Path("runs/tickets") / f"{model}-{data.replace(':', '_').replace(',', '_')}"
     basis = f"{cfg.seeds} seeds x {cfg.levels} levels x {cfg.train.epochs} epochs, controls included"
     warn_if_long(find_seconds(cfg, workers), "tickets find", basis)
