@@ -61,7 +61,12 @@ def test_quick_help_names_its_values():
     app, _ = _app()
     (quick,) = [p for p in typer.main.get_command(app).commands["go"].params if p.name == "quick"]
     assert quick.opts == ["--quick"] and quick.default is False
-    assert "--levels 1, --epochs 2" in quick.help and "options you give still win" in quick.help
+    assert quick.help == "A smoke-sized run of the whole path: --levels 1, --epochs 2 (options you give still win)."
+    from frugalml.report.cliopts import quick_help
+
+    assert quick_help({"seeds": "0-0"}, also="fewer values") == (
+        "A smoke-sized run of the whole path: --seeds 0-0, fewer values (options you give still win)."
+    )
 
 
 def test_quick_for_an_unknown_option_is_a_programming_error():

@@ -166,6 +166,7 @@ def _print_train(cfg, r: dict, out: Path) -> None:
     only=("data", "hidden", "bl", "train.epochs"),
     helps={"train.epochs": "Epochs per run."},
     quick={"train.epochs": 1, "hidden": [32], "seeds": "0-0"},
+    quick_also="--values: the default grid's two ends",
 )
 def sweep(
     base: AnalogRunConfig,

@@ -177,6 +177,7 @@ def config_options(
     flags: dict[str, str] | None = None,
     helps: dict[str, str] | None = None,
     quick: dict[str, Any] | None = None,
+    quick_also: str = "",
 ):
     """Decorator: the command's `param` argument becomes one option per config field.
 
@@ -186,7 +187,8 @@ def config_options(
     `quick` adds a `--quick` flag, a smoke-sized run: its values (by dotted config path, or by
     the name of one of the command's own parameters) replace the defaults of the options the
     user did not give on the command line; an option given explicitly always wins. A command
-    with a `quick` parameter of its own receives the flag's value too.
+    with a `quick` parameter of its own receives the flag's value too (`quick_also` then says,
+    in the flag's help, what else it does with it).
     """
     import typer
 
@@ -230,7 +232,7 @@ def config_options(
         ]
         params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if not (quick and p.name == "quick")]
         if quick:
-            params.append(_quick_param(quick, by_path))
+            params.append(_quick_param(quick, by_path, quick_also))
         command.__signature__ = sig.replace(parameters=params)
         command.__annotations__ = {p.name: p.annotation for p in params}
         return command
@@ -243,22 +245,23 @@ def _cli_text(value) -> Any:
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
 
 
-def quick_help(quick: dict[str, Any], by_path: dict[str, _Spec] | None = None) -> str:
+def quick_help(quick: dict[str, Any], by_path: dict[str, _Spec] | None = None, also: str = "") -> str:
     """The help line of `--quick`: the options it sets and their values."""
     by_path = by_path or {}
     parts = [
         f"{by_path[k].flag if k in by_path else '--' + k.replace('_', '-')} {_cli_text(v)}" for k, v in quick.items()
     ]
+    parts += [also] if also else []
     return f"A smoke-sized run of the whole path: {', '.join(parts)} (options you give still win)."
 
 
-def _quick_param(quick: dict[str, Any], by_path: dict[str, _Spec]) -> inspect.Parameter:
+def _quick_param(quick: dict[str, Any], by_path: dict[str, _Spec], also: str) -> inspect.Parameter:
     import typer
 
     return inspect.Parameter(
         "quick",
         inspect.Parameter.KEYWORD_ONLY,
-        default=typer.Option(False, "--quick", help=quick_help(quick, by_path)),
+        default=typer.Option(False, "--quick", help=quick_help(quick, by_path, also)),
         annotation=bool,
     )
 
