@@ -150,6 +150,12 @@ def test_demo_quick_writes_run_dir(frugal_bin, tmp_path):
         assert pay.returncode == 0, pay.stderr
     shown = run(frugal_bin, "show", str(tmp_path / "demo"), check=True)
     assert "demo" in shown.stdout and "accuracy" in shown.stdout
+    assert p.stderr.strip().splitlines()[-1] == f"-> {tmp_path / 'demo'}"  # under --json, on stderr
+    page = run(frugal_bin, "report", str(tmp_path / "demo"), "--html", str(tmp_path / "page.html"), check=True)
+    assert page.stdout.strip().splitlines()[-1] == f"-> {tmp_path / 'page.html'}" and (tmp_path / "page.html").exists()
+    plot = tmp_path / "cmp.png"
+    cmp = run(frugal_bin, "compare", str(tmp_path / "demo"), "--plot", str(plot), check=True)
+    assert cmp.stdout.strip().splitlines()[-1] == f"-> {plot}" and plot.stat().st_size > 0
 
 
 MODEL_FILE = """
@@ -228,3 +234,53 @@ def test_an_uncounted_op_is_a_warning_on_stderr_and_in_json(frugal_bin, tmp_path
     assert json.loads(p.stdout)["uncounted_ops"] == ["aten.conv_tbc"]
     lines = [line for line in p.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("warning: not counted") and "aten.conv_tbc" in lines[0]
+
+
+def _main(capsys, *args) -> tuple[int, str, str]:
+    """`frugal ARGS` in process, through cli.main: (exit status, stdout, stderr); capsys or capfd."""
+    from frugalml.cli import main
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+def test_one_pue_default_for_estimate_track_and_payback(capsys):
+    import typer
+
+    from frugalml.cli import app
+    from frugalml.cost.carbon import DEFAULT_PUE
+
+    commands = typer.main.get_command(app).commands
+    defaults = {
+        n: next(p.default for p in commands[n].params if p.name == "pue") for n in ("estimate", "track", "payback")
+    }
+    assert defaults == {"estimate": DEFAULT_PUE, "track": DEFAULT_PUE, "payback": DEFAULT_PUE} and DEFAULT_PUE == 1.58
+    rc, out, _ = _main(capsys, "estimate", "--power-w", "1000", "--hours", "2", "--intensity", "100", "--json")
+    e = json.loads(out)
+    assert rc == 0 and e["energy_kwh"] == pytest.approx(2 * 1.58) and e["co2e_kg"] == pytest.approx(2 * 1.58 * 0.1)
+    assert e["assumptions"]["pue"]["source"].startswith("default: Uptime Institute")
+
+
+def test_track_intensity_and_run_directory_printed_for_show(capfd, tmp_path):
+    out_dir = tmp_path / "tracked"
+    cmd = ["--", sys.executable, "-c", "print(sum(range(10**6)))"]  # its output goes to stderr (real file descriptors)
+    rc, out, err = _main(capfd, "track", "--intensity", "100", "--pue", "1.2", "--out", out_dir, "--json", *cmd)
+    res = json.loads(out)
+    assert rc == 0 and res["energy_kwh"] > 0
+    assert res["co2e_g"] == pytest.approx(res["energy_kwh"] * 100)  # PUE is inside energy_kwh
+    assert err.splitlines()[-1] == f"-> {out_dir}"  # under --json, on stderr
+    assert "499999500000" in err
+    rc, out, _ = _main(capfd, "show", out_dir, "--json")
+    assert rc == 0 and json.loads(out)["kind"] == "track"
+
+
+def test_models_lists_the_hugging_face_architectures(capsys):
+    rc, out, _ = _main(capsys, "models", "--json")
+    listed = json.loads(out)
+    assert rc == 0 and {"mlp", "resnet18", "hf:bert", "hf:gpt2", "hf:PATH/config.json"} <= set(listed)
+    assert listed["mlp"]["default_input"] == [1, 784] and listed["hf:bert"]["default_input"] is None
+    rc, out, _ = _main(capsys, "models")
+    assert "hf:gpt2" in out and "hf:PATH/config.json" in out

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import typer
 
+from frugalml.cost.carbon import DEFAULT_PUE, PUE_HELP
 from frugalml.errors import FrugalError
 from frugalml.report.cliopts import renamed
 from frugalml.techniques import TECHNIQUES, optional_import
@@ -35,6 +36,7 @@ def _add_groups() -> None:
 
 
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
+INTENSITY_HELP = "Grid carbon intensity in g CO2e/kWh (default: the region's)."
 
 
 def _version(value: bool) -> None:
@@ -88,8 +90,8 @@ def estimate(
     devices: int = typer.Option(1, help="Number of devices working in parallel."),
     power_w: float = typer.Option(None, help="Total power draw of the job in watts."),
     hours: float = typer.Option(None, help="Wall-clock hours of the job."),
-    pue: float = typer.Option(None, help="Data-centre PUE (default 1.58 when energy is estimated)."),
-    intensity: float = typer.Option(None, help="Grid carbon intensity in g CO2e/kWh."),
+    pue: float = typer.Option(DEFAULT_PUE, help=PUE_HELP),
+    intensity: float = typer.Option(None, help=INTENSITY_HELP),
     region: str = typer.Option(
         None, help="ISO 3166 alpha-3 country (USA, FRA), cloud region (gcp:us-central1), or world."
     ),
@@ -146,9 +148,10 @@ def estimate(
 def track(
     ctx: typer.Context,
     region: str = typer.Option(None, help="Where the electricity comes from (ISO alpha-3, cloud region, world)."),
-    pue: float = typer.Option(1.0, help="PUE of the machine room (1.0 for a desk)."),
+    intensity: float = typer.Option(None, help=INTENSITY_HELP),
+    pue: float = typer.Option(DEFAULT_PUE, help=PUE_HELP),
     out: Path = typer.Option(
-        None, help="Run directory for the record (spent.json, record.json); a path ending in .json: that file only."
+        None, help="Run directory to create for the record (track.json, spent.json, record.json)."
     ),
     json_out: bool = JSON,
 ):
@@ -156,12 +159,11 @@ def track(
     cmd = list(ctx.args)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
-    if not cmd:
-        raise FrugalError("no command given: frugal track [options] -- COMMAND ...")
-    result, rc, spent = _tracked_call(cmd, region, pue, out, json_out)
+    _check_track(cmd, pue, intensity, region, out)
+    result, rc, spent = _tracked_call(cmd, region, intensity, pue, out, json_out)
     status = "ok" if rc == 0 else f"failed (exit status {rc})"
     payload = result.to_dict() | {"returncode": rc, "failed": rc != 0, "status": status}
-    if out is not None and out.suffix != ".json":
+    if out is not None:
         _write_track_record(out, cmd, payload, spent)
     if json_out:
         from frugalml.report.console import print_json
@@ -185,23 +187,42 @@ def track(
         con.print(table(f"frugal track: {payload['label']}", ["", "value", "how"], rows, text_columns=(2,)))
         if rc != 0:
             con.print(f"[bold red]the command failed (exit status {rc})[/bold red]: its cost is still counted")
-        if out is not None:
-            con.print(f"-> {out}")
+    if out is not None:
+        from frugalml.report.console import print_saved
+
+        print_saved(out, json_out)
     raise typer.Exit(rc)
 
 
-def _tracked_call(cmd: list[str], region, pue: float, out: Path | None, json_out: bool):
-    """Run `cmd` under a tracker (a ledger in `out` when it is a run directory): (result, status, spent)."""
+def _check_track(cmd: list[str], pue: float, intensity: float | None, region: str | None, out: Path | None) -> None:
+    """Everything `frugal track` can refuse, before the command runs or --out is made."""
+    import shutil
+
+    from frugalml.cost import carbon
+
+    if not cmd:
+        raise FrugalError("no command given: frugal track [options] -- COMMAND ...")
+    if not pue >= 1:
+        raise FrugalError(f"--pue is facility over IT energy and cannot be below 1, got {pue}")
+    if intensity is not None and not intensity > 0:
+        raise FrugalError(f"--intensity must be positive (g CO2e/kWh), got {intensity}")
+    if region is not None and intensity is None:
+        carbon.intensity(region)
+    if out is not None and (out.suffix == ".json" or out.is_file()):
+        raise FrugalError(f"--out takes a run directory, got the file {out}: try --out {out.with_suffix('')}")
+    if shutil.which(cmd[0]) is None:
+        raise FrugalError(f"command not found: {cmd[0]}")
+
+
+def _tracked_call(cmd: list[str], region, intensity, pue: float, out: Path | None, json_out: bool):
+    """Run `cmd` under a tracker (a ledger in the run directory `out`, if any): (result, status, spent)."""
     import subprocess
     from contextlib import nullcontext
 
     from frugalml.cost.tracker import Ledger, Tracker
 
-    kwargs = {"region": region, "pue": pue, "label": " ".join(cmd), "children": True}
-    if out is not None and out.suffix != ".json":
-        ledger = Ledger(out, **kwargs)
-    else:
-        ledger, kwargs["out"] = None, out
+    kwargs = {"region": region, "intensity": intensity, "pue": pue, "label": " ".join(cmd), "children": True}
+    ledger = Ledger(out, **kwargs) if out is not None else None
     tracker = ledger.tracker if ledger else Tracker(**kwargs).start()
     with ledger or nullcontext():
         try:
@@ -275,16 +296,33 @@ def hardware_cmd(
 def models_cmd(json_out: bool = JSON):
     """The model registry."""
     from frugalml import models
+    from frugalml.models import hf  # transformers itself loads only when such a model is built
 
-    entries = {n: models.entry(n) for n in models.names()}
+    listed = {n: {"default_input": e.default_input, "summary": e.summary} for n, e in map(_entry, models.names())}
+    named = "token ids (named inputs: frugal profile shows them)"
+    listed |= {n: {"default_input": None, "inputs": named, "summary": s} for n, s in hf.summaries().items()}
+    listed[hf.PREFIX + "PATH/config.json"] = {
+        "default_input": None,
+        "inputs": "named, from the config",
+        "summary": "any Hugging Face config.json, random weights, offline",
+    }
     if json_out:
         from frugalml.report.console import print_json
 
-        return print_json({n: {"default_input": e.default_input, "summary": e.summary} for n, e in entries.items()})
+        return print_json(listed)
     from frugalml.report.console import stdout_console, table
 
-    rows = [[n, "x".join(map(str, e.default_input)), e.summary] for n, e in entries.items()]
+    rows = [
+        [n, "x".join(map(str, e["default_input"])) if e["default_input"] else "named", e["summary"]]
+        for n, e in listed.items()
+    ]
     stdout_console().print(table("models", ["name", "default input", ""], rows, justify_right_from=9))
+
+
+def _entry(name: str):
+    from frugalml import models
+
+    return name, models.entry(name)
 
 
 @app.command("data")
@@ -341,12 +379,16 @@ def demo(
 ):
     """End-to-end tour: train, measure, estimate, then each technique's before/after."""
     from frugalml.demo import run_demo
+    from frugalml.report.console import print_saved
 
+    if out.exists() and not out.is_dir():
+        raise FrugalError(f"--out {out} is a file, not a directory")
     rows = run_demo(out, quick=quick, quiet=json_out)
     if json_out:
         from frugalml.report.console import print_json
 
         print_json({"run_dir": str(out), "rows": rows})
+    print_saved(out, json_out)
 
 
 @app.command(context_settings=renamed({"--out": "--html"}))
@@ -356,9 +398,10 @@ def report(
     title: str = typer.Option(None, help="Page title."),
 ):
     """One self-contained HTML page for a run: before/after table, headline figures, every plot."""
+    from frugalml.report.console import print_saved
     from frugalml.report.html import write_summary
 
-    print(write_summary(run, html, title))
+    print_saved(write_summary(run, html, title))
 
 
 @app.command()
@@ -391,7 +434,11 @@ def compare(
         from frugalml.report.views import compare_plot
 
         result["plot"] = str(compare_plot(result, plot))
-    _emit(result, json_out, "compare", footer=f"-> {plot}" if plot is not None else None)
+    _emit(result, json_out, "compare")
+    if plot is not None:
+        from frugalml.report.console import print_saved
+
+        print_saved(result["plot"], json_out)
 
 
 @app.command()
@@ -401,7 +448,7 @@ def payback(
     days: float = typer.Option(365.0, help="Horizon for the net saving, in days."),
     region: str = typer.Option(None, help="Grid region of the inferences (ISO alpha-3, gcp:REGION, world)."),
     hardware: str = typer.Option(None, help="Price inferences on this `frugal hardware` profile, from MACs."),
-    pue: float = typer.Option(1.0, help="Data-centre PUE of the inferences (1.0 = none)."),
+    pue: float = typer.Option(DEFAULT_PUE, help=PUE_HELP),
     json_out: bool = JSON,
 ):
     """When does a technique repay its own cost? Break-even inferences and days, net saving."""
@@ -411,7 +458,7 @@ def payback(
     _emit(cmp.payback(record.read(run), inferences_per_day, days, region, hardware, pue), json_out, "payback")
 
 
-def _emit(result: dict, json_out: bool, view: str, footer: str | None = None) -> None:
+def _emit(result: dict, json_out: bool, view: str) -> None:
     """`result` as one JSON object, or as `frugalml.report.views.<view>` renders it for people."""
     if json_out:
         from frugalml.report.console import print_json
@@ -423,17 +470,40 @@ def _emit(result: dict, json_out: bool, view: str, footer: str | None = None) ->
     con = stdout_console()
     for part in getattr(views, view)(result):
         con.print(part)
-    if footer:
-        con.print(footer)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
 def main(argv: list[str] | None = None) -> None:
+    """`frugal`: a user's mistake (bad value, unknown option, FrugalError) is one line on
+    stderr and exit status 2; `frugal GROUP` alone still prints the group's help."""
+    try:  # typer >= 0.25 carries its own copy of click
+        from typer._click import exceptions as click
+    except ImportError:  # pragma: no cover - older typer, click itself
+        from click import exceptions as click
+
     _add_groups()
     try:
-        app(args=argv, prog_name="frugal", standalone_mode=True)
+        rc = app(args=argv, prog_name="frugal", standalone_mode=False)
     except FrugalError as e:
-        print(f"frugal: error: {e}", file=sys.stderr)
+        print(f"frugal: error: {_one_line(e)}", file=sys.stderr)
         sys.exit(2)
+    except click.NoArgsIsHelpError as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.UsageError as e:
+        where = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
+        print(f"frugal: error: {_one_line(e.format_message())}{where}", file=sys.stderr)
+        sys.exit(2)
+    except click.ClickException as e:  # a bad file argument and the like
+        print(f"frugal: error: {_one_line(e.format_message())}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        print("Aborted.", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":

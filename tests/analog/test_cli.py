@@ -164,3 +164,27 @@ def test_a_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     assert resumed["analog"]["history"][0]["test_accuracy"] == straight["analog"]["history"][0]["test_accuracy"]
     assert resumed["accuracy"] == straight["accuracy"]
     assert resumed["analog"]["counts"] == straight["analog"]["counts"]
+
+
+def _frugal(capsys, *args):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+def test_quick_train_and_sweep_print_the_path_show_and_compare_take(capsys, tmp_path):
+    rc, out, _ = _frugal(capsys, "analog", "train", "--quick", "--out", tmp_path / "a")
+    assert rc == 0 and out.strip().splitlines()[-1] == f"-> {tmp_path / 'a'}"
+    cfg = json.loads((tmp_path / "a" / "result.json").read_text())["config"]
+    assert (cfg["train"]["epochs"], cfg["hidden"]) == (1, [32])
+    rc, out, _ = _frugal(capsys, "show", tmp_path / "a", "--json")
+    assert rc == 0 and json.loads(out)["kind"] == "analog.train"
+    # --quick sweeps only the two ends of the grid, one seed; --values given would win
+    rc, out, err = _frugal(capsys, "analog", "sweep", "--param", "noise", "--quick", "--out", tmp_path / "s", "--json")
+    res = json.loads(out)
+    assert rc == 0 and err.strip().splitlines()[-1] == f"-> {tmp_path / 's'}"
+    assert (res["values"], res["seeds"]) == ([0.0, 3.0], [0])
+    rc, out, _ = _frugal(capsys, "compare", tmp_path / "s", "--json")
+    assert rc == 0

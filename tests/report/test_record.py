@@ -81,13 +81,18 @@ def test_payback_hand_computed(tmp_path, frugal_bin):
     p = frugal(frugal_bin, "payback", str(run), "--inferences-per-day", "1000", "--days", "1000", "--json")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    per_inference_saving = 1.5 * 475 / 3.6e6  # J saved x world grid g/kWh / (J per kWh)
-    assert out["break_even_inferences"] == pytest.approx(100 / per_inference_saving)  # 505,263
+    # J saved x the default PUE 1.58 (shared with estimate and track) x world grid g/kWh / (J per kWh)
+    per_inference_saving = 1.5 * 1.58 * 475 / 3.6e6
+    assert out["break_even_inferences"] == pytest.approx(100 / per_inference_saving)  # 319,787
     assert out["break_even_days"] == pytest.approx(100 / per_inference_saving / 1000)
     assert out["saved_co2e_g"] == pytest.approx(per_inference_saving * 1000 * 1000 - 100)
     assert out["assumptions"]["intensity_g_per_kwh"]["value"] == 475
     text = frugal(frugal_bin, "payback", str(run), "--inferences-per-day", "1000")
-    assert "pays back after" in text.stdout and "505" in text.stdout
+    assert "pays back after" in text.stdout and "319" in text.stdout
+    at_desk = json.loads(
+        frugal(frugal_bin, "payback", str(run), "--inferences-per-day", "1000", "--pue", "1.0", "--json").stdout
+    )
+    assert at_desk["break_even_inferences"] == pytest.approx(100 / (1.5 * 475 / 3.6e6))  # 505,263
 
 
 def test_payback_on_a_hardware_profile_from_macs(tmp_path):

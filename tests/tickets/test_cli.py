@@ -1,5 +1,6 @@
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -178,3 +179,78 @@ def test_transfer_to_another_input_size_exits_2_and_names_the_way_out(frugal_bin
 def test_other_bad_input_is_one_line(args, needle, tmp_path):
     e = run(["tickets", *args] + (["--out", str(tmp_path / "x")] if args[0] == "find" else []))
     assert isinstance(e, FrugalError) and needle in str(e) and "\n" not in str(e)
+
+
+def _in_process(capsys, *args) -> tuple[int, str, str]:
+    """`frugal ARGS` through cli.main, in process: (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
+def _printed(text: str) -> str:
+    last = text.strip().splitlines()[-1]
+    assert last.startswith("-> "), text[-500:]
+    return last[3:]
+
+
+def test_quick_find_prints_the_path_stability_and_export_take(capsys, tmp_path):
+    out = tmp_path / "quick"
+    # --quick: digits, 1 level, seed 0 only; --epochs and --controls given here win over it
+    quick = ["tickets", "find", "--quick", "--epochs", "1", "--controls", "random"]
+    rc, stdout, _ = _in_process(capsys, *quick, "--out", out)
+    assert rc == 0 and _printed(stdout) == str(out)
+    cfg = json.loads((out / "config.json").read_text())
+    got = (cfg["data"], cfg["levels"], cfg["seeds"], cfg["train"]["epochs"], cfg["controls"])
+    assert got == ("digits", 1, 1, 1, ["random"])
+    rc, stdout, _ = _in_process(capsys, "tickets", "stability", "--run", _printed(stdout), "--level", "1", "--points=3")
+    assert rc == 0 and _printed(stdout) == str(out / "level_1") and (out / "level_1" / "stability.json").exists()
+    rc, stdout, err = _in_process(capsys, "tickets", "export", "--run", out / "level_1", "--json")
+    res = json.loads(stdout)
+    assert rc == 0 and _printed(err) == res["out"] and Path(res["out"]).is_dir()
+    for lat in res["latency"].values():  # every latency ratio carries its spread, and says if 1 lies within it
+        assert lat["ratio"] == pytest.approx(lat["export_s"] / lat["dense_s"]) and lat["ratio_spread"] >= 0
+        assert lat["within_spread"] == (abs(lat["ratio"] - 1) <= lat["ratio_spread"])
+    assert len(res["warnings"]) == sum(lat["within_spread"] for lat in res["latency"].values())
+    rc, stdout, _ = _in_process(capsys, "tickets", "transfer", "--run", out / "level_1", "--data", "digits:classes=0-4")
+    assert rc == 0 and Path(_printed(stdout)).is_dir() and (Path(_printed(stdout)) / "record.json").exists()
+
+
+def test_ratio_spread_flags_a_ratio_that_its_spread_covers():
+    from frugalml.tickets.exporting import ratio_spread
+
+    r = ratio_spread(0.5, 0.02, 1.0, 0.04)  # 0.5 x (0.02 / 1.0 + 0.04 / 2.0) = 0.02
+    assert r == {"ratio": 0.5, "ratio_spread": pytest.approx(0.02), "within_spread": False}
+    assert ratio_spread(1.0, 0.1, 1.05, 0.1)["within_spread"] is True  # 0.952 +- 0.093
+
+
+def test_a_level_below_its_random_control_warns():
+    from frugalml.tickets.cli import below_random_warnings
+
+    acc = lambda m: {"mean": m, "std": 0.01}  # noqa: E731
+    res = {
+        "levels": [
+            {"level": 0, "remaining": 1.0, "accuracy": acc(0.9), "random_accuracy": None},
+            {"level": 1, "remaining": 0.5, "accuracy": acc(0.88), "random_accuracy": acc(0.85)},
+            {"level": 2, "remaining": 0.25, "accuracy": acc(0.80), "random_accuracy": acc(0.83)},
+        ]
+    }
+    (w,) = below_random_warnings(res)
+    assert w.startswith("level 2 (25.0% remaining)") and "80.00" in w and "83.00" in w
+
+
+def test_default_find_announces_its_length_and_quick_does_not(capsys):
+    from frugalml.report.console import warn_if_long
+    from frugalml.tickets.cli import find_seconds
+    from frugalml.tickets.config import TicketConfig, ticket_training
+
+    default = find_seconds(TicketConfig(), workers=1)
+    # 2 seeds x (1 + 12 levels x 3 trainings) x 30 epochs x 4000 examples x the measured cost
+    assert default == pytest.approx(74 * 30 * 4000 * 6.8e-4)
+    assert warn_if_long(default, "tickets find", "basis") is True
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "tickets find" in line and "1.7 h" in line and "--quick" in line
+    quick = TicketConfig(data="digits", levels=1, seeds=1, train=ticket_training(epochs=2))
+    assert warn_if_long(find_seconds(quick, 1), "tickets find", "basis") is False and capsys.readouterr().err == ""

@@ -107,3 +107,56 @@ def test_demo_step_returns_before_after_rows(tmp_path):
     ev = json.loads((tmp_path / "demo" / "eval.json").read_text())
     assert rows[0]["after"] == pytest.approx(_adaptive_gflops(ev))  # the demo's FLOPs, by hand
     assert rows[0]["before"] == pytest.approx(ev["flops"]["frames"] * ev["flops"]["backbone_flops"][0] / 1e9)
+
+
+def test_train_prints_the_path_eval_takes(capsys, tmp_path):
+    out = tmp_path / "v"
+    small = ["--clips", "16", "--test-clips", "8", "--frames", "6", "--threads", "1"]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        cli.main(["video", "train", "--quick", *small, "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert e.value.code == 0 and stdout.strip().splitlines()[-1] == f"-> {out}"
+    cfg = json.loads((out / "config.json").read_text())  # --quick's stage epochs and widths, our clip counts
+    assert (cfg["n_train"], cfg["backbone"]["epochs"], cfg["backbone_widths"]) == (16, 1, [8, 16, 32])
+    with pytest.raises(SystemExit) as e:
+        cli.main(["video", "eval", "--run", str(out), "--latency-videos", "3", "--json"])
+    std = capsys.readouterr()
+    res = json.loads(std.out)
+    assert e.value.code == 0 and std.err.strip().splitlines()[-1] == f"-> {out}"
+    # 16 clips, 1 epoch a stage: whatever it learnt, the warnings are exactly what the figures say
+    from frugalml.video.cli import collapse_warnings, latency_warnings
+
+    assert res["warnings"] == collapse_warnings(res) + latency_warnings(res["latency"])
+    assert all(w in std.err for w in res["warnings"])
+    q1, q3 = res["latency"]["adaptive_over_uniform_full_quartiles"]
+    assert q1 <= res["latency"]["adaptive_over_uniform_full_median"] <= q3
+
+
+def test_collapsed_policy_and_chance_accuracy_warn():
+    from frugalml.video.cli import collapse_warnings
+
+    usage = {"res64": 0.97, "res32": 0.02, "skip": 0.01, "frames_skipped_over": 0.99}
+    healthy = {"res64": 0.5, "res32": 0.3, "skip": 0.2, "frames_skipped_over": 0.99}
+    assert collapse_warnings({"num_classes": 4, "test_clips": 500, "accuracy": 0.9, "action_usage": healthy}) == []
+    near, collapsed = collapse_warnings({"num_classes": 4, "test_clips": 500, "accuracy": 0.27, "action_usage": usage})
+    assert "near chance (0.250 for 4 classes)" in near and "'res64' takes 97.0%" in collapsed
+
+
+def test_latency_ratio_within_its_quartiles_warns():
+    from frugalml.video.cli import latency_warnings
+
+    lat = {"adaptive_over_uniform_full_median": 0.95, "adaptive_over_uniform_full_quartiles": [0.8, 1.1]}
+    clear = {"adaptive_over_uniform_full_median": 0.5, "adaptive_over_uniform_full_quartiles": [0.45, 0.6]}
+    assert latency_warnings(clear | {"batched": clear}) == []
+    (w,) = latency_warnings(clear | {"batched": lat})
+    assert "batched 0.950 (quartiles 0.800-1.100)" in w
+
+
+def test_default_train_announces_its_length():
+    from frugalml.video.cli import train_seconds
+    from frugalml.video.config import VideoConfig
+
+    seconds, command, basis = train_seconds(VideoConfig())
+    assert seconds == pytest.approx(1000 * (3 * 6 + 3 * 12 + 3 * 3) * 0.03) and seconds > 600
+    assert basis == "1000 clips x 6+12+3 stage epochs"

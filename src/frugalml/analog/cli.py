@@ -10,6 +10,7 @@ import typer
 from frugalml.analog.run import AnalogRunConfig
 from frugalml.errors import FrugalError
 from frugalml.report.cliopts import config_options, parse_seeds, renamed, seeds_option
+from frugalml.report.console import print_saved, warn_if_long
 
 app = typer.Typer(no_args_is_help=True, help="Analog training on crossbar arrays.")
 
@@ -68,6 +69,7 @@ TRAIN_HELP = {
     only=("data", "model", "hidden", "device", "algorithm", "bl", "seed", "io", "refresh", *TRAIN_HELP),
     flags={"device": "preset"},  # the field keeps its name: config.json of earlier runs reads the same
     helps=TRAIN_HELP,
+    quick={"train.epochs": 1, "hidden": [32]},
 )
 def train(
     cfg: AnalogRunConfig,
@@ -85,6 +87,7 @@ def train(
     overrides = {k: v for k, v in {"states": states, "asymmetry": asymmetry, "c2c": noise}.items() if v is not None}
     cfg = replace(cfg, device_overrides=overrides).validate()
     out = out or Path("runs/analog") / cfg.name()
+    warn_if_long(run_seconds(cfg), "analog train", f"{cfg.train.epochs} epochs on {cfg.data}, analog and digital")
     r = run_train(cfg, out, progress=None if not json_out else False)
     if plot:
         plot_curves(
@@ -98,8 +101,25 @@ def train(
     if json_out:
         from frugalml.report.console import print_json
 
-        return print_json(_train_json(r, out))
+        print_json(_train_json(r, out))
+        return print_saved(out, json_out)
     _print_train(cfg, r, out)
+    print_saved(out)
+
+
+# one example through one analog training epoch and its digital twin (hidden 64, BL 31), one
+# thread: `analog train --quick --epochs 3 --hidden 64` minus `--quick` (0.8 s for ~3,600
+# example-epochs, nice'd on a shared 2-core machine), plus RUN_OVERHEAD_S per run. Rough.
+ANALOG_EXAMPLE_EPOCH_S = 2.5e-4
+RUN_OVERHEAD_S = 3.0
+TRAIN_EXAMPLES = {"digits": 1437, "mnist1d": 4000}
+
+
+def run_seconds(cfg: AnalogRunConfig) -> float:
+    """Rough wall time of one analog run and its digital twin (the twin is cheap)."""
+    examples = TRAIN_EXAMPLES.get(cfg.data, 4000)
+    size = sum(cfg.hidden) / 64 * cfg.bl / 31
+    return RUN_OVERHEAD_S + cfg.train.epochs * examples * ANALOG_EXAMPLE_EPOCH_S * max(size, 0.1)
 
 
 def _train_json(r: dict, out: Path) -> dict:
@@ -137,12 +157,16 @@ def _print_train(cfg, r: dict, out: Path) -> None:
     )
     parts = r["analog"]["energy_parts_j"]
     con.print("analog energy by part: " + ", ".join(f"{k} {v:.3g} J" for k, v in parts.items()))
-    con.print(f"run directory: {out}")
 
 
 @app.command(context_settings=renamed({"--device": "--preset"}))
 @config_options(
-    AnalogRunConfig, "base", only=("data", "hidden", "bl", "train.epochs"), helps={"train.epochs": "Epochs per run."}
+    AnalogRunConfig,
+    "base",
+    only=("data", "hidden", "bl", "train.epochs"),
+    helps={"train.epochs": "Epochs per run."},
+    quick={"train.epochs": 1, "hidden": [32], "seeds": "0-0"},
+    quick_also="--values: the default grid's two ends",
 )
 def sweep(
     base: AnalogRunConfig,
@@ -159,9 +183,10 @@ def sweep(
     out: Path = typer.Option(None, help="Sweep directory (default runs/analog/sweep-<param>-<data>)."),
     plot: Path = typer.Option(None, help="Write accuracy vs the parameter as PNG."),
     json_out: bool = JSON,
+    quick: bool = False,  # the --quick flag of config_options: also only the grid's two ends
 ):
     """Accuracy vs number of states, asymmetry or noise (analog vs digital), over seeds."""
-    from frugalml.analog.run import SWEEPS, plot_sweep
+    from frugalml.analog.run import SWEEPS, check_sweep, plot_sweep
     from frugalml.analog.run import sweep as run_sweep
 
     if param not in SWEEPS:
@@ -172,10 +197,17 @@ def sweep(
             vals = [float(v) for v in values.split(",") if v.strip()]
         except ValueError:
             raise FrugalError(f"malformed --values '{values}': expected numbers like 10,100,1000") from None
+    if quick and vals is None:
+        grid = SWEEPS[param][1]
+        vals = [grid[0], grid[-1]]
     algs = tuple(a.strip() for a in algorithm.split(",") if a.strip())
     seed_list = parse_seeds(seeds)
     data = base.data
     out = out or Path("runs/analog") / f"sweep-{param}-{data}"
+    check_sweep(param, base, vals, algs, workers, preset)  # refused before the note on its length
+    runs = len(vals or SWEEPS[param][1]) * len(algs) * len(seed_list)
+    basis = f"{runs} runs of {base.train.epochs} epochs, {workers} worker(s)"
+    warn_if_long(runs * run_seconds(base) / min(workers, 2), "analog sweep", basis)
     payload = run_sweep(
         param, base, out, values=vals, seeds=tuple(seed_list), algorithms=algs, workers=workers, device=preset
     )
@@ -184,10 +216,11 @@ def sweep(
     if json_out:
         from frugalml.report.console import print_json
 
-        return print_json(
+        print_json(
             {k: payload[k] for k in ("param", "device", "values", "seeds", "algorithms", "summary")}
             | {"run_dir": str(out)}
         )
+        return print_saved(out, json_out)
     from frugalml.report.console import stdout_console, table
 
     rows = [
@@ -208,3 +241,4 @@ def sweep(
             rows,
         )
     )
+    print_saved(out)

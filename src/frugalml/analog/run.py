@@ -20,6 +20,8 @@ SWEEPS = {
     "asymmetry": ("ecram", [0.0, 0.1, 0.3, 0.6]),
     "noise": ("gokmen-vlasov", [0.0, 0.3, 1.0, 3.0]),
 }
+# the device parameter each sweep overrides
+SWEEP_KEYS = {"states": "states", "asymmetry": "asymmetry", "noise": "c2c"}
 
 
 def analog_training(**changes) -> TrainConfig:
@@ -55,9 +57,11 @@ class AnalogRunConfig:
     train: TrainConfig = field(default_factory=analog_training)
 
     def validate(self) -> AnalogRunConfig:
+        from frugalml import data
         from frugalml.analog import devices
         from frugalml.analog.tile import ALGORITHMS, IO_PRESETS
 
+        data.entry(self.data)  # an unknown dataset fails here, before a run directory is made
         spec = devices.spec(self.device, **self.device_overrides)
         if self.algorithm not in ALGORITHMS:
             raise FrugalError(f"unknown algorithm '{self.algorithm}' (known: {', '.join(ALGORITHMS)})")
@@ -290,6 +294,20 @@ def _digital_job(cfg: dict, out: str) -> dict:
     return digital_run(AnalogRunConfig.from_dict(cfg), Path(out))
 
 
+def check_sweep(param: str, base: AnalogRunConfig, values, algorithms, workers: int, device: str | None):
+    """Every check `sweep` makes before it writes (each cell's config); returns the base config."""
+    if param not in SWEEPS:
+        raise FrugalError(f"unknown sweep parameter '{param}' (known: {', '.join(SWEEPS)})")
+    base = replace(base, device=device or SWEEPS[param][0]).validate()
+    if workers < 1:
+        raise FrugalError(f"--workers must be >= 1, got {workers}")
+    key = SWEEP_KEYS[param]
+    for alg in algorithms:
+        for v in values or SWEEPS[param][1]:
+            replace(base, algorithm=alg, device_overrides=dict(base.device_overrides, **{key: v})).validate()
+    return base
+
+
 def sweep(
     param: str,
     base: AnalogRunConfig,
@@ -304,10 +322,8 @@ def sweep(
     from frugalml.cost.tracker import Ledger
     from frugalml.files import write_json
 
-    if param not in SWEEPS:
-        raise FrugalError(f"unknown sweep parameter '{param}' (known: {', '.join(SWEEPS)})")
     out = Path(out)
-    base = replace(base, device=device or SWEEPS[param][0]).validate()
+    base = check_sweep(param, base, values, algorithms, workers, device)
     with Ledger(out, children=True, label="analog.sweep") as ledger:
         payload = _sweep_cells(param, base, out, values, seeds, algorithms, workers)
     write_json(out / "sweep.json", payload)
@@ -320,7 +336,7 @@ def _sweep_cells(param: str, base: AnalogRunConfig, out: Path, values, seeds, al
 
     default_values = SWEEPS[param][1]
     values = list(values or default_values)
-    key = {"states": "states", "asymmetry": "asymmetry", "noise": "c2c"}[param]
+    key = SWEEP_KEYS[param]
     digital_dirs = {s: out / "digital" / replace(base, seed=s).digital_key() for s in seeds}
     run_jobs(
         _digital_job,

@@ -19,7 +19,15 @@ from frugalml.errors import FrugalError
 
 LBS_PER_KG = 1 / 0.45359237
 WORLD_G_PER_KWH = 475.0  # IEA 2019 world average, CodeCarbon's own fallback
-DEFAULT_DATACENTRE_PUE = 1.58  # Uptime Institute 2018 survey average, as in Strubell et al.
+# The one PUE default of `frugal estimate`, `frugal track` and `frugal payback`: the industry
+# average data centre (Uptime Institute's global survey: 1.58 in 2018, as Strubell et al. 2019
+# used, and 1.58 again in 2023). A machine on a desk has no data-centre overhead: --pue 1.0.
+DEFAULT_PUE = 1.58
+DEFAULT_PUE_SOURCE = "Uptime Institute global data-centre survey average (2018, as in Strubell et al. 2019)"
+PUE_HELP = (
+    f"Data-centre PUE, facility over IT energy (default {DEFAULT_PUE}: {DEFAULT_PUE_SOURCE}; 1.0 for a desk machine)."
+)
+DEFAULT_DATACENTRE_PUE = DEFAULT_PUE  # the older name
 REGION_ENV = "FRUGAL_REGION"
 
 

@@ -153,9 +153,9 @@ def _energy(power_w, wall_hours: float, pue, intensity, region, notes: dict) -> 
         _note(notes, "energy", None, "kWh", "unknown: give --power-w or a --hardware with a TDP")
         return None, None
     notes.setdefault("power_w", {"value": power_w, "unit": "W", "source": "given"})
-    if pue is None:
-        pue = carbon.DEFAULT_DATACENTRE_PUE
-        _note(notes, "pue", pue, "ratio", "default: Uptime Institute 2018 average")
+    if pue is None or pue == carbon.DEFAULT_PUE:
+        pue = carbon.DEFAULT_PUE
+        _note(notes, "pue", pue, "ratio", f"default: {carbon.DEFAULT_PUE_SOURCE}")
     else:
         _note(notes, "pue", pue, "ratio", "given")
     energy_kwh = power_w * wall_hours * pue / 1000

@@ -28,6 +28,8 @@ def run(
 
     if by not in BY:
         raise FrugalError(f"unknown --by '{by}' (known: {', '.join(BY)})")
+    if threads < 1:
+        raise FrugalError(f"--threads must be >= 1, got {threads}")
     specs = parse_inputs(list(inputs)) if inputs else None
     extra = parse_kws(list(kws or []))
     specs = specs or parse_inputs(models.default_inputs(model))

@@ -62,6 +62,8 @@ class TicketConfig:
             raise FrugalError(f"unknown control '{bad[0]}' (known: {', '.join(CONTROLS)})")
         parse_rewind(self.rewind)
         self.train.validate()
+        if self.train.epochs < 1:
+            raise FrugalError(f"--epochs must be >= 1 (a ticket prunes trained weights), got {self.train.epochs}")
         return self
 
     def to_dict(self) -> dict:

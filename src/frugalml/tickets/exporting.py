@@ -283,10 +283,19 @@ def _export(d: Path, info: dict, fmt: str, out: Path, batch_sizes, measure: bool
                 "export_s": exp_l.median_s,
                 "export_iqr_s": exp_l.iqr_s,
                 "speedup": dense_l.median_s / exp_l.median_s,
-            }
+            } | ratio_spread(exp_l.median_s, exp_l.iqr_s, dense_l.median_s, dense_l.iqr_s)
         result["latency"] = lat
         result["latency_note"] = "measured: torch.utils.benchmark median, 1 thread, this machine"
     return result
+
+
+def ratio_spread(num_s: float, num_iqr_s: float, den_s: float, den_iqr_s: float) -> dict:
+    """The latency ratio num/den of two medians, with its spread: the ratio times the sum of the
+    two relative half-interquartile ranges (a first-order bound). `within_spread`: 1 lies within
+    ratio ± spread, so the measurement does not tell the two apart."""
+    ratio = num_s / den_s
+    spread = ratio * (num_iqr_s / (2 * num_s) + den_iqr_s / (2 * den_s))
+    return {"ratio": ratio, "ratio_spread": spread, "within_spread": abs(ratio - 1) <= spread}
 
 
 def write_export_record(out: Path, result: dict, info: dict, spent: dict) -> Path:

@@ -218,12 +218,20 @@ def stats(values: list[float]) -> dict | None:
     }
 
 
+def check(cfg: TicketConfig) -> TicketConfig:
+    """Every check `find` makes before it writes: the config, the task spec, and that the model
+    builds for the task (the task is cached, so `find` does not load it twice)."""
+    cfg.validate()
+    ds = tasks.load(cfg.data)
+    build_model(cfg.model, ds.input_shape, ds.num_classes, init_seed=cfg.first_seed)
+    return cfg
+
+
 def find(cfg: TicketConfig, out: str | Path, workers: int = 1, progress: bool | None = None) -> dict:
     """Run (or resume) IMP for every seed, then the controls at every pruned level."""
     from frugalml.executor import run_jobs
 
-    cfg.validate()
-    tasks.load(cfg.data)  # bad data specs fail here, before any directory is made
+    check(cfg)
     from frugalml.cost.tracker import Ledger
 
     out = open_run(out, cfg, what="ticket run")

@@ -8,6 +8,7 @@ import typer
 
 from frugalml.errors import FrugalError
 from frugalml.report.cliopts import build, config_options
+from frugalml.report.console import print_saved, warn, warn_if_long
 from frugalml.video.config import VideoConfig
 
 app = typer.Typer(no_args_is_help=True, help="Adaptive video recognition (AR-Net).")
@@ -44,6 +45,15 @@ JSON = typer.Option(False, "--json", help="Print the result as one JSON object o
         "policy.epochs": "Stage 2: policy epochs.",
         "finetune.epochs": "Stage 3: fine-tuning epochs.",
     },
+    quick={
+        "n_train": 96,
+        "n_test": 48,
+        "frames": 8,
+        "backbone_widths": [8, 16, 32],
+        "backbone.epochs": 1,
+        "policy.epochs": 1,
+        "finetune.epochs": 1,
+    },
 )
 def train(
     cfg: VideoConfig,
@@ -57,11 +67,16 @@ def train(
 
     from frugalml.video.training import train as run_train
 
+    if threads is not None and threads < 1:
+        raise FrugalError(f"--threads must be >= 1, got {threads}")
     if threads:
         torch.set_num_threads(threads)
     if epochs is not None:
         cfg = build(cfg, {f"{stage}.epochs": epochs for stage in ("backbone", "policy", "finetune")})
+    cfg.validate()
     data, efficiency_weight, seed = cfg.data, cfg.efficiency_weight, cfg.seed
+    if data in ("synthetic", "synthetic-nocue"):  # a folder's clip count is known only once it is read
+        warn_if_long(*train_seconds(cfg))
     if out is None:
         tag = Path(data).name if data not in ("synthetic", "synthetic-nocue") else data
         out = Path("runs/video") / f"{tag}-w{efficiency_weight:g}-s{seed}"
@@ -74,8 +89,59 @@ def train(
     if json_out:
         from frugalml.report.console import print_json
 
-        return print_json(summary)
-    con.print(f"run directory: {out}  (evaluate with: frugal video eval --run {out})")
+        print_json(summary)
+        return print_saved(out, json_out)
+    con.print(f"evaluate with: frugal video eval --run {out}")
+    print_saved(out)
+
+
+# one clip through one backbone's share of a stage for one epoch (16 frames, 64 px, default
+# widths): `video train --quick --backbone-widths 32,64,128 --frames 16` took 30 s for 96 clips
+# x 9 such units, start-up included, nice'd on a shared 2-core machine. Rough on purpose.
+CLIP_EPOCH_S = 0.03
+
+
+def train_seconds(cfg: VideoConfig) -> tuple[float, str, str]:
+    """Rough wall time of `video train` (for `warn_if_long`): clip-epochs of the three stages,
+    stage 1 and 2 counting every backbone, scaled by frames and the backbones' widths."""
+    epochs = 3 * cfg.backbone.epochs + 3 * cfg.policy.epochs + cfg.finetune.epochs * 3
+    width = sum(a * b for a, b in zip([1, *cfg.backbone_widths], cfg.backbone_widths)) / (32 + 32 * 64 + 64 * 128)
+    seconds = cfg.n_train * epochs * CLIP_EPOCH_S * cfg.frames / 16 * (cfg.size / 64) ** 2 * width
+    basis = f"{cfg.n_train} clips x {cfg.backbone.epochs}+{cfg.policy.epochs}+{cfg.finetune.epochs} stage epochs"
+    return seconds, "video train", basis
+
+
+def _spread(lat: dict) -> str:
+    q1, q3 = lat["adaptive_over_uniform_full_quartiles"]
+    return f"{lat['adaptive_over_uniform_full_median']:.3f} (quartiles {q1:.3f}-{q3:.3f})"
+
+
+def latency_warnings(latency: dict) -> list[str]:
+    """A wall-clock ratio whose spread (quartiles of the per-clip ratios) contains 1."""
+    out = []
+    for what, lat in (("per clip", latency), ("batched", latency.get("batched"))):
+        if (
+            lat
+            and lat["adaptive_over_uniform_full_quartiles"][0] <= 1 <= lat["adaptive_over_uniform_full_quartiles"][1]
+        ):
+            out.append(
+                f"adaptive/uniform-full wall-clock {what} {_spread(lat)} lies within its spread: no measured gain"
+            )
+    return out
+
+
+def collapse_warnings(res: dict) -> list[str]:
+    """A degenerate policy: accuracy near chance, or one action taking over 95% of the choices."""
+    out = []
+    chance = 1 / res["num_classes"]
+    margin = max(0.05, 2 * (chance * (1 - chance) / res["test_clips"]) ** 0.5)
+    if res["accuracy"] <= chance + margin:
+        out.append(f"accuracy {res['accuracy']:.3f} is near chance ({chance:.3f} for {res['num_classes']} classes)")
+    choices = {k: v for k, v in res["action_usage"].items() if k != "frames_skipped_over"}
+    action, share = max(choices.items(), key=lambda kv: kv[1])
+    if share > 0.95:
+        out.append(f"collapsed policy: action '{action}' takes {100 * share:.1f}% of the choices")
+    return out
 
 
 @app.command("eval")
@@ -90,10 +156,14 @@ def eval_cmd(
     if latency_videos < 1:
         raise FrugalError(f"--latency-videos must be >= 1, got {latency_videos}")
     res = evaluate_and_record(run, latency_videos=latency_videos)
+    res["warnings"] = collapse_warnings(res) + latency_warnings(res["latency"])
+    for w in res["warnings"]:
+        warn(w)
     if json_out:
         from frugalml.report.console import print_json
 
-        return print_json(res)
+        print_json(res)
+        return print_saved(run, json_out)
     from frugalml.report.console import fmt_num, stdout_console, table
 
     con = stdout_console()
@@ -109,15 +179,13 @@ def eval_cmd(
     )
     usage = ", ".join(f"{k} {v:.2f}" for k, v in res["action_usage"].items())
     con.print(f"action usage: {usage}")
-    lat = res["latency"]["adaptive_over_uniform_full_median"]
     con.print(
-        f"adaptive/uniform-full: FLOPs {res['gflops_ratio_vs_uniform_full']:.3f}, wall-clock {lat:.3f} "
-        "(median of per-clip ratios, 1 thread)"
+        f"adaptive/uniform-full: FLOPs {res['gflops_ratio_vs_uniform_full']:.3f}, wall-clock "
+        f"{_spread(res['latency'])} (median of per-clip ratios, 1 thread)"
     )
     if "batched" in res["latency"]:
         b = res["latency"]["batched"]
-        ratio = b["adaptive_over_uniform_full_median"]
-        con.print(f"  in batches of {b['clips_per_batch']} clips: wall-clock {ratio:.3f}")
+        con.print(f"  in batches of {b['clips_per_batch']} clips: wall-clock {_spread(b)}")
     ev = res.get("evidence")
     if ev:
         con.print(
@@ -127,3 +195,4 @@ def eval_cmd(
         )
     for p in res.get("plots", []):
         con.print(f"plot: {p}")
+    print_saved(run)

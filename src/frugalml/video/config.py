@@ -6,6 +6,7 @@ Torch-free, so `frugal video` can build its options from the dataclass without l
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from frugalml.errors import FrugalError
 from frugalml.trainconfig import TrainConfig
@@ -50,10 +51,18 @@ class VideoConfig:
         return {"backbone": self.backbone, "policy": self.policy, "finetune": self.finetune}
 
     def validate(self) -> None:
+        """Every check a run can make before it writes anything (`frugal video train` runs this
+        before its --out directory is created, so a bad value never binds a directory)."""
+        if self.data not in ("synthetic", "synthetic-nocue") and not Path(self.data).is_dir():
+            raise FrugalError(f"--data must be 'synthetic', 'synthetic-nocue' or a folder of clips, got '{self.data}'")
+        if self.n_train < 1 or self.n_test < 1:
+            raise FrugalError(f"--clips and --test-clips must be >= 1, got {self.n_train} and {self.n_test}")
         if not 0 <= self.efficiency_weight < 1:
             raise FrugalError(f"--efficiency-weight must be in [0, 1), got {self.efficiency_weight}")
         if self.frames < 1 or min(t.epochs for t in self.stages().values()) < 0:
-            raise FrugalError("frames must be >= 1 and epochs >= 0")
+            raise FrugalError("--frames must be >= 1 and epochs >= 0")
+        for stage in self.stages().values():
+            stage.validate()
         if sorted(self.resolutions, reverse=True) != list(self.resolutions) or len(set(self.resolutions)) < 1:
             raise FrugalError(f"resolutions must be distinct and in decreasing order, got {self.resolutions}")
         if self.resolutions[0] > self.size or self.policy_res > self.size or min(self.resolutions) < 8:

@@ -24,6 +24,12 @@ from frugalml.video.infer import (
 )
 
 
+def _quartiles(values: torch.Tensor) -> list[float]:
+    """The first and third quartiles: the spread of a per-clip ratio."""
+    q = torch.quantile(values.double(), torch.tensor([0.25, 0.75], dtype=torch.float64))
+    return [float(q[0]), float(q[1])]
+
+
 def _acc(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float((logits.argmax(1) == y).float().mean())
 
@@ -117,6 +123,7 @@ def evaluate_run(
         "run_dir": str(run),
         "data": cfg.data,
         "test_clips": len(y),
+        "num_classes": ds.num_classes,
         "accuracy": _acc(logits, y),
         "gflops_per_video": float(flops.mean()) / 1e9,
         "action_usage": action_usage(actions, names),
@@ -218,6 +225,7 @@ def _add_latency(result: dict, ev: _Run, fns: dict, baselines: dict, latency_vid
         "threads": 1,
         "videos": len(videos),
         "adaptive_over_uniform_full_median": float(ratios.median()),
+        "adaptive_over_uniform_full_quartiles": _quartiles(ratios),
         "adaptive_over_uniform_full_cpu_median": float(cpu_ratios.median()),
         "summary": summ,
         "note": "wall-clock per video (batch of one clip), interleaved in one run; other jobs may share the CPU",
@@ -231,6 +239,7 @@ def _add_latency(result: dict, ev: _Run, fns: dict, baselines: dict, latency_vid
         "clips_per_batch": latency_batch,
         "batches": len(batches),
         "adaptive_over_uniform_full_median": float(bratios.median()),
+        "adaptive_over_uniform_full_quartiles": _quartiles(bratios),
         "ms_per_video": {k: v["median_ms"] / latency_batch for k, v in batched["summary"].items()},
     }
     for k, v in baselines.items():
