@@ -427,13 +427,38 @@ def _emit(result: dict, json_out: bool, view: str, footer: str | None = None) ->
         con.print(footer)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> None:
+    """`frugal`: a user's mistake (bad value, unknown option, FrugalError) is one line on
+    stderr and exit status 2; `frugal GROUP` alone still prints the group's help."""
+    try:  # typer >= 0.25 carries its own copy of click
+        from typer._click import exceptions as click
+    except ImportError:  # pragma: no cover - older typer, click itself
+        from click import exceptions as click
+
     _add_groups()
     try:
-        app(args=argv, prog_name="frugal", standalone_mode=True)
+        rc = app(args=argv, prog_name="frugal", standalone_mode=False)
     except FrugalError as e:
-        print(f"frugal: error: {e}", file=sys.stderr)
+        print(f"frugal: error: {_one_line(e)}", file=sys.stderr)
         sys.exit(2)
+    except click.NoArgsIsHelpError as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.UsageError as e:
+        where = f" (see: {e.ctx.command_path} --help)" if e.ctx is not None else ""
+        print(f"frugal: error: {_one_line(e.format_message())}{where}", file=sys.stderr)
+        sys.exit(2)
+    except click.ClickException as e:  # a bad file argument and the like
+        print(f"frugal: error: {_one_line(e.format_message())}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        print("Aborted.", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(rc if isinstance(rc, int) else 0)
 
 
 if __name__ == "__main__":
