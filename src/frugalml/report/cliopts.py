@@ -176,16 +176,23 @@ def config_options(
     skip: Iterable[str] = (),
     flags: dict[str, str] | None = None,
     helps: dict[str, str] | None = None,
+    quick: dict[str, Any] | None = None,
 ):
     """Decorator: the command's `param` argument becomes one option per config field.
 
     `only`/`skip` pick fields by dotted path, `flags` renames an option (path -> name
     without dashes), `helps` replaces a field's help text for this command.
+
+    `quick` adds a `--quick` flag, a smoke-sized run: its values (by dotted config path, or by
+    the name of one of the command's own parameters) replace the defaults of the options the
+    user did not give on the command line; an option given explicitly always wins. A command
+    with a `quick` parameter of its own receives the flag's value too.
     """
     import typer
 
     only = None if only is None else set(only)
     specs = _specs(cls, cls(), "", only, set(skip), flags or {}, helps or {})
+    quick = dict(quick or {})
 
     def decorate(fn):
         sig = inspect.signature(fn, eval_str=True)
@@ -194,9 +201,18 @@ def config_options(
         clash = [s.flag for s in specs if s.name in taken]
         if clash:
             raise TypeError(f"{fn.__name__}: config options {clash} clash with the command's own parameters")
+        by_path = {s.path: s for s in specs}
+        unknown = [k for k in quick if k not in by_path and k not in taken]
+        if unknown:
+            raise TypeError(f"{fn.__name__}: quick values for {unknown}, which are not options of the command")
+        own_quick = "quick" in taken
 
         @functools.wraps(fn)
         def command(**kwargs):
+            if quick and kwargs["quick"]:
+                _apply_quick(kwargs, quick, by_path)
+            if quick and not own_quick:
+                kwargs.pop("quick")
             values = {}
             for s in specs:
                 v = kwargs.pop(s.name)
@@ -212,12 +228,60 @@ def config_options(
             )
             for s in specs
         ]
-        params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        params += [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own if not (quick and p.name == "quick")]
+        if quick:
+            params.append(_quick_param(quick, by_path))
         command.__signature__ = sig.replace(parameters=params)
         command.__annotations__ = {p.name: p.annotation for p in params}
         return command
 
     return decorate
+
+
+def _cli_text(value) -> Any:
+    """A quick value as the option would read it from the command line (lists comma-separated)."""
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else value
+
+
+def quick_help(quick: dict[str, Any], by_path: dict[str, _Spec] | None = None) -> str:
+    """The help line of `--quick`: the options it sets and their values."""
+    by_path = by_path or {}
+    parts = [
+        f"{by_path[k].flag if k in by_path else '--' + k.replace('_', '-')} {_cli_text(v)}" for k, v in quick.items()
+    ]
+    return f"A smoke-sized run of the whole path: {', '.join(parts)} (options you give still win)."
+
+
+def _quick_param(quick: dict[str, Any], by_path: dict[str, _Spec]) -> inspect.Parameter:
+    import typer
+
+    return inspect.Parameter(
+        "quick",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=typer.Option(False, "--quick", help=quick_help(quick, by_path)),
+        annotation=bool,
+    )
+
+
+def given_on_command_line(name: str) -> bool:
+    """Whether the current command's parameter `name` came from the command line (or the
+    environment), not from its default. Outside a click context (a direct call), False."""
+    try:  # typer >= 0.25 carries its own copy of click
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - older typer, click itself
+        from click import get_current_context
+
+    ctx = get_current_context(silent=True)
+    source = None if ctx is None else ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _apply_quick(kwargs: dict[str, Any], quick: dict[str, Any], by_path: dict[str, _Spec]) -> None:
+    """`--quick`: its values replace those of the options the user did not give."""
+    for key, value in quick.items():
+        name = by_path[key].name if key in by_path else key
+        if not given_on_command_line(name):
+            kwargs[name] = _cli_text(value) if key in by_path and by_path[key].parse is not None else value
 
 
 def config_from_dict(cls, data: dict, where: str = "config"):
