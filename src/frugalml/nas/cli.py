@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from frugalml.report.cliopts import renamed
+from frugalml.errors import FrugalError
+from frugalml.report.cliopts import given_on_command_line, quick_help, renamed
 
 app = typer.Typer(no_args_is_help=True, help="Hardware-aware architecture search (HAT / Once-for-All).")
 
@@ -20,6 +21,54 @@ TARGET = typer.Option(
 )
 SEED = typer.Option(0, help="Seed of the random choices (sampling, search).")
 RENAMED = renamed({"--supernet": "--run", "--device": "--target"})
+LONG_S = 600  # a default run longer than this says so before it starts
+
+# --quick: smoke-sized values of the options the user did not give (the whole chain runs in minutes)
+QUICK_TRAIN = {"epochs": 3}
+QUICK_LATENCY = {"samples": 20}
+QUICK_SEARCH = {"population": 16, "parents": 4, "mutations": 6, "crossovers": 6, "iterations": 3, "speed_check": 2}
+QUICK_PARETO = {"population": 8, "generations": 3}
+# seconds per supernet epoch on the full data, measured on the 2-core development VM (sandwich, 2 subnets)
+EPOCH_S = {"cnn": 10.5, "transformer": 11.5, "pointvoxel": 15.0}
+
+
+def _quick(on: bool, table: dict, values: dict) -> dict:
+    """`--quick`: the table's values for the options not given on the command line."""
+    if not on:
+        return values
+    return values | {k: v for k, v in table.items() if not given_on_command_line(k)}
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise FrugalError(message)
+
+
+def _note_long(seconds: float, what: str) -> None:
+    """One line on stderr, before starting, when a run will take longer than `LONG_S`."""
+    import sys
+
+    if seconds > LONG_S:
+        print(f"note: {what} takes about {seconds / 60:.0f} min here; --quick runs a smoke-sized one", file=sys.stderr)
+
+
+def _warn(res: dict, message: str) -> None:
+    """A degenerate result: one line on stderr, and in the JSON under `warnings`."""
+    import sys
+
+    res.setdefault("warnings", []).append(message)
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def supernet_run(path: Path) -> Path:
+    """`--run` as the chain prints it: the supernet's run directory, or a run directory of
+    `nas latency/search/pareto` inside it (`<supernet>/latency/<target>`, `<supernet>/search/...`)."""
+    from frugalml.nas.supernet import META
+
+    if not (path / META).is_file() and path.parent.name in ("latency", "search"):
+        if (path.parent.parent / META).is_file():
+            return path.parent.parent
+    return path
 
 
 def _print(obj, json_out: bool, human) -> None:
@@ -31,6 +80,12 @@ def _print(obj, json_out: bool, human) -> None:
         from frugalml.report.console import stdout_console
 
         human(stdout_console())
+
+
+def _saved(path, json_out: bool) -> None:
+    from frugalml.report.console import print_saved
+
+    print_saved(path, json_out)
 
 
 def _space_or_error(name: str) -> None:
@@ -69,20 +124,30 @@ def train(
     ),
     lr: float = typer.Option(0.003, help="Adam learning rate."),
     seed: int = typer.Option(0, help="Seed of initialisation, data order and sub-network sampling."),
-    quick: bool = typer.Option(False, help="Small data set (tests)."),
-    out: Path = typer.Option(None, help="Run directory (default runs/nas/<space>-s<seed>)."),
+    quick: bool = typer.Option(False, help=quick_help(QUICK_TRAIN).replace("path: ", "path: the small data set, ")),
+    out: Path = typer.Option(
+        None, help="Run directory (default runs/nas/<space>-s<seed>, -quick added under --quick)."
+    ),
     json_out: bool = JSON,
 ):
     """Train the weight-sharing supernet (resumes if killed)."""
     from frugalml.nas import records
     from frugalml.nas.supernet import SupernetConfig, supernet_training
 
+    epochs = _quick(quick, QUICK_TRAIN, {"epochs": epochs})["epochs"]
     _space_or_error(space)
+    _check(sampling in ("uniform", "sandwich"), f"unknown --sampling '{sampling}' (uniform, sandwich)")
+    _check(epochs >= 1, f"--epochs must be >= 1, got {epochs}")
+    _check(subnets >= 0, f"--subnets must be >= 0, got {subnets}")
+    _check(lr > 0, f"--lr must be > 0, got {lr:g}")
+    _check(out is None or not out.is_file(), f"--out {out} is a file, not a directory")
     train = supernet_training(epochs=epochs, lr=lr)
     cfg = SupernetConfig(
         space=space, sampling=sampling, subnets=subnets, distill=distill, seed=seed, quick=quick, train=train
     )
-    out = out or Path("runs/nas") / f"{space}-s{seed}"
+    out = out or Path("runs/nas") / f"{space}-s{seed}{'-quick' if quick else ''}"
+    if not quick and not (out / "result.json").exists():
+        _note_long(epochs * EPOCH_S.get(space, 0.0), f"training the '{space}' supernet {epochs} epochs")
     res = records.train(cfg, out, progress=None if not json_out else False)
     res = {"run_dir": str(out)} | {k: v for k, v in res.items() if k != "history"} | {"final": res["history"][-1]}
 
@@ -93,22 +158,25 @@ def train(
             f"({res['params']:,} params); largest sub-network val accuracy {f['test_accuracy']:.3f} "
             f"(before BN recalibration), smallest {res['smallest_val_accuracy']:.3f} (recalibrated)"
         )
-        con.print(f"run directory: {out}")
 
     _print(res, json_out, human)
+    _saved(out, json_out)
 
 
 @app.command("latency", context_settings=RENAMED)
 def latency_cmd(
     run: Path = RUN,
     target: str = TARGET,
-    samples: int = typer.Option(300, help="Sub-networks to measure."),
+    samples: int = typer.Option(300, help="Sub-networks to measure (at least 10 on a measured target)."),
     seed: int = SEED,
+    quick: bool = typer.Option(False, help=quick_help(QUICK_LATENCY)),
     json_out: bool = JSON,
 ):
     """Measure sub-networks on a target, fit the latency predictors, report their error vs the noise floor."""
     from frugalml.nas import records
 
+    samples = _quick(quick, QUICK_LATENCY, {"samples": samples})["samples"]
+    run = supernet_run(run)
     res = records.latency(run, target, samples, seed=seed, progress=False if json_out else None)
     for k in ("mlp", "lut"):
         if k in res:
@@ -119,7 +187,6 @@ def latency_cmd(
 
         if res["modelled"]:
             con.print(f"{target}: modelled target ({res['note']})")
-            con.print(f"run directory: {res['run_dir']}")
             return
         rows = []
         for name, label in (
@@ -137,9 +204,9 @@ def latency_cmd(
                 rows,
             )
         )
-        con.print(f"run directory: {res['run_dir']}")
 
     _print(res, json_out, human)
+    _saved(res["run_dir"], json_out)
 
 
 @app.command("search", context_settings=RENAMED)
@@ -159,42 +226,67 @@ def search_cmd(
         help="Re-measure this many nets of the latency data near the budget first and scale the predictor "
         "by the target's speed now (0: trust the predictor as fitted).",
     ),
+    quick: bool = typer.Option(False, help=quick_help(QUICK_SEARCH)),
     json_out: bool = JSON,
 ):
     """Evolutionary search (HAT settings by default) for the most accurate sub-network under a budget."""
     from frugalml.nas import records
     from frugalml.nas.search import EvolutionConfig
 
-    cfg = EvolutionConfig(
-        population=population,
-        parents=parents,
-        mutations=mutations,
-        crossovers=crossovers,
-        iterations=iterations,
-        mutate_prob=mutate_prob,
-        seed=seed,
+    given = {"population": population, "parents": parents, "mutations": mutations, "crossovers": crossovers}
+    given |= {"iterations": iterations, "speed_check": speed_check}
+    v = _quick(quick, QUICK_SEARCH, given)
+    _check(latency_ms > 0, f"--latency-ms must be > 0 (a latency budget in ms), got {latency_ms:g}")
+    _check(v["population"] >= 1, f"--population must be >= 1, got {v['population']}")
+    _check(
+        1 <= v["parents"] <= v["population"],
+        f"--parents must be in 1..{v['population']} (--population), got {v['parents']}",
     )
+    _check(v["mutations"] >= 0 and v["crossovers"] >= 0, "--mutations and --crossovers must be >= 0")
+    _check(v["iterations"] >= 1, f"--iterations must be >= 1, got {v['iterations']}")
+    _check(0 <= mutate_prob <= 1, f"--mutate-prob must be in [0, 1], got {mutate_prob:g}")
+    _check(v["speed_check"] >= 0, f"--speed-check must be >= 0, got {v['speed_check']}")
+    speed = v.pop("speed_check")
+    cfg = EvolutionConfig(**v, mutate_prob=mutate_prob, seed=seed)
     res = records.search(
-        run, target, latency_ms, cfg, progress=False if json_out else None, speed_check=max(speed_check, 0)
+        supernet_run(run),
+        target,
+        latency_ms,
+        cfg,
+        progress=False if json_out else None,
+        speed_check=speed,
+        note=_note_long,
     )
     res.pop("history", None)
-
-    def human(con):
-        if res["speed_check"]:
-            con.print(
-                f"speed check: {target} runs {res['speed_check']['factor']:.2f}x the latency predictor "
-                f"({len(res['speed_check']['references'])} nets re-measured near the budget)"
-            )
-        con.print(
-            f"best under {latency_ms:g} ms on {target}: val accuracy {res['accuracy']:.3f}, test "
-            f"{res['test_accuracy']:.3f}; predicted {res['predicted_latency_ms']:.3f} ms, measured "
-            f"{res['measured_latency_ms']:.3f} ms; {res['macs']:,} MACs; {res['evaluations']} sub-networks "
-            f"evaluated in {res['search_seconds']:.1f} s"
+    measured = res.get("measured_latency_ms")
+    if measured is not None and not res["modelled"] and measured > latency_ms:
+        _warn(
+            res,
+            f"the winner measures {measured:.3f} ms on {target}, over the {latency_ms:g} ms budget "
+            f"by {100 * (measured / latency_ms - 1):.1f}%: lower --latency-ms or remeasure with `frugal nas latency`",
         )
-        con.print(f"arch: {res['arch']}")
-        con.print(f"run directory: {res['run_dir']}")
+    _print(res, json_out, lambda con: _print_search(con, res, target, latency_ms))
+    _saved(res["run_dir"], json_out)
 
-    _print(res, json_out, human)
+
+def _print_search(con, res: dict, target: str, latency_ms: float) -> None:
+    sc = res["speed_check"]
+    if sc:
+        ratios = [r["now_ms"] / r["data_ms"] for r in sc["references"]]
+        con.print(
+            f"speed check: {target} runs {sc['factor']:.2f}x the latency predictor "
+            f"(spread {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} nets re-measured near the budget)"
+        )
+    if res["modelled"]:  # a hardware profile: the roofline model is the predictor and the measurement
+        latency = f"modelled {res['measured_latency_ms']:.3f} ms"
+    else:
+        latency = f"predicted {res['predicted_latency_ms']:.3f} ms, measured {res['measured_latency_ms']:.3f} ms"
+    con.print(
+        f"best under {latency_ms:g} ms on {target}: val accuracy {res['accuracy']:.3f}, test "
+        f"{res['test_accuracy']:.3f}; {latency}; {res['macs']:,} MACs; {res['evaluations']} sub-networks "
+        f"evaluated in {res['search_seconds']:.1f} s"
+    )
+    con.print(f"arch: {res['arch']}")
 
 
 @app.command(context_settings=RENAMED)
@@ -204,12 +296,16 @@ def pareto(
     population: int = typer.Option(40, help="Sub-networks per generation."),
     generations: int = typer.Option(15, help="NSGA-II generations."),
     seed: int = SEED,
+    quick: bool = typer.Option(False, help=quick_help(QUICK_PARETO)),
     json_out: bool = JSON,
 ):
     """NSGA-II accuracy/latency front vs random search with the same number of evaluations."""
     from frugalml.nas import records
 
-    res = records.pareto(run, target, population, generations, seed=seed)
+    v = _quick(quick, QUICK_PARETO, {"population": population, "generations": generations})
+    _check(v["population"] >= 2, f"--population must be >= 2, got {v['population']}")
+    _check(v["generations"] >= 1, f"--generations must be >= 1, got {v['generations']}")
+    res = records.pareto(supernet_run(run), target, v["population"], v["generations"], seed=seed, note=_note_long)
 
     def human(con):
         from frugalml.report.console import fmt_num, table
@@ -220,6 +316,7 @@ def pareto(
             f"{res['evaluations']} evaluations each; hypervolume NSGA-II {fmt_num(hv['nsga2'])} vs random "
             f"{fmt_num(hv['random'])} (reference: error 1, {ref} ms)"
         )
+        how = "modelled" if res["modelled"] else "measured"
         rows = [
             [
                 fmt_num(m["predicted_latency_ms"]),
@@ -229,12 +326,10 @@ def pareto(
             ]
             for m in res["measured_front"]
         ]
-        con.print(
-            table(f"front on {target} (measured members)", ["predicted ms", "measured ms", "test acc", "MACs"], rows)
-        )
-        con.print(f"run directory: {res['run_dir']}")
+        con.print(table(f"front on {target} ({how} members)", ["predicted ms", f"{how} ms", "test acc", "MACs"], rows))
 
     _print(res, json_out, human)
+    _saved(res["run_dir"], json_out)
 
 
 @app.command(context_settings=renamed({"--supernet": "--run"}))
@@ -251,21 +346,41 @@ def export(
 ):
     """Write a sub-network as a standalone module: arch.json + model.safetensors."""
     from frugalml.nas import records
-    from frugalml.nas.pipeline import read_arch
     from frugalml.nas.supernet import load_supernet
 
-    if arch.is_dir():  # a search's run directory: the result its record names
-        from frugalml.errors import FrugalError
-        from frugalml.report import record
-
-        result = record.read(arch).get("artifacts", {}).get("result")
-        if result is None:
-            raise FrugalError(f"{arch} is not a `frugal nas search` run directory (its record names no result)")
-        arch = arch / result
+    _check(finetune_epochs >= 0, f"--finetune-epochs must be >= 0, got {finetune_epochs}")
+    _check(not out.is_file(), f"--out {out} is a file, not a directory")
+    run = supernet_run(run)
     space, _, _ = load_supernet(run)
-    res = records.export(run, read_arch(space, arch), out, finetune_epochs=finetune_epochs)
+    arch = _arch_of(space, arch)
+    res = records.export(run, arch, out, finetune_epochs=finetune_epochs)
 
     def human(con):
-        con.print(f"exported to {out}: test accuracy {res['test_accuracy']:.3f}, {res['macs']:,} MACs")
+        acc = f"test accuracy {res['test_accuracy']:.3f}"
+        if "test_accuracy_finetuned" in res:
+            acc = (
+                f"test accuracy {res['test_accuracy_finetuned']:.3f} after {finetune_epochs} epochs of fine-tuning "
+                f"({res['test_accuracy']:.3f} before)"
+            )
+        con.print(f"exported: {acc}, {res['macs']:,} MACs")
 
     _print(res, json_out, human)
+    _saved(out, json_out)
+
+
+def _arch_of(space, path: Path) -> dict:
+    """`--arch`: an architecture JSON, a search result JSON, or a `frugal nas search` run directory."""
+    from frugalml.nas.pipeline import read_arch
+
+    if path.is_dir():  # a search's run directory: the result its record names
+        from frugalml.report import record
+
+        rec = record.read(path) if (path / record.FILENAME).is_file() else {}
+        if rec.get("kind") != "nas.search" or "result" not in rec.get("artifacts", {}):
+            what = f"a {rec['kind']} run" if rec.get("kind") else "no record.json"
+            raise FrugalError(f"--arch {path} is not a `frugal nas search` run directory ({what})")
+        path = path / rec["artifacts"]["result"]
+    try:
+        return read_arch(space, path)
+    except FrugalError as e:
+        raise FrugalError(f"--arch: {e}" if str(path) in str(e) else f"--arch {path}: {e}") from None

@@ -20,7 +20,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 from frugalml.cost.currency import MEASURED, MODELLED, Cost
-from frugalml.nas import latency as lat
 from frugalml.nas import pipeline
 from frugalml.report import record
 
@@ -76,7 +75,8 @@ def search(run: str | Path, device: str, budget_ms: float, cfg, **kw) -> dict:
     Returns the search result with `run_dir` added."""
     from frugalml.cost.tracker import Ledger
 
-    lat.check_device(device)  # before creating its run directory
+    pipeline.check_search(run, device, budget_ms, kw.get("latency_run"), kw.get("calibrated", True))
+    cfg.validate()  # all before creating its run directory
     out = search_dir(run, device, budget_ms)
     out.mkdir(parents=True, exist_ok=True)
     # CPU-seconds mode, as every NAS step (see `pipeline`): machine-wide power would charge other jobs
@@ -178,7 +178,7 @@ def latency(run: str | Path, device: str, samples: int, seed: int = 0, **kw) -> 
     on a modelled device, whose latency is the model itself). Returns the result with `run_dir`."""
     from frugalml.cost.tracker import Ledger
 
-    lat.check_device(device)  # before creating its run directory
+    pipeline.check_latency(run, device, samples)  # before creating its run directory
     out = Path(run) / "latency" / device
     out.mkdir(parents=True, exist_ok=True)
     with Ledger(out, children=True, label="nas.latency", use_codecarbon=False) as ledger:
@@ -224,7 +224,7 @@ def pareto(run: str | Path, device: str, population: int, generations: int, seed
     evaluations; points = the measured front members (test accuracy, MACs, latency)."""
     from frugalml.cost.tracker import Ledger
 
-    lat.check_device(device)  # before creating its run directory
+    pipeline.check_pareto(run, device, kw.get("latency_run"))  # before creating its run directory
     out = Path(run) / "search" / f"{device}-pareto"
     out.mkdir(parents=True, exist_ok=True)
     with Ledger(out, children=True, label="nas.pareto", use_codecarbon=False) as ledger:
