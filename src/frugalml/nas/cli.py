@@ -255,7 +255,7 @@ def search_cmd(
         cfg,
         progress=False if json_out else None,
         speed_check=speed,
-        note=_note_long,
+        note=None if quick else _note_long,
     )
     res.pop("history", None)
     measured = res.get("measured_latency_ms")
@@ -305,7 +305,9 @@ def pareto(
     v = _quick(quick, QUICK_PARETO, {"population": population, "generations": generations})
     _check(v["population"] >= 2, f"--population must be >= 2, got {v['population']}")
     _check(v["generations"] >= 1, f"--generations must be >= 1, got {v['generations']}")
-    res = records.pareto(supernet_run(run), target, v["population"], v["generations"], seed=seed, note=_note_long)
+    res = records.pareto(
+        supernet_run(run), target, v["population"], v["generations"], seed=seed, note=None if quick else _note_long
+    )
 
     def human(con):
         from frugalml.report.console import fmt_num, table
