@@ -124,7 +124,9 @@ def train(
     ),
     lr: float = typer.Option(0.003, help="Adam learning rate."),
     seed: int = typer.Option(0, help="Seed of initialisation, data order and sub-network sampling."),
-    quick: bool = typer.Option(False, help=quick_help(QUICK_TRAIN).replace("path: ", "path: the small data set, ")),
+    quick: bool = typer.Option(
+        False, "--quick", help=quick_help(QUICK_TRAIN).replace("path: ", "path: the small data set, ")
+    ),
     out: Path = typer.Option(
         None, help="Run directory (default runs/nas/<space>-s<seed>, -quick added under --quick)."
     ),
@@ -169,7 +171,7 @@ def latency_cmd(
     target: str = TARGET,
     samples: int = typer.Option(300, help="Sub-networks to measure (at least 10 on a measured target)."),
     seed: int = SEED,
-    quick: bool = typer.Option(False, help=quick_help(QUICK_LATENCY)),
+    quick: bool = typer.Option(False, "--quick", help=quick_help(QUICK_LATENCY)),
     json_out: bool = JSON,
 ):
     """Measure sub-networks on a target, fit the latency predictors, report their error vs the noise floor."""
@@ -226,7 +228,7 @@ def search_cmd(
         help="Re-measure this many nets of the latency data near the budget first and scale the predictor "
         "by the target's speed now (0: trust the predictor as fitted).",
     ),
-    quick: bool = typer.Option(False, help=quick_help(QUICK_SEARCH)),
+    quick: bool = typer.Option(False, "--quick", help=quick_help(QUICK_SEARCH)),
     json_out: bool = JSON,
 ):
     """Evolutionary search (HAT settings by default) for the most accurate sub-network under a budget."""
@@ -296,7 +298,7 @@ def pareto(
     population: int = typer.Option(40, help="Sub-networks per generation."),
     generations: int = typer.Option(15, help="NSGA-II generations."),
     seed: int = SEED,
-    quick: bool = typer.Option(False, help=quick_help(QUICK_PARETO)),
+    quick: bool = typer.Option(False, "--quick", help=quick_help(QUICK_PARETO)),
     json_out: bool = JSON,
 ):
     """NSGA-II accuracy/latency front vs random search with the same number of evaluations."""

@@ -64,7 +64,7 @@ def train(
     scenes_test: int = typer.Option(16, help="Generated test scenes."),
     points: int = typer.Option(2048, help="Points per scene."),
     data_seed: int = typer.Option(0, help="Seed of the generated scenes."),
-    quick: bool = typer.Option(False, help=quick_help(QUICK_TRAIN)),
+    quick: bool = typer.Option(False, "--quick", help=quick_help(QUICK_TRAIN)),
     out: Path = typer.Option(
         None,
         help="Model directory (default runs/pointcloud/<arch>-w<width>-v<voxel>-s<seed>, -quick added under --quick).",
