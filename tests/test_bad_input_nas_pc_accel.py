@@ -57,6 +57,7 @@ NAS = [
     ),
     (["nas", "export", "--run", "SN", "--arch", "SN/nas.json", "--out", "OUT"], "architecture lacks gene", "OUT"),
     (["nas", "export", "--run", "SN", "--arch", "ARCH", "--out", "FILE"], "--out FILE is a file", "FILE"),
+    (["nas", "export", "--run", "SN", "--arch", "ARCH", "--out", "OUT", "--target", "cray-1"], "cray-1", "OUT"),
 ]
 
 PC = ["--scenes-train", "2", "--scenes-test", "1", "--points", "256"]

@@ -136,3 +136,43 @@ def test_a_long_search_says_so_with_its_estimate(chain, capsys, monkeypatch):
     _, err = frugal(capsys, *args, "--parents", "2", "--mutations", "2", "--crossovers", "2", "--iterations", "2")
     notes = [line for line in err.splitlines() if line.startswith("note:")]
     assert len(notes) == 1 and notes[0].startswith("note: this search (10 evaluations at most) takes about")
+
+
+def test_export_compares_its_latency_with_the_largest_and_shows_the_spread(chain, tmp_path, capsys):
+    from frugalml.files import write_json
+    from frugalml.models import space as spaces
+    from frugalml.report import record
+
+    root, _ = chain
+    write_json(tmp_path / "small.json", spaces.get("cnn").smallest())
+    args = ["nas", "export", "--run", root / "sn", "--arch", tmp_path / "small.json", "--target", "host-1t"]
+    out, _ = frugal(capsys, *args, "--out", tmp_path / "exp")
+    m = record.read(tmp_path / "exp")
+    line = next(line for line in out.splitlines() if line.startswith("latency on host-1t"))
+    assert "spread" in line and "over 8 rounds" in line
+    before, after = m["before"]["latency_s"], m["after"]["latency_s"]
+    assert after < before  # the smallest sub-network against the largest, measured
+    assert f"{after * 1e3:.3f} ms vs {before * 1e3:.3f} ms" in line
+
+    out, err = frugal(capsys, *args[:-2], "--target", "rpi4", "--out", tmp_path / "exp2", "--json")
+    lat = json.loads(out)["latency"]
+    assert lat["modelled"] and "spread" not in lat and "warnings" not in json.loads(out)
+    assert lat["ratio"] == pytest.approx(lat["latency_ms"] / lat["largest_ms"])
+
+
+def test_export_warns_when_the_ratio_is_within_its_spread(chain, tmp_path, capsys, monkeypatch):
+    """Every timing equal: each round's ratio is 1, so the spread holds 1 - no measured difference."""
+    from frugalml.nas import latency
+
+    root, _ = chain
+    monkeypatch.setattr(latency, "time_module", lambda *a, **k: 1e-3)
+    args = ["nas", "export", "--run", root / "sn", "--arch", saved_search(root), "--target", "host-1t"]
+    out, err = frugal(capsys, *args, "--out", tmp_path / "exp", "--json")
+    res = json.loads(out)
+    assert res["latency"]["spread"] == [1.0, 1.0] and res["latency"]["ratio"] == 1.0
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: " + res["warnings"][0]] and "within the measurement spread" in warnings[0]
+
+
+def saved_search(root):
+    return root / "sn" / "search" / "host-1t-100ms"

@@ -346,6 +346,13 @@ def export(
     ),
     out: Path = typer.Option(..., help="Directory to create: arch.json, model.safetensors, record.json."),
     finetune_epochs: int = typer.Option(0, help="Fine-tune the sub-network for this many epochs."),
+    target: str = typer.Option(
+        None,
+        "--target",
+        help="Also compare its latency with the largest sub-network's where latency is measured or modelled: "
+        "host-1t, host-2t (measured here, interleaved rounds) or a `frugal hardware` profile (modelled); "
+        "default: no latency.",
+    ),
     json_out: bool = JSON,
 ):
     """Write a sub-network as a standalone module: arch.json + model.safetensors."""
@@ -357,7 +364,10 @@ def export(
     run = supernet_run(run)
     space, _, _ = load_supernet(run)
     arch = _arch_of(space, arch)
-    res = records.export(run, arch, out, finetune_epochs=finetune_epochs)
+    res = records.export(run, arch, out, finetune_epochs=finetune_epochs, target=target)
+    m = res.get("latency")
+    if m and not m["modelled"] and m["spread"][0] <= 1 <= m["spread"][1]:
+        _warn(res, f"on {target} the exported net's latency is within the measurement spread of the largest's")
 
     def human(con):
         acc = f"test accuracy {res['test_accuracy']:.3f}"
@@ -367,6 +377,14 @@ def export(
                 f"({res['test_accuracy']:.3f} before)"
             )
         con.print(f"exported: {acc}, {res['macs']:,} MACs")
+        if m:
+            how = "modelled"
+            if not m["modelled"]:
+                how = f"measured, spread {m['spread'][0]:.2f}-{m['spread'][1]:.2f}x over {m['rounds']} rounds"
+            con.print(
+                f"latency on {target}: {m['latency_ms']:.3f} ms vs {m['largest_ms']:.3f} ms for the largest "
+                f"sub-network: {m['ratio']:.2f}x ({how})"
+            )
 
     _print(res, json_out, human)
     _saved(out, json_out)

@@ -444,6 +444,38 @@ def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 
     return info | {"out": str(out)}
 
 
+def latency_vs_largest(space, net, arch: dict, device: str, rounds: int = 8) -> dict:
+    """The sub-network `arch`'s latency on `device` against the largest sub-network's.
+
+    Measured: `rounds` interleaved rounds (each times both nets, in alternating order, with the
+    estimator of `measure`); ratio = median of the per-round ratios, spread = their range - a
+    ratio whose spread includes 1 is no measured difference. Modelled: one ratio, no spread."""
+    import statistics
+
+    lat.check_device(device)
+    largest = space.largest()
+    if lat.is_modelled(device):
+        a, b = lat.modelled_latency_s(space, arch, device), lat.modelled_latency_s(space, largest, device)
+        return {"device": device, "modelled": True, "latency_ms": a * 1e3, "largest_ms": b * 1e3, "ratio": a / b}
+    sub, big = space.extract(net, arch), space.extract(net, largest)
+    xs, xb = space.example_input(arch), space.example_input(largest)
+    pairs = []
+    for i in range(rounds):
+        order = [(sub, xs), (big, xb)] if i % 2 == 0 else [(big, xb), (sub, xs)]
+        t = {id(m): lat.time_module(m, x, lat.HOST[device], 0.05) for m, x in order}
+        pairs.append((t[id(sub)], t[id(big)]))
+    ratios = [a / b for a, b in pairs]
+    return {
+        "device": device,
+        "modelled": False,
+        "latency_ms": statistics.median(a for a, _ in pairs) * 1e3,
+        "largest_ms": statistics.median(b for _, b in pairs) * 1e3,
+        "ratio": statistics.median(ratios),
+        "spread": [min(ratios), max(ratios)],
+        "rounds": rounds,
+    }
+
+
 def load_exported(path: str | Path):
     """Rebuild an exported sub-network (standalone nn.Module, eval mode) from its directory."""
     from frugalml.models import space as spaces
