@@ -60,6 +60,9 @@ def test_each_command_ends_with_the_path_the_next_one_takes(chain):
     assert saved(steps["latency"][1]) == str(sn / "latency" / "host-1t")  # --json: the path goes to stderr
     assert saved(steps["search"][1]) == str(sn / "search" / "host-1t-100ms")
     assert saved(steps["export"][0]) == str(root / "exp") and (root / "exp" / "model.safetensors").is_file()
+    data = json.loads((sn / "latency" / "host-1t.json").read_text())["records"]
+    ms = [r["latency_ms"] for r in data]
+    assert json.loads(steps["latency"][0])["latency_range_ms"] == [min(ms), max(ms)]
     for step in ("latency", "search"):  # stdout stays one JSON object
         assert json.loads(steps[step][0])["run_dir"] == saved(steps[step][1])
 

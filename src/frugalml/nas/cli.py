@@ -183,10 +183,20 @@ def latency_cmd(
     for k in ("mlp", "lut"):
         if k in res:
             res[k].pop("scatter", None)
+    data = run / "latency" / f"{target}.json"
+    if data.is_file():  # the range a --latency-ms budget for `nas search` lies in
+        from frugalml.files import read_json
+
+        ms = [r["latency_ms"] for r in read_json(data)["records"]]
+        res["latency_range_ms"] = [min(ms), max(ms)]
 
     def human(con):
         from frugalml.report.console import fmt_num, table
 
+        if "latency_range_ms" in res:
+            lo, hi = res["latency_range_ms"]
+            how = "modelled" if res["modelled"] else "measured"
+            con.print(f"sub-networks {how} on {target}: {lo:.3g}-{hi:.3g} ms (a `nas search --latency-ms` in between)")
         if res["modelled"]:
             con.print(f"{target}: modelled target ({res['note']})")
             return
