@@ -27,6 +27,7 @@ NAS = [
     (["nas", "latency", "--run", "SN", "--target", "cray-1"], "unknown latency target 'cray-1'", "SN"),
     (["nas", "search", "--run", "SN", "--latency-ms", "-1"], "--latency-ms must be > 0", "SN"),
     (["nas", "search", "--run", "SN", "--latency-ms", "0", "--target", "rpi4"], "--latency-ms must be > 0", "SN"),
+    (["nas", "search", "--run", "SN", "--latency-ms", "inf", "--target", "rpi4"], "and finite", "SN"),
     (["nas", "search", "--run", "NOPE", "--latency-ms", "1"], "NOPE is not a supernet run directory", "NOPE"),
     (["nas", "search", "--run", "SN", "--latency-ms", "1"], "no latency predictor for 'host-1t'", "SN"),
     (["nas", "search", "--run", "SN", "--latency-ms", "1e-9", "--target", "rpi4"], "smallest achievable", "SN"),
@@ -179,7 +180,7 @@ def test_a_refused_search_leaves_the_supernet_as_it_was_and_json_stays_clean(pla
     assert (
         exc.value.code == 2
         and out == ""
-        and err.strip() == ("frugal: error: --latency-ms must be > 0 (a latency budget in ms), got -0.5")
+        and err.strip() == ("frugal: error: --latency-ms must be > 0 and finite (a latency budget in ms), got -0.5")
     )
     assert sorted(p.name for p in places["SN"].rglob("*")) == before
     assert not (places["SN"] / "search").exists()

@@ -248,7 +248,8 @@ def search_cmd(
     given = {"population": population, "parents": parents, "mutations": mutations, "crossovers": crossovers}
     given |= {"iterations": iterations, "speed_check": speed_check}
     v = _quick(quick, QUICK_SEARCH, given)
-    _check(latency_ms > 0, f"--latency-ms must be > 0 (a latency budget in ms), got {latency_ms:g}")
+    ok = 0 < latency_ms < float("inf")
+    _check(ok, f"--latency-ms must be > 0 and finite (a latency budget in ms), got {latency_ms:g}")
     _check(v["population"] >= 1, f"--population must be >= 1, got {v['population']}")
     _check(
         1 <= v["parents"] <= v["population"],
