@@ -70,3 +70,26 @@ def fmt_num(x: float | None, digits: int = 4) -> str:
     if abs(x) >= 1e4 or abs(x) < 1e-3:
         return f"{x:.{digits - 1}e}"
     return f"{x:.{digits}g}"
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr (a degenerate result: the command still succeeded)."""
+    print(f"frugal: warning: {message}", file=sys.stderr, flush=True)
+
+
+LONG_RUN_S = 600.0
+
+
+def warn_if_long(seconds: float, command: str, basis: str) -> bool:
+    """Before a long run: one line on stderr with a rough estimate of its time and how it was
+    reached (`basis`), suggesting `--quick`; nothing for a run expected under LONG_RUN_S."""
+    if seconds < LONG_RUN_S:
+        return False
+    when = f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+    print(
+        f"frugal: note: {command} with these settings takes roughly {when} on 2 CPU cores ({basis}); "
+        "--quick runs a smoke-sized version",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True
