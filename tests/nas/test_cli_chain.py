@@ -106,9 +106,9 @@ def test_a_winner_over_its_budget_when_measured_warns(chain, capsys, monkeypatch
     out, err = frugal(capsys, *args)
     res = json.loads(out)
     assert res["measured_latency_ms"] > 101
-    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    warnings = [line for line in err.splitlines() if line.startswith("frugal: warning:")]
     assert len(warnings) == 1 and "over the 101 ms budget" in warnings[0]
-    assert res["warnings"] == [warnings[0].removeprefix("warning: ")]
+    assert res["warnings"] == [warnings[0].removeprefix("frugal: warning: ")]
 
 
 def test_a_long_default_run_says_so_before_it_starts(tmp_path, capsys, monkeypatch):
@@ -123,8 +123,11 @@ def test_a_long_default_run_says_so_before_it_starts(tmp_path, capsys, monkeypat
         main(["nas", "train", "--epochs", "100", "--out", str(tmp_path / "sn")])
     lines = capsys.readouterr().err.strip().splitlines()
     minutes = round(100 * nas_cli.EPOCH_S["cnn"] / 60)
-    note = f"note: training the 'cnn' supernet 100 epochs takes about {minutes} min here"
-    assert lines[0] == note + "; --quick runs a smoke-sized one"
+    assert lines[0] == (
+        f"frugal: note: nas train --space cnn --epochs 100 with these settings takes roughly {minutes} min on 2 CPU "
+        f"cores ({nas_cli.EPOCH_S['cnn']:g} s per epoch of the full data measured here); "
+        "--quick runs a smoke-sized version"
+    )
     assert lines[1] == "frugal: error: stopped before training"
     capsys.readouterr()
     with pytest.raises(SystemExit):
@@ -134,11 +137,14 @@ def test_a_long_default_run_says_so_before_it_starts(tmp_path, capsys, monkeypat
 
 def test_a_long_search_says_so_with_its_estimate(chain, capsys, monkeypatch):
     root, _ = chain
-    monkeypatch.setattr(nas_cli, "LONG_S", 0.0)
+    from frugalml.report import console
+
+    monkeypatch.setattr(console, "LONG_RUN_S", 0.0)
     args = ["nas", "search", "--run", root / "sn", "--target", "rpi4", "--latency-ms", "4", "--population", "6"]
     _, err = frugal(capsys, *args, "--parents", "2", "--mutations", "2", "--crossovers", "2", "--iterations", "2")
-    notes = [line for line in err.splitlines() if line.startswith("note:")]
-    assert len(notes) == 1 and notes[0].startswith("note: this search (10 evaluations at most) takes about")
+    notes = [line for line in err.splitlines() if line.startswith("frugal: note:")]
+    assert len(notes) == 1 and notes[0].startswith("frugal: note: nas search (10 evaluations at most) with these")
+    assert "s per evaluation timed now" in notes[0]
 
 
 def test_export_compares_its_latency_with_the_largest_and_shows_the_spread(chain, tmp_path, capsys):
@@ -173,9 +179,24 @@ def test_export_warns_when_the_ratio_is_within_its_spread(chain, tmp_path, capsy
     out, err = frugal(capsys, *args, "--out", tmp_path / "exp", "--json")
     res = json.loads(out)
     assert res["latency"]["spread"] == [1.0, 1.0] and res["latency"]["ratio"] == 1.0
-    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
-    assert warnings == ["warning: " + res["warnings"][0]] and "within the measurement spread" in warnings[0]
+    warnings = [line for line in err.splitlines() if line.startswith("frugal: warning:")]
+    assert warnings == ["frugal: warning: " + res["warnings"][0]] and "within the measurement spread" in warnings[0]
 
 
 def saved_search(root):
     return root / "sn" / "search" / "host-1t-100ms"
+
+
+def test_a_run_directory_of_another_configuration_is_refused_before_the_long_run_note(chain, tmp_path, capsys):
+    """The note of a long run never precedes an error: bad input stays one line. The directory
+    is bound to the --quick 1-epoch supernet's configuration and has not finished training."""
+    import shutil
+
+    root, _ = chain
+    (tmp_path / "sn").mkdir()
+    shutil.copy(root / "sn" / "nas.json", tmp_path / "sn" / "nas.json")
+    with pytest.raises(SystemExit) as exc:
+        main(["nas", "train", "--epochs", "100", "--out", str(tmp_path / "sn")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and "holds a supernet with a different configuration" in err
+    assert sorted(p.name for p in (tmp_path / "sn").iterdir()) == ["nas.json"]

@@ -21,7 +21,6 @@ TARGET = typer.Option(
 )
 SEED = typer.Option(0, help="Seed of the random choices (sampling, search).")
 RENAMED = renamed({"--supernet": "--run", "--device": "--target"})
-LONG_S = 600  # a default run longer than this says so before it starts
 
 # --quick: smoke-sized values of the options the user did not give (the whole chain runs in minutes)
 QUICK_TRAIN = {"epochs": 3}
@@ -44,20 +43,19 @@ def _check(ok: bool, message: str) -> None:
         raise FrugalError(message)
 
 
-def _note_long(seconds: float, what: str) -> None:
-    """One line on stderr, before starting, when a run will take longer than `LONG_S`."""
-    import sys
+def _note_long(seconds: float, what: str, basis: str) -> None:
+    """Before a run of more than ten minutes (after every check): one line on stderr."""
+    from frugalml.report.console import warn_if_long
 
-    if seconds > LONG_S:
-        print(f"note: {what} takes about {seconds / 60:.0f} min here; --quick runs a smoke-sized one", file=sys.stderr)
+    warn_if_long(seconds, what, basis)
 
 
 def _warn(res: dict, message: str) -> None:
     """A degenerate result: one line on stderr, and in the JSON under `warnings`."""
-    import sys
+    from frugalml.report.console import warn
 
     res.setdefault("warnings", []).append(message)
-    print(f"warning: {message}", file=sys.stderr)
+    warn(message)
 
 
 def supernet_run(path: Path) -> Path:
@@ -134,7 +132,7 @@ def train(
 ):
     """Train the weight-sharing supernet (resumes if killed)."""
     from frugalml.nas import records
-    from frugalml.nas.supernet import SupernetConfig, supernet_training
+    from frugalml.nas.supernet import SupernetConfig, check_resumable, supernet_training
 
     epochs = _quick(quick, QUICK_TRAIN, {"epochs": epochs})["epochs"]
     _space_or_error(space)
@@ -149,7 +147,9 @@ def train(
     )
     out = out or Path("runs/nas") / f"{space}-s{seed}{'-quick' if quick else ''}"
     if not quick and not (out / "result.json").exists():
-        _note_long(epochs * EPOCH_S.get(space, 0.0), f"training the '{space}' supernet {epochs} epochs")
+        check_resumable(cfg, out)  # the last check: a long-run note must not precede an error
+        basis = f"{EPOCH_S.get(space, 0.0):g} s per epoch of the full data measured here"
+        _note_long(epochs * EPOCH_S.get(space, 0.0), f"nas train --space {space} --epochs {epochs}", basis)
     res = records.train(cfg, out, progress=None if not json_out else False)
     res = {"run_dir": str(out)} | {k: v for k, v in res.items() if k != "history"} | {"final": res["history"][-1]}
 

@@ -272,7 +272,7 @@ def search_step(
     `latency_run`: take the latency predictor from another run of the same space (latency
     depends on the architecture, not on the weights).
 
-    `note(seconds, what)`: told, before a new search starts, roughly how long it will take.
+    `note(seconds, what, basis)`: told, before a new search starts, roughly how long it will take.
     """
     run = Path(run)
     cfg = cfg or srch.EvolutionConfig()
@@ -281,14 +281,16 @@ def search_step(
         check_search(run, device, budget_ms, lrun, calibrated)
     space, net, meta, train, val, test = context or load_context(run)
     state = run / "search" / f"{device}-{budget_ms:g}ms.json"
-    if note is not None and not state.exists():
-        most = cfg.population + (cfg.iterations - 1) * (cfg.mutations + cfg.crossovers)
-        note(estimate_seconds(space, net, train, val, most), f"this search ({most} evaluations at most)")
+    fresh = not state.exists()
     predictor = predictor_for(space, lrun, device)
     predictor, speed = _speed_checked(space, net, predictor, state, lrun, device, budget_ms, speed_check)
     target = _search_target(space, predictor, lrun, device, budget_ms, calibrated)
     if speed:
         _check_meetable(space, predictor, target, device, budget_ms, speed)
+    if note is not None and fresh:  # after every check
+        most = cfg.population + (cfg.iterations - 1) * (cfg.mutations + cfg.crossovers)
+        per = estimate_seconds(space, net, train, val, 1)
+        note(most * per, f"nas search ({most} evaluations at most)", f"{per:.2g} s per evaluation timed now")
     ev = evaluator or Evaluator(space, net, train, val)
     t = tracker(f"nas search {device} {budget_ms}")
     t0 = time.perf_counter()
@@ -334,7 +336,7 @@ def pareto_step(
     """NSGA-II accuracy/latency front vs random search with the same number of evaluations (hypervolume).
 
     A finished front with the same settings and latency data is returned as it was saved;
-    `note(seconds, what)` is told roughly how long a new one will take."""
+    `note(seconds, what, basis)` is told roughly how long a new one will take."""
     run = Path(run)
     done = run / "search" / f"{device}-pareto.json"
     key = {
@@ -350,7 +352,9 @@ def pareto_step(
     space, net, meta, train, val, test = context or load_context(run)
     predictor = predictor_for(space, Path(latency_run or run), device)
     if note is not None:  # NSGA-II's evaluations and as many for random search, at most
-        note(estimate_seconds(space, net, train, val, 2 * population * generations), "this front")
+        per = estimate_seconds(space, net, train, val, 1)
+        most = 2 * population * generations
+        note(most * per, f"nas pareto ({most} evaluations at most)", f"{per:.2g} s per evaluation timed now")
     ev = evaluator or Evaluator(space, net, train, val)
     t = tracker(f"nas pareto {device}")
     nsga = srch.pareto(space, ev, predictor.predict, population, generations, seed=seed)
