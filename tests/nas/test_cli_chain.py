@@ -125,13 +125,17 @@ def test_a_long_default_run_says_so_before_it_starts(tmp_path, capsys, monkeypat
     minutes = round(100 * nas_cli.EPOCH_S["cnn"] / 60)
     assert lines[0] == (
         f"frugal: note: nas train --space cnn --epochs 100 with these settings takes roughly {minutes} min on 2 CPU "
-        f"cores ({nas_cli.EPOCH_S['cnn']:g} s per epoch of the full data measured here); "
+        f"cores ({nas_cli.EPOCH_S['cnn']:.3g} s per epoch of the full data, from {nas_cli.EPOCH_S['cnn']:g} s "
+        "measured here); "
         "--quick runs a smoke-sized version"
     )
     assert lines[1] == "frugal: error: stopped before training"
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["nas", "train", "--epochs", "5", "--out", str(tmp_path / "sn")])  # about a minute: no note
+    assert capsys.readouterr().err.strip() == "frugal: error: stopped before training"
+    with pytest.raises(SystemExit):  # uniform: one sub-network per step, a quarter of the time: no note
+        main(["nas", "train", "--epochs", "100", "--sampling", "uniform", "--out", str(tmp_path / "sn")])
     assert capsys.readouterr().err.strip() == "frugal: error: stopped before training"
 
 

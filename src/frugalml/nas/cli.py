@@ -27,7 +27,8 @@ QUICK_TRAIN = {"epochs": 3}
 QUICK_LATENCY = {"samples": 20}
 QUICK_SEARCH = {"population": 16, "parents": 4, "mutations": 6, "crossovers": 6, "iterations": 3, "speed_check": 2}
 QUICK_PARETO = {"population": 8, "generations": 3}
-# seconds per supernet epoch on the full data, measured on the 2-core development VM (sandwich, 2 subnets)
+# seconds per supernet epoch on the full data, measured on the 2-core development VM with the default
+# sandwich rule (4 sub-networks per step); other settings scale it by their sub-networks per step
 EPOCH_S = {"cnn": 10.5, "transformer": 11.5, "pointvoxel": 15.0}
 
 
@@ -148,8 +149,10 @@ def train(
     out = out or Path("runs/nas") / f"{space}-s{seed}{'-quick' if quick else ''}"
     if not quick and not (out / "result.json").exists():
         check_resumable(cfg, out)  # the last check: a long-run note must not precede an error
-        basis = f"{EPOCH_S.get(space, 0.0):g} s per epoch of the full data measured here"
-        _note_long(epochs * EPOCH_S.get(space, 0.0), f"nas train --space {space} --epochs {epochs}", basis)
+        per_step = 2 + subnets if sampling == "sandwich" else 1  # sub-networks trained per step
+        per_epoch = EPOCH_S.get(space, 0.0) * per_step / 4
+        basis = f"{per_epoch:.3g} s per epoch of the full data, from {EPOCH_S.get(space, 0.0):g} s measured here"
+        _note_long(epochs * per_epoch, f"nas train --space {space} --epochs {epochs}", basis)
     res = records.train(cfg, out, progress=None if not json_out else False)
     res = {"run_dir": str(out)} | {k: v for k, v in res.items() if k != "history"} | {"final": res["history"][-1]}
 
