@@ -174,7 +174,7 @@ def _main(capsys, *args) -> tuple[int, str]:
 DRIVEN = [
     (["nas", "latency", "--supernet", "NOPE"], "NOPE is not a supernet run directory"),
     (["nas", "search", "--supernet", "NOPE", "--latency-ms", "1"], "NOPE is not a supernet run directory"),
-    (["nas", "pareto", "--supernet", "NOPE"], "no latency data for 'host-1t' in NOPE"),
+    (["nas", "pareto", "--supernet", "NOPE"], "NOPE is not a supernet run directory"),
     (["nas", "export", "--supernet", "NOPE", "--arch", "a.json", "--out", "x"], "NOPE is not a supernet run"),
     (["nas", "latency", "--run", "NOPE", "--device", "quantum-9"], "unknown latency target 'quantum-9'"),
     (["nas", "search", "--run", "NOPE", "--device", "quantum-9", "--latency-ms", "1"], "unknown latency target"),
@@ -222,7 +222,7 @@ def test_pointcloud_scene_writes_its_png_under_the_old_out(tmp_path, capsys):
         cli.main(["pointcloud", "scene", "--beams", "4", "--azimuths", "30", "--out", str(png), "--json"])
     captured = capsys.readouterr()
     assert e.value.code == 0, captured.err
-    assert captured.err == "note: --out is deprecated; use --plot\n"
+    assert captured.err == f"note: --out is deprecated; use --plot\n-> {png}\n"  # where it saved: stderr (--json)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png) in captured.out
 
 

@@ -476,6 +476,10 @@ def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> None:
     """`frugal`: a user's mistake (bad value, unknown option, FrugalError) is one line on
     stderr and exit status 2; `frugal GROUP` alone still prints the group's help."""

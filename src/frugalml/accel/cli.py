@@ -24,6 +24,24 @@ BATCH_SIZE = typer.Option(None, "--batch-size", help="Batch size in examples (de
 RENAMED = renamed({"--arch": "--accel", "--batch": "--batch-size"})
 
 
+def _check_files(plot: Path | None, run_dir: Path | None) -> None:
+    """--plot a .png file name, --out not a file: refused before anything is computed or written."""
+    from frugalml.errors import FrugalError
+
+    if plot is not None and (plot.suffix.lower() != ".png" or plot.is_dir()):
+        raise FrugalError(f"--plot {plot}: expected a .png file name")
+    if run_dir is not None and run_dir.is_file():
+        raise FrugalError(f"--out {run_dir} is a file, not a directory")
+
+
+def _saved(plot: Path | None, run_dir: Path | None, json_out: bool) -> None:
+    """`-> PATH`: the run directory, else the plot (nothing when the command wrote no file)."""
+    from frugalml.report.console import print_saved
+
+    if run_dir is not None or plot is not None:
+        print_saved(run_dir if run_dir is not None else plot, json_out)
+
+
 def _layers(model: str, input: str | None, batch: int | None, kinds: str):
     from frugalml.accel.energy import model_layers
     from frugalml.errors import FrugalError
@@ -59,9 +77,13 @@ def energy(
     from frugalml.accel.arch import load
     from frugalml.accel.dataflows import get
     from frugalml.accel.runs import energy_run
+    from frugalml.errors import FrugalError
 
     spec = load(accel)
     get(dataflow)  # fail on a bad name before building the model
+    if objective not in ("energy", "delay", "edp"):
+        raise FrugalError(f"unknown --objective '{objective}' (energy, delay, edp)")
+    _check_files(plot, run_dir)
     # the record keeps its keys ("arch", "batch") so records of earlier versions read the same
     config = {"model": model, "arch": spec.name, "dataflow": dataflow, "batch": batch_size, "input": input}
     config |= {"layers": layers, "sparse": sparse, "objective": objective}
@@ -70,7 +92,8 @@ def energy(
     if json_out:
         from frugalml.report.console import print_json
 
-        return print_json(out)
+        print_json(out)
+        return _saved(plot, run_dir, json_out)
     from frugalml.report.console import fmt_num, stdout_console, table
 
     con = stdout_console()
@@ -99,10 +122,9 @@ def energy(
         f"mapped in {tot['mapped_in_s']:.2f} s"
     )
     con.print(out["sparse_model"])
-    if "plot" in out:
+    if "plot" in out and run_dir:
         con.print(f"plot: {out['plot']}")
-    if run_dir:
-        con.print(f"run directory: {run_dir}")
+    _saved(plot, run_dir, json_out)
 
 
 @app.command(context_settings=RENAMED)
@@ -126,10 +148,13 @@ def compare(
     names = [n.strip().lower() for n in dataflows.split(",") if n.strip()]
     if not names:
         raise FrugalError("--dataflows is empty")
+    if len(set(names)) != len(names):
+        raise FrugalError(f"--dataflows '{dataflows}' names a dataflow twice")
     for n in names:
         from frugalml.accel.dataflows import get
 
         get(n)
+    _check_files(plot, run_dir)
     config = {"model": model, "arch": spec.name, "batch": batch_size, "input": input, "dataflows": names}
     config["sparse"] = sparse
     picked = _layers(model, input, batch_size, "all")
@@ -138,7 +163,8 @@ def compare(
     if json_out:
         from frugalml.report.console import print_json
 
-        return print_json(out)
+        print_json(out)
+        return _saved(plot, run_dir, json_out)
     from frugalml.report.console import fmt_num, stdout_console, table
 
     con = stdout_console()
@@ -162,10 +188,9 @@ def compare(
             rows,
         )
     )
-    if "plot" in out:
+    if "plot" in out and run_dir:
         con.print(f"plot: {out['plot']}")
-    if run_dir:
-        con.print(f"run directory: {run_dir}")
+    _saved(plot, run_dir, json_out)
 
 
 @app.command()

@@ -36,6 +36,21 @@ def cost_of(result) -> dict:
     return {k: d[k] for k in ("wall_s", "cpu_s", "energy_j", "co2e_g")} | {"energy_source": d["sources"]["energy"]}
 
 
+def check_samples(device: str, samples: int) -> None:
+    """A measured target needs 10 sub-networks to fit and test a predictor; a modelled one needs 1."""
+    least = 1 if lat.is_modelled(device) else 10
+    if samples < least:
+        what = "on a modelled target" if least == 1 else "to fit and test a predictor"
+        raise FrugalError(f"--samples must be at least {least} {what}, got {samples}")
+
+
+def check_latency(run: str | Path, device: str, samples: int) -> None:
+    """What `latency_step` refuses, checked before anything is written: target, run, samples."""
+    lat.check_device(device)
+    load_supernet(run)
+    check_samples(device, samples)
+
+
 def latency_step(
     run: str | Path,
     device: str,
@@ -53,9 +68,8 @@ def latency_step(
         old = read_json(done)
         if old.get("samples") == samples and old.get("seed", 0) == seed:
             return old  # finished: keep its measurements, predictor and recorded cost
+    check_samples(device, samples)
     space, net, _ = load_supernet(run)
-    if samples < 10 and not lat.is_modelled(device):
-        raise FrugalError(f"--samples must be at least 10 to fit and test a predictor, got {samples}")
     t = tracker(f"nas latency {device}")
     data = lat.collect(
         space, net, device, samples, run / "latency" / f"{device}.json", seed=seed, rounds=rounds, progress=progress
@@ -206,6 +220,32 @@ def _check_meetable(space, predictor, target: float, device: str, budget_ms: flo
         )
 
 
+def check_search(run, device: str, budget_ms: float, latency_run=None, calibrated: bool = True) -> None:
+    """What `search_step` refuses, checked before anything is written: run, target, predictor, budget."""
+    lat.check_device(device)
+    space = load_supernet(run)[0]
+    lrun = Path(latency_run or run)
+    predictor = predictor_for(space, lrun, device)
+    srch.check_budget(space, predictor.predict, _search_target(space, predictor, lrun, device, budget_ms, calibrated))
+
+
+def check_pareto(run, device: str, latency_run=None) -> None:
+    """What `pareto_step` refuses, checked before anything is written: run, target, latency data."""
+    lat.check_device(device)
+    space = load_supernet(run)[0]
+    _data_digest(Path(latency_run or run), device)
+    predictor_for(space, Path(latency_run or run), device)
+
+
+def estimate_seconds(space, net, train, val, evaluations: int) -> float:
+    """Rough time of `evaluations` sub-network evaluations: the smallest's and the largest's, timed now."""
+    ev = Evaluator(space, net, train, val)
+    t0 = time.perf_counter()
+    ev(space.smallest())
+    ev(space.largest())
+    return evaluations * (time.perf_counter() - t0) / 2
+
+
 def search_step(
     run: str | Path,
     device: str,
@@ -218,6 +258,7 @@ def search_step(
     measure: bool = True,
     calibrated: bool = True,
     speed_check: int | dict = 0,
+    note=None,
 ) -> dict:
     """Evolutionary search for `device` under `budget_ms` (predicted); the winner is then measured.
 
@@ -230,23 +271,26 @@ def search_step(
 
     `latency_run`: take the latency predictor from another run of the same space (latency
     depends on the architecture, not on the weights).
+
+    `note(seconds, what, basis)`: told, before a new search starts, roughly how long it will take.
     """
     run = Path(run)
     cfg = cfg or srch.EvolutionConfig()
     lrun = Path(latency_run or run)
     if context is None:  # fail fast on a bad device or budget, before loading data
-        space = load_supernet(run)[0]
-        predictor = predictor_for(space, lrun, device)
-        srch.check_budget(
-            space, predictor.predict, _search_target(space, predictor, lrun, device, budget_ms, calibrated)
-        )
+        check_search(run, device, budget_ms, lrun, calibrated)
     space, net, meta, train, val, test = context or load_context(run)
     state = run / "search" / f"{device}-{budget_ms:g}ms.json"
+    fresh = not state.exists()
     predictor = predictor_for(space, lrun, device)
     predictor, speed = _speed_checked(space, net, predictor, state, lrun, device, budget_ms, speed_check)
     target = _search_target(space, predictor, lrun, device, budget_ms, calibrated)
     if speed:
         _check_meetable(space, predictor, target, device, budget_ms, speed)
+    if note is not None and fresh:  # after every check
+        most = cfg.population + (cfg.iterations - 1) * (cfg.mutations + cfg.crossovers)
+        per = estimate_seconds(space, net, train, val, 1)
+        note(most * per, f"nas search ({most} evaluations at most)", f"{per:.2g} s per evaluation timed now")
     ev = evaluator or Evaluator(space, net, train, val)
     t = tracker(f"nas search {device} {budget_ms}")
     t0 = time.perf_counter()
@@ -287,10 +331,12 @@ def pareto_step(
     context=None,
     latency_run: str | Path | None = None,
     measure: bool = True,
+    note=None,
 ) -> dict:
     """NSGA-II accuracy/latency front vs random search with the same number of evaluations (hypervolume).
 
-    A finished front with the same settings and latency data is returned as it was saved."""
+    A finished front with the same settings and latency data is returned as it was saved;
+    `note(seconds, what, basis)` is told roughly how long a new one will take."""
     run = Path(run)
     done = run / "search" / f"{device}-pareto.json"
     key = {
@@ -305,6 +351,10 @@ def pareto_step(
         return old
     space, net, meta, train, val, test = context or load_context(run)
     predictor = predictor_for(space, Path(latency_run or run), device)
+    if note is not None:  # NSGA-II's evaluations and as many for random search, at most
+        per = estimate_seconds(space, net, train, val, 1)
+        most = 2 * population * generations
+        note(most * per, f"nas pareto ({most} evaluations at most)", f"{per:.2g} s per evaluation timed now")
     ev = evaluator or Evaluator(space, net, train, val)
     t = tracker(f"nas pareto {device}")
     nsga = srch.pareto(space, ev, predictor.predict, population, generations, seed=seed)
@@ -396,6 +446,38 @@ def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 
     save_weights(sub, out / "model.safetensors")
     write_json(out / "export.json", info)
     return info | {"out": str(out)}
+
+
+def latency_vs_largest(space, net, arch: dict, device: str, rounds: int = 8) -> dict:
+    """The sub-network `arch`'s latency on `device` against the largest sub-network's.
+
+    Measured: `rounds` interleaved rounds (each times both nets, in alternating order, with the
+    estimator of `measure`); ratio = median of the per-round ratios, spread = their range - a
+    ratio whose spread includes 1 is no measured difference. Modelled: one ratio, no spread."""
+    import statistics
+
+    lat.check_device(device)
+    largest = space.largest()
+    if lat.is_modelled(device):
+        a, b = lat.modelled_latency_s(space, arch, device), lat.modelled_latency_s(space, largest, device)
+        return {"device": device, "modelled": True, "latency_ms": a * 1e3, "largest_ms": b * 1e3, "ratio": a / b}
+    sub, big = space.extract(net, arch), space.extract(net, largest)
+    xs, xb = space.example_input(arch), space.example_input(largest)
+    pairs = []
+    for i in range(rounds):
+        order = [(sub, xs), (big, xb)] if i % 2 == 0 else [(big, xb), (sub, xs)]
+        t = {id(m): lat.time_module(m, x, lat.HOST[device], 0.05) for m, x in order}
+        pairs.append((t[id(sub)], t[id(big)]))
+    ratios = [a / b for a, b in pairs]
+    return {
+        "device": device,
+        "modelled": False,
+        "latency_ms": statistics.median(a for a, _ in pairs) * 1e3,
+        "largest_ms": statistics.median(b for _, b in pairs) * 1e3,
+        "ratio": statistics.median(ratios),
+        "spread": [min(ratios), max(ratios)],
+        "rounds": rounds,
+    }
 
 
 def load_exported(path: str | Path):

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from frugalml.cost.currency import MEASURED, MODELLED, Cost
@@ -76,7 +76,8 @@ def search(run: str | Path, device: str, budget_ms: float, cfg, **kw) -> dict:
     Returns the search result with `run_dir` added."""
     from frugalml.cost.tracker import Ledger
 
-    lat.check_device(device)  # before creating its run directory
+    pipeline.check_search(run, device, budget_ms, kw.get("latency_run"), kw.get("calibrated", True))
+    cfg.validate()  # all before creating its run directory
     out = search_dir(run, device, budget_ms)
     out.mkdir(parents=True, exist_ok=True)
     # CPU-seconds mode, as every NAS step (see `pipeline`): machine-wide power would charge other jobs
@@ -145,26 +146,40 @@ def _counterfactual(run: Path, evaluations: int) -> dict:
     }
 
 
-def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 0) -> dict:
-    """`pipeline.export` under a spent ledger in `out`, then `record.json` (kind nas.export)."""
+def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 0, target: str | None = None) -> dict:
+    """`pipeline.export` under a spent ledger in `out`, then `record.json` (kind nas.export).
+    With `target`, the exported net's latency there against the largest sub-network's
+    (`pipeline.latency_vs_largest`) goes in the result (`latency`) and the record's costs."""
     from frugalml.cost.tracker import Ledger
     from frugalml.models import space as spaces
 
+    if target is not None:
+        lat.check_device(target)  # before creating the export directory
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with Ledger(out, children=True, label="nas.export", use_codecarbon=False) as ledger:
         info = pipeline.export(run, arch, out, finetune_epochs=finetune_epochs)
+        if target is not None:
+            space, net, _ = pipeline.load_supernet(run)
+            info["latency"] = pipeline.latency_vs_largest(space, net, arch, target)
     space = spaces.get(info["space"])
     params = sum(p.numel() for p in pipeline.load_exported(out).parameters())
     acc = info.get("test_accuracy_finetuned", info["test_accuracy"])
+    before = Cost(macs=space.macs(space.largest()), notes={"macs": "counted (largest sub-network)"})
+    after = Cost(params=params, macs=info["macs"], notes={"params": "counted", "macs": "counted"})
+    if target is not None:
+        m = info["latency"]
+        how = f"{MODELLED} (roofline of {target})" if m["modelled"] else f"{MEASURED} on {target}"
+        before = replace(before, latency_s=m["largest_ms"] / 1e3, notes=before.notes | {"latency_s": how})
+        after = replace(after, latency_s=m["latency_ms"] / 1e3, notes=after.notes | {"latency_s": how})
     rec = record.build(
         "nas.export",
         quality={"accuracy": record.metric(acc)},
-        config={"supernet": str(run), "arch": arch, "finetune_epochs": finetune_epochs},
+        config={"supernet": str(run), "arch": arch, "finetune_epochs": finetune_epochs, "target": target},
         data=f"{space.name} (test split)",
         model=f"sub-network of {space.name}",
-        before=Cost(macs=space.macs(space.largest()), notes={"macs": "counted (largest sub-network)"}),
-        after=Cost(params=params, macs=info["macs"], notes={"params": "counted", "macs": "counted"}),
+        before=before,
+        after=after,
         spent=ledger.total(),
         artifacts={"weights": "model.safetensors", "arch": "arch.json", "export": "export.json", "spent": "spent.json"},
     )
@@ -178,7 +193,7 @@ def latency(run: str | Path, device: str, samples: int, seed: int = 0, **kw) -> 
     on a modelled device, whose latency is the model itself). Returns the result with `run_dir`."""
     from frugalml.cost.tracker import Ledger
 
-    lat.check_device(device)  # before creating its run directory
+    pipeline.check_latency(run, device, samples)  # before creating its run directory
     out = Path(run) / "latency" / device
     out.mkdir(parents=True, exist_ok=True)
     with Ledger(out, children=True, label="nas.latency", use_codecarbon=False) as ledger:
@@ -224,7 +239,7 @@ def pareto(run: str | Path, device: str, population: int, generations: int, seed
     evaluations; points = the measured front members (test accuracy, MACs, latency)."""
     from frugalml.cost.tracker import Ledger
 
-    lat.check_device(device)  # before creating its run directory
+    pipeline.check_pareto(run, device, kw.get("latency_run"))  # before creating its run directory
     out = Path(run) / "search" / f"{device}-pareto"
     out.mkdir(parents=True, exist_ok=True)
     with Ledger(out, children=True, label="nas.pareto", use_codecarbon=False) as ledger:

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from frugalml.errors import FrugalError
-from frugalml.files import check_run_config, read_json, write_json
+from frugalml.files import check_run_config, read_json, to_json, write_json
 from frugalml.models import space as spaces
 from frugalml.report.cliopts import config_from_dict
 from frugalml.train import TrainConfig, fit, load_weights, save_weights
@@ -89,6 +89,22 @@ def make_loss(space: spaces.SearchSpace, sampling: str, seed: int, subnets: int 
         return loss, correct
 
     return loss_fn
+
+
+def check_resumable(cfg: SupernetConfig, out: str | Path) -> None:
+    """Refuse (as `train_supernet` would) a run directory bound to another configuration; writes nothing."""
+    cfg.validate()
+    import json
+
+    meta = json.loads(to_json({"config": asdict(cfg), "space_config": spaces.get(cfg.space).config}))
+    path = Path(out) / META
+    if path.is_file() and read_json(path) != meta:
+        old = read_json(path)
+        diff = sorted(k for k in set(old) | set(meta) if old.get(k) != meta.get(k))
+        raise FrugalError(
+            f"{out} holds a supernet with a different configuration ({', '.join(diff)} differ): "
+            "choose another --out or delete it"
+        )
 
 
 def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, progress: bool | None = None) -> dict:

@@ -10,10 +10,33 @@ from pathlib import Path
 import typer
 
 from frugalml.errors import FrugalError
-from frugalml.report.cliopts import renamed
+from frugalml.report.cliopts import given_on_command_line, quick_help, renamed
 
 app = typer.Typer(no_args_is_help=True, help="3D point-voxel networks on LiDAR-like scenes.")
 JSON = typer.Option(False, "--json", help="Print the result as one JSON object on stdout.")
+# --quick: smoke-sized values of the options the user did not give (a few seconds on 2 cores)
+QUICK_TRAIN = {"epochs": 2, "scenes_train": 4, "scenes_test": 2, "points": 512}
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise FrugalError(message)
+
+
+def _png(path: Path | None, flag: str) -> None:
+    """A PNG to write: named .png (its directory is created), not a directory."""
+    if path is not None:
+        _check(path.suffix.lower() == ".png" and not path.is_dir(), f"{flag} {path}: expected a .png file name")
+
+
+def _out_dir(path: Path | None) -> None:
+    _check(path is None or not path.is_file(), f"--out {path} is a file, not a directory")
+
+
+def _saved(path, json_out: bool) -> None:
+    from frugalml.report.console import print_saved
+
+    print_saved(path, json_out)
 
 
 def _data_config(scenes_train: int, scenes_test: int, points: int, seed: int) -> dict:
@@ -41,23 +64,40 @@ def train(
     scenes_test: int = typer.Option(16, help="Generated test scenes."),
     points: int = typer.Option(2048, help="Points per scene."),
     data_seed: int = typer.Option(0, help="Seed of the generated scenes."),
-    out: Path = typer.Option(None, help="Model directory (default runs/pointcloud/<arch>-w<width>-v<voxel>-s<seed>)."),
+    quick: bool = typer.Option(False, "--quick", help=quick_help(QUICK_TRAIN)),
+    out: Path = typer.Option(
+        None,
+        help="Model directory (default runs/pointcloud/<arch>-w<width>-v<voxel>-s<seed>, -quick added under --quick).",
+    ),
     json_out: bool = JSON,
 ):
     """Train a network on generated street scenes into a model directory (resumes if killed)."""
     from frugalml.pointcloud.model import minkunet, spvcnn
     from frugalml.pointcloud.train import pointcloud_training, train_recorded
 
+    sizes = {"epochs": epochs, "scenes_train": scenes_train, "scenes_test": scenes_test, "points": points}
+    if quick:
+        sizes |= {k: v for k, v in QUICK_TRAIN.items() if not given_on_command_line(k)}
     makers = {"spvcnn": spvcnn, "minkunet": minkunet}
-    if arch not in makers:
-        raise FrugalError(f"unknown --arch '{arch}' (spvcnn, minkunet)")
-    if not 0 < width <= 4 or not 0 < voxel <= 5 or depth < 0:
-        raise FrugalError(f"need 0 < width <= 4, 0 < voxel <= 5 m, depth >= 0 (got {width}, {voxel}, {depth})")
+    _check(arch in makers, f"unknown --arch '{arch}' (spvcnn, minkunet)")
+    _check(0 < width <= 4, f"--width must be in (0, 4], got {width:g}")
+    _check(0 < voxel <= 5, f"--voxel must be in (0, 5] m, got {voxel:g}")
+    _check(depth >= 0, f"--depth must be >= 0, got {depth}")
+    for flag, v, least in (
+        ("--epochs", sizes["epochs"], 1),
+        ("--batch-size", batch_size, 1),
+        ("--threads", threads, 1),
+    ):
+        _check(v >= least, f"{flag} must be >= {least}, got {v}")
+    for k in ("scenes_train", "scenes_test", "points"):
+        _check(sizes[k] >= 1, f"--{k.replace('_', '-')} must be >= 1, got {sizes[k]}")
+    _check(lr > 0, f"--lr must be > 0, got {lr:g}")
+    _out_dir(out)
     a = makers[arch](width, voxel, depth)
-    dcfg = _data_config(scenes_train, scenes_test, points, data_seed)
+    dcfg = _data_config(sizes["scenes_train"], sizes["scenes_test"], sizes["points"], data_seed)
     ds = _lidar(dcfg)
-    out = out or Path("runs/pointcloud") / f"{arch}-w{width:g}-v{voxel:g}-s{seed}"
-    cfg = pointcloud_training(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, threads=threads)
+    out = out or Path("runs/pointcloud") / f"{arch}-w{width:g}-v{voxel:g}-s{seed}{'-quick' if quick else ''}"
+    cfg = pointcloud_training(epochs=sizes["epochs"], batch_size=batch_size, lr=lr, seed=seed, threads=threads)
     meta = train_recorded(a, ds, cfg, out, data_config=dcfg, progress=None if not json_out else False)
     r = meta["result"]
     res = {
@@ -71,15 +111,15 @@ def train(
     if json_out:
         from frugalml.report.console import print_json
 
-        return print_json(res)
-    from frugalml.report.console import stdout_console
+        print_json(res)
+    else:
+        from frugalml.report.console import stdout_console
 
-    con = stdout_console()
-    con.print(
-        f"{arch} (width {width:g}, voxel {voxel:g} m) trained {epochs} epochs in {r['seconds']:.1f} s: "
-        f"test mIoU {r['miou']:.3f}, point accuracy {r['accuracy']:.3f}"
-    )
-    con.print(f"model directory: {out}")
+        stdout_console().print(
+            f"{arch} (width {width:g}, voxel {voxel:g} m) trained {sizes['epochs']} epochs in {r['seconds']:.1f} s: "
+            f"test mIoU {r['miou']:.3f}, point accuracy {r['accuracy']:.3f}"
+        )
+    _saved(out, json_out)
 
 
 @app.command("eval", context_settings=renamed({"--model": "--run"}))
@@ -99,7 +139,15 @@ def eval_cmd(
     from frugalml.cost.tracker import Ledger
     from frugalml.pointcloud.train import load_model, write_eval_record
 
+    _check(threads >= 1, f"--threads must be >= 1, got {threads}")
+    _check(limit is None or limit >= 1, f"--limit must be >= 1, got {limit}")
+    _png(render, "--render")
+    _out_dir(out)
     net, meta = load_model(run)
+    if scans is not None:  # fail on a directory without scans before writing anything
+        from frugalml.data.pointcloud import load_sequence
+
+        load_sequence(scans, 1)
     out = out or run / "eval"
     out.mkdir(parents=True, exist_ok=True)
     with Ledger(out, children=True, label="pointcloud.eval") as ledger:
@@ -109,8 +157,10 @@ def eval_cmd(
     if json_out:
         from frugalml.report.console import print_json
 
-        return print_json(res)
-    _print_eval(res, run, threads, render)
+        print_json(res)
+    else:
+        _print_eval(res, run, threads, render)
+    _saved(out, json_out)
 
 
 def _evaluate(net, meta: dict, model: Path, scans, limit, render, threads: int) -> dict:
@@ -206,12 +256,11 @@ def _print_eval(res: dict, model: Path, threads: int, render: Path | None) -> No
     if res.get("macs") is not None:
         con.print(
             f"{fmt_num(res['macs'] / 1e6)} MMACs and {res['latency_ms']:.1f} ms per scene of "
-            f"{res['points_per_scene']:,} points "
-            f"({threads} thread(s), measured here)"
+            f"{res['points_per_scene']:,} points (median, IQR {res['latency_iqr_ms']:.2g} ms; "
+            f"{threads} thread(s), measured here)"
         )
     if render is not None:
         con.print(f"top view: {render}")
-    con.print(f"run directory: {res['run_dir']}")
 
 
 @app.command(context_settings=renamed({"--out": "--plot"}))
@@ -228,6 +277,10 @@ def scene(
     from frugalml.data.pointcloud import CLASSES, make_scene
     from frugalml.pointcloud.render import render_top_view
 
+    _check(seed >= 0, f"--seed must be >= 0, got {seed}")
+    _check(beams >= 1 and azimuths >= 1, f"--beams and --azimuths must be >= 1, got {beams} and {azimuths}")
+    _png(plot, "--plot")
+
     s = make_scene(seed, beams=beams, azimuths=azimuths)
     render_top_view(
         s.points, {"ground truth": s.labels}, CLASSES, plot, title=f"scene {seed}: {len(s.labels):,} points"
@@ -237,8 +290,10 @@ def scene(
     if json_out:
         from frugalml.report.console import print_json
 
-        return print_json(res)
-    from frugalml.report.console import stdout_console
+        print_json(res)
+    else:
+        from frugalml.report.console import stdout_console
 
-    per_class = ", ".join(f"{k} {v}" for k, v in counts.items())
-    stdout_console().print(f"scene {seed}: {len(s.labels):,} points: {per_class} -> {plot}")
+        per_class = ", ".join(f"{k} {v}" for k, v in counts.items())
+        stdout_console().print(f"scene {seed}: {len(s.labels):,} points: {per_class}")
+    _saved(plot, json_out)
