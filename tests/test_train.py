@@ -147,7 +147,13 @@ def test_killed_and_resumed_fit_spends_what_an_uninterrupted_one_does(tmp_path):
 
     assert len(spent["segments"]) == 2 and not spent["segments"][0]["finished"] and spent["segments"][1]["finished"]
     assert spent["segments"][0]["cpu_s"] > 0.2 * uninterrupted  # the killed attempt's spending is kept
-    assert spent["total"]["cpu_s"] == pytest.approx(uninterrupted, rel=0.15)
+    # the ledger's total is exactly its two attempts (nothing lost, nothing counted twice) ...
+    assert spent["total"]["cpu_s"] == pytest.approx(sum(s["cpu_s"] for s in spent["segments"]))
+    assert spent["total"]["energy_j"] == pytest.approx(sum(s["energy_j"] for s in spent["segments"]))
+    # ... and about what one uninterrupted run spends: CPU seconds of two processes on a shared
+    # machine differ by tens of percent, so this is a sanity band; the exact sums above and the
+    # killed attempt's own share (checked above) are what catch a lost or doubled attempt
+    assert 0.6 * uninterrupted < spent["total"]["cpu_s"] < 1.6 * uninterrupted
     assert float(resumed_out.strip().splitlines()[-1]) == pytest.approx(spent["total"]["cpu_s"])  # fit: the total
     record = json.loads((tmp_path / "killed" / "record.json").read_text())
     assert record["spent"]["cpu_s"] == pytest.approx(spent["total"]["cpu_s"]) and record["spent"]["segments"] == 2
