@@ -4,10 +4,11 @@ Each command runs as a subprocess of the installed code (`python -m frugalml.cli
 same `cli.main` the `frugal` script calls), into a fresh run directory under --work; the
 benchmark asserts it exits 0 and ends by printing `-> PATH` with PATH a directory that exists,
 and that the next command of the usual chain (`tickets stability --run`, `video eval --run`,
-`show`) accepts that path as printed. Peak RSS of each command is that child's own maximum
-(`os.wait4`).
+`pointcloud eval --run`, `show`) accepts that path as printed; nas runs its whole chain
+(train -> latency -> search -> export), each command on the path the one before printed.
+Peak RSS of each command is that child's own maximum (`os.wait4`).
 
-    nice -n 10 python benchmarks/bench_quick.py [--only tickets,video,analog] [--work DIR]
+    nice -n 10 python benchmarks/bench_quick.py [--only tickets,video,analog,pointcloud,nas] [--work DIR]
 
 Saves benchmarks/results/quick_runs.json (`frugalml.report.bench.save_result`). Target:
 each --quick command under 90 s on 2 cores.
@@ -36,10 +37,13 @@ CHAINS = {
         (["analog", "train", "--quick", "--out", "{work}/analog"], ["show", "{out}"]),
         (["analog", "sweep", "--param", "states", "--quick", "--out", "{work}/sweep"], ["compare", "{out}"]),
     ],
-    # TODO(issue 18, nas/pointcloud helper): once `nas train --quick` and `pointcloud train --quick`
-    # are merged, add: nas train -> nas latency -> nas search -> nas export, and pointcloud train.
+    "pointcloud": [
+        (["pointcloud", "train", "--quick", "--out", "{work}/pointcloud"], ["pointcloud", "eval", "--run", "{out}"]),
+    ],
+    # nas is a chain of four commands, each taking the path the one before printed: run_nas_chain
 }
 CHAIN_EXTRA = {"tickets stability": ["--level", "1", "--points", "3"], "video eval": ["--latency-videos", "3"]}
+TECHNIQUES = [*CHAINS, "nas"]
 CODE = "import sys; from frugalml.cli import main; main(sys.argv[1:])"
 
 
@@ -78,15 +82,46 @@ def run_chain(command: list[str], follow: list[str], work: Path) -> dict:
     return row
 
 
+def _step(args: list[str], rows: list, technique: str) -> tuple[str, subprocess.CompletedProcess]:
+    """One command of a chain: run it, check it printed where its results are, keep its row."""
+    p, wall, rss = _frugal(args)
+    lines = [line for line in (p.stdout + p.stderr).splitlines() if line.startswith("-> ")]
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert lines and Path(lines[-1][3:]).exists(), f"no '-> PATH' that exists:\n{p.stdout[-2000:]}"
+    row = {"technique": technique, "command": "frugal " + " ".join(args), "wall_s": round(wall, 2)}
+    rows.append(row | {"peak_rss_mib": round(rss, 1), "printed": lines[-1][3:]})
+    print(f"{wall:7.1f} s  {rss:7.0f} MiB  {row['command']}", flush=True)
+    return lines[-1][3:], p
+
+
+def run_nas_chain(work: Path) -> list[dict]:
+    """nas train -> latency -> search -> export, all --quick, each on the path the one before printed;
+    the search budget is the middle of the latency range `nas latency` reports."""
+    import json
+
+    rows: list[dict] = []
+    supernet, _ = _step(["nas", "train", "--quick", "--out", str(work / "nas")], rows, "nas")
+    latency, p = _step(["nas", "latency", "--run", supernet, "--target", "host-1t", "--quick", "--json"], rows, "nas")
+    low, high = json.loads(p.stdout)["latency_range_ms"]
+    budget = f"{(low + high) / 2:.4f}"
+    search, _ = _step(["nas", "search", "--run", latency, "--quick", "--latency-ms", budget], rows, "nas")
+    export = ["nas", "export", "--run", supernet, "--arch", search, "--out", str(work / "nas-export")]
+    _step(export, rows, "nas")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", default=",".join(CHAINS), help="Techniques to run, comma-separated.")
+    ap.add_argument("--only", default=",".join(TECHNIQUES), help="Techniques to run, comma-separated.")
     ap.add_argument("--work", default=None, help="Directory for the run directories (default: a temporary one).")
     opts = ap.parse_args()
     work = Path(opts.work or tempfile.mkdtemp(prefix="frugal-quick-"))
     rows = []
     try:
         for tech in opts.only.split(","):
+            if tech == "nas":
+                rows += run_nas_chain(work)
+                continue
             for command, follow in CHAINS[tech]:
                 rows.append({"technique": tech} | run_chain(command, follow, work))
     finally:
