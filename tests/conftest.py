@@ -1,10 +1,13 @@
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 # Tests must be quick and reproducible on 2 cores, whatever else is running.
 torch.set_num_threads(1)
+sys.path.insert(0, str(Path(__file__).parent))  # tests/clirun.py, shared by chained-command tests
 os.environ.setdefault("FRUGAL_REGION", "world")
 
 

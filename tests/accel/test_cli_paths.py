@@ -3,19 +3,9 @@
 
 import json
 
-import pytest
-
-from frugalml.cli import main
+from clirun import frugal
 
 TINY = ["--model", "mlp", "--accel", "eyeriss-v1"]
-
-
-def frugal(capsys, *args) -> tuple[str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert exc.value.code == 0, err
-    return out, err
 
 
 def test_energy_ends_with_its_run_directory(tmp_path, capsys):

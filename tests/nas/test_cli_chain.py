@@ -5,25 +5,10 @@ modelled targets say so; degenerate results warn on stderr and in the JSON."""
 import json
 
 import pytest
+from clirun import frugal, saved
 
 from frugalml.cli import main
 from frugalml.nas import cli as nas_cli
-
-
-def frugal(capsys, *args) -> tuple[str, str]:
-    """(stdout, stderr) of a `frugal` command that must succeed."""
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert exc.value.code == 0, err
-    return out, err
-
-
-def saved(text: str) -> str:
-    """The path of the `-> PATH` line, which must be the last line."""
-    last = text.strip().splitlines()[-1]
-    assert last.startswith("-> "), text
-    return last[3:]
 
 
 @pytest.fixture(scope="module")

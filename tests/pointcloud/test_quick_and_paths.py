@@ -3,24 +3,9 @@ each command ends with `-> PATH`, and `eval --run` takes the path `train` printe
 
 import json
 
-import pytest
+from clirun import frugal, saved
 
-from frugalml.cli import main
 from frugalml.pointcloud import cli as pc_cli
-
-
-def frugal(capsys, *args) -> tuple[str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert exc.value.code == 0, err
-    return out, err
-
-
-def saved(text: str) -> str:
-    last = text.strip().splitlines()[-1]
-    assert last.startswith("-> "), text
-    return last[3:]
 
 
 def test_quick_train_then_eval_of_the_printed_path(tmp_path, capsys):
