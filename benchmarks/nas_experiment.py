@@ -607,7 +607,8 @@ def _whole_training_cost(sn: dict) -> dict:
     """A resumed training measured only its last epochs: scale to all epochs (and say so)."""
     c = dict(sn["cost"])
     done = sn["resumed_from_epoch"]
-    epochs = sn["config"]["epochs"]
+    cfg = sn["config"]
+    epochs = cfg["train"]["epochs"] if "train" in cfg else cfg["epochs"]  # SupernetConfig nests its TrainConfig
     if done:
         f = epochs / (epochs - done)
         c = {k: (v * f if isinstance(v, float) else v) for k, v in c.items()}

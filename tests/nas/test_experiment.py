@@ -79,3 +79,18 @@ def test_budgets_are_quantiles_of_the_latencies_above_the_floor():
     assert ex._budget_points(lats, s) == [1.0, 2.0, 2.4]  # floor 1.0: every net
     s = ex.Settings(budget_quantiles=(0.0, 0.5, 1.0), budget_floor=1.15)
     assert ex._budget_points(lats, s) == [1.2, 2.1, 2.4]  # 1.2, 2.0, 2.1, 2.2, 2.3, 2.4 (>= 1.15)
+
+
+def test_a_resumed_supernet_training_cost_is_scaled_to_all_its_epochs():
+    """The supernet's result nests its epochs under config.train (SupernetConfig embeds a TrainConfig);
+    a run resumed after 30 of 40 epochs measured 10 of them: costs x4, counts unchanged."""
+    sn = {
+        "config": {"space": "cnn", "train": {"epochs": 40}},
+        "resumed_from_epoch": 30,
+        "cost": {"cpu_s": 12.5, "energy_j": 100.0, "macs": 7},
+    }
+    c = ex._whole_training_cost(sn)
+    assert c["cpu_s"] == 50.0 and c["energy_j"] == 400.0 and c["macs"] == 7
+    assert "last 10 of 40 epochs" in c["note"]
+    fresh = ex._whole_training_cost(sn | {"resumed_from_epoch": 0})
+    assert fresh == sn["cost"]
