@@ -219,7 +219,7 @@ def test_quick_find_prints_the_path_stability_and_export_take(capsys, tmp_path):
 
 
 def test_ratio_spread_flags_a_ratio_that_its_spread_covers():
-    from frugalml.tickets.exporting import ratio_spread
+    from frugalml.cost.latency import ratio_spread
 
     r = ratio_spread(0.5, 0.02, 1.0, 0.04)  # 0.5 x (0.02 / 1.0 + 0.04 / 2.0) = 0.02
     assert r == {"ratio": 0.5, "ratio_spread": pytest.approx(0.02), "within_spread": False}

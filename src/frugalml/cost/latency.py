@@ -148,6 +148,15 @@ def summarise(times: list[float], threads: int = 1, stat: str = "median") -> Lat
     )
 
 
+def ratio_spread(num_s: float, num_iqr_s: float, den_s: float, den_iqr_s: float) -> dict:
+    """The latency ratio num/den of two medians, with its spread: the ratio times the sum of the
+    two relative half-interquartile ranges (a first-order bound). `within_spread`: 1 lies within
+    ratio ± spread, so the measurement does not tell the two apart."""
+    ratio = num_s / den_s
+    spread = ratio * (num_iqr_s / (2 * num_s) + den_iqr_s / (2 * den_s))
+    return {"ratio": ratio, "ratio_spread": spread, "within_spread": abs(ratio - 1) <= spread}
+
+
 def round_orders(names: list[str], rounds: int, order: str = "rotate", rnd: random.Random | None = None):
     """The order of `names` in each of `rounds` rounds: as given, rotated by one per round, or shuffled by `rnd`."""
     if order not in ORDERS:

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from frugalml.cost.latency import ratio_spread
 from frugalml.errors import FrugalError
 from frugalml.files import atomic_save, read_json, write_json
 from frugalml.tickets.imp import MASK, WEIGHTS, build_model, load_ticket
@@ -287,15 +288,6 @@ def _export(d: Path, info: dict, fmt: str, out: Path, batch_sizes, measure: bool
         result["latency"] = lat
         result["latency_note"] = "measured: torch.utils.benchmark median, 1 thread, this machine"
     return result
-
-
-def ratio_spread(num_s: float, num_iqr_s: float, den_s: float, den_iqr_s: float) -> dict:
-    """The latency ratio num/den of two medians, with its spread: the ratio times the sum of the
-    two relative half-interquartile ranges (a first-order bound). `within_spread`: 1 lies within
-    ratio ± spread, so the measurement does not tell the two apart."""
-    ratio = num_s / den_s
-    spread = ratio * (num_iqr_s / (2 * num_s) + den_iqr_s / (2 * den_s))
-    return {"ratio": ratio, "ratio_spread": spread, "within_spread": abs(ratio - 1) <= spread}
 
 
 def write_export_record(out: Path, result: dict, info: dict, spent: dict) -> Path:
