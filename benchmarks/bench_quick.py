@@ -6,9 +6,10 @@ benchmark asserts it exits 0 and ends by printing `-> PATH` with PATH a director
 and that the next command of the usual chain (`tickets stability --run`, `video eval --run`,
 `pointcloud eval --run`, `show`) accepts that path as printed; nas runs its whole chain
 (train -> latency -> search -> export), each command on the path the one before printed.
-Peak RSS of each command is that child's own maximum (`os.wait4`).
+Peak RSS of each command is that child's own maximum (`os.wait4`). `demo` is the full tour
+`make demo` runs (the README quotes its time and peak memory), followed by `show` of its record.
 
-    nice -n 10 python benchmarks/bench_quick.py [--only tickets,video,analog,pointcloud,nas] [--work DIR]
+    nice -n 10 python benchmarks/bench_quick.py [--only tickets,video,analog,pointcloud,nas,demo] [--work DIR]
 
 Saves benchmarks/results/quick_runs.json (`frugalml.report.bench.save_result`). Target:
 each --quick command under 90 s on 2 cores.
@@ -41,6 +42,10 @@ CHAINS = {
         (["pointcloud", "train", "--quick", "--out", "{work}/pointcloud"], ["pointcloud", "eval", "--run", "{out}"]),
     ],
     # nas is a chain of four commands, each taking the path the one before printed: run_nas_chain
+    # the whole tour `make demo` runs (not --quick: the README quotes its time and memory)
+    "demo": [
+        (["demo", "--out", "{work}/demo"], ["show", "{out}"]),
+    ],
 }
 CHAIN_EXTRA = {"tickets stability": ["--level", "1", "--points", "3"], "video eval": ["--latency-videos", "3"]}
 TECHNIQUES = [*CHAINS, "nas"]
