@@ -1,0 +1,172 @@
+"""ONNX export of any network, checked in onnxruntime, and its deploy latency measured.
+
+    from frugalml.models import deploy
+    path = deploy.export_onnx(model, example, "model.onnx")        # dynamic batch axis
+    diff = deploy.check_onnx(path, model, [x1, x256])              # max |onnx - torch| over the inputs
+    lat = deploy.deploy_latency({"dense": dense, "export": model}, path, {1: x1, 256: x256})
+    lat["1"]["ratios"]["onnxruntime/dense"]  # {"ratio", "spread": [lo, hi], "within_spread"}
+
+The exporter is torch's TorchScript-based one (`dynamo=False`): it runs offline with no extra
+package and handles every network frugalml ships. An operator it cannot translate is one
+`FrugalError` line naming it; the file is written to a temporary name and renamed, so a failed
+export leaves nothing behind. onnx and onnxruntime are the optional extra `frugalml[deploy]`,
+imported on first use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import statistics
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from frugalml.errors import FrugalError
+
+OPSET = 17
+INSTALL = "pip install 'frugalml[deploy]' (onnx>=1.15, onnxruntime>=1.17)"
+
+
+def require():
+    """(onnx, onnxruntime), or a FrugalError saying how to install them."""
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError as e:
+        raise FrugalError(f"ONNX export needs {e.name}: {INSTALL}") from None
+    return onnx, onnxruntime
+
+
+@contextlib.contextmanager
+def _quiet_fds():
+    """Silence file descriptors 1 and 2: the exporter prints its whole graph from C++ when it fails."""
+    import tempfile
+
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink:
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _reason(e: Exception) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    op = re.search(r"operator '([^']+)'", text)
+    if op:
+        return f"the ONNX exporter cannot handle operator {op.group(1)} (opset {OPSET}): {text}"
+    return f"the ONNX exporter failed: {type(e).__name__}: {text}"
+
+
+def export_onnx(
+    model: nn.Module, example: torch.Tensor, path: str | Path, input_name: str = "x", output_name: str = "logits"
+) -> Path:
+    """Write `model` (eval mode) as ONNX at `path`, batch axis dynamic; atomically."""
+    import warnings
+
+    require()
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    model = model.eval()
+    axes = {input_name: {0: "batch"}, output_name: {0: "batch"}}
+    try:
+        with warnings.catch_warnings(), _quiet_fds(), torch.no_grad():
+            warnings.simplefilter("ignore")  # "legacy TorchScript-based ONNX export" deprecation
+            torch.onnx.export(
+                model,
+                (example,),
+                str(tmp),
+                dynamo=False,
+                input_names=[input_name],
+                output_names=[output_name],
+                dynamic_axes=axes,
+                opset_version=OPSET,
+            )
+    except Exception as e:
+        tmp.unlink(missing_ok=True)
+        raise FrugalError(f"{_reason(e)} ({type(model).__name__})") from None
+    os.replace(tmp, path)
+    return path
+
+
+def session(path: str | Path, threads: int = 1):
+    """An onnxruntime CPU session of `path` with `threads` intra-op threads."""
+    _, ort = require()
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxModule:
+    """Call an ONNX file like a module: `OnnxModule(path)(x) -> torch.Tensor` (first output)."""
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        self.path = Path(path)
+        self.session = session(path, threads)
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {self.input_name: x.detach().cpu().numpy()})[0]
+        return torch.from_numpy(out)
+
+    def __repr__(self) -> str:
+        return f"OnnxModule({str(self.path)!r})"
+
+
+@torch.no_grad()
+def check_onnx(path: str | Path, model: nn.Module, inputs: list[torch.Tensor]) -> float:
+    """Largest |onnxruntime - PyTorch| over every output element of every input in `inputs`."""
+    run = OnnxModule(path)
+    model.eval()
+    return max(float((run(x) - model(x)).abs().max()) for x in inputs)
+
+
+def deploy_latency(
+    models: dict[str, nn.Module], onnx_path: str | Path, inputs: dict[int, torch.Tensor], rounds: int = 3, **measure
+) -> dict:
+    """Per batch size: each PyTorch model (eager) and the ONNX file in onnxruntime (`onnxruntime`),
+    timed in `rounds` interleaved rounds (`compare_latency`, order rotated, 1 thread by default).
+    Per runner: the median of its round medians (`<name>_s`) and their range (`<name>_spread_s`).
+    Per pair, later over earlier in that order (`ratios["onnxruntime/dense"]`, ...): the median of
+    the per-round ratios, their range as `spread`, and `within_spread` when that range holds 1."""
+    import itertools
+
+    from frugalml.cost.latency import compare_latency
+
+    measure = {"threads": 1, "min_run_time": 0.2} | measure
+    runners = dict(models) | {"onnxruntime": OnnxModule(onnx_path, threads=measure["threads"])}
+    out = {}
+    for b, x in inputs.items():
+        lat = compare_latency(runners, x, rounds=rounds, **measure)
+        row: dict = {}
+        for name, runs in lat.items():
+            meds = [r.median_s for r in runs]
+            row[f"{name}_s"] = statistics.median(meds)
+            row[f"{name}_spread_s"] = [min(meds), max(meds)]
+        row["ratios"] = {}
+        for den, num in itertools.combinations(runners, 2):
+            per_round = [a.median_s / b.median_s for a, b in zip(lat[num], lat[den])]
+            lo, hi = min(per_round), max(per_round)
+            row["ratios"][f"{num}/{den}"] = {
+                "ratio": statistics.median(per_round),
+                "spread": [lo, hi],
+                "within_spread": lo <= 1 <= hi,
+            }
+        out[str(b)] = row
+    return out
+
+
+def batch_of(x: torch.Tensor, n: int) -> torch.Tensor:
+    """`n` examples from `x` (repeated if it holds fewer), for timing at batch size `n`."""
+    reps = -(-n // len(x))
+    return x.repeat(reps, *([1] * (x.dim() - 1)))[:n].contiguous() if reps > 1 else x[:n].contiguous()
