@@ -47,7 +47,7 @@ class Eigen(nn.Module):
 
     def forward(self, x):
         x = x.reshape(x.shape[0], 8, 8)
-        return self.fc(x.reshape(x.shape[0], 64)) + torch.linalg.eigvals(x).real.sum(-1, keepdim=True)
+        return self.fc(x.reshape(x.shape[0], 64)) + torch.linalg.eigvals(x.detach()).real.sum(-1, keepdim=True)
 
 
 def eigen_net():
