@@ -42,10 +42,10 @@ def npz(tmp_path_factory):
 
 def test_find_then_onnx_export_on_a_user_resnet_and_npz(user_path, npz, tmp_path, capsys):
     import onnxruntime as ort
+    from user_models import TinyResNet
 
     import frugalml
     from frugalml.train import load_weights
-    from user_models import TinyResNet
 
     out, _ = frugal(
         capsys,

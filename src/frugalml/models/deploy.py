@@ -170,3 +170,37 @@ def batch_of(x: torch.Tensor, n: int) -> torch.Tensor:
     """`n` examples from `x` (repeated if it holds fewer), for timing at batch size `n`."""
     reps = -(-n // len(x))
     return x.repeat(reps, *([1] * (x.dim() - 1)))[:n].contiguous() if reps > 1 else x[:n].contiguous()
+
+
+def onnx_report(
+    model: nn.Module,
+    path: str | Path,
+    inputs: dict[int, torch.Tensor],
+    reference: tuple[str, nn.Module] | None = None,
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+    measure: bool = True,
+    rounds: int = 3,
+) -> dict:
+    """Export `model` to `path` and measure it: agreement with PyTorch on `inputs` (batch size ->
+    examples) and the test examples, size on disk, test accuracy in onnxruntime (`test` = (x, y) of
+    a classifier), and with `measure`, latency per batch size (`deploy_latency`) of the `reference`
+    model (name, module: the dense one it was made from) and `model` in PyTorch eager beside onnxruntime."""
+    path = export_onnx(model, inputs[min(inputs)], path)
+    checked = [*inputs.values()] + ([test[0]] if test is not None else [])
+    res = {
+        "bytes_onnx": path.stat().st_size,
+        "onnx_max_abs_diff": check_onnx(path, model, checked),
+        "onnx_checked_on": f"batches of {', '.join(map(str, inputs))}"
+        + (f" and {len(test[0])} test examples" if test is not None else ""),
+    }
+    if test is not None:
+        with torch.no_grad():
+            res["accuracy_onnx"] = float((OnnxModule(path)(test[0]).argmax(-1) == test[1]).float().mean())
+    if measure:
+        eager = ({reference[0]: reference[1]} if reference else {}) | {"export": model}
+        res["latency"] = deploy_latency(eager, path, inputs, rounds=rounds)
+        res["latency_note"] = (
+            f"measured: median of {rounds} interleaved rounds (each a torch.utils.benchmark median), "
+            "1 thread, this machine"
+        )
+    return res

@@ -220,43 +220,21 @@ def load_export(out: str | Path) -> nn.Module:
 def export(
     ticket: str | Path, fmt: str, out: str | Path | None = None, batch_sizes=(1, 256), measure: bool = True
 ) -> dict:
-    """Export the trained ticket (first seed, or the seed directory given) and measure what it saves."""
-    import os
-    import shutil
-
+    """Export the trained ticket (first seed, or the seed directory given) and measure what it saves.
+    Written whole or not at all (`files.staged_dir`); an earlier export in `out` is replaced."""
     from frugalml.cost.tracker import Ledger
+    from frugalml.files import staged_dir
 
     if fmt not in FORMATS:
         raise FrugalError(f"unknown export format '{fmt}' ({', '.join(FORMATS)})")
     d, info = load_ticket(ticket)[0]
     out = Path(out) if out else d / f"export_{fmt}"
-    _check_out(out)
-    work = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(work, ignore_errors=True)
-    try:
+    with staged_dir(out, "tickets.export") as work:
         with Ledger(work, children=True, label="tickets.export") as ledger:
             result = _export(d, info, fmt, work, out, batch_sizes, measure)
             write_json(work / "result.json", result)
         write_export_record(work, result, info, ledger.total())
-        if out.exists():
-            shutil.rmtree(out)  # an earlier export of a ticket (`_check_out`), replaced whole
-        os.replace(work, out)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return result
-
-
-def _check_out(out: Path) -> None:
-    """`out` may be new, empty, or an earlier ticket export (replaced); anything else is refused."""
-    from frugalml.report import record
-
-    if out.is_file():
-        raise FrugalError(f"--out {out} is a file, not a directory")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
-    rec = out / record.FILENAME
-    if not (rec.is_file() and read_json(rec).get("kind") == "tickets.export"):
-        raise FrugalError(f"--out {out} exists and is not an earlier ticket export: give a new directory")
 
 
 def _trained(d: Path, info: dict) -> tuple[nn.Module, Mask]:
@@ -370,23 +348,10 @@ def _onnx(model: nn.Module, reloaded: nn.Module, ds, work: Path, out: Path, batc
     from frugalml.models import deploy
 
     xs = {b: deploy.batch_of(ds.x_test, b) for b in batch_sizes}
-    onnx_path = deploy.export_onnx(reloaded, xs[batch_sizes[0]], work / "model.onnx")
-    diff = deploy.check_onnx(onnx_path, reloaded, [ds.x_test, *xs.values()])
-    with torch.no_grad():
-        onnx_acc = float((deploy.OnnxModule(onnx_path)(ds.x_test).argmax(1) == ds.y_test).float().mean())
-    res = {
-        "onnx": str(out / "model.onnx"),
-        "bytes_onnx": onnx_path.stat().st_size,
-        "onnx_max_abs_diff": diff,
-        "accuracy_onnx": onnx_acc,
-        "onnx_checked_on": f"{len(ds.x_test)} test examples and batches of {', '.join(map(str, xs))}",
-    }
-    if measure:
-        res["latency"] = deploy.deploy_latency({"dense": model, "export": reloaded}, onnx_path, xs, rounds=3)
-        res["latency_note"] = (
-            "measured: median of 3 interleaved rounds (each a torch.utils.benchmark median), 1 thread, this machine"
-        )
-    return res
+    res = deploy.onnx_report(
+        reloaded, work / "model.onnx", xs, reference=("dense", model), test=(ds.x_test, ds.y_test), measure=measure
+    )
+    return {"onnx": str(out / "model.onnx")} | res
 
 
 def write_export_record(out: Path, result: dict, info: dict, spent: dict) -> Path:
