@@ -448,7 +448,8 @@ def _print_deploy(con, dep: dict) -> None:
     )
     con.print(
         f"size on disk: largest {dep['bytes_largest']:,} bytes (safetensors, test accuracy "
-        f"{dep['accuracy_largest']:.3f}), exported {dep['bytes_safetensors']:,} (safetensors), {dep['bytes_onnx']:,} (ONNX)"
+        f"{dep['accuracy_largest']:.3f}), exported {dep['bytes_safetensors']:,} (safetensors), "
+        f"{dep['bytes_onnx']:,} (ONNX)"
     )
     con.print(
         f"written: {dep['onnx']} ({dep['bytes_onnx']:,} bytes, test accuracy {dep['accuracy_onnx']:.3f}; "
