@@ -143,7 +143,7 @@ def deploy_latency(
 
     from frugalml.cost.latency import compare_latency
 
-    measure = {"threads": 1, "min_run_time": 0.2} | measure
+    measure = {"threads": 1, "min_run_time": 0.2, "min_calls": 10} | measure
     runners = dict(models) | {"onnxruntime": OnnxModule(onnx_path, threads=measure["threads"])}
     out = {}
     for b, x in inputs.items():
