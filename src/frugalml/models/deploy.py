@@ -67,26 +67,32 @@ def _reason(e: Exception) -> str:
 
 
 def export_onnx(
-    model: nn.Module, example: torch.Tensor, path: str | Path, input_name: str = "x", output_name: str = "logits"
+    model: nn.Module,
+    example: torch.Tensor | tuple[torch.Tensor, ...],
+    path: str | Path,
+    input_names: tuple[str, ...] = ("x",),
+    output_names: tuple[str, ...] = ("logits",),
 ) -> Path:
-    """Write `model` (eval mode) as ONNX at `path`, batch axis dynamic; atomically."""
+    """Write `model` (eval mode) as ONNX at `path`, every input's and output's first axis (the
+    batch) dynamic; atomically. `example`: one input tensor, or a tuple for a model of several."""
     import warnings
 
     require()
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     model = model.eval()
-    axes = {input_name: {0: "batch"}, output_name: {0: "batch"}}
+    args = example if isinstance(example, tuple) else (example,)
+    axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
     try:
         with warnings.catch_warnings(), _quiet_fds(), torch.no_grad():
             warnings.simplefilter("ignore")  # "legacy TorchScript-based ONNX export" deprecation
             torch.onnx.export(
                 model,
-                (example,),
+                args,
                 str(tmp),
                 dynamo=False,
-                input_names=[input_name],
-                output_names=[output_name],
+                input_names=list(input_names),
+                output_names=list(output_names),
                 dynamic_axes=axes,
                 opset_version=OPSET,
             )
@@ -108,27 +114,39 @@ def session(path: str | Path, threads: int = 1):
 
 
 class OnnxModule:
-    """Call an ONNX file like a module: `OnnxModule(path)(x) -> torch.Tensor` (first output)."""
+    """Call an ONNX file like a module: `OnnxModule(path)(x) -> torch.Tensor`; a graph of several
+    inputs takes them in order, one of several outputs returns a tuple."""
 
     def __init__(self, path: str | Path, threads: int = 1):
         self.path = Path(path)
         self.session = session(path, threads)
-        self.input_name = self.session.get_inputs()[0].name
+        self.input_names = [i.name for i in self.session.get_inputs()]
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.session.run(None, {self.input_name: x.detach().cpu().numpy()})[0]
-        return torch.from_numpy(out)
+    def __call__(self, *xs: torch.Tensor):
+        feed = {n: x.detach().cpu().numpy() for n, x in zip(self.input_names, xs)}
+        outs = [torch.from_numpy(o) for o in self.session.run(None, feed)]
+        return outs[0] if len(outs) == 1 else tuple(outs)
 
     def __repr__(self) -> str:
         return f"OnnxModule({str(self.path)!r})"
 
 
+def _flat(y) -> list[torch.Tensor]:
+    return list(y) if isinstance(y, (tuple, list)) else [y]
+
+
 @torch.no_grad()
-def check_onnx(path: str | Path, model: nn.Module, inputs: list[torch.Tensor]) -> float:
-    """Largest |onnxruntime - PyTorch| over every output element of every input in `inputs`."""
+def check_onnx(path: str | Path, model: nn.Module, inputs: list) -> float:
+    """Largest |onnxruntime - PyTorch| over every output element of every input in `inputs`
+    (each a tensor, or a tuple of tensors for a model of several inputs)."""
     run = OnnxModule(path)
     model.eval()
-    return max(float((run(x) - model(x)).abs().max()) for x in inputs)
+    worst = 0.0
+    for x in inputs:
+        xs = x if isinstance(x, tuple) else (x,)
+        for a, b in zip(_flat(run(*xs)), _flat(model(*xs))):
+            worst = max(worst, float((a - b).abs().max()))
+    return worst
 
 
 def deploy_latency(
@@ -166,8 +184,11 @@ def deploy_latency(
     return out
 
 
-def batch_of(x: torch.Tensor, n: int) -> torch.Tensor:
-    """`n` examples from `x` (repeated if it holds fewer), for timing at batch size `n`."""
+def batch_of(x, n: int):
+    """`n` examples from `x` (repeated if it holds fewer), for timing at batch size `n`; a tuple
+    of tensors gives a tuple, the same rows of each."""
+    if isinstance(x, tuple):
+        return tuple(batch_of(t, n) for t in x)
     reps = -(-n // len(x))
     return x.repeat(reps, *([1] * (x.dim() - 1)))[:n].contiguous() if reps > 1 else x[:n].contiguous()
 
@@ -180,12 +201,14 @@ def onnx_report(
     test: tuple[torch.Tensor, torch.Tensor] | None = None,
     measure: bool = True,
     rounds: int = 3,
+    input_names: tuple[str, ...] = ("x",),
+    output_names: tuple[str, ...] = ("logits",),
 ) -> dict:
     """Export `model` to `path` and measure it: agreement with PyTorch on `inputs` (batch size ->
     examples) and the test examples, size on disk, test accuracy in onnxruntime (`test` = (x, y) of
     a classifier), and with `measure`, latency per batch size (`deploy_latency`) of the `reference`
     model (name, module: the dense one it was made from) and `model` in PyTorch eager beside onnxruntime."""
-    path = export_onnx(model, inputs[min(inputs)], path)
+    path = export_onnx(model, inputs[min(inputs)], path, input_names, output_names)
     checked = [*inputs.values()] + ([test[0]] if test is not None else [])
     res = {
         "bytes_onnx": path.stat().st_size,
