@@ -104,3 +104,38 @@ def test_unreadable_sources_are_one_line(tmp_path):
         with pytest.raises(FrugalError) as e:
             data.get(str(spec))
         assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def flat_digits(path, n_train=60, n_test=21):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    np.savez(
+        path,
+        x_train=d.data[:n_train] / 16,
+        y_train=d.target[:n_train],
+        x_test=d.data[n_train : n_train + n_test] / 16,
+        y_test=d.target[n_train : n_train + n_test],
+    )
+    return path
+
+
+def test_analog_train_runs_on_user_data(tmp_path, capsys):
+    import json
+
+    from clirun import frugal
+
+    npz = flat_digits(tmp_path / "flat.npz")
+    out, _ = frugal(capsys, "analog", "train", "--data", npz, "--epochs", "1", "--out", tmp_path / "an", "--json")
+    res = json.loads((tmp_path / "an" / "result.json").read_text())
+    assert res["data"] == str(npz)
+    for acc in (res["accuracy"], res["digital_accuracy"]):  # over the user's 21 test examples, not digits' 360
+        assert abs(acc * 21 - round(acc * 21)) < 1e-9
+
+
+def test_analog_refuses_bad_user_data_before_writing(tmp_path, assert_bad_input):
+    a = dict(np.load(flat_digits(tmp_path / "flat.npz")))
+    a["y_test"] = a["y_test"][:-1]
+    np.savez(tmp_path / "bad.npz", **a)
+    args = ["analog", "train", "--data", tmp_path / "bad.npz", "--epochs", "1", "--out", tmp_path / "an"]
+    assert_bad_input(args, tmp_path / "an", "x_test has 21 examples but y_test has 20 labels")
