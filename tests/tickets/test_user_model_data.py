@@ -166,3 +166,19 @@ def test_an_op_onnx_cannot_export_is_one_line_and_leaves_no_export(user_path, np
     assert not (tmp_path / "exp").exists()
     assert sorted(p.name for p in ticket.iterdir()) == before
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_sparse_export_keeps_csr_only_where_it_measured_faster(tiny_run, tmp_path):
+    from frugalml.tickets.exporting import export
+
+    out, _ = tiny_run
+    res = export(out / "level_2" / "seed_0", "sparse", out=tmp_path / "sp", batch_sizes=(1, 8))
+    layers = res["layers"]
+    assert [r["layer"] for r in layers] == list(res["arch"]["kernels"])
+    for r in layers:
+        assert r["kernel"] == res["arch"]["kernels"][r["layer"]]
+        assert r["kernel"] == ("csr" if r["csr_s"] < r["dense_s"] else "dense")
+        assert r["csr_over_dense"] == pytest.approx(r["csr_s"] / r["dense_s"])
+    rec = json.loads((tmp_path / "sp" / "record.json").read_text())
+    notes = rec["after"]["notes"]["kernels"]
+    assert all(f"{r['layer']} {r['kernel']} (CSR" in notes for r in layers)

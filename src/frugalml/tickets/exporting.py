@@ -380,6 +380,14 @@ def write_export_record(out: Path, result: dict, info: dict, spent: dict) -> Pat
         quality["onnx_max_abs_diff"] = record.metric(result["onnx_max_abs_diff"], higher_is_better=False)
         artifacts["onnx"] = "model.onnx"
     after_bytes = result["bytes_onnx"] if onnx else result["bytes_export"]
+    after = side(
+        result["params_export"],
+        after_bytes,
+        lat.get("onnxruntime_s" if onnx else "export_s"),
+        "onnxruntime" if onnx else "PyTorch eager",
+    )
+    if result.get("layers"):  # the sparse export's verdict per layer, with the timings it rests on
+        after["notes"]["kernels"] = "; ".join(_verdict(r) for r in result["layers"])
     rec = record.build(
         "tickets.export",
         quality=quality,
@@ -387,16 +395,17 @@ def write_export_record(out: Path, result: dict, info: dict, spent: dict) -> Pat
         data=info["data"],
         model=info["model"],
         before=side(result["params_dense"], result["bytes_dense"], lat.get("dense_s"), "PyTorch eager"),
-        after=side(
-            result["params_export"],
-            after_bytes,
-            lat.get("onnxruntime_s" if onnx else "export_s"),
-            "onnxruntime" if onnx else "PyTorch eager",
-        ),
+        after=after,
         spent=spent,
         artifacts=artifacts,
     )
     return record.write(out, rec)
+
+
+def _verdict(row: dict) -> str:
+    if "csr_s" not in row:
+        return f"{row['layer']} {row['kernel']} (not timed)"
+    return f"{row['layer']} {row['kernel']} (CSR {row['csr_s'] * 1e6:.1f} us, dense {row['dense_s'] * 1e6:.1f} us)"
 
 
 def stored_params(model: nn.Module) -> int:
