@@ -137,6 +137,7 @@ def main() -> None:
     payload = {
         "model": "TinyResNet (benchmarks/bench_deploy_onnx.py:tiny_resnet), user npz of digits 1x8x8",
         "seeds": seeds,
+        "batch_sizes": [1, 256],
         "rows": rows,
         "summary": summary,
         "worst_onnx_max_abs_diff": max(r["onnx_max_abs_diff"] for r in rows),
