@@ -218,7 +218,9 @@ def onnx_report(
     }
     if test is not None:
         with torch.no_grad():
-            res["accuracy_onnx"] = float((OnnxModule(path)(test[0]).argmax(-1) == test[1]).float().mean())
+            logits = OnnxModule(path)(test[0])
+        if isinstance(logits, torch.Tensor) and logits.dim() == 2 and logits.shape[0] == len(test[1]):  # a classifier
+            res["accuracy_onnx"] = float((logits.argmax(-1) == test[1]).float().mean())
     if measure:
         eager = ({reference[0]: reference[1]} if reference else {}) | {"export": model}
         res["latency"] = deploy_latency(eager, path, inputs, rounds=rounds)

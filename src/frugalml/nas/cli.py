@@ -431,6 +431,8 @@ def _print_deploy(con, dep: dict) -> None:
     """The ONNX file: agreement with PyTorch, size, accuracy and latency beside eager (round ranges)."""
     from frugalml.report.console import table
 
+    acc = f"{dep['accuracy_onnx']:.3f}" if "accuracy_onnx" in dep else "-"
+
     def cell(lat, name):
         lo, hi = lat[f"{name}_spread_s"]
         return f"{lat[f'{name}_s'] * 1e6:.1f} ({lo * 1e6:.1f}-{hi * 1e6:.1f})"
@@ -452,7 +454,7 @@ def _print_deploy(con, dep: dict) -> None:
         f"{dep['bytes_onnx']:,} (ONNX)"
     )
     con.print(
-        f"written: {dep['onnx']} ({dep['bytes_onnx']:,} bytes, test accuracy {dep['accuracy_onnx']:.3f}; "
+        f"written: {dep['onnx']} ({dep['bytes_onnx']:,} bytes, test accuracy {acc}; "
         f"onnxruntime vs PyTorch: max |difference| {dep['onnx_max_abs_diff']:.2e} on {dep['onnx_checked_on']})"
     )
 
