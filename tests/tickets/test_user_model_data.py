@@ -182,3 +182,19 @@ def test_sparse_export_keeps_csr_only_where_it_measured_faster(tiny_run, tmp_pat
     rec = json.loads((tmp_path / "sp" / "record.json").read_text())
     notes = rec["after"]["notes"]["kernels"]
     assert all(f"{r['layer']} {r['kernel']} (CSR" in notes for r in layers)
+
+
+def test_onnx_export_of_an_mlp_ticket_is_the_compact_network(tiny_run, tmp_path):
+    import onnx
+
+    from frugalml.tickets.exporting import export
+
+    out, _ = tiny_run
+    res = export(out / "level_2" / "seed_0", "onnx", out=tmp_path / "ox", measure=False)
+    assert res["arch"]["torch"] == "compact" and res["onnx_max_abs_diff"] <= 1e-4
+    assert res["accuracy_onnx"] == pytest.approx(res["accuracy_dense"], abs=1 / 300)
+    graph = onnx.load(str(tmp_path / "ox" / "model.onnx")).graph
+    shapes = sorted(tuple(t.dims) for t in graph.initializer if len(t.dims) == 2)
+    hidden = res["arch"]["kwargs"]["hidden"]  # the compact widths are the ONNX weight shapes
+    assert (hidden[0], 64) in shapes and (10, hidden[-1]) in shapes
+    assert "latency" not in res
