@@ -59,6 +59,7 @@ MEANS = {
     "--seed": "seed",
     "--seeds": "a list (0,1,2) or a range (0-2)",
     "--threads": "threads",
+    "--data": "your own data",  # a data set by name, or the user's own (file, module:loader, clip folder)
 }
 GONE = ("--supernet", "--ticket", "--batch", "--first-seed", "--model-dir")
 

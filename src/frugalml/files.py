@@ -124,3 +124,35 @@ def open_run(run_dir: str | os.PathLike, config: Any, what: str = "run") -> Path
     path.mkdir(parents=True, exist_ok=True)
     check_run_config(path, record, CONFIG, what)
     return path
+
+
+def staged_dir(out: str | os.PathLike, kind: str):
+    """A context manager for a directory written whole or not at all: yields a fresh temporary
+    directory beside `out`, which replaces `out` when the block succeeds and is removed when it
+    fails. `out` may be missing, empty, or an earlier result of the same `kind` (its record.json
+    says so); anything else is refused before anything is written."""
+    import contextlib
+    import shutil
+
+    out = Path(out)
+    if out.is_file():
+        raise FrugalError(f"--out {out} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        rec = out / "record.json"
+        if not (rec.is_file() and (read_json(rec) or {}).get("kind") == kind):
+            raise FrugalError(f"--out {out} exists and is not an earlier {kind} result: give a new directory")
+
+    @contextlib.contextmanager
+    def stage():
+        work = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        try:
+            yield work
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(work, out)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    return stage()

@@ -236,4 +236,4 @@ def test_export_refuses_unknown_format_and_non_ticket(tmp_path):
     with pytest.raises(FrugalError, match="not a ticket"):
         export(tmp_path, "compact")
     with pytest.raises(FrugalError, match="format"):
-        export(tmp_path, "onnx")
+        export(tmp_path, "tflite")  # onnx is a format now

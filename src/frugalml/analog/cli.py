@@ -202,8 +202,10 @@ def sweep(
         vals = [grid[0], grid[-1]]
     algs = tuple(a.strip() for a in algorithm.split(",") if a.strip())
     seed_list = parse_seeds(seeds)
+    from frugalml.data.user import slug
+
     data = base.data
-    out = out or Path("runs/analog") / f"sweep-{param}-{data}"
+    out = out or Path("runs/analog") / f"sweep-{param}-{slug(data)}"
     check_sweep(param, base, vals, algs, workers, preset)  # refused before the note on its length
     runs = len(vals or SWEEPS[param][1]) * len(algs) * len(seed_list)
     basis = f"{runs} runs of {base.train.epochs} epochs, {workers} worker(s)"

@@ -33,7 +33,10 @@ def analog_training(**changes) -> TrainConfig:
 
 @dataclass
 class AnalogRunConfig:
-    data: str = field(default="digits", metadata={"help": "Dataset: digits or mnist1d."})
+    data: str = field(
+        default="digits",
+        metadata={"help": "Dataset: digits or mnist1d, or your own data: a .npz/.pt file or module:loader."},
+    )
     model: str = field(default="mlp", metadata={"help": "Network (mlp)."})
     hidden: tuple[int, ...] = field(default=(64,), metadata={"help": "Hidden layer sizes, e.g. 64 or 128,64."})
     device: str = field(default="ecram", metadata={"help": "Analog device preset (see `frugal analog devices`)."})
@@ -91,12 +94,19 @@ class AnalogRunConfig:
     def name(self) -> str:
         extra = "".join(f"-{k}{v:g}" for k, v in sorted(self.device_overrides.items()))
         extra += f"-refresh{self.refresh:g}" if self.refresh is not None else ""
-        return f"{self.data}-{self.device}{extra}-{self.algorithm}-bl{self.bl}-e{self.train.epochs}-s{self.seed}"
+        return f"{_slug(self.data)}-{self.device}{extra}-{self.algorithm}-bl{self.bl}-e{self.train.epochs}-s{self.seed}"
 
     def digital_key(self) -> str:
         h = "x".join(map(str, self.hidden))
         t = self.train
-        return f"{self.data}-{self.model}{h}-lr{t.lr:g}-b{t.batch_size}-e{t.epochs}-s{self.seed}"
+        return f"{_slug(self.data)}-{self.model}{h}-lr{t.lr:g}-b{t.batch_size}-e{t.epochs}-s{self.seed}"
+
+
+def _slug(spec: str) -> str:
+    """A data spec as a directory name (`path/to/my.npz` -> `my`; digits stays digits)."""
+    from frugalml.data.user import slug
+
+    return slug(spec)
 
 
 def _build(cfg: AnalogRunConfig, ds):

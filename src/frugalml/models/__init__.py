@@ -92,8 +92,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
-def _import_user_module(module_name: str, spec: str):
-    """`pkg.module` with the current directory on the import path, or a `.py` file by path."""
+def _import_user_module(module_name: str, spec: str, what: str = "model"):
+    """`pkg.module` with the current directory on the import path, or a `.py` file by path
+    (`what` names the thing being loaded in errors: model, data)."""
     import os
     import sys
     from pathlib import Path
@@ -101,7 +102,7 @@ def _import_user_module(module_name: str, spec: str):
     if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
         path = Path(module_name).expanduser().resolve()
         if not path.is_file():
-            raise FrugalError(f"model file '{module_name}' not found (from {os.getcwd()}) for model '{spec}'")
+            raise FrugalError(f"{what} file '{module_name}' not found (from {os.getcwd()}) for {what} '{spec}'")
         key = f"frugalml_user_{abs(hash(str(path)))}_{path.stem}"
         file_spec = importlib.util.spec_from_file_location(key, path)
         module = importlib.util.module_from_spec(file_spec)
@@ -110,7 +111,7 @@ def _import_user_module(module_name: str, spec: str):
             file_spec.loader.exec_module(module)
         except Exception as e:
             del sys.modules[key]
-            raise FrugalError(f"cannot load model file '{module_name}': {type(e).__name__}: {e}") from None
+            raise FrugalError(f"cannot load {what} file '{module_name}': {type(e).__name__}: {e}") from None
         return module
     cwd = os.getcwd()
     added = cwd not in sys.path
@@ -119,7 +120,7 @@ def _import_user_module(module_name: str, spec: str):
     try:
         return importlib.import_module(module_name)
     except ImportError as e:
-        raise FrugalError(f"cannot import module '{module_name}' for model '{spec}': {e}") from None
+        raise FrugalError(f"cannot import module '{module_name}' for {what} '{spec}': {e}") from None
     finally:
         if added:
             sys.path.remove(cwd)
@@ -171,13 +172,17 @@ def get(name: str, **kwargs):
 
 
 def for_data(name: str, dataset, **kwargs):
-    """Build `name` sized for a `frugalml.data.Dataset` (input shape and classes)."""
+    """Build `name` sized for a `frugalml.data.Dataset` (input shape and classes). A user factory
+    gets those of num_classes, in_features, input_shape, in_channels, input_size it accepts."""
     shape = dataset.input_shape
     size = {"num_classes": dataset.num_classes}
-    if name == "mlp":
-        n = 1
-        for s in shape:
-            n *= s
+    n = 1
+    for s in shape:
+        n *= s
+    if ":" in name and not _is_hf(name):  # a user factory: offered every size, called with those it takes
+        size |= {"in_features": n, "input_shape": tuple(shape)}
+        size |= {"in_channels": shape[0], "input_size": shape[1]} if len(shape) == 3 else {}
+    elif name == "mlp":
         size["in_features"] = n
     elif len(shape) == 3:
         size["in_channels"] = shape[0]

@@ -367,9 +367,21 @@ def export(
         "host-1t, host-2t (measured here, interleaved rounds) or a `frugal hardware` profile (modelled); "
         "default: no latency.",
     ),
+    format: str = typer.Option(
+        "safetensors",
+        "--format",
+        help="safetensors (arch.json + model.safetensors) | onnx (also model.onnx, checked in onnxruntime and "
+        "timed at batch 1 and 256 beside PyTorch; needs frugalml[deploy]).",
+    ),
+    data: str = typer.Option(
+        None,
+        "--data",
+        help="Your own data to recalibrate, fine-tune and test on: a .npz/.pt file or module:loader "
+        "(default: the supernet's data set).",
+    ),
     json_out: bool = JSON,
 ):
-    """Write a sub-network as a standalone module: arch.json + model.safetensors."""
+    """Write a sub-network as a standalone module: arch.json + model.safetensors (load it with `frugalml.load`)."""
     from frugalml.nas import records
     from frugalml.nas.supernet import load_supernet
 
@@ -378,10 +390,19 @@ def export(
     run = supernet_run(run)
     space, _, _ = load_supernet(run)
     arch = _arch_of(space, arch)
-    res = records.export(run, arch, out, finetune_epochs=finetune_epochs, target=target)
+    res = records.export(run, arch, out, finetune_epochs=finetune_epochs, target=target, fmt=format, data=data)
     m = res.get("latency")
     if m and not m["modelled"] and m["spread"][0] <= 1 <= m["spread"][1]:
         _warn(res, f"on {target} the exported net's latency is within the measurement spread of the largest's")
+    for b, row in res.get("deploy", {}).get("latency", {}).items():
+        r = row["ratios"]["onnxruntime/export"]
+        if r["within_spread"]:
+            lo, hi = r["spread"]
+            _warn(
+                res,
+                f"batch {b}: onnxruntime/PyTorch latency {r['ratio']:.2f}x, "
+                f"rounds {lo:.2f}-{hi:.2f}: no measured difference",
+            )
 
     def human(con):
         acc = f"test accuracy {res['test_accuracy']:.3f}"
@@ -399,9 +420,43 @@ def export(
                 f"latency on {target}: {m['latency_ms']:.3f} ms vs {m['largest_ms']:.3f} ms for the largest "
                 f"sub-network: {m['ratio']:.2f}x ({how})"
             )
+        if "deploy" in res:
+            _print_deploy(con, res["deploy"])
 
     _print(res, json_out, human)
     _saved(out, json_out)
+
+
+def _print_deploy(con, dep: dict) -> None:
+    """The ONNX file: agreement with PyTorch, size, accuracy and latency beside eager (round ranges)."""
+    from frugalml.report.console import table
+
+    acc = f"{dep['accuracy_onnx']:.3f}" if "accuracy_onnx" in dep else "-"
+
+    def cell(lat, name):
+        lo, hi = lat[f"{name}_spread_s"]
+        return f"{lat[f'{name}_s'] * 1e6:.1f} ({lo * 1e6:.1f}-{hi * 1e6:.1f})"
+
+    rows = [
+        [f"batch {b}", cell(lat, "largest"), cell(lat, "export"), cell(lat, "onnxruntime")]
+        for b, lat in dep.get("latency", {}).items()
+    ]
+    con.print(
+        table(
+            "latency in us: median of rounds (range)",
+            ["", "largest, eager", "exported, eager", "exported, onnxruntime"],
+            rows,
+        )
+    )
+    con.print(
+        f"size on disk: largest {dep['bytes_largest']:,} bytes (safetensors, test accuracy "
+        f"{dep['accuracy_largest']:.3f}), exported {dep['bytes_safetensors']:,} (safetensors), "
+        f"{dep['bytes_onnx']:,} (ONNX)"
+    )
+    con.print(
+        f"written: {dep['onnx']} ({dep['bytes_onnx']:,} bytes, test accuracy {acc}; "
+        f"onnxruntime vs PyTorch: max |difference| {dep['onnx_max_abs_diff']:.2e} on {dep['onnx_checked_on']})"
+    )
 
 
 def _arch_of(space, path: Path) -> dict:

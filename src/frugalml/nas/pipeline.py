@@ -420,13 +420,18 @@ def finetune(space, sub, data, test, cfg, out: Path) -> float:
     return space.evaluate(sub.eval(), test)
 
 
-def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 0, seed: int = 0) -> dict:
-    """Write the sub-network `arch` as `arch.json` + `model.safetensors` (+ `export.json`)."""
+def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 0, seed: int = 0, data=None) -> dict:
+    """Write the sub-network `arch` as `arch.json` + `model.safetensors` (+ `export.json`).
+    `data` (a `frugalml.data.Dataset`, e.g. the user's own): BatchNorm recalibration, fine-tuning
+    and test accuracy on it instead of the space's data; fine-tuning reports on its x_val/y_val,
+    else on its test split (the schedule is fixed, so nothing is chosen by it)."""
     from frugalml.data.base import Dataset
     from frugalml.train import TrainConfig, save_weights
 
     space, net, meta, train, val, test = load_context(run)
     space.validate(arch)
+    if data is not None:
+        train, val, test = user_splits(space, arch, data)
     out = Path(out)
     sub = space.extract(net, arch)
     space.prepare(sub, train)
@@ -437,6 +442,8 @@ def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 
         "test_accuracy": space.evaluate(sub, test),
         "macs": space.macs(arch),
     }
+    if data is not None:
+        info["data"] = data.name
     if finetune_epochs > 0:
         cfg = TrainConfig(epochs=finetune_epochs, batch_size=128, lr=3e-4, optimizer="adam", seed=seed)
         ft_data = Dataset("finetune", train.x_train, train.y_train, val.x_test, val.y_test, test.num_classes)
@@ -446,6 +453,26 @@ def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 
     save_weights(sub, out / "model.safetensors")
     write_json(out / "export.json", info)
     return info | {"out": str(out)}
+
+
+def user_splits(space, arch: dict, data):
+    """(train, val, test) Datasets of the user's `data` for a sub-network of `space`: its examples
+    must have the shape the sub-network takes and its labels index the sub-network's outputs."""
+    from frugalml.data.base import Dataset
+
+    x = space.example_input(arch)
+    want = tuple(x.shape[1:]) if hasattr(x, "shape") else None
+    if want != tuple(data.input_shape):
+        raise FrugalError(f"--data {data.name}: examples of shape {tuple(data.input_shape)}; this space takes {want}")
+    n_out = getattr(space, "num_classes", None)
+    if n_out is not None and data.num_classes > n_out:
+        raise FrugalError(f"--data {data.name} has {data.num_classes} classes; the sub-networks give {n_out} outputs")
+    xv, yv = data.info.get("x_val", data.x_test), data.info.get("y_val", data.y_test)
+    n = n_out or data.num_classes
+    train = Dataset(data.name, data.x_train, data.y_train, xv, yv, n)
+    val = Dataset(f"{data.name}-val", data.x_train, data.y_train, xv, yv, n)
+    test = Dataset(f"{data.name}-test", data.x_train, data.y_train, data.x_test, data.y_test, n)
+    return train, val, test
 
 
 def latency_vs_largest(space, net, arch: dict, device: str, rounds: int = 8) -> dict:

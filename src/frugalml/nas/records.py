@@ -20,6 +20,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from frugalml.cost.currency import MEASURED, MODELLED, Cost
+from frugalml.errors import FrugalError
 from frugalml.nas import latency as lat
 from frugalml.nas import pipeline
 from frugalml.report import record
@@ -146,45 +147,101 @@ def _counterfactual(run: Path, evaluations: int) -> dict:
     }
 
 
-def export(run: str | Path, arch: dict, out: str | Path, finetune_epochs: int = 0, target: str | None = None) -> dict:
+def export(
+    run: str | Path,
+    arch: dict,
+    out: str | Path,
+    finetune_epochs: int = 0,
+    target: str | None = None,
+    fmt: str = "safetensors",
+    data: str | None = None,
+) -> dict:
     """`pipeline.export` under a spent ledger in `out`, then `record.json` (kind nas.export).
     With `target`, the exported net's latency there against the largest sub-network's
-    (`pipeline.latency_vs_largest`) goes in the result (`latency`) and the record's costs."""
+    (`pipeline.latency_vs_largest`) goes in the result (`latency`) and the record's costs.
+    `fmt` "onnx" adds `model.onnx`, checked in onnxruntime and timed beside PyTorch eager at batch
+    1 and 256 with the largest sub-network (`deploy.onnx_report`, result key `deploy`). `data`:
+    the user's data spec (`frugalml.data.get`) to recalibrate, fine-tune and test on.
+    Written whole or not at all (`files.staged_dir`)."""
+    from frugalml import data as datasets
     from frugalml.cost.tracker import Ledger
+    from frugalml.files import staged_dir
     from frugalml.models import space as spaces
 
+    if fmt not in FORMATS:
+        raise FrugalError(f"unknown export format '{fmt}' ({', '.join(FORMATS)})")
     if target is not None:
         lat.check_device(target)  # before creating the export directory
+    ds = datasets.get(data) if data else None
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with Ledger(out, children=True, label="nas.export", use_codecarbon=False) as ledger:
-        info = pipeline.export(run, arch, out, finetune_epochs=finetune_epochs)
+    with staged_dir(out, "nas.export") as work:
+        with Ledger(work, children=True, label="nas.export", use_codecarbon=False) as ledger:
+            info = pipeline.export(run, arch, work, finetune_epochs=finetune_epochs, data=ds)
+            if target is not None:
+                space, net, _ = pipeline.load_supernet(run)
+                info["latency"] = pipeline.latency_vs_largest(space, net, arch, target)
+            if fmt == "onnx":
+                info["deploy"] = _onnx(run, arch, work, out, ds)
+            info["out"] = str(out)
+        space = spaces.get(info["space"])
+        params = sum(p.numel() for p in pipeline.load_exported(work).parameters())
+        acc = info.get("test_accuracy_finetuned", info["test_accuracy"])
+        before = Cost(macs=space.macs(space.largest()), notes={"macs": "counted (largest sub-network)"})
+        after = Cost(params=params, macs=info["macs"], notes={"params": "counted", "macs": "counted"})
         if target is not None:
-            space, net, _ = pipeline.load_supernet(run)
-            info["latency"] = pipeline.latency_vs_largest(space, net, arch, target)
-    space = spaces.get(info["space"])
-    params = sum(p.numel() for p in pipeline.load_exported(out).parameters())
-    acc = info.get("test_accuracy_finetuned", info["test_accuracy"])
-    before = Cost(macs=space.macs(space.largest()), notes={"macs": "counted (largest sub-network)"})
-    after = Cost(params=params, macs=info["macs"], notes={"params": "counted", "macs": "counted"})
-    if target is not None:
-        m = info["latency"]
-        how = f"{MODELLED} (roofline of {target})" if m["modelled"] else f"{MEASURED} on {target}"
-        before = replace(before, latency_s=m["largest_ms"] / 1e3, notes=before.notes | {"latency_s": how})
-        after = replace(after, latency_s=m["latency_ms"] / 1e3, notes=after.notes | {"latency_s": how})
-    rec = record.build(
-        "nas.export",
-        quality={"accuracy": record.metric(acc)},
-        config={"supernet": str(run), "arch": arch, "finetune_epochs": finetune_epochs, "target": target},
-        data=f"{space.name} (test split)",
-        model=f"sub-network of {space.name}",
-        before=before,
-        after=after,
-        spent=ledger.total(),
-        artifacts={"weights": "model.safetensors", "arch": "arch.json", "export": "export.json", "spent": "spent.json"},
-    )
-    record.write(out, rec)
+            m = info["latency"]
+            how = f"{MODELLED} (roofline of {target})" if m["modelled"] else f"{MEASURED} on {target}"
+            before = replace(before, latency_s=m["largest_ms"] / 1e3, notes=before.notes | {"latency_s": how})
+            after = replace(after, latency_s=m["latency_ms"] / 1e3, notes=after.notes | {"latency_s": how})
+        quality = {"accuracy": record.metric(acc)}
+        artifacts = {
+            "weights": "model.safetensors",
+            "arch": "arch.json",
+            "export": "export.json",
+            "spent": "spent.json",
+        }
+        if fmt == "onnx":
+            quality["onnx_max_abs_diff"] = record.metric(info["deploy"]["onnx_max_abs_diff"], higher_is_better=False)
+            artifacts["onnx"] = "model.onnx"
+        rec = record.build(
+            "nas.export",
+            quality=quality,
+            config={"supernet": str(run), "arch": arch, "finetune_epochs": finetune_epochs, "target": target}
+            | {"format": fmt, "data": data},
+            data=data or f"{space.name} (test split)",
+            model=f"sub-network of {space.name}",
+            before=before,
+            after=after,
+            spent=ledger.total(),
+            artifacts=artifacts,
+        )
+        record.write(work, rec)
     return info
+
+
+FORMATS = ("safetensors", "onnx")
+
+
+def _onnx(run, arch: dict, work: Path, out: Path, ds=None) -> dict:
+    """`model.onnx` of the exported sub-network beside the largest sub-network (both recalibrated)."""
+    from safetensors.torch import save
+
+    from frugalml.models import deploy
+
+    space, net, _meta, train, _val, test = pipeline.load_context(run)
+    if ds is not None:
+        train, _val, test = pipeline.user_splits(space, arch, ds)
+    sub = pipeline.load_exported(work)
+    big = space.extract(net, space.largest())
+    space.prepare(big, train)
+    xs = {b: deploy.batch_of(test.x_test, b) for b in (1, 256)}
+    res = deploy.onnx_report(sub, work / "model.onnx", xs, reference=("largest", big), test=(test.x_test, test.y_test))
+    sizes = {
+        "bytes_safetensors": (work / "model.safetensors").stat().st_size,
+        "bytes_largest": len(save({k: v.contiguous() for k, v in big.state_dict().items()})),
+        "accuracy_largest": space.evaluate(big, test),
+    }
+    return {"onnx": str(out / "model.onnx")} | res | sizes
 
 
 def latency(run: str | Path, device: str, samples: int, seed: int = 0, **kw) -> dict:

@@ -54,6 +54,18 @@ def find_seconds(cfg: TicketConfig, workers: int) -> float:
     return trainings * cfg.train.epochs * examples * EPOCH_EXAMPLE_S / min(workers, 2)
 
 
+def _slug_model(model: str) -> str:
+    """A directory-name-safe model name (`path/to/nets.py:my_cnn` -> `nets_my_cnn`)."""
+    module, _, attr = model.rpartition(":")
+    return f"{Path(module).stem}_{attr}" if module else model
+
+
+def _slug_data(data: str) -> str:
+    from frugalml.data.user import slug
+
+    return slug(data)
+
+
 def below_random_warnings(res: dict) -> list[str]:
     """One warning per pruned level whose ticket is less accurate than its random-pruning control."""
     out = []
@@ -91,7 +103,7 @@ def find(
         raise FrugalError(f"workers must be >= 1, got {workers}")
     check(cfg)  # everything is refused before the note on the run's length, and before --out is made
     model, data = cfg.model, cfg.data
-    out = out or Path("runs/tickets") / f"{model}-{data.replace(':', '_').replace(',', '_')}"
+    out = out or Path("runs/tickets") / f"{_slug_model(model)}-{_slug_data(data)}"
     basis = f"{cfg.seeds} seeds x {cfg.levels} levels x {cfg.train.epochs} epochs, controls included"
     warn_if_long(find_seconds(cfg, workers), "tickets find", basis)
     res = run_find(cfg, out, workers=workers, progress=None)
@@ -175,7 +187,11 @@ RUN_TICKET = "Run directory of a ticket of `frugal tickets find`:"
 @app.command(context_settings=renamed({"--ticket": "--run"}))
 def transfer(
     run: Path = typer.Option(..., "--run", help=f"{RUN_TICKET} DIR/level_L (all seeds) or DIR/level_L/seed_S."),
-    data: str = typer.Option(..., help="Target task, e.g. digits:classes=5-9 or mnist1d:shear_scale=1.2."),
+    data: str = typer.Option(
+        ...,
+        help="Target task, e.g. digits:classes=5-9 or mnist1d:shear_scale=1.2, or your own data: "
+        "a .npz/.pt file or module:loader.",
+    ),
     reinit_output: bool = typer.Option(
         None, "--reinit-output/--keep-output", help="Re-initialise the output layer (default: when classes differ)."
     ),
@@ -215,19 +231,22 @@ def transfer(
 @app.command(context_settings=renamed({"--ticket": "--run"}))
 def export(
     run: Path = typer.Option(..., "--run", help=f"{RUN_TICKET} DIR/level_L (first seed) or DIR/level_L/seed_S."),
-    format: str = typer.Option("compact", "--format", help="compact (empty units removed) | sparse (CSR Linear)."),
+    format: str = typer.Option(
+        "compact",
+        "--format",
+        help="compact (empty units removed) | sparse (CSR Linear where measured faster) | "
+        "onnx (model.onnx, checked in onnxruntime; needs frugalml[deploy]).",
+    ),
     out: Path = typer.Option(None, help="Output directory (default <run>/export_<format>)."),
     json_out: bool = JSON,
 ):
-    """Export a trained ticket; report file size and measured CPU latency next to the dense model."""
+    """Export a trained ticket; report file size and measured CPU latency next to the dense model.
+
+    Load the export back with `frugalml.load(DIR)`."""
     from frugalml.tickets.exporting import export as run_export
 
     res = run_export(run, format, out=out)
-    warnings = [
-        f"batch {b}: exported/dense latency {_ratio(lat)} lies within its measurement spread: no measured difference"
-        for b, lat in res.get("latency", {}).items()
-        if lat.get("within_spread")
-    ]
+    warnings = export_warnings(res)
     for w in warnings:
         warn(w)
     if json_out:
@@ -235,31 +254,111 @@ def export(
 
         print_json(res | {"warnings": warnings})
         return print_saved(res["out"], json_out)
-    from frugalml.report.console import stdout_console, table
+    from frugalml.report.console import stdout_console
 
     con = stdout_console()
+    con.print(_onnx_table(res) if format == "onnx" else _export_table(res))
+    if res.get("layers"):
+        con.print(_layers_table(res["layers"]))
+    con.print(f"written: {res['file']}  (max |logit difference| {res['max_abs_diff']:.2e})")
+    if format == "onnx":
+        con.print(
+            f"written: {res['onnx']}  (onnxruntime vs PyTorch: max |logit difference| "
+            f"{res['onnx_max_abs_diff']:.2e} on {res['onnx_checked_on']})"
+        )
+    print_saved(res["out"])
+
+
+def export_warnings(res: dict) -> list[str]:
+    """One warning per latency comparison whose measured ratio lies within its spread."""
+    out = []
+    for b, lat in (res.get("latency") or {}).items():
+        if lat.get("within_spread"):
+            out.append(
+                f"batch {b}: exported/dense latency {_ratio(lat)} lies within its measurement spread: "
+                "no measured difference"
+            )
+        for pair, r in (lat.get("ratios") or {}).items():
+            if r["within_spread"]:
+                lo, hi = r["spread"]
+                out.append(
+                    f"batch {b}: {pair} latency {r['ratio']:.3f}x (rounds {lo:.3f}-{hi:.3f}) includes 1: "
+                    "no measured difference"
+                )
+    return out
+
+
+def _export_table(res: dict):
+    from frugalml.report.console import table
+
     rows = [
         ["file size (bytes)", f"{res['bytes_dense']:,}", f"{res['bytes_export']:,}", f"{1 / res['size_ratio']:.3f}x"]
     ]
-    for b, lat in res["latency"].items():
+    for b, lat in (res.get("latency") or {}).items():
+        rows.append(
+            [f"latency, batch {b} (us)", f"{lat['dense_s'] * 1e6:.1f}", f"{lat['export_s'] * 1e6:.1f}", _ratio(lat)]
+        )
+    rows.append(["test accuracy", f"{res['accuracy_dense']:.4f}", f"{res['accuracy_export']:.4f}", ""])
+    return table(
+        f"export {res['format']}: {100 * res['remaining']:.2f}% of weights remaining",
+        ["", "dense (masked)", "exported", "exported/dense"],
+        rows,
+    )
+
+
+def _onnx_table(res: dict):
+    """Dense (masked) and exported in PyTorch eager beside the ONNX file in onnxruntime."""
+    from frugalml.report.console import table
+
+    rows = [
+        ["file size (bytes)", f"{res['bytes_dense']:,}", f"{res['bytes_export']:,}", f"{res['bytes_onnx']:,}", ""],
+    ]
+    for b, lat in (res.get("latency") or {}).items():
+        r = lat["ratios"]["onnxruntime/dense"]
         rows.append(
             [
                 f"latency, batch {b} (us)",
-                f"{lat['dense_s'] * 1e6:.1f}",
-                f"{lat['export_s'] * 1e6:.1f}",
-                _ratio(lat),
+                _spread_us(lat, "dense"),
+                _spread_us(lat, "export"),
+                _spread_us(lat, "onnxruntime"),
+                f"{r['ratio']:.3f}x ({r['spread'][0]:.3f}-{r['spread'][1]:.3f})",
             ]
         )
-    rows.append(["test accuracy", f"{res['accuracy_dense']:.4f}", f"{res['accuracy_export']:.4f}", ""])
-    con.print(
-        table(
-            f"export {format}: {100 * res['remaining']:.2f}% of weights remaining",
-            ["", "dense (masked)", "exported", "exported/dense"],
-            rows,
-        )
+    acc = [f"{res[k]:.4f}" for k in ("accuracy_dense", "accuracy_export", "accuracy_onnx")]
+    rows.append(["test accuracy", *acc, ""])
+    return table(
+        f"export onnx ({res['arch'].get('torch', 'compact')}): {100 * res['remaining']:.2f}% of weights remaining; "
+        "latency: median of rounds (range)",
+        ["", "dense (masked), eager", "exported, eager", "onnxruntime", "onnxruntime/dense"],
+        rows,
     )
-    con.print(f"written: {res['file']}  (max |logit difference| {res['max_abs_diff']:.2e})")
-    print_saved(res["out"])
+
+
+def _spread_us(lat: dict, name: str) -> str:
+    lo, hi = lat[f"{name}_spread_s"]
+    return f"{lat[f'{name}_s'] * 1e6:.1f} ({lo * 1e6:.1f}-{hi * 1e6:.1f})"
+
+
+def _layers_table(layers: list[dict]):
+    """The sparse export's verdict per Linear layer: the kernel kept, and the timings it rests on."""
+    from frugalml.report.console import table
+
+    def us(row, k):
+        return f"{row[k] * 1e6:.1f}" if k in row else "-"
+
+    rows = [
+        [
+            r["layer"],
+            r["kernel"],
+            us(r, "csr_s"),
+            us(r, "dense_s"),
+            f"{r['csr_over_dense']:.3f}x" if "csr_s" in r else "",
+        ]
+        for r in layers
+    ]
+    return table(
+        "per layer: CSR kept only where measured faster", ["layer", "kept", "CSR (us)", "dense (us)", "CSR/dense"], rows
+    )
 
 
 def _ratio(lat: dict) -> str:

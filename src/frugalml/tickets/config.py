@@ -27,8 +27,19 @@ def ticket_training(**changes) -> TrainConfig:
 
 @dataclass
 class TicketConfig:
-    model: str = field(default="mlp", metadata={"help": "Model registry name (mlp, conv2, conv4, ...)."})
-    data: str = field(default="mnist1d", metadata={"help": "Task: NAME[:key=value,...], e.g. digits:classes=0-4."})
+    model: str = field(
+        default="mlp",
+        metadata={
+            "help": "Model registry name (mlp, conv2, conv4, ...), or your own: module:factory or file.py:factory."
+        },
+    )
+    data: str = field(
+        default="mnist1d",
+        metadata={
+            "help": "Task: NAME[:key=value,...], e.g. digits:classes=0-4, or your own data: "
+            "a .npz/.pt file or module:loader."
+        },
+    )
     levels: int = field(default=12, metadata={"help": "Pruning levels after the dense level 0."})
     rate: float = field(default=0.2, metadata={"help": "Fraction of remaining weights pruned per level, in (0, 1)."})
     # layerwise only; None means rate / 2 (resolved and recorded)

@@ -9,6 +9,13 @@
   every Linear layer stored as CSR (values + column indices, int16 where they fit). At
   load, each layer runs whichever kernel was measured faster here at export time, dense
   or CSR, and the choice is recorded: sparse kernels are often slower at small sizes.
+  The per-layer verdict and both timings are in the result (`layers`) and printed.
+- onnx: the compact network where compact applies (else the ticket's masked dense network)
+  as `model.onnx` (dynamic batch axis, `frugalml.models.deploy`), checked in onnxruntime
+  against PyTorch (`onnx_max_abs_diff`) and timed there next to PyTorch eager. The PyTorch
+  weights are written beside it, so `frugalml.load(dir)` gives the module back.
+
+Every export is written into a temporary directory that replaces `out` only when complete.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from frugalml.files import atomic_save, read_json, write_json
 from frugalml.tickets.imp import MASK, WEIGHTS, build_model, load_ticket
 from frugalml.tickets.masks import Mask
 
-FORMATS = ("compact", "sparse")
+FORMATS = ("compact", "sparse", "onnx")
 
 
 def _linear_chain(model: nn.Module) -> list[nn.Linear]:
@@ -105,8 +112,11 @@ def _csr(weight: torch.Tensor) -> torch.Tensor:
         return weight.detach().to_sparse_csr()
 
 
-def to_sparse(model: nn.Module, example: torch.Tensor | None = None) -> tuple[nn.Module, dict]:
-    """Swap every nn.Linear for a SparseLinear; with `example`, pick each layer's faster kernel."""
+def to_sparse(
+    model: nn.Module, example: torch.Tensor | None = None, timings: dict | None = None
+) -> tuple[nn.Module, dict]:
+    """Swap every nn.Linear for a SparseLinear; with `example`, pick each layer's faster kernel
+    (and, given a dict `timings`, put each layer's measured {"csr_s", "dense_s"} there)."""
     import copy
 
     from frugalml.cost.latency import compare_latency
@@ -134,6 +144,8 @@ def to_sparse(model: nn.Module, example: torch.Tensor | None = None) -> tuple[nn
             pair = {k: SparseLinear(csr, bias, k) for k in ("csr", "dense")}
             lat = compare_latency(pair, acts[name], rounds=1, order="fixed", threads=1, min_run_time=0.2)
             kernel = "csr" if lat["csr"][0].median_s < lat["dense"][0].median_s else "dense"
+            if timings is not None:
+                timings[name] = {"csr_s": lat["csr"][0].median_s, "dense_s": lat["dense"][0].median_s}
         kernels[name] = kernel
         parent, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent) if parent else model, attr, SparseLinear(csr, bias, kernel))
@@ -185,7 +197,7 @@ def load_export(out: str | Path) -> nn.Module:
     arch = read_json(out / "export.json")
     state = load_file(str(out / "model.safetensors"))
     model = models.get(arch["model"], **arch["kwargs"]).eval()
-    if arch["format"] == "compact":
+    if arch["format"] in ("compact", "onnx"):
         model.load_state_dict(state)
         return model
     for name, kernel in arch["kernels"].items():
@@ -208,23 +220,26 @@ def load_export(out: str | Path) -> nn.Module:
 def export(
     ticket: str | Path, fmt: str, out: str | Path | None = None, batch_sizes=(1, 256), measure: bool = True
 ) -> dict:
-    """Export the trained ticket (first seed, or the seed directory given) and measure what it saves."""
+    """Export the trained ticket (first seed, or the seed directory given) and measure what it saves.
+    Written whole or not at all (`files.staged_dir`); an earlier export in `out` is replaced."""
     from frugalml.cost.tracker import Ledger
+    from frugalml.files import staged_dir
 
     if fmt not in FORMATS:
-        raise FrugalError(f"unknown export format '{fmt}' (compact, sparse)")
+        raise FrugalError(f"unknown export format '{fmt}' ({', '.join(FORMATS)})")
     d, info = load_ticket(ticket)[0]
     out = Path(out) if out else d / f"export_{fmt}"
-    with Ledger(out, children=True, label="tickets.export") as ledger:
-        result = _export(d, info, fmt, out, batch_sizes, measure)
-        write_json(out / "result.json", result)
-    write_export_record(out, result, info, ledger.total())
+    with staged_dir(out, "tickets.export") as work:
+        with Ledger(work, children=True, label="tickets.export") as ledger:
+            result = _export(d, info, fmt, work, out, batch_sizes, measure)
+            write_json(work / "result.json", result)
+        write_export_record(work, result, info, ledger.total())
     return result
 
 
-def _export(d: Path, info: dict, fmt: str, out: Path, batch_sizes, measure: bool) -> dict:
-    from frugalml.tickets import tasks
-    from frugalml.train import load_weights, save_weights
+def _trained(d: Path, info: dict) -> tuple[nn.Module, Mask]:
+    """The ticket's trained network (weights zero outside the mask) and its mask."""
+    from frugalml.train import load_weights
 
     model = build_model(info["model"], info["input_shape"], info["num_classes"], init_seed=info["seed"])
     mask = Mask.load(d / MASK, model)
@@ -235,20 +250,38 @@ def _export(d: Path, info: dict, fmt: str, out: Path, batch_sizes, measure: bool
     )
     if outside:
         raise FrugalError(f"{d / WEIGHTS} has {outside} nonzero weights outside the mask: not a trained ticket")
+    return model, mask
+
+
+def _exported(model: nn.Module, info: dict, fmt: str) -> tuple[nn.Module, dict]:
+    """The network a format stores: compact where compact applies (MLPs), else the masked dense one."""
+    if fmt == "compact" or info["model"] == "mlp":
+        return compact(model)
+    if fmt == "onnx":
+        try:
+            return compact(model)
+        except FrugalError:
+            pass  # compact does not apply to this network: ONNX of the masked dense one
+    return model, {"model": info["model"], "kwargs": _kwargs(info), "torch": "dense masked"}
+
+
+def _export(d: Path, info: dict, fmt: str, work: Path, out: Path, batch_sizes, measure: bool) -> dict:
+    from frugalml.tickets import tasks
+    from frugalml.train import save_weights
+
+    model, mask = _trained(d, info)
     ds = tasks.load(info["data"])
-    is_mlp = info["model"] == "mlp"
-    if fmt == "compact" or is_mlp:
-        exported, arch = compact(model)
-    else:
-        exported, arch = model, {"model": info["model"], "kwargs": _kwargs(info)}
+    exported, arch = _exported(model, info, fmt)
+    arch.setdefault("torch", "compact")
     arch["format"] = fmt
+    timings: dict = {}
     if fmt == "sparse":
-        exported, kernels = to_sparse(exported, ds.x_test[: batch_sizes[0]] if measure else None)
+        exported, kernels = to_sparse(exported, ds.x_test[: batch_sizes[0]] if measure else None, timings)
         arch["kernels"] = kernels
         arch["kernel_chosen_at_batch"] = batch_sizes[0] if measure else None
-    path = save_export(exported, arch, out)
-    reloaded = load_export(out)
-    dense_file = out / "dense_masked.safetensors"
+    path = save_export(exported, arch, work)
+    reloaded = load_export(work)
+    dense_file = work / "dense_masked.safetensors"
     save_weights(model, dense_file)  # the dense checkpoint, saved the same way, for the size comparison
     with torch.no_grad():
         ref = model(ds.x_test)
@@ -260,7 +293,7 @@ def _export(d: Path, info: dict, fmt: str, out: Path, batch_sizes, measure: bool
         "out": str(out),
         "remaining": mask.remaining(),
         "sparsity": 1 - mask.remaining(),
-        "file": str(path),
+        "file": str(out / path.name),
         "bytes_dense": dense_file.stat().st_size,
         "bytes_export": path.stat().st_size,
         "size_ratio": dense_file.stat().st_size / path.stat().st_size,
@@ -271,59 +304,108 @@ def _export(d: Path, info: dict, fmt: str, out: Path, batch_sizes, measure: bool
         "params_dense": sum(p.numel() for p in model.parameters()),
         "params_export": stored_params(reloaded),
     }
-    if measure:
-        from frugalml.cost.latency import compare_latency
-
-        lat, pair = {}, {"dense": model, "export": reloaded}
-        for b in batch_sizes:
-            ab = compare_latency(pair, ds.x_test[:b], rounds=1, order="fixed", threads=1)
-            dense_l, exp_l = ab["dense"][0], ab["export"][0]
-            lat[str(b)] = {
-                "dense_s": dense_l.median_s,
-                "dense_iqr_s": dense_l.iqr_s,
-                "export_s": exp_l.median_s,
-                "export_iqr_s": exp_l.iqr_s,
-                "speedup": dense_l.median_s / exp_l.median_s,
-            } | ratio_spread(exp_l.median_s, exp_l.iqr_s, dense_l.median_s, dense_l.iqr_s)
-        result["latency"] = lat
+    if fmt == "sparse":
+        result["layers"] = sparse_verdicts(arch["kernels"], timings)
+    if fmt == "onnx":
+        result |= _onnx(model, reloaded, ds, work, out, batch_sizes, measure)
+    elif measure:
+        result["latency"] = _eager_latency(model, reloaded, ds, batch_sizes)
         result["latency_note"] = "measured: torch.utils.benchmark median, 1 thread, this machine"
     return result
 
 
+def sparse_verdicts(kernels: dict, timings: dict) -> list[dict]:
+    """One row per Linear layer: the kernel kept and, when measured, both timings and csr/dense."""
+    rows = []
+    for name, kernel in kernels.items():
+        t = timings.get(name)
+        row = {"layer": name, "kernel": kernel}
+        if t:
+            row |= t | {"csr_over_dense": t["csr_s"] / t["dense_s"]}
+        rows.append(row)
+    return rows
+
+
+def _eager_latency(model: nn.Module, reloaded: nn.Module, ds, batch_sizes) -> dict:
+    from frugalml.cost.latency import compare_latency
+
+    lat, pair = {}, {"dense": model, "export": reloaded}
+    for b in batch_sizes:
+        ab = compare_latency(pair, ds.x_test[:b], rounds=1, order="fixed", threads=1)
+        dense_l, exp_l = ab["dense"][0], ab["export"][0]
+        lat[str(b)] = {
+            "dense_s": dense_l.median_s,
+            "dense_iqr_s": dense_l.iqr_s,
+            "export_s": exp_l.median_s,
+            "export_iqr_s": exp_l.iqr_s,
+            "speedup": dense_l.median_s / exp_l.median_s,
+        } | ratio_spread(exp_l.median_s, exp_l.iqr_s, dense_l.median_s, dense_l.iqr_s)
+    return lat
+
+
+def _onnx(model: nn.Module, reloaded: nn.Module, ds, work: Path, out: Path, batch_sizes, measure: bool) -> dict:
+    """`model.onnx` of the exported network, its agreement with PyTorch, size, accuracy and latency."""
+    from frugalml.models import deploy
+
+    xs = {b: deploy.batch_of(ds.x_test, b) for b in batch_sizes}
+    res = deploy.onnx_report(
+        reloaded, work / "model.onnx", xs, reference=("dense", model), test=(ds.x_test, ds.y_test), measure=measure
+    )
+    return {"onnx": str(out / "model.onnx")} | res
+
+
 def write_export_record(out: Path, result: dict, info: dict, spent: dict) -> Path:
-    """`record.json` of an export: the masked dense checkpoint before, the exported model after (batch-1 latency)."""
+    """`record.json` of an export: the masked dense checkpoint before, the exported model after
+    (batch-1 latency; for onnx, the ONNX file in onnxruntime, and its agreement with PyTorch)."""
     from frugalml.report import record
 
     lats = result.get("latency") or {}
     batch = min(lats, key=int) if lats else None
     lat = lats[batch] if lats else {}
     how = f"{result.get('latency_note', '')}, batch {batch} (per inference at batch 1)"
+    onnx = result["format"] == "onnx"
 
-    def side(params: int, n_bytes: int, latency: float | None) -> dict:
+    def side(params: int, n_bytes: int, latency: float | None, runtime: str) -> dict:
         notes = {"params": f"counted: stored parameters; file {n_bytes:,} bytes"}
-        return {"params": params, "latency_s": latency, "notes": notes | ({"latency_s": how} if latency else {})}
+        notes |= {"latency_s": f"{how}, {runtime}"} if latency else {}
+        return {"params": params, "latency_s": latency, "notes": notes}
 
+    quality = {
+        "accuracy": record.metric(result["accuracy_onnx" if onnx else "accuracy_export"]),
+        "dense_accuracy": record.metric(result["accuracy_dense"]),
+    }
+    artifacts = {"model": "model.safetensors", "export": "export.json", "result": "result.json", "spent": "spent.json"}
+    artifacts["dense_masked"] = "dense_masked.safetensors"
+    if onnx:
+        quality["onnx_max_abs_diff"] = record.metric(result["onnx_max_abs_diff"], higher_is_better=False)
+        artifacts["onnx"] = "model.onnx"
+    after_bytes = result["bytes_onnx"] if onnx else result["bytes_export"]
+    after = side(
+        result["params_export"],
+        after_bytes,
+        lat.get("onnxruntime_s" if onnx else "export_s"),
+        "onnxruntime" if onnx else "PyTorch eager",
+    )
+    if result.get("layers"):  # the sparse export's verdict per layer, with the timings it rests on
+        after["notes"]["kernels"] = "; ".join(_verdict(r) for r in result["layers"])
     rec = record.build(
         "tickets.export",
-        quality={
-            "accuracy": record.metric(result["accuracy_export"]),
-            "dense_accuracy": record.metric(result["accuracy_dense"]),
-        },
+        quality=quality,
         config={"ticket": result["ticket"], "format": result["format"], "remaining": result["remaining"]},
         data=info["data"],
         model=info["model"],
-        before=side(result["params_dense"], result["bytes_dense"], lat.get("dense_s")),
-        after=side(result["params_export"], result["bytes_export"], lat.get("export_s")),
+        before=side(result["params_dense"], result["bytes_dense"], lat.get("dense_s"), "PyTorch eager"),
+        after=after,
         spent=spent,
-        artifacts={
-            "model": "model.safetensors",
-            "export": "export.json",
-            "result": "result.json",
-            "spent": "spent.json",
-        }
-        | {"dense_masked": "dense_masked.safetensors"},
+        artifacts=artifacts,
     )
     return record.write(out, rec)
+
+
+def _verdict(row: dict) -> str:
+    if "csr_s" not in row:
+        return f"{row['layer']} {row['kernel']} (not timed)"
+    return f"{row['layer']} {row['kernel']} (CSR {row['csr_s'] * 1e6:.1f} us, dense {row['dense_s'] * 1e6:.1f} us)"
 
 
 def stored_params(model: nn.Module) -> int:
@@ -333,10 +415,14 @@ def stored_params(model: nn.Module) -> int:
 
 
 def _kwargs(info: dict) -> dict:
+    """The keyword arguments that rebuild the ticket's network (`models.for_data`'s, for its task)."""
     shape, n = info["input_shape"], info["num_classes"]
+    size = 1
+    for s in shape:
+        size *= s
     if info["model"] == "mlp":
-        size = 1
-        for s in shape:
-            size *= s
         return {"in_features": size, "num_classes": n}
-    return {"in_channels": shape[0], "input_size": shape[1], "num_classes": n}
+    image = {"in_channels": shape[0], "input_size": shape[1]} if len(shape) == 3 else {}
+    if ":" in info["model"]:  # a user factory, called with those it accepts
+        return {"num_classes": n, "in_features": size, "input_shape": list(shape)} | image
+    return image | {"num_classes": n}

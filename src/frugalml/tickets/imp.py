@@ -223,7 +223,8 @@ def check(cfg: TicketConfig) -> TicketConfig:
     builds for the task (the task is cached, so `find` does not load it twice)."""
     cfg.validate()
     ds = tasks.load(cfg.data)
-    build_model(cfg.model, ds.input_shape, ds.num_classes, init_seed=cfg.first_seed)
+    model = build_model(cfg.model, ds.input_shape, ds.num_classes, init_seed=cfg.first_seed)
+    tasks.check_model(model, ds, cfg.model)
     return cfg
 
 

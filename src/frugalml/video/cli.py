@@ -196,3 +196,76 @@ def eval_cmd(
     for p in res.get("plots", []):
         con.print(f"plot: {p}")
     print_saved(run)
+
+
+@app.command("export")
+def export_cmd(
+    run: Path = typer.Option(..., "--run", help="Run directory written by `frugal video train`."),
+    out: Path = typer.Option(None, help="Export directory to create (default <run>/export_<format>)."),
+    format: str = typer.Option(
+        "onnx",
+        "--format",
+        help="onnx (one graph per backbone and for the policy, checked in onnxruntime; needs frugalml[deploy]) "
+        "| safetensors (weights + config).",
+    ),
+    json_out: bool = JSON,
+):
+    """Export the trained model to deploy; load it back with `frugalml.load(DIR)`."""
+    from frugalml.video.export import export
+
+    out = out or Path(run) / f"export_{format}"
+    res = export(run, out, fmt=format)
+    warnings = export_warnings(res)
+    for w in warnings:
+        warn(w)
+    if json_out:
+        from frugalml.report.console import print_json
+
+        print_json(res | {"warnings": warnings})
+        return print_saved(out, json_out)
+    from frugalml.report.console import stdout_console
+
+    con = stdout_console()
+    con.print(f"written: {res['file']} ({res['bytes_safetensors']:,} bytes, {res['params']:,} params)")
+    if format == "onnx":
+        con.print(_graphs_table(res))
+        con.print(
+            f"adaptive path on {res['test_clips']} test clips: accuracy {res['accuracy_onnx']:.3f} with every part in "
+            f"onnxruntime, {res['accuracy']:.3f} in PyTorch; max |logit difference| "
+            f"{res['adaptive_max_abs_diff']:.2e}; same action on {100 * res['actions_agree']:.1f}% of frames"
+        )
+    print_saved(out)
+
+
+def export_warnings(res: dict) -> list[str]:
+    out = []
+    if res.get("frames_to_a_backbone") == 0:
+        out.append("the policy sends no test frame to a backbone: the adaptive path's ONNX check compared no logits")
+    for name, g in res.get("graphs", {}).items():
+        for b, lat in g.get("latency", {}).items():
+            r = lat["ratios"]["onnxruntime/export"]
+            if r["within_spread"]:
+                out.append(
+                    f"{name}, batch {b}: onnxruntime/PyTorch latency {r['ratio']:.2f}x, rounds "
+                    f"{r['spread'][0]:.2f}-{r['spread'][1]:.2f}: no measured difference"
+                )
+    return out
+
+
+def _graphs_table(res: dict):
+    from frugalml.report.console import table
+
+    def cell(lat, name):
+        lo, hi = lat[f"{name}_spread_s"]
+        return f"{lat[f'{name}_s'] * 1e6:.1f} ({lo * 1e6:.1f}-{hi * 1e6:.1f})"
+
+    rows = []
+    for name, g in res["graphs"].items():
+        for b, lat in g.get("latency", {}).items():
+            rows.append([name, b, cell(lat, "export"), cell(lat, "onnxruntime"), f"{g['bytes_onnx']:,}"])
+        rows.append([name, "", "", f"max |diff| {g['onnx_max_abs_diff']:.1e}", ""])
+    return table(
+        "ONNX graphs: latency in us, median of rounds (range), batch in frames",
+        ["graph", "batch", "PyTorch eager", "onnxruntime", "bytes"],
+        rows,
+    )

@@ -20,7 +20,8 @@ def _stage(epochs: int, batch_size: int, lr: float, eval_batch_size: int) -> Tra
 @dataclass
 class VideoConfig:
     data: str = field(
-        default="synthetic", metadata={"help": "synthetic, synthetic-nocue (control) or a folder CLASS/clip.mp4."}
+        default="synthetic",
+        metadata={"help": "synthetic, synthetic-nocue (control), or your own data: a folder CLASS/clip.mp4."},
     )
     frames: int = field(default=16, metadata={"help": "Frames per clip."})
     size: int = field(default=64, metadata={"help": "Frame size in px (frames are resized to size x size)."})
