@@ -170,3 +170,20 @@ def test_an_unavailable_backend_is_one_clear_line(monkeypatch):
     monkeypatch.setattr(dist, "is_gloo_available", lambda: False)
     with pytest.raises(FrugalError, match="gloo backend"):
         distributed.backend_for("cpu")
+
+
+def test_nas_train_nproc_0_is_one_line(assert_bad_input, tmp_path):
+    out = tmp_path / "nas"
+    assert_bad_input(["nas", "train", "--quick", "--nproc", "0", "--out", out], out, "--nproc must be >= 1")
+
+
+@pytest.mark.slow
+def test_nas_train_nproc_2_trains_the_supernet_and_rank0_writes(tmp_path, capsys):
+    out = tmp_path / "nas"
+    stdout, err = frugal(capsys, "nas", "train", "--quick", "--epochs", 1, "--nproc", 2, "--out", out, "--json")
+    assert saved(err) == str(out)
+    res = json.loads(stdout)
+    assert res["processes"] == 2 and res["final"]["epoch"] == 1
+    assert read_json(out / "result.json")["processes"] == 2
+    assert (out / "supernet.safetensors").is_file() and (out / "record.json").is_file()
+    assert "2 processes" in read_json(out / "record.json")["spent"]["notes"]["cpu_s"]

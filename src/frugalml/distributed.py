@@ -209,7 +209,7 @@ def launch(nproc: int, target: str, kwargs: dict, threads: int | None = None) ->
     if "OMP_NUM_THREADS" not in os.environ:  # as torchrun: the cores shared out, not each process taking all
         env["OMP_NUM_THREADS"] = str(threads or max(1, (os.cpu_count() or 1) // nproc))
     code = "from frugalml.distributed import worker; worker()"
-    procs, tails = [], []
+    procs, tails, relays = [], [], []
     for rank in range(nproc):
         p = subprocess.Popen(
             [sys.executable, "-c", code],
@@ -219,10 +219,14 @@ def launch(nproc: int, target: str, kwargs: dict, threads: int | None = None) ->
             text=True,
         )
         tail: deque[str] = deque(maxlen=20)
-        threading.Thread(target=_relay, args=(p.stderr, tail, rank == 0), daemon=True).start()
+        relay = threading.Thread(target=_relay, args=(p.stderr, tail, rank == 0), daemon=True)
+        relay.start()
         procs.append(p)
         tails.append(tail)
+        relays.append(relay)
     codes = _wait(procs)
+    for relay in relays:  # a process's stderr ends when it does
+        relay.join(timeout=10)
     _raise_failure(codes, tails)
 
 
@@ -250,7 +254,6 @@ def _wait(procs: list, grace_s: float = 10.0) -> list[int]:
         raise
     for p in procs:
         p.wait()
-    time.sleep(0.05)  # let the relays read the last lines
     return [p.returncode for p in procs]
 
 
