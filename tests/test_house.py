@@ -25,6 +25,7 @@ FLOORS = {
     "models": 2,
     "report": 2,
     "train": 3,
+    "distributed": 3,  # data-parallel training: torchrun's world, sharding, gradient all_reduce
     "trainconfig": 3,  # TrainConfig alone, torch-free, so CLI options can be built from it cheaply
     **{name: 4 for name in TECHNIQUE_PACKAGES},
     "demo": 5,

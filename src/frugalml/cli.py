@@ -8,14 +8,16 @@ Heavy libraries (torch, pandas, codecarbon) are imported inside the commands, so
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
 
 from frugalml.cost.carbon import DEFAULT_PUE, PUE_HELP
 from frugalml.errors import FrugalError
-from frugalml.report.cliopts import renamed
+from frugalml.report.cliopts import config_options, renamed
 from frugalml.techniques import TECHNIQUES, optional_import
+from frugalml.trainconfig import TrainConfig
 
 app = typer.Typer(
     help="Measure what deep learning costs - compute, time, energy, carbon, money - and shrink it.",
@@ -249,6 +251,55 @@ def _write_track_record(out: Path, cmd: list[str], payload: dict, spent: dict) -
         artifacts={"tracking": "track.json", "spent": "spent.json"},
     )
     record.write(out, rec)
+
+
+@app.command("train")
+@config_options(TrainConfig, "cfg", helps={"seed": "Seed of the weights' initialisation and of the data order."})
+def train_cmd(
+    cfg: TrainConfig,
+    model: str = typer.Option("mlp", help="A registry model (`frugal models`), sized for the data set."),
+    data: str = typer.Option("digits", help="A data set (`frugal data`)."),
+    nproc: int = typer.Option(
+        1,
+        help="Processes training data-parallel on this machine (torch.distributed: gloo on CPU, nccl on GPU), "
+        "--batch-size shared among them; under torchrun, its world instead.",
+    ),
+    out: Path = typer.Option(None, help="Run directory (default runs/train/<model>-<data>-s<seed>)."),
+    json_out: bool = JSON,
+):
+    """Train a registry model on a data set (seeded, resumes if killed), on one process or several."""
+    from frugalml import distributed
+    from frugalml.files import read_json
+    from frugalml.train import TRAIN_RESULT, check_run, train_run
+
+    world = distributed.env_world()
+    distributed.check_nproc(nproc, cfg.batch_size)
+    out = out or Path("runs/train") / f"{model}-{data.replace(':', '_')}-s{cfg.seed}"
+    check_run(model, data, cfg, out, max(nproc, world.size))  # every refusal before a process starts
+    if nproc > 1 and world.size == 1:
+        job = {"model": model, "data": data, "config": asdict(cfg), "out": str(out)}
+        distributed.launch(nproc, "frugalml.train:train_run", job, cfg.threads)
+        res = read_json(out / TRAIN_RESULT)  # what rank 0 returned
+    else:
+        res = train_run(model, data, asdict(cfg), str(out), progress=None if not json_out else False).to_dict()
+    if not world.main:
+        return
+    payload = {"run_dir": str(out)} | {k: v for k, v in res.items() if k != "history"}
+    if json_out:
+        from frugalml.report.console import print_json
+
+        print_json(payload)
+    else:
+        from frugalml.report.console import stdout_console
+
+        f, n = res["final"], res["processes"]
+        stdout_console().print(
+            f"{model} on {data}: test accuracy {f['test_accuracy']:.3f} after {f['epoch']} epochs "
+            f"({res['seconds']:.1f} s of training, {f'{n} processes' if n > 1 else 'one process'})"
+        )
+    from frugalml.report.console import print_saved
+
+    print_saved(out, json_out)
 
 
 @app.command("hardware")

@@ -11,6 +11,10 @@
 - Hooks: `on_step(model, optimizer, iteration)` runs after every optimizer step (and once
   with iteration 0 before the first), which is where masks are re-applied or rewind
   points captured; `loss_fn(model, x, y) -> (loss, n_correct)` replaces cross-entropy.
+- Data-parallel: started by torchrun (or `frugalml.distributed.launch`), each process trains on
+  its share of every global batch (`batch_size` stays the global batch) and the gradients are
+  averaged across processes (`frugalml.distributed`); rank 0 alone writes the checkpoint, the
+  record and the ledger, which counts the CPU time of every process.
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from frugalml import distributed
 from frugalml.errors import FrugalError
 from frugalml.files import atomic_save, open_run
 from frugalml.report.progress import progress as progress_bar
 from frugalml.trainconfig import TrainConfig
 
 CHECKPOINT = "checkpoint.pt"
+TRAIN_RESULT = "train.json"  # what `frugal train` (`train_run`) returned
 __all__ = ["TrainConfig", "TrainResult", "evaluate", "fit", "load_weights", "save_weights"]
 
 
@@ -42,6 +48,7 @@ class TrainResult:
     seconds: float = 0.0
     resumed_from_epoch: int = 0
     tracking: dict | None = None
+    processes: int = 1
 
     @property
     def final(self) -> dict:
@@ -60,16 +67,21 @@ def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x, y, loss_fn: LossFn = cross_entropy, batch_size: int = 1024) -> dict:
-    """Mean loss and accuracy of `model` on (x, y), in eval mode."""
-    was = model.training
-    model.eval()
+def _eval_sums(model: nn.Module, x, y, loss_fn: LossFn, batch_size: int) -> tuple[float, int]:
     total_loss, correct = 0.0, 0
     for i in range(0, len(y), batch_size):
         xb, yb = x[i : i + batch_size], y[i : i + batch_size]
         loss, n_correct = loss_fn(model, xb, yb)
         total_loss += float(loss) * len(yb)
         correct += int(n_correct)
+    return total_loss, correct
+
+
+def evaluate(model: nn.Module, x, y, loss_fn: LossFn = cross_entropy, batch_size: int = 1024) -> dict:
+    """Mean loss and accuracy of `model` on (x, y), in eval mode."""
+    was = model.training
+    model.eval()
+    total_loss, correct = _eval_sums(model, x, y, loss_fn, batch_size)
     model.train(was)
     n = max(len(y), 1)
     return {"loss": total_loss / n, "accuracy": correct / n}
@@ -96,32 +108,60 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=g)
 
 
+def _run_settings(model: nn.Module, dataset, config: TrainConfig) -> dict:
+    # Where and how fast it runs (threads, device, processes) may change between attempts; what it computes may not.
+    settings = {k: v for k, v in asdict(config).items() if k not in ("threads", "device", "eval_batch_size")}
+    return settings | {"model": type(model).__name__, "data": dataset.name, "n_train": len(dataset.y_train)}
+
+
 def _bind_run(run_dir: str | Path, model: nn.Module, dataset, config: TrainConfig) -> Path:
     """Create the run directory and bind it to what the run computes."""
-    # Where and how fast it runs may change between attempts; what it computes may not.
-    settings = {k: v for k, v in asdict(config).items() if k not in ("threads", "device", "eval_batch_size")}
-    record = settings | {"model": type(model).__name__, "data": dataset.name, "n_train": len(dataset.y_train)}
-    return open_run(run_dir, record, what="training run")
+    return open_run(run_dir, _run_settings(model, dataset, config), what="training run")
 
 
-def _resume(ckpt_path: Path, model, opt, sched, device, result: TrainResult) -> tuple[int, int]:
-    """Load the last checkpoint into model, optimizer, schedule and result: (epoch, iteration)."""
-    state = torch.load(ckpt_path, weights_only=True, map_location=device)
+def _resume(state: bytes, model, opt, sched, device, result: TrainResult) -> tuple[int, int]:
+    """Load a checkpoint (its bytes) into model, optimizer, schedule and result: (epoch, iteration)."""
+    state = torch.load(io.BytesIO(state), weights_only=True, map_location=device)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     result.history, result.seconds = list(state["history"]), state["seconds"]
-    result.resumed_from_epoch = state["epoch"]
+    result.resumed_from_epoch, result.processes = state["epoch"], state.get("processes", 1)
     return state["epoch"], state["iteration"]
 
 
-def _ledger(track: bool, run_dir: Path | None, region: str | None, label: str):
-    """What this attempt spends, added to the run's earlier attempts (`spent.json`) when tracked."""
+def _start(run_dir, model, dataset, config: TrainConfig, opt, sched, device, result, world) -> tuple:
+    """(first epoch, iteration, checkpoint path or None): bind the run directory, resume from its
+    checkpoint. With several processes rank 0 reads, the others get what it read (and its weights)."""
+    ckpt_path, state, error = None, None, None
+    if run_dir is not None and world.main:
+        try:
+            ckpt_path = _bind_run(run_dir, model, dataset, config) / CHECKPOINT
+            state = ckpt_path.read_bytes() if ckpt_path.exists() else None
+        except FrugalError as e:
+            if world.size == 1:
+                raise
+            error = str(e)
+    if world.size > 1:
+        error, state = distributed.broadcast_object((error, state))
+        if error:
+            raise FrugalError(error)
+        distributed.sync_from_main([*model.parameters(), *model.buffers()])
+    if state is None:
+        return 0, 0, ckpt_path
+    return (*_resume(state, model, opt, sched, device, result), ckpt_path)
+
+
+def _ledger(track: bool, run_dir: Path | None, region: str | None, label: str, cpu=None):
+    """What this attempt spends, added to the run's earlier attempts (`spent.json`) when tracked;
+    `cpu` (a `distributed.RankCpu`) counts every process's CPU time."""
     if not track:
         return None
     from frugalml.cost.tracker import Ledger
 
-    return Ledger(run_dir, region=region, label=label)
+    if cpu is None:
+        return Ledger(run_dir, region=region, label=label)
+    return Ledger(run_dir, region=region, label=label, cpu_seconds=cpu, cpu_note=cpu.note())
 
 
 def _previous_tracking(run_dir: Path | None) -> dict | None:
@@ -148,11 +188,14 @@ def _predict(ledger, epochs: int, advance) -> dict:
     return pred | {"note": PREDICTION_NOTE}
 
 
-def _tracking(ledger, prediction: dict | None) -> dict | None:
-    """The run's tracking, with the prediction set against what this attempt actually spent."""
+def _tracking(ledger, prediction: dict | None, cpu=None) -> dict | None:
+    """The run's tracking, with the prediction set against what this attempt actually spent
+    (and, with several processes, how their CPU time was counted)."""
     if ledger is None:
         return None
     tracking = ledger.tracking()
+    if cpu is not None:
+        tracking["notes"] = tracking.get("notes", {}) | {"cpu_s": cpu.note()}
     if prediction is not None:
         actual = ledger.result.energy_j
         ratio = actual / prediction["energy_j"] if prediction["energy_j"] else None
@@ -181,7 +224,7 @@ def _write_record(run_dir: Path, model: nn.Module, dataset, config: TrainConfig,
     rec = record.build(
         "train",
         quality={"accuracy": record.metric(result.final.get("test_accuracy"), seeds=None)} if result.history else {},
-        config=asdict(config),
+        config=asdict(config) | {"processes": result.processes},
         data=dataset.name,
         model=type(model).__name__,
         after=Cost(params=params, notes={"params": "counted"}),
@@ -192,32 +235,66 @@ def _write_record(run_dir: Path, model: nn.Module, dataset, config: TrainConfig,
     record.write(run_dir, rec)
 
 
-def _train_epoch(model, opt, sched, x, y, config: TrainConfig, epoch: int, iteration: int, loss_fn, on_step, advance):
-    """One pass over the data in the order of (seed, epoch): (sum of losses, correct, iteration)."""
+def _train_epoch(model, opt, sched, x, y, config: TrainConfig, epoch: int, iteration: int, hooks, world):
+    """One pass over the data in the order of (seed, epoch): (sum of losses, correct, iteration).
+
+    With several processes each takes its share of every batch and the sums are its own."""
+    loss_fn, on_step, advance = hooks
     n = len(y)
-    torch.manual_seed(config.seed * 7919 + epoch + 1)  # dropout etc.
+    torch.manual_seed(config.seed * 7919 + epoch + 1 + 104_729 * world.rank)  # dropout etc.
     order = epoch_order(n, config.seed, epoch).to(x.device)
+    params = [p for p in model.parameters() if p.requires_grad]
     sum_loss, correct = 0.0, 0
     for i in range(0, n, config.batch_size):
-        idx = order[i : i + config.batch_size]
+        idx, share = distributed.local_part(order[i : i + config.batch_size], world)
         loss, n_correct = loss_fn(model, x[idx], y[idx])
-        if not torch.isfinite(loss):
-            raise FrugalError(
-                f"loss became {float(loss.detach())} at epoch {epoch + 1}, iteration {iteration + 1}: "
-                "lower the learning rate"
-            )
+        bad = not torch.isfinite(loss)
+        if bad and world.size == 1:
+            raise _nonfinite(loss, epoch, iteration)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if world.size == 1:
+            loss.backward()
+        else:
+            if not bad:
+                (loss * share).backward()
+            if distributed.average_gradients(params, bad):
+                raise _nonfinite(loss, epoch, iteration)
         opt.step()
         sched.step()
         iteration += 1
         if on_step is not None:
             on_step(model, opt, iteration)
         loss_value = float(loss.detach())
-        sum_loss += loss_value * len(idx)
-        correct += int(n_correct)
+        if share > 0:
+            sum_loss += loss_value * len(idx)
+            correct += int(n_correct)
         advance(1, epoch=epoch + 1, loss=loss_value)
     return sum_loss, correct, iteration
+
+
+def _nonfinite(loss, epoch: int, iteration: int) -> FrugalError:
+    value = float(loss.detach())
+    value = value if not math.isfinite(value) else "non-finite on another process"
+    return FrugalError(f"loss became {value} at epoch {epoch + 1}, iteration {iteration + 1}: lower the learning rate")
+
+
+def _epoch_end(model, test_set, loss_fn, config: TrainConfig, sums: tuple[float, int], world, cpu):
+    """(train sums over all processes, test metrics) after an epoch. Several processes: rank 0's
+    buffers (BatchNorm statistics) go to all, each evaluates a slice of the test set, and one
+    all_reduce adds the sums (and the CPU time each process spent, for rank 0's ledger)."""
+    x_test, y_test = test_set
+    if world.size == 1:
+        return sums, evaluate(model, x_test, y_test, loss_fn, config.eval_batch_size)
+    distributed.sync_from_main(model.buffers())
+    m = len(y_test)
+    lo, hi = world.rank * m // world.size, (world.rank + 1) * m // world.size
+    model.eval()
+    test_loss, test_correct = _eval_sums(model, x_test[lo:hi], y_test[lo:hi], loss_fn, config.eval_batch_size)
+    spent = cpu.spent()
+    total = distributed.all_sum([sums[0], sums[1], test_loss, test_correct, spent], device=x_test.device)
+    cpu.others = total[4] - spent
+    m = max(m, 1)
+    return (total[0], round(total[1])), {"loss": total[2] / m, "accuracy": round(total[3]) / m}
 
 
 def _save_checkpoint(ckpt_path: Path, epoch: int, iteration: int, model, opt, sched, result, elapsed: float) -> None:
@@ -229,6 +306,7 @@ def _save_checkpoint(ckpt_path: Path, epoch: int, iteration: int, model, opt, sc
         "scheduler": sched.state_dict(),
         "history": result.history,
         "seconds": elapsed,
+        "processes": result.processes,
     }
     atomic_save(ckpt_path, lambda f: f.write(_to_bytes(state)))
 
@@ -246,46 +324,48 @@ def fit(
     progress: bool | None = None,
     description: str = "train",
 ) -> TrainResult:
-    """Train `model` on `dataset` (a `frugalml.data.Dataset`); resume if `run_dir` has a checkpoint."""
+    """Train `model` on `dataset` (a `frugalml.data.Dataset`); resume if `run_dir` has a checkpoint.
+
+    Under torchrun (WORLD_SIZE > 1) this process trains as one rank of a data-parallel world."""
     config.validate()
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = torch.device(config.device)
+    world, device = distributed.join(config.device)
     model.to(device)
     x, y = dataset.x_train.to(device), dataset.y_train.to(device)
-    x_test, y_test = dataset.x_test.to(device), dataset.y_test.to(device)
+    test_set = (dataset.x_test.to(device), dataset.y_test.to(device))
     n = len(y)
     if n == 0:
         raise FrugalError(f"dataset '{dataset.name}' has no training examples")
+    if world.size > 1:
+        distributed.check_nproc(world.size, config.batch_size, n)
     steps_per_epoch = math.ceil(n / config.batch_size)
     opt = make_optimizer(model, config)
     sched = _schedule(opt, config, steps_per_epoch * config.epochs)
-    result = TrainResult()
-    start_epoch, iteration = 0, 0
-    ckpt_path = None
-    if run_dir is not None:
-        ckpt_path = _bind_run(run_dir, model, dataset, config) / CHECKPOINT
-        if ckpt_path.exists():
-            start_epoch, iteration = _resume(ckpt_path, model, opt, sched, device, result)
-    run_dir = None if run_dir is None else Path(run_dir)
+    result = TrainResult(processes=world.size)
+    start_epoch, iteration, ckpt_path = _start(run_dir, model, dataset, config, opt, sched, device, result, world)
+    run_dir = None if run_dir is None or not world.main else Path(run_dir)
     if start_epoch >= config.epochs:
         result.iterations = iteration
         result.tracking = _previous_tracking(run_dir) if track else None
         return result
+    result.processes = world.size
 
-    ledger = _ledger(track, run_dir, region, description)
+    cpu = distributed.RankCpu(world) if world.size > 1 else None
+    ledger = _ledger(track and world.main, run_dir, region, description, cpu)
     if on_step is not None and iteration == 0:
         on_step(model, opt, 0)
     t0 = time.perf_counter()
     model.train()
     remaining = (config.epochs - start_epoch) * steps_per_epoch
     prediction = None
-    with ledger or contextlib.nullcontext(), progress_bar(remaining, description, progress) as advance:
+    show = progress if world.main else False
+    with ledger or contextlib.nullcontext(), progress_bar(remaining, description, show) as advance:
         for epoch in range(start_epoch, config.epochs):
-            sum_loss, correct, iteration = _train_epoch(
-                model, opt, sched, x, y, config, epoch, iteration, loss_fn, on_step, advance
+            *sums, iteration = _train_epoch(
+                model, opt, sched, x, y, config, epoch, iteration, (loss_fn, on_step, advance), world
             )
-            test = evaluate(model, x_test, y_test, loss_fn, config.eval_batch_size)
+            (sum_loss, correct), test = _epoch_end(model, test_set, loss_fn, config, sums, world, cpu)
             model.train()
             elapsed = result.seconds + time.perf_counter() - t0
             result.history.append(_history_row(epoch, iteration, sum_loss, correct, n, test, elapsed))
@@ -296,11 +376,47 @@ def fit(
             if ledger is not None and epoch == start_epoch:
                 prediction = _predict(ledger, config.epochs - start_epoch, advance)
     result.seconds += time.perf_counter() - t0
-    result.tracking = _tracking(ledger, prediction)
+    result.tracking = _tracking(ledger, prediction, cpu)
     if run_dir is not None:
         _write_record(run_dir, model, dataset, config, result)
     result.iterations = iteration
     return result
+
+
+def check_run(model: str, data: str, config: TrainConfig, out: str | Path, nproc: int = 1) -> None:
+    """Everything `train_run` would refuse (in `nproc` processes), checked without writing anything."""
+    from frugalml import data as datasets
+    from frugalml import models
+    from frugalml.files import check_run_config
+
+    config.validate()
+    if nproc > 1:
+        distributed.backend_for(config.device)
+    if Path(out).is_file():
+        raise FrugalError(f"--out {out} is a file, not a directory")
+    ds = datasets.get(data)
+    distributed.check_nproc(nproc, config.batch_size, len(ds.y_train))
+    net = models.for_data(model, ds)
+    if (Path(out) / "config.json").is_file():  # compared only: nothing is written
+        check_run_config(out, _run_settings(net, ds, config), what="training run")
+
+
+def train_run(model: str, data: str, config: dict, out: str, progress: bool | None = None) -> TrainResult:
+    """`frugal train`: registry model `model` sized for data set `data`, its weights seeded by the
+    config's seed, trained (tracked) in run directory `out`, where rank 0 writes the result as
+    `train.json`; also the job of each `--nproc` process."""
+    from frugalml import data as datasets
+    from frugalml import models
+    from frugalml.files import write_json
+
+    cfg = TrainConfig(**config)
+    ds = datasets.get(data)
+    torch.manual_seed(cfg.seed)
+    net = models.for_data(model, ds)
+    res = fit(net, ds, cfg, out, track=True, progress=progress, description=f"train {model}")
+    if distributed.is_main():
+        write_json(Path(out) / TRAIN_RESULT, res.to_dict())
+    return res
 
 
 def _to_bytes(obj) -> bytes:

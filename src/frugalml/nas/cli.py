@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -129,11 +130,17 @@ def train(
     out: Path = typer.Option(
         None, help="Run directory (default runs/nas/<space>-s<seed>, -quick added under --quick)."
     ),
+    nproc: int = typer.Option(
+        1,
+        help="Processes training data-parallel on this machine (torch.distributed: gloo on CPU), "
+        "the batch of 64 examples shared among them; under torchrun, its world instead.",
+    ),
     json_out: bool = JSON,
 ):
-    """Train the weight-sharing supernet (resumes if killed)."""
+    """Train the weight-sharing supernet (resumes if killed), on one process or several."""
+    from frugalml import distributed
     from frugalml.nas import records
-    from frugalml.nas.supernet import SupernetConfig, check_resumable, supernet_training
+    from frugalml.nas.supernet import SupernetConfig, check_resumable, supernet_training, train_supernet
 
     epochs = _quick(quick, QUICK_TRAIN, {"epochs": epochs})["epochs"]
     _space_or_error(space)
@@ -143,16 +150,27 @@ def train(
     _check(lr > 0, f"--lr must be > 0, got {lr:g}")
     _check(out is None or not out.is_file(), f"--out {out} is a file, not a directory")
     train = supernet_training(epochs=epochs, lr=lr)
+    world = distributed.env_world()
+    distributed.check_nproc(nproc, train.batch_size)
     cfg = SupernetConfig(
         space=space, sampling=sampling, subnets=subnets, distill=distill, seed=seed, quick=quick, train=train
     )
     out = out or Path("runs/nas") / f"{space}-s{seed}{'-quick' if quick else ''}"
-    if not quick and not (out / "result.json").exists():
-        check_resumable(cfg, out)  # the last check: a long-run note must not precede an error
+    fresh = not (out / "result.json").exists()
+    if fresh and max(nproc, world.size) > 1:
+        distributed.backend_for(train.device)
+    check_resumable(cfg, out)
+    if not quick and fresh:  # after the last check: a long-run note must not precede an error
         per_step = 2 + subnets if sampling == "sandwich" else 1  # sub-networks trained per step
         per_epoch = EPOCH_S.get(space, 0.0) * per_step / 4
         basis = f"{per_epoch:.3g} s per epoch of the full data, from {EPOCH_S.get(space, 0.0):g} s measured here"
         _note_long(epochs * per_epoch, f"nas train --space {space} --epochs {epochs}", basis)
+    if fresh and nproc > 1 and world.size == 1:
+        job = {"config": asdict(cfg), "out": str(out)}
+        distributed.launch(nproc, "frugalml.nas.supernet:train_job", job, train.threads)
+    if not world.main:  # started by torchrun: rank 0 writes and prints
+        train_supernet(cfg, out, track=True, progress=False)
+        return
     res = records.train(cfg, out, progress=None if not json_out else False)
     res = {"run_dir": str(out)} | {k: v for k, v in res.items() if k != "history"} | {"final": res["history"][-1]}
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from frugalml.distributed import is_main
 from frugalml.errors import FrugalError
 from frugalml.files import check_run_config, read_json, to_json, write_json
 from frugalml.models import space as spaces
@@ -113,8 +114,12 @@ def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, pro
     out = Path(out)
     space = spaces.get(cfg.space)
     meta = {"config": asdict(cfg), "space_config": space.config}
+    main = is_main()  # under torchrun (`nas train --nproc`) every process trains, rank 0 alone writes
     # fit binds the same directory to its training config (config.json); the supernet's own is nas.json
-    check_run_config(out, meta, META, what="supernet")
+    if main:
+        check_run_config(out, meta, META, what="supernet")
+    else:
+        check_resumable(cfg, out)
     if (out / "result.json").exists():
         return read_json(out / "result.json")
     train, _val, _test = space.dataset(quick=cfg.quick)
@@ -131,6 +136,8 @@ def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, pro
         progress=progress,
         description=f"supernet {cfg.space}",
     )
+    if not main:
+        return {"config": asdict(cfg), "history": res.history, "processes": res.processes}
     save_weights(net, out / WEIGHTS)
     result = {
         "space": cfg.space,
@@ -141,9 +148,15 @@ def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, pro
         "largest_val_accuracy_unrecalibrated": res.final.get("test_accuracy"),
         "tracking": res.tracking,
         "params": sum(p.numel() for p in net.parameters()),
+        "processes": res.processes,
     }
     write_json(out / "result.json", result)
     return result
+
+
+def train_job(config: dict, out: str) -> None:
+    """What each process of `frugal nas train --nproc N` runs (`frugalml.distributed.launch`)."""
+    train_supernet(config_from_dict(SupernetConfig, config, where="--nproc job"), out, track=True)
 
 
 def load_supernet(run: str | Path):
