@@ -217,6 +217,18 @@ def prune_structures(
     return new
 
 
+def random_plan(model: nn.Module, example, plan: dict, seed: int, structure: str = "channels") -> dict:
+    """A plan removing as many units from each group as `plan` does, chosen at random (the random control)."""
+    g_ = torch.Generator().manual_seed(seed)
+    out = {}
+    for g in groups(model, example, structure):
+        n = len(plan.get(g.name, [])) // g.block
+        if n:
+            units = torch.randperm(g.size // g.block, generator=g_)[:n]
+            out[g.name] = sorted(int(u) * g.block + j for u in units for j in range(g.block))
+    return out
+
+
 def _drop(plan: dict, group: Group, scores: torch.Tensor, n: int) -> None:
     """Add the channels of the `n` lowest-scoring units of `group` to `plan` (stable ties)."""
     if n <= 0:
