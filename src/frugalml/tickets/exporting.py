@@ -178,9 +178,17 @@ def export(
         raise FrugalError(f"unknown export format '{fmt}' (compact, sparse)")
     d, info = load_ticket(ticket)[0]
     out = Path(out) if out else d / f"export_{fmt}"
-    with Ledger(out, children=True, label="tickets.export") as ledger:
-        result = _export(d, info, fmt, out, batch_sizes, measure)
-        write_json(out / "result.json", result)
+    fresh = not out.exists()
+    try:
+        with Ledger(out, children=True, label="tickets.export") as ledger:
+            result = _export(d, info, fmt, out, batch_sizes, measure)
+            write_json(out / "result.json", result)
+    except FrugalError:
+        if fresh:  # a model the exporter cannot handle leaves nothing half-written
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     write_export_record(out, result, info, ledger.total())
     return result
 

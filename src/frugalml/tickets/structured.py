@@ -84,8 +84,7 @@ def output_modules(model: nn.Module, example) -> set[nn.Module]:
         if isinstance(m, _WEIGHTED)
     ]
     try:
-        with torch.no_grad():
-            out = model(*_as_tuple(example))
+        out = _run(model, example)
     finally:
         for h in hooks:
             h.remove()
@@ -148,7 +147,7 @@ def groups(model: nn.Module, example, structure: str = "channels", dg=None) -> l
             continue
         blocks = {_head_block(model, m) for m in mods if isinstance(m, nn.Linear)} - {None}
         block = max(blocks) if blocks else 1
-        if (structure == "heads") != (block > 1):
+        if structure == "heads" and block == 1:
             continue
         grp = Group(names[root], root, g, block)
         if grp.size % block == 0:
@@ -326,28 +325,35 @@ def weight_mask(model: nn.Module, masks: dict[str, torch.Tensor]):
 def unused_channels(model: nn.Module, example, dg=None) -> dict:
     """A plan of the channels no layer reads (every weight that reads them is zero); each group keeps one unit."""
     plan = {}
-    for structure in ("channels", "heads"):
-        for g in groups(model, example, structure, dg=dg):
-            readers = g.consumers()
-            if not readers:
-                continue
-            used = torch.zeros(g.size, dtype=torch.bool)
-            for m, idxs in readers:
-                plain, roots = _plain(idxs)
-                w = m.weight.detach()
-                nonzero = (w.transpose(0, 1).flatten(1) != 0).any(1)
-                used[torch.tensor(roots)] |= nonzero[plain]
-            units = ~used.view(-1, g.block).any(1)
-            if bool(units.all()):
-                units[0] = False
-            if bool(units.any()):
-                plan[g.name] = [int(u) * g.block + j for u in torch.nonzero(units).flatten() for j in range(g.block)]
+    for g in groups(model, example, "channels", dg=dg):
+        readers = g.consumers()
+        if not readers:
+            continue
+        used = torch.zeros(g.size, dtype=torch.bool)
+        for m, idxs in readers:
+            plain, roots = _plain(idxs)
+            nonzero = (m.weight.detach().transpose(0, 1).flatten(1) != 0).any(1)
+            used[torch.tensor(roots)] |= nonzero[plain]
+        units = ~used.view(-1, g.block).any(1)
+        if bool(units.all()):
+            units[0] = False
+        if bool(units.any()):
+            plan[g.name] = [int(u) * g.block + j for u in torch.nonzero(units).flatten() for j in range(g.block)]
     return plan
 
 
+def _run(model: nn.Module, example):
+    """`model(example)` without gradients; an error in the user's forward is one FrugalError line."""
+    try:
+        with torch.no_grad():
+            return model(*_as_tuple(example))
+    except Exception as e:
+        what = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise FrugalError(f"cannot trace {type(model).__name__} for structured pruning: {what}") from None
+
+
 def _outputs(model: nn.Module, example) -> list[torch.Tensor]:
-    with torch.no_grad():
-        out = model(*_as_tuple(example))
+    out = _run(model, example)
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
 
