@@ -68,3 +68,45 @@ def conv4(in_channels=3, input_size=32, num_classes=10):
 @register("conv6", (1, 3, 32, 32), "Conv-6 of the lottery-ticket paper")
 def conv6(in_channels=3, input_size=32, num_classes=10):
     return ConvNet([64, 128, 256], in_channels, input_size, num_classes)
+
+
+class BasicBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN plus a shortcut (1x1 conv + BN when the shape changes), then ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(self.bn1(self.conv1(x)).relu()))
+        return (y + self.shortcut(x)).relu()
+
+
+class SmallResNet(nn.Module):
+    """A 3x3 stem, one basic block per width (stride 2 after the first), global average pool, Linear."""
+
+    def __init__(self, widths=(64, 128), in_channels=3, input_size=32, num_classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
+        )
+        blocks, c = [], widths[0]
+        for i, w in enumerate(widths):
+            blocks.append(BasicBlock(c, w, 1 if i == 0 else 2))
+            c = w
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.blocks(self.stem(x)).mean((2, 3)))
+
+
+@register("resnet-small", (1, 3, 32, 32), "Small ResNet: stem + basic blocks of widths 64, 128, with BatchNorm")
+def resnet_small(in_channels=3, input_size=32, num_classes=10, widths=(64, 128)):
+    return SmallResNet(tuple(widths), in_channels, input_size, num_classes)

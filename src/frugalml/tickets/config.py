@@ -12,6 +12,8 @@ from frugalml.errors import FrugalError
 from frugalml.trainconfig import TrainConfig
 
 CONTROLS = ("reinit", "random")
+STRUCTURES = ("none", "channels", "heads")
+RETRAINS = ("rewind", "finetune")
 
 
 def check_rate(rate: float, what: str = "pruning rate") -> None:
@@ -53,6 +55,20 @@ class TicketConfig:
     controls: list[str] = field(
         default_factory=lambda: list(CONTROLS), metadata={"help": "Controls per level: reinit,random (or 'none')."}
     )
+    structure: str = field(
+        default="none",
+        metadata={
+            "help": "none (single weights) | channels (whole conv channels, Linear units and attention heads, "
+            "removed for real on export) | heads (attention heads only)."
+        },
+    )
+    retrain: str = field(
+        default="rewind",
+        metadata={
+            "help": "After each pruning: rewind (weights back to the rewind point, full schedule) | finetune "
+            "(keep the trained weights, same epochs at the schedule's final LR; lr/100 after cosine)."
+        },
+    )
     # every level trains this schedule; its seed is replaced by each ticket's seed
     train: TrainConfig = field(default_factory=ticket_training)
 
@@ -71,6 +87,10 @@ class TicketConfig:
         bad = [c for c in self.controls if c not in CONTROLS]
         if bad:
             raise FrugalError(f"unknown control '{bad[0]}' (known: {', '.join(CONTROLS)})")
+        if self.structure not in STRUCTURES:
+            raise FrugalError(f"unknown structure '{self.structure}' ({', '.join(STRUCTURES)})")
+        if self.retrain not in RETRAINS:
+            raise FrugalError(f"unknown retrain '{self.retrain}' ({', '.join(RETRAINS)})")
         parse_rewind(self.rewind)
         self.train.validate()
         if self.train.epochs < 1:
@@ -85,6 +105,13 @@ class TicketConfig:
         from frugalml.report.cliopts import config_from_dict
 
         return config_from_dict(cls, record, where)
+
+    def finetune_training(self) -> TrainConfig:
+        """The training of a fine-tuned level: same epochs, constant LR at the schedule's final value."""
+        from dataclasses import replace
+
+        final = self.train.lr if self.train.schedule == "constant" else self.train.lr / 100  # cosine ends at 0
+        return replace(self.train, lr=final, schedule="constant")
 
     def seed_list(self) -> list[int]:
         return list(range(self.first_seed, self.first_seed + self.seeds))

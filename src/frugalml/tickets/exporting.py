@@ -4,7 +4,7 @@
   whose outgoing weights are all pruned is dropped; one whose incoming weights are all
   pruned outputs the constant relu(bias), which is folded into the next layer's bias and
   the unit dropped. Repeated until nothing changes, so the result computes exactly the
-  same function. Works on MLPs (chains of Linear + ReLU).
+  same function. Other models: `frugalml.tickets.structured` (dependency graph, outputs checked).
 - sparse: the compact network (or the network itself, for models that are not MLPs) with
   every Linear layer stored as CSR (values + column indices, int16 where they fit). At
   load, each layer runs whichever kernel was measured faster here at export time, dense
@@ -34,56 +34,15 @@ from frugalml.tickets.masks import Mask
 FORMATS = ("compact", "sparse", "onnx")
 
 
-def _linear_chain(model: nn.Module) -> list[nn.Linear]:
-    from frugalml.models.small import MLP
+def compact(model: nn.Module, example=None, base: dict | None = None) -> tuple[nn.Module, dict]:
+    """`model` with the units and channels it no longer uses removed, computing the same function.
 
-    if not isinstance(model, MLP):
-        raise FrugalError(
-            f"compact export removes units from MLPs only, not {type(model).__name__}: use --format sparse"
-        )
-    layers = [m for m in model.features if isinstance(m, nn.Linear)] + [model.fc]
-    return layers
+    The frugalml MLP folds dead units into the next bias; any other model goes through the
+    dependency-graph shrinker (`frugalml.tickets.structured.compact`), which needs `example`
+    to trace it and `base` ({"model", "kwargs"}) so `load_export` can rebuild it."""
+    from frugalml.tickets import structured
 
-
-@torch.no_grad()
-def compact(model: nn.Module) -> tuple[nn.Module, dict]:
-    """An MLP with empty hidden units removed, computing the same function as `model`."""
-    from frugalml.models.small import MLP
-
-    layers = _linear_chain(model)
-    ws = [lin.weight.detach().clone() for lin in layers]
-    bs = [lin.bias.detach().clone() for lin in layers]
-    before = [w.shape[0] for w in ws[:-1]]
-    changed = True
-    while changed:
-        changed = False
-        for i in range(len(ws) - 1):  # hidden layer i: rows of ws[i], columns of ws[i + 1]
-            no_out = (ws[i + 1] == 0).all(0)
-            no_in = (ws[i] == 0).all(1)
-            drop = no_out | no_in
-            if not bool(drop.any()):
-                continue
-            const = torch.relu(bs[i]) * (no_in & ~no_out)  # constant activations to fold forward
-            bs[i + 1] = bs[i + 1] + ws[i + 1] @ const
-            keep = ~drop
-            ws[i], bs[i] = ws[i][keep], bs[i][keep]
-            ws[i + 1] = ws[i + 1][:, keep]
-            changed = True
-    hidden = [w.shape[0] for w in ws[:-1]]
-    if any(h == 0 for h in hidden):
-        # Every path is cut: the output is constant; keep one zero unit so the shapes stay valid.
-        for i, h in enumerate(hidden):
-            if h == 0:
-                ws[i] = torch.zeros(1, ws[i].shape[1])
-                bs[i] = torch.zeros(1)
-                ws[i + 1] = torch.zeros(ws[i + 1].shape[0], 1)
-        hidden = [w.shape[0] for w in ws[:-1]]
-    out = MLP(ws[0].shape[1], tuple(hidden), ws[-1].shape[0])
-    for lin, w, b in zip([m for m in out.features if isinstance(m, nn.Linear)] + [out.fc], ws, bs):
-        lin.weight.copy_(w)
-        lin.bias.copy_(b)
-    arch = {"model": "mlp", "kwargs": {"in_features": ws[0].shape[1], "hidden": hidden, "num_classes": ws[-1].shape[0]}}
-    return out, arch | {"hidden_before": before}
+    return structured.compact(model, example, base)
 
 
 class SparseLinear(nn.Module):
@@ -197,6 +156,10 @@ def load_export(out: str | Path) -> nn.Module:
     arch = read_json(out / "export.json")
     state = load_file(str(out / "model.safetensors"))
     model = models.get(arch["model"], **arch["kwargs"]).eval()
+    if arch.get("pruning"):
+        from frugalml.tickets import structured
+
+        model = structured.rebuild(model, arch)
     if arch["format"] in ("compact", "onnx"):
         model.load_state_dict(state)
         return model
@@ -253,16 +216,18 @@ def _trained(d: Path, info: dict) -> tuple[nn.Module, Mask]:
     return model, mask
 
 
-def _exported(model: nn.Module, info: dict, fmt: str) -> tuple[nn.Module, dict]:
-    """The network a format stores: compact where compact applies (MLPs), else the masked dense one."""
+def _exported(model: nn.Module, info: dict, fmt: str, example) -> tuple[nn.Module, dict]:
+    """The network a format stores: compact (pruned structures removed) for `compact`, `onnx` and
+    every MLP export; where the shrinker cannot follow the graph, ONNX stores the masked dense one."""
+    base = {"model": info["model"], "kwargs": _kwargs(info)}
     if fmt == "compact" or info["model"] == "mlp":
-        return compact(model)
+        return compact(model, example, base)
     if fmt == "onnx":
         try:
-            return compact(model)
+            return compact(model, example, base)
         except FrugalError:
             pass  # compact does not apply to this network: ONNX of the masked dense one
-    return model, {"model": info["model"], "kwargs": _kwargs(info), "torch": "dense masked"}
+    return model, base | {"torch": "dense masked"}
 
 
 def _export(d: Path, info: dict, fmt: str, work: Path, out: Path, batch_sizes, measure: bool) -> dict:
@@ -271,7 +236,7 @@ def _export(d: Path, info: dict, fmt: str, work: Path, out: Path, batch_sizes, m
 
     model, mask = _trained(d, info)
     ds = tasks.load(info["data"])
-    exported, arch = _exported(model, info, fmt)
+    exported, arch = _exported(model, info, fmt, ds.x_test[:2])
     arch.setdefault("torch", "compact")
     arch["format"] = fmt
     timings: dict = {}

@@ -33,6 +33,7 @@ from frugalml.tickets import tasks
 from frugalml.tickets.config import CONTROLS, TicketConfig, parse_rewind
 from frugalml.tickets.masks import Mask, MaskEnforcer, prune_magnitude, random_like
 
+STRUCTURE = "structure.json"  # structured runs: the channels removed so far, {root layer: [indices]}
 MASK, REWIND, WEIGHTS, METRICS, COST, TICKET = (
     "mask.safetensors",
     "rewind.safetensors",
@@ -80,13 +81,22 @@ def final_accuracy(res) -> float:
     return float(res.final["test_accuracy"]) if res.history else float("nan")
 
 
-def train_masked(model, ds, cfg: TicketConfig, seed: int, mask: Mask, run: Path, progress, description, **hook_kw):
-    """`fit` the masked `model` with the ticket's schedule and data-order `seed`, the mask enforced every step."""
+def train_masked(
+    model, ds, cfg: TicketConfig, seed: int, mask: Mask, run: Path, progress, description, full=None, train=None, **kw
+):
+    """`fit` the masked `model` with the ticket's schedule (or `train`) and data-order `seed`, the mask
+    enforced every step; `full` (structured runs) masks every parameter, biases and norm affines included."""
     from frugalml.train import fit
 
-    mask.apply(model)
-    hooks = _Hooks(MaskEnforcer(model, mask), **hook_kw)
-    tc = replace(cfg.train, seed=seed)
+    if full is None:
+        mask.apply(model)
+        hooks = _Hooks(MaskEnforcer(model, mask), **kw)
+    else:
+        from frugalml.tickets import structured
+
+        structured.apply_mask(model, full)
+        hooks = _Hooks(structured.enforcer(model, full), **kw)
+    tc = replace(train or cfg.train, seed=seed)
     return fit(model, ds, tc, run, on_step=hooks, progress=progress, description=description)
 
 
@@ -108,25 +118,30 @@ def run_seed(out: str, config: dict, seed: int, progress: bool | None = None, th
             rows.append(read_json(d / METRICS))
             continue
         model = build_model(cfg.model, ds.input_shape, ds.num_classes, init_seed=seed)
-        hook_kw = {}
+        hook_kw, train = {}, None
         if level == 0:
             mask = Mask.ones(model)
             mask.save(d / MASK)
+            if cfg.structure != "none":
+                write_json(d / STRUCTURE, {})
             if k == 0:
                 save_weights(model, d / REWIND)
             else:
                 hook_kw = {"rewind_at": k, "rewind_path": d / REWIND}
         else:
             mask = Mask.load(d / MASK, model)
-            load_weights(model, d / REWIND)
-        res = train_masked(model, ds, cfg, seed, mask, d / "train", progress, f"level {level} seed {seed}", **hook_kw)
+            finetune = cfg.retrain == "finetune"
+            load_weights(model, level_dir(out, level - 1, seed) / WEIGHTS if finetune else d / REWIND)
+            train = cfg.finetune_training() if finetune else None
+        full = _full_mask(model, cfg, d, ds)
+        desc = f"level {level} seed {seed}"
+        res = train_masked(model, ds, cfg, seed, mask, d / "train", progress, desc, full, train, **hook_kw)
         save_weights(model, d / WEIGHTS)
         prof = profile(model, ds.x_train[:1])
         write_json(d / COST, prof.cost().to_dict())
         if level < cfg.levels:
-            nxt = prune_magnitude(model, mask, cfg.rate, cfg.strategy, cfg.output_rate)
             nd = level_dir(out, level + 1, seed)
-            nxt.save(nd / MASK)
+            _prune_next(model, mask, cfg, d, nd, ds)
             _copy(d / REWIND, nd / REWIND)
         write_json(
             d / TICKET,
@@ -162,6 +177,41 @@ def run_seed(out: str, config: dict, seed: int, progress: bool | None = None, th
     return rows
 
 
+def _full_mask(model, cfg: TicketConfig, d: Path, ds) -> dict | None:
+    """A structured level's mask over every parameter (from its plan), or None for an unstructured run."""
+    if cfg.structure == "none":
+        return None
+    from frugalml.tickets import structured
+
+    return structured.param_mask(model, ds.x_train[:2], read_json(d / STRUCTURE))
+
+
+def _prune_next(model, mask: Mask, cfg: TicketConfig, d: Path, nd: Path, ds) -> None:
+    """Write the next level's mask (and, structured, its plan) from the trained `model`."""
+    if cfg.structure == "none":
+        prune_magnitude(model, mask, cfg.rate, cfg.strategy, cfg.output_rate).save(nd / MASK)
+        return
+    from frugalml.tickets import structured
+
+    example = ds.x_train[:2]
+    plan = structured.prune_structures(model, example, read_json(d / STRUCTURE), cfg.rate, cfg.strategy, cfg.structure)
+    structured.weight_mask(model, structured.param_mask(model, example, plan)).save(nd / MASK)
+    write_json(nd / STRUCTURE, plan)  # after the mask: a level with a plan has its mask
+
+
+def _control_mask(model, cfg: TicketConfig, src: Path, d: Path, ds, random_seed: int | None) -> dict | None:
+    """A structured control's full mask: the ticket's plan (reinit), or as many random units per layer (random)."""
+    if cfg.structure == "none":
+        return None
+    from frugalml.tickets import structured
+
+    plan = read_json(src / STRUCTURE)
+    if random_seed is not None:
+        plan = structured.random_plan(model, ds.x_train[:2], plan, random_seed, cfg.structure)
+        write_json(d / STRUCTURE, plan)
+    return structured.param_mask(model, ds.x_train[:2], plan)
+
+
 def control_seed(seed: int, level: int, kind: str) -> int:
     """Seed of a control's random draw (new init or random mask), distinct per seed and level."""
     return {"reinit": 1_000_000, "random": 2_000_000}[kind] + 1000 * seed + level
@@ -188,10 +238,16 @@ def run_control(
         model = build_model(cfg.model, ds.input_shape, ds.num_classes, init_seed=seed)
         load_weights(model, src / REWIND)
         mask = random_like(Mask.load(src / MASK, model), control_seed(seed, level, kind))
-        mask.save(d / MASK)
     else:
         raise FrugalError(f"unknown control '{kind}' (known: {', '.join(CONTROLS)})")
-    res = train_masked(model, ds, cfg, seed, mask, d / "train", progress, f"{kind} level {level} seed {seed}")
+    full = _control_mask(model, cfg, src, d, ds, control_seed(seed, level, kind) if kind == "random" else None)
+    if full is not None:
+        from frugalml.tickets import structured
+
+        mask = structured.weight_mask(model, full)
+    if kind == "random":
+        mask.save(d / MASK)
+    res = train_masked(model, ds, cfg, seed, mask, d / "train", progress, f"{kind} level {level} seed {seed}", full)
     row = {
         "level": level,
         "seed": seed,
