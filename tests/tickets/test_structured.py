@@ -5,6 +5,7 @@ tolerances); the masks and shapes against counts worked out by hand.
 """
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -274,3 +275,24 @@ def test_cli_export_of_a_graph_it_cannot_shrink_exits_2_and_writes_nothing(asser
     find(cfg, tmp_path / "run", progress=False)
     ticket = tmp_path / "run" / "level_1"
     assert_bad_input(["tickets", "export", "--run", ticket], ticket, "changed the outputs")
+
+
+def test_unused_channels_follows_a_flatten_into_a_linear(monkeypatch):
+    """A conv channel read only by a Linear after flatten is unused exactly when its k = H*W input
+    columns of that Linear are zero (channel c feeds columns c*k .. c*k+k-1)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    from user_models import my_resnet  # stem -> residual block -> maxpool 4x4 -> flatten -> Linear
+
+    torch.manual_seed(0)
+    model, x = my_resnet().eval(), torch.randn(2, 1, 8, 8)
+    assert structured.unused_channels(model, x) == {}
+    with torch.no_grad():  # channel 2 of the residual stream: no producer writes it, no reader reads it
+        for conv in (model.stem, model.block.conv2):
+            conv.weight[2].zero_()
+            conv.bias[2] = 0
+        model.block.conv1.weight[:, 2] = 0
+        model.head.weight[:, 2 * 16 : 3 * 16] = 0
+    assert structured.unused_channels(model, x) == {"block.conv2": [2]}
+    with torch.no_grad():
+        model.head.weight[0, 2 * 16 + 15] = 1.0  # the last column of channel 2 is read again
+    assert structured.unused_channels(model, x) == {}

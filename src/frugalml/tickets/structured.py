@@ -160,6 +160,15 @@ def _plain(idxs) -> tuple[list[int], list[int]]:
     return [int(getattr(i, "idx", i)) for i in idxs], [int(getattr(i, "root_idx", i)) for i in idxs]
 
 
+def _root_channels(roots: list[int], size: int) -> torch.Tensor:
+    """Root indices as channels of the group: after a flatten, torch-pruning numbers a Linear's inputs
+    in the flattened space (channel c feeds features c*k .. c*k+k-1, NCHW order), so divide by k."""
+    t = torch.tensor(roots)
+    if len(roots) > size and len(roots) % size == 0 and int(t.max()) >= size:
+        t = t // (len(roots) // size)
+    return t
+
+
 @torch.no_grad()
 def channel_scores(group: Group) -> tuple[torch.Tensor, torch.Tensor]:
     """(squared L2 norm, weights counted) per root channel, summed over the group's producing layers."""
@@ -168,8 +177,10 @@ def channel_scores(group: Group) -> tuple[torch.Tensor, torch.Tensor]:
     for m, idxs in group.producers():
         plain, roots = _plain(idxs)
         w = m.weight.detach().double().flatten(1)
-        sq.index_add_(0, torch.tensor(roots), w[plain].pow(2).sum(1))
-        count.index_add_(0, torch.tensor(roots), torch.full((len(roots),), float(w.shape[1]), dtype=torch.float64))
+        sq.index_add_(0, _root_channels(roots, group.size), w[plain].pow(2).sum(1))
+        count.index_add_(
+            0, _root_channels(roots, group.size), torch.full((len(roots),), float(w.shape[1]), dtype=torch.float64)
+        )
     return sq, count
 
 
@@ -329,11 +340,12 @@ def unused_channels(model: nn.Module, example, dg=None) -> dict:
         readers = g.consumers()
         if not readers:
             continue
-        used = torch.zeros(g.size, dtype=torch.bool)
+        reads = torch.zeros(g.size)
         for m, idxs in readers:
             plain, roots = _plain(idxs)
             nonzero = (m.weight.detach().transpose(0, 1).flatten(1) != 0).any(1)
-            used[torch.tensor(roots)] |= nonzero[plain]
+            reads.index_add_(0, _root_channels(roots, g.size), nonzero[plain].to(reads.dtype))
+        used = reads > 0
         units = ~used.view(-1, g.block).any(1)
         if bool(units.all()):
             units[0] = False
