@@ -115,7 +115,11 @@ def test_cli_energy_json_has_layers_and_total(tmp_path):
         assert set(entry["accesses"]) == {"dram", "glb", "array", "rf"}
         assert entry["energy"]["total"] == pytest.approx(sum(v for k, v in entry["energy"].items() if k != "total"))
     assert 0 < out["total"]["utilization"] <= 1
-    assert out["energy_unit"].startswith("normalized") and out["cost"]["energy_j"] is None
+    # eyeriss-v1 gives pJ per access: joules, and watts over the modelled time
+    tot = out["total"]
+    assert out["energy_unit"] == "pJ" and out["cost"]["energy_j"] == pytest.approx(tot["energy"]["total"] * 1e-12)
+    assert tot["power_w"] == pytest.approx(tot["energy_j"] / tot["latency_s"])
+    assert tot["onchip_energy_j"] == pytest.approx((tot["energy"]["total"] - tot["energy"]["dram"]) * 1e-12)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -136,7 +140,8 @@ def _record_shown(run_dir, kind):
 
 def test_cli_energy_out_writes_a_run_with_its_record(tmp_path):
     run_dir = tmp_path / "run"
-    tiny = ["--model", "tests.accel.nets:tiny_cnn", "--input", "1,3,16,16", "--accel", "eyeriss-v1"]
+    # isca16 has normalised energies (eyeriss-v1 gives pJ since it has sourced ones)
+    tiny = ["--model", "tests.accel.nets:tiny_cnn", "--input", "1,3,16,16", "--accel", "isca16"]
     r = run(
         "energy",
         *tiny,

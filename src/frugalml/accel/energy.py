@@ -100,6 +100,18 @@ class ModelResult:
             "cycles": cycles,
             "latency_s": sum(r.latency_s for r in rs),
             "mapped_in_s": sum(r.mapped_in_s for r in rs),
+        } | self._absolute(energy, e_tot, sum(r.latency_s for r in rs))
+
+    def _absolute(self, energy: dict, e_tot: float, latency_s: float) -> dict:
+        """Joules and watts for a pJ spec: all, and on chip (without DRAM, as a chip's measured power is)."""
+        if not self.arch.absolute:
+            return {}
+        onchip = e_tot - energy["dram"]
+        return {
+            "energy_j": e_tot * 1e-12,
+            "onchip_energy_j": onchip * 1e-12,
+            "power_w": e_tot * 1e-12 / latency_s if latency_s else None,
+            "onchip_power_w": onchip * 1e-12 / latency_s if latency_s else None,
         }
 
     @property
@@ -169,9 +181,14 @@ def analyze_layer(layer: Layer, arch: Arch, dataflow: str, objective="energy", s
         for lv in ("dram", "glb", "array"):
             acc[lv]["weights"] *= dw
             acc[lv]["inputs"] *= da
+    if arch.rlc:
+        _compress_activations(acc, layer)
+    gated = layer.input_density if (arch.zero_gating and not sparse) else 1.0
+    if gated < 1.0:
+        _gate_zeros(acc, df, macs_pad, gated)
     en = arch.energy
     energy = {lv: en[lv] * sum(acc[lv].values()) for lv in LEVELS}
-    energy["mac"] = en["mac"] * macs_pad * both
+    energy["mac"] = en["mac"] * macs_pad * both * gated
     cycles = ev["cycles"] * both
     if arch.dram_bytes_per_cycle:
         cycles = max(cycles, sum(acc["dram"].values()) * arch.word_bytes / arch.dram_bytes_per_cycle)
@@ -191,6 +208,27 @@ def analyze_layer(layer: Layer, arch: Arch, dataflow: str, objective="energy", s
         mapped_in_s=seconds,
         evaluated=evaluated,
     )
+
+
+def _compress_activations(acc: dict, layer: Layer) -> None:
+    """Eyeriss v1's run-length code on activations crossing DRAM (JSSC 2017): inputs read and the
+    final outputs written shrink to their measured compressed size (never grow: an incompressible
+    tensor is sent raw); partial sums spilled to DRAM and read back stay raw."""
+    dram = acc["dram"]
+    dram["inputs"] *= min(1.0, layer.input_rlc)
+    final = layer.sizes["outputs"]
+    spilled = max(dram["outputs"] - final, 0.0)
+    dram["outputs"] = min(dram["outputs"], final) * min(1.0, layer.output_rlc) + spilled
+
+
+def _gate_zeros(acc: dict, df, macs: float, density: float) -> None:
+    """Eyeriss v1's data gating (JSSC 2017): a zero input skips the MAC, the weight read and the partial
+    sum read and write in the PE's RF (saves energy, not cycles)."""
+    skipped = macs * (1.0 - density)
+    if df.keeps(0):
+        acc["rf"]["weights"] -= skipped
+    if df.keeps(2):
+        acc["rf"]["outputs"] -= 2 * skipped
 
 
 def analyze(layers, arch: Arch, dataflow: str = "rs", objective="energy", sparse=None, progress=False, **kw):
