@@ -267,12 +267,32 @@ def model_layers(model, input_shape=None, batch=None) -> list[Layer]:
     return layers
 
 
-def compare(layers, arch: Arch, names=("rs", "ws", "os", "nlr"), objective="energy", sparse=None, progress=False):
-    """All dataflows side by side; energies per MAC in the arch's unit."""
+def compare(
+    layers,
+    arch: Arch,
+    names=("rs", "ws", "os", "nlr"),
+    objective="energy",
+    sparse=None,
+    progress=False,
+    equal_area=False,
+    **search_kw,
+):
+    """All dataflows side by side; energies per MAC in the arch's unit.
+
+    `equal_area`: each dataflow on the RF/buffer split of the spec's storage area where it spends
+    least energy (`accel.area`, as ISCA 2016 compares them); else all on the spec's own sizes."""
+    from frugalml.accel import area
+
     out = {}
     results = {}
     for name in names:
-        res = analyze(layers, arch, name, objective, sparse, progress)
+        tried = None
+        if equal_area:
+            res, tried = area.best_allocation(
+                layers, arch, name, analyze, objective=objective, sparse=sparse, progress=progress, **search_kw
+            )
+        else:
+            res = analyze(layers, arch, name, objective, sparse, progress, **search_kw)
         results[name] = res
         conv, fc = res.total(("conv",)), res.total(("fc", "matmul"))
         tot = res.total()
@@ -286,5 +306,9 @@ def compare(layers, arch: Arch, names=("rs", "ws", "os", "nlr"), objective="ener
             "conv_energy_by_level": conv["energy"],
             "fc_energy_by_level": fc["energy"],
             "mapped_in_s": tot["mapped_in_s"],
+            "rf_bytes": res.arch.rf_bytes,
+            "glb_bytes": res.arch.glb_bytes,
         }
+        if tried is not None:
+            out[name]["allocations_tried"] = tried
     return out, results
