@@ -28,7 +28,7 @@ from frugalml.accel.arch import Arch
 from frugalml.errors import FrugalError
 
 # RF sizes per PE tried for the dataflows that keep data in the PE (bytes)
-RF_BYTES = (32, 64, 128, 256, 512)
+RF_BYTES = (64, 128, 256, 512)
 DEFAULT_AREA = {"rf_per_byte": 2.0, "glb_per_byte": 1.0, "pe": 0.0, "source": "assumption"}
 
 
