@@ -185,6 +185,10 @@ def test_cli_compare_json_lists_every_dataflow(tmp_path):
     for row in out["dataflows"].values():
         assert {"conv_energy_per_mac", "fc_energy_per_mac", "total_energy"} <= set(row)
         assert row["conv_energy_per_mac"] > 1  # at least the MAC itself
+        # isca16 has an area model, so equal area by default: 256 x 512 B x 2 + 128 kB = 393216 area units
+        assert 256 * row["rf_bytes"] * 2 + row["glb_bytes"] == pytest.approx(393216, abs=2)
+    assert out["equal_area"] is True
+    assert out["dataflows"]["nlr"]["rf_bytes"] == 0 and out["dataflows"]["nlr"]["glb_bytes"] == 393216
     run_dir = tmp_path / "run"
     assert json.loads((run_dir / "result.json").read_text())["dataflows"] == out["dataflows"]
     rec = _record_shown(run_dir, "accel.compare")
@@ -243,3 +247,16 @@ def test_demo_step_returns_before_after_rows(tmp_path):
     assert rows[0]["after"] < rows[0]["before"]  # row stationary below no local reuse
     assert rows[1]["after"] <= rows[1]["before"]  # skipping zeros never costs more in this model
     assert (tmp_path / "alexnet_rs_isca16.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_compare_equal_storage_keeps_the_spec_sizes():
+    r = run(
+        "compare",
+        *("--model", "tests.accel.nets:tiny_cnn", "--input", "2,3,16,16", "--accel", "isca16"),
+        *("--dataflows", "rs,nlr", "--equal-storage", "--json"),
+        env_extra={"PYTHONPATH": ROOT},
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["equal_area"] is False
+    assert {(row["rf_bytes"], row["glb_bytes"]) for row in out["dataflows"].values()} == {(512, 131072)}

@@ -121,6 +121,11 @@ def energy(
         f"{fmt_num(tot['cycles'])} cycles = {tot['latency_s'] * 1e3:.3f} ms at {spec.clock_hz / 1e6:g} MHz; "
         f"mapped in {tot['mapped_in_s']:.2f} s"
     )
+    if spec.absolute:
+        con.print(
+            f"{tot['energy_j'] * 1e3:.4g} mJ: {tot['onchip_energy_j'] * 1e3:.4g} mJ on chip = "
+            f"{tot['onchip_power_w'] * 1e3:.0f} mW over the modelled time ({tot['power_w'] * 1e3:.0f} mW with DRAM)"
+        )
     con.print(out["sparse_model"])
     if "plot" in out and run_dir:
         con.print(f"plot: {out['plot']}")

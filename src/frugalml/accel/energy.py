@@ -10,6 +10,13 @@ mapping's counts by the measured densities: MACs, RF operand reads and cycles by
 weight x input density (ideal zero skipping), weight and input transfers by their own
 density (compressed, no index overhead); partial sums stay dense. It is an optimistic
 estimate and is marked as such in every result.
+
+Eyeriss v1's own savings, when the arch spec turns them on: `rlc` shrinks activations read
+from and written to DRAM to their run-length-compressed size measured on the forward pass
+(`workload.rlc_words`); `zero_gating` lets a zero input skip its MAC, weight read and
+partial-sum update (energy only: the cycle is still spent). With pJ energies the totals
+also give joules and watts over the modelled time, with and without DRAM (a chip's measured
+power is its own, DRAM excluded).
 """
 
 from __future__ import annotations
@@ -126,7 +133,7 @@ class ModelResult:
             "objective": self.objective,
             "energy_unit": self.energy_unit,
             "sparse": self.sparse,
-            "sparse_model": SPARSE_NOTE if self.sparse else "dense: every MAC and every word counted",
+            "sparse_model": SPARSE_NOTE if self.sparse else self._dense_note(),
             "layers": [r.to_dict() for r in self.layers],
             "total": self.total(),
             "notes": self.notes + self.arch.notes,
@@ -134,6 +141,16 @@ class ModelResult:
         for kind in sorted(kinds):
             out[f"total_{kind}"] = self.total((kind,))
         return out
+
+    def _dense_note(self) -> str:
+        chip = [
+            "zero inputs gate their MAC and RF accesses (energy, not time)" if self.arch.zero_gating else "",
+            "activations run-length compressed in DRAM" if self.arch.rlc else "",
+        ]
+        chip = [c for c in chip if c]
+        if not chip:
+            return "dense: every MAC and every word counted"
+        return "every MAC takes its cycle; " + "; ".join(chip) + " (Eyeriss v1, JSSC 2017)"
 
     def cost(self):
         """This model on this accelerator as a `frugalml.cost.Cost` (joules only for absolute specs)."""
