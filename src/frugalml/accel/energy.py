@@ -270,6 +270,7 @@ def model_layers(model, input_shape=None, batch=None) -> list[Layer]:
 
     if isinstance(model, str):
         shape = tuple(input_shape) if input_shape else models.default_input(model)
+        torch.manual_seed(0)  # the same random weights every run: densities and compressed sizes repeat
         net = models.get(model)
     else:
         if input_shape is None:
