@@ -42,6 +42,9 @@ def test_shipped_specs_load_with_the_published_sizes():
         ({"pe_array": [4]}, "'pe_array' must be"),
         ({"energy": {"unit": "kcal", "dram": 1, "glb": 1, "array": 1, "rf": 1, "mac": 1}}, "energy unit"),
         ({"energy": {"dram": 1, "glb": 1, "array": 1, "rf": 1}}, "missing 'mac'"),
+        ({"glb_bypass": ["outputs"]}, "'glb_bypass' must list tensors among weights, inputs"),
+        ({"area": {"rf_per_byte": 2}}, "missing 'glb_per_byte'"),
+        ({"energy_sources": {"dram": "a paper"}}, "no source for glb, array, rf, mac"),
     ],
 )
 def test_bad_arch_specs_raise_one_clear_error(change, message):
