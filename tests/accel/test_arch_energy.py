@@ -42,6 +42,9 @@ def test_shipped_specs_load_with_the_published_sizes():
         ({"pe_array": [4]}, "'pe_array' must be"),
         ({"energy": {"unit": "kcal", "dram": 1, "glb": 1, "array": 1, "rf": 1, "mac": 1}}, "energy unit"),
         ({"energy": {"dram": 1, "glb": 1, "array": 1, "rf": 1}}, "missing 'mac'"),
+        ({"glb_bypass": ["outputs"]}, "'glb_bypass' must list tensors among weights, inputs"),
+        ({"area": {"rf_per_byte": 2}}, "missing 'glb_per_byte'"),
+        ({"energy_sources": {"dram": "a paper"}}, "no source for glb, array, rf, mac"),
     ],
 )
 def test_bad_arch_specs_raise_one_clear_error(change, message):
@@ -115,7 +118,11 @@ def test_cli_energy_json_has_layers_and_total(tmp_path):
         assert set(entry["accesses"]) == {"dram", "glb", "array", "rf"}
         assert entry["energy"]["total"] == pytest.approx(sum(v for k, v in entry["energy"].items() if k != "total"))
     assert 0 < out["total"]["utilization"] <= 1
-    assert out["energy_unit"].startswith("normalized") and out["cost"]["energy_j"] is None
+    # eyeriss-v1 gives pJ per access: joules, and watts over the modelled time
+    tot = out["total"]
+    assert out["energy_unit"] == "pJ" and out["cost"]["energy_j"] == pytest.approx(tot["energy"]["total"] * 1e-12)
+    assert tot["power_w"] == pytest.approx(tot["energy_j"] / tot["latency_s"])
+    assert tot["onchip_energy_j"] == pytest.approx((tot["energy"]["total"] - tot["energy"]["dram"]) * 1e-12)
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -136,7 +143,8 @@ def _record_shown(run_dir, kind):
 
 def test_cli_energy_out_writes_a_run_with_its_record(tmp_path):
     run_dir = tmp_path / "run"
-    tiny = ["--model", "tests.accel.nets:tiny_cnn", "--input", "1,3,16,16", "--accel", "eyeriss-v1"]
+    # isca16 has normalised energies (eyeriss-v1 gives pJ since it has sourced ones)
+    tiny = ["--model", "tests.accel.nets:tiny_cnn", "--input", "1,3,16,16", "--accel", "isca16"]
     r = run(
         "energy",
         *tiny,
@@ -180,6 +188,10 @@ def test_cli_compare_json_lists_every_dataflow(tmp_path):
     for row in out["dataflows"].values():
         assert {"conv_energy_per_mac", "fc_energy_per_mac", "total_energy"} <= set(row)
         assert row["conv_energy_per_mac"] > 1  # at least the MAC itself
+        # isca16 has an area model, so equal area by default: 256 x 512 B x 2 + 128 kB = 393216 area units
+        assert 256 * row["rf_bytes"] * 2 + row["glb_bytes"] == pytest.approx(393216, abs=2)
+    assert out["equal_area"] is True
+    assert out["dataflows"]["nlr"]["rf_bytes"] == 0 and out["dataflows"]["nlr"]["glb_bytes"] == 393216
     run_dir = tmp_path / "run"
     assert json.loads((run_dir / "result.json").read_text())["dataflows"] == out["dataflows"]
     rec = _record_shown(run_dir, "accel.compare")
@@ -238,3 +250,16 @@ def test_demo_step_returns_before_after_rows(tmp_path):
     assert rows[0]["after"] < rows[0]["before"]  # row stationary below no local reuse
     assert rows[1]["after"] <= rows[1]["before"]  # skipping zeros never costs more in this model
     assert (tmp_path / "alexnet_rs_isca16.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_compare_equal_storage_keeps_the_spec_sizes():
+    r = run(
+        "compare",
+        *("--model", "tests.accel.nets:tiny_cnn", "--input", "2,3,16,16", "--accel", "isca16"),
+        *("--dataflows", "rs,nlr", "--equal-storage", "--json"),
+        env_extra={"PYTHONPATH": ROOT},
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["equal_area"] is False
+    assert {(row["rf_bytes"], row["glb_bytes"]) for row in out["dataflows"].values()} == {(512, 131072)}

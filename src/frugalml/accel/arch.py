@@ -8,7 +8,12 @@
     clock_hz: 200.0e6
     dram_bytes_per_cycle: 8     # optional: adds a bandwidth bound to latency
     sparse: false               # true: skip zero weights/activations (Eyeriss v2 style)
+    rlc: false                  # true: activations to/from DRAM run-length compressed (Eyeriss v1)
+    zero_gating: false          # true: a zero input gates the MAC and its RF accesses (energy, not time)
+    glb_bypass: [weights]       # optional: tensors that go DRAM -> PEs without the global buffer
+    area: {rf_per_byte: 2.0, glb_per_byte: 1.0, pe: 0, source: ...}   # optional, relative units (accel.area)
     energy: {unit: normalized, dram: 200, glb: 6, array: 2, rf: 1, mac: 1}   # or unit: pJ
+    energy_sources: {dram: "...", ...}   # where each level's energy comes from (required for pJ specs)
 
 Energy is per word access (per MAC for `mac`). `normalized` energies are in units of one
 MAC's energy; only `pJ` specs give joules.
@@ -41,6 +46,11 @@ class Arch:
     rf_partition_words: dict[str, int] | None = None
     dram_bytes_per_cycle: float | None = None
     sparse: bool = False
+    rlc: bool = False
+    zero_gating: bool = False
+    glb_bypass: tuple[str, ...] = ()
+    area: dict | None = None
+    energy_sources: dict[str, str] = field(default_factory=dict)
     description: str = ""
     source: str = ""
     notes: list[str] = field(default_factory=list)
@@ -109,6 +119,25 @@ def from_dict(spec: dict, where: str = "arch spec") -> Arch:
         if not isinstance(part, dict) or set(part) - set(TENSORS):
             raise FrugalError(f"{where}: 'rf_partition_words' must map {', '.join(TENSORS)} to word counts")
         part = {t: _positive(part, t, f"{where} rf_partition_words", int) for t in TENSORS}
+    sources = spec.get("energy_sources") or {}
+    if not isinstance(sources, dict) or set(sources) - set(LEVELS):
+        raise FrugalError(f"{where}: 'energy_sources' must map levels among {', '.join(LEVELS)} to text")
+    if unit == "pJ" and spec.get("energy_sources") is not None and set(sources) != set(LEVELS):
+        missing = ", ".join(lv for lv in LEVELS if lv not in sources)
+        raise FrugalError(f"{where}: 'energy_sources' gives no source for {missing}")
+    bypass = spec.get("glb_bypass") or []
+    if not isinstance(bypass, list | tuple) or set(bypass) - {"weights", "inputs"}:
+        raise FrugalError(f"{where}: 'glb_bypass' must list tensors among weights, inputs; got {bypass!r}")
+    area = spec.get("area")
+    if area is not None:
+        if not isinstance(area, dict):
+            raise FrugalError(f"{where}: 'area' must map rf_per_byte, glb_per_byte (and optionally pe) to numbers")
+        area = {
+            "rf_per_byte": _positive(area, "rf_per_byte", f"{where} area", float),
+            "glb_per_byte": _positive(area, "glb_per_byte", f"{where} area", float),
+            "pe": float(area.get("pe", 0) or 0),
+            "source": str(area.get("source", "")),
+        }
     word = _positive(spec, "word_bytes", where, int)
     rf = _positive(spec, "rf_bytes", where, int)
     glb = _positive(spec, "glb_bytes", where, int)
@@ -126,6 +155,11 @@ def from_dict(spec: dict, where: str = "arch spec") -> Arch:
         rf_partition_words=part,
         dram_bytes_per_cycle=_positive(spec, "dram_bytes_per_cycle", where, float, required=False),
         sparse=bool(spec.get("sparse", False)),
+        rlc=bool(spec.get("rlc", False)),
+        zero_gating=bool(spec.get("zero_gating", False)),
+        glb_bypass=tuple(bypass),
+        area=area,
+        energy_sources={str(k): str(v) for k, v in sources.items()},
         description=str(spec.get("description", "")),
         source=str(spec.get("source", "")),
         notes=[str(n) for n in spec.get("notes", []) or []],

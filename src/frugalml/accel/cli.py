@@ -121,6 +121,11 @@ def energy(
         f"{fmt_num(tot['cycles'])} cycles = {tot['latency_s'] * 1e3:.3f} ms at {spec.clock_hz / 1e6:g} MHz; "
         f"mapped in {tot['mapped_in_s']:.2f} s"
     )
+    if spec.absolute:
+        con.print(
+            f"{tot['energy_j'] * 1e3:.4g} mJ: {tot['onchip_energy_j'] * 1e3:.4g} mJ on chip = "
+            f"{tot['onchip_power_w'] * 1e3:.0f} mW over the modelled time ({tot['power_w'] * 1e3:.0f} mW with DRAM)"
+        )
     con.print(out["sparse_model"])
     if "plot" in out and run_dir:
         con.print(f"plot: {out['plot']}")
@@ -135,6 +140,13 @@ def compare(
     input: str = INPUT,
     dataflows: str = typer.Option("rs,ws,os,nlr", help="Comma-separated dataflows (the first is the baseline)."),
     sparse: bool = typer.Option(None, "--sparse/--dense", help="Skip zeros (default: the accelerator's setting)."),
+    equal_area: bool = typer.Option(
+        None,
+        "--equal-area/--equal-storage",
+        help="Equal area: each dataflow on the RF/buffer split of the spec's storage area that suits it best, "
+        "as ISCA 2016 compares them; equal storage: all on the spec's own sizes (default: equal area when the "
+        "spec has an area model, as isca16).",
+    ),
     plot: Path = typer.Option(None, help="Write the dataflow comparison bars (PNG) here."),
     run_dir: Path = OUT,
     json_out: bool = JSON,
@@ -155,8 +167,10 @@ def compare(
 
         get(n)
     _check_files(plot, run_dir)
+    if equal_area is None:
+        equal_area = spec.area is not None
     config = {"model": model, "arch": spec.name, "batch": batch_size, "input": input, "dataflows": names}
-    config["sparse"] = sparse
+    config |= {"sparse": sparse, "equal_area": equal_area}
     picked = _layers(model, input, batch_size, "all")
     out = compare_run(picked, spec, names, sparse, config, plot, run_dir, progress=not json_out)
     base, table_ = out["baseline"], out["dataflows"]
@@ -178,16 +192,18 @@ def compare(
             fmt_num(r["total_energy"]),
             fmt_num(r["dram_per_mac"], 3),
             f"{r['utilization']:.2f}",
+            f"{r['rf_bytes']} B / {r['glb_bytes'] / 1024:.4g} kB",
         ]
         for n, r in table_.items()
     ]
     con.print(
         table(
             f"{model} on {spec.name}: energy per MAC ({out['energy_unit']})",
-            ["dataflow", "CONV", f"/ {base}", "FC", f"/ {base}", "total", "DRAM acc/MAC", "util"],
+            ["dataflow", "CONV", f"/ {base}", "FC", f"/ {base}", "total", "DRAM acc/MAC", "util", "RF / buffer"],
             rows,
         )
     )
+    con.print("equal area: each dataflow on its best RF/buffer split" if equal_area else "equal storage")
     if "plot" in out and run_dir:
         con.print(f"plot: {out['plot']}")
     _saved(plot, run_dir, json_out)

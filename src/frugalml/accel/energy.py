@@ -10,6 +10,13 @@ mapping's counts by the measured densities: MACs, RF operand reads and cycles by
 weight x input density (ideal zero skipping), weight and input transfers by their own
 density (compressed, no index overhead); partial sums stay dense. It is an optimistic
 estimate and is marked as such in every result.
+
+Eyeriss v1's own savings, when the arch spec turns them on: `rlc` shrinks activations read
+from and written to DRAM to their run-length-compressed size measured on the forward pass
+(`workload.rlc_words`); `zero_gating` lets a zero input skip its MAC, weight read and
+partial-sum update (energy only: the cycle is still spent). With pJ energies the totals
+also give joules and watts over the modelled time, with and without DRAM (a chip's measured
+power is its own, DRAM excluded).
 """
 
 from __future__ import annotations
@@ -100,6 +107,18 @@ class ModelResult:
             "cycles": cycles,
             "latency_s": sum(r.latency_s for r in rs),
             "mapped_in_s": sum(r.mapped_in_s for r in rs),
+        } | self._absolute(energy, e_tot, sum(r.latency_s for r in rs))
+
+    def _absolute(self, energy: dict, e_tot: float, latency_s: float) -> dict:
+        """Joules and watts for a pJ spec: all, and on chip (without DRAM, as a chip's measured power is)."""
+        if not self.arch.absolute:
+            return {}
+        onchip = e_tot - energy["dram"]
+        return {
+            "energy_j": e_tot * 1e-12,
+            "onchip_energy_j": onchip * 1e-12,
+            "power_w": e_tot * 1e-12 / latency_s if latency_s else None,
+            "onchip_power_w": onchip * 1e-12 / latency_s if latency_s else None,
         }
 
     @property
@@ -114,7 +133,7 @@ class ModelResult:
             "objective": self.objective,
             "energy_unit": self.energy_unit,
             "sparse": self.sparse,
-            "sparse_model": SPARSE_NOTE if self.sparse else "dense: every MAC and every word counted",
+            "sparse_model": SPARSE_NOTE if self.sparse else self._dense_note(),
             "layers": [r.to_dict() for r in self.layers],
             "total": self.total(),
             "notes": self.notes + self.arch.notes,
@@ -122,6 +141,16 @@ class ModelResult:
         for kind in sorted(kinds):
             out[f"total_{kind}"] = self.total((kind,))
         return out
+
+    def _dense_note(self) -> str:
+        chip = [
+            "zero inputs gate their MAC and RF accesses (energy, not time)" if self.arch.zero_gating else "",
+            "activations run-length compressed in DRAM" if self.arch.rlc else "",
+        ]
+        chip = [c for c in chip if c]
+        if not chip:
+            return "dense: every MAC and every word counted"
+        return "every MAC takes its cycle; " + "; ".join(chip) + " (Eyeriss v1, JSSC 2017)"
 
     def cost(self):
         """This model on this accelerator as a `frugalml.cost.Cost` (joules only for absolute specs)."""
@@ -169,9 +198,14 @@ def analyze_layer(layer: Layer, arch: Arch, dataflow: str, objective="energy", s
         for lv in ("dram", "glb", "array"):
             acc[lv]["weights"] *= dw
             acc[lv]["inputs"] *= da
+    if arch.rlc:
+        _compress_activations(acc, layer)
+    gated = layer.input_density if (arch.zero_gating and not sparse) else 1.0
+    if gated < 1.0:
+        _gate_zeros(acc, df, macs_pad, gated)
     en = arch.energy
     energy = {lv: en[lv] * sum(acc[lv].values()) for lv in LEVELS}
-    energy["mac"] = en["mac"] * macs_pad * both
+    energy["mac"] = en["mac"] * macs_pad * both * gated
     cycles = ev["cycles"] * both
     if arch.dram_bytes_per_cycle:
         cycles = max(cycles, sum(acc["dram"].values()) * arch.word_bytes / arch.dram_bytes_per_cycle)
@@ -191,6 +225,27 @@ def analyze_layer(layer: Layer, arch: Arch, dataflow: str, objective="energy", s
         mapped_in_s=seconds,
         evaluated=evaluated,
     )
+
+
+def _compress_activations(acc: dict, layer: Layer) -> None:
+    """Eyeriss v1's run-length code on activations crossing DRAM (JSSC 2017): inputs read and the
+    final outputs written shrink to their measured compressed size (never grow: an incompressible
+    tensor is sent raw); partial sums spilled to DRAM and read back stay raw."""
+    dram = acc["dram"]
+    dram["inputs"] *= min(1.0, layer.input_rlc)
+    final = layer.sizes["outputs"]
+    spilled = max(dram["outputs"] - final, 0.0)
+    dram["outputs"] = min(dram["outputs"], final) * min(1.0, layer.output_rlc) + spilled
+
+
+def _gate_zeros(acc: dict, df, macs: float, density: float) -> None:
+    """Eyeriss v1's data gating (JSSC 2017): a zero input skips the MAC, the weight read and the partial
+    sum read and write in the PE's RF (saves energy, not cycles)."""
+    skipped = macs * (1.0 - density)
+    if df.keeps(0):
+        acc["rf"]["weights"] -= skipped
+    if df.keeps(2):
+        acc["rf"]["outputs"] -= 2 * skipped
 
 
 def analyze(layers, arch: Arch, dataflow: str = "rs", objective="energy", sparse=None, progress=False, **kw):
@@ -215,6 +270,7 @@ def model_layers(model, input_shape=None, batch=None) -> list[Layer]:
 
     if isinstance(model, str):
         shape = tuple(input_shape) if input_shape else models.default_input(model)
+        torch.manual_seed(0)  # the same random weights every run: densities and compressed sizes repeat
         net = models.get(model)
     else:
         if input_shape is None:
@@ -229,12 +285,32 @@ def model_layers(model, input_shape=None, batch=None) -> list[Layer]:
     return layers
 
 
-def compare(layers, arch: Arch, names=("rs", "ws", "os", "nlr"), objective="energy", sparse=None, progress=False):
-    """All dataflows side by side; energies per MAC in the arch's unit."""
+def compare(
+    layers,
+    arch: Arch,
+    names=("rs", "ws", "os", "nlr"),
+    objective="energy",
+    sparse=None,
+    progress=False,
+    equal_area=False,
+    **search_kw,
+):
+    """All dataflows side by side; energies per MAC in the arch's unit.
+
+    `equal_area`: each dataflow on the RF/buffer split of the spec's storage area where it spends
+    least energy (`accel.area`, as ISCA 2016 compares them); else all on the spec's own sizes."""
+    from frugalml.accel import area
+
     out = {}
     results = {}
     for name in names:
-        res = analyze(layers, arch, name, objective, sparse, progress)
+        tried = None
+        if equal_area:
+            res, tried = area.best_allocation(
+                layers, arch, name, analyze, objective=objective, sparse=sparse, progress=progress, **search_kw
+            )
+        else:
+            res = analyze(layers, arch, name, objective, sparse, progress, **search_kw)
         results[name] = res
         conv, fc = res.total(("conv",)), res.total(("fc", "matmul"))
         tot = res.total()
@@ -248,5 +324,9 @@ def compare(layers, arch: Arch, names=("rs", "ws", "os", "nlr"), objective="ener
             "conv_energy_by_level": conv["energy"],
             "fc_energy_by_level": fc["energy"],
             "mapped_in_s": tot["mapped_in_s"],
+            "rf_bytes": res.arch.rf_bytes,
+            "glb_bytes": res.arch.glb_bytes,
         }
+        if tried is not None:
+            out[name]["allocations_tried"] = tried
     return out, results

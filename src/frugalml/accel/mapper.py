@@ -294,7 +294,7 @@ def _fit_in_glb(s: _Search, pairs: list) -> tuple[_Tiles, np.ndarray]:
     sx_a = np.array([p[1] for p in pairs], dtype=np.int64)
     sy_a = np.array([p[2] for p in pairs], dtype=np.int64)
     rem_a = -(-np.array(s.bounds, dtype=np.int64) // (rf_a * sx_a * sy_a))
-    glb_min = mdl.glb_usage(rf_a * sx_a * sy_a, s.stride)
+    glb_min = mdl.glb_usage(rf_a * sx_a * sy_a, s.stride, s.arch)
     ok = glb_min <= s.arch.glb_words
     if not ok.any():
         raise s.no_fit(
@@ -348,7 +348,7 @@ def _glb_tiles(s: _Search, tiles: _Tiles, glb_limit: int, max_tiles: int) -> lis
             cands = s.cands(rem, glb_limit)
 
             def glb_fits(g, _e=e_arr_i):
-                return mdl.glb_usage(g * _e, s.stride) <= s.arch.glb_words
+                return mdl.glb_usage(g * _e, s.stride, s.arch) <= s.arch.glb_words
 
             for g in _enumerate([d for d in range(D) if rem[d] > 1], cands, glb_fits, s.prune).tolist():
                 rows.append((i, g))
@@ -439,7 +439,7 @@ def _refine(layer, arch, df, starts, objective, limit, min_pes=0, max_steps=30):
             rf, sx, sy, glb, dram, go, do = _split(cand)
             ok = (sx.prod(1) <= cols_x) & (sy.prod(1) <= rows_y) & fits_rf(rf)
             ok &= (sx * sy).prod(1) >= min_pes
-            ok &= mdl.glb_usage(rf * sx * sy * glb, stride) <= arch.glb_words
+            ok &= mdl.glb_usage(rf * sx * sy * glb, stride, arch) <= arch.glb_words
             cand = cand[ok]
             rf, sx, sy, glb, dram, go, do = _split(cand)
             out = mdl.evaluate(bounds, stride, arch, df, rf, sx, sy, glb, dram, go, do)

@@ -25,7 +25,9 @@ Per tensor t (weights W, inputs I, outputs/partial sums O):
 * partial sums: each refill of an output tile reads the old partial sum from the level
   above except the first time (zero init); each drain writes it back. Reduction across
   PEs (C, R, S on the array) happens in the array, not in the buffer.
-* the GLB holds the tiles of all three tensors; DRAM is read once per GLB-tile fill.
+* the GLB holds the tiles of all three tensors; DRAM is read once per GLB-tile fill. A
+  tensor in the arch's `glb_bypass` (Eyeriss v1's weights) skips the GLB: DRAM gives
+  what the array takes.
 
 Energy = sum of accesses x the arch's energy per access at each level. The loop order
 within a level is one of the 6 orders of the three dimension classes {N,P,Q} (do not
@@ -151,6 +153,11 @@ def evaluate(bounds, stride, arch, df, rf, sx, sy, glb, dram, glb_order, dram_or
             all_levels = [(rf, np.zeros(k, int)), *upper]
             from_glb = tile_size(t, sp, stride) * reloads(t, sp, all_levels, stride, stationary=False)
         fills = tile_size(t, e_glb, stride) * reloads(t, e_glb, [(dram, dram_order)], stride)
+        if TENSOR_NAMES[t] in getattr(arch, "glb_bypass", ()):
+            # straight from DRAM to the PEs (Eyeriss v1's weights): what the array takes, DRAM gives
+            acc["array"][t] = per_pe
+            acc["dram"][t] = from_glb
+            continue
         if t == O_:
             total = tile_size(O_, tot, stride)
             psum_reads = np.maximum(from_glb - total, 0)
@@ -172,5 +179,7 @@ def evaluate(bounds, stride, arch, df, rf, sx, sy, glb, dram, glb_order, dram_or
     return out
 
 
-def glb_usage(e_glb, stride) -> np.ndarray:
-    return sum(tile_size(t, e_glb, stride) for t in range(3))
+def glb_usage(e_glb, stride, arch=None) -> np.ndarray:
+    """Words the GLB tile of extents `e_glb` holds (tensors the arch sends around the GLB excluded)."""
+    skip = getattr(arch, "glb_bypass", ())
+    return sum(tile_size(t, e_glb, stride) for t in range(3) if TENSOR_NAMES[t] not in skip)

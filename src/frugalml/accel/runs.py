@@ -53,8 +53,9 @@ def compare_run(layers, spec, names: list[str], sparse, config: dict, plot=None,
     out = None if out is None else Path(out)
     plot = plot or (out / "dataflows.png" if out else None)
     with _ledger(out, "accel.compare") as ledger:
-        table, results = compare_dataflows(layers, spec, names, sparse=sparse, progress=progress)
-        result = compare_table(table, names[0], config, spec)
+        equal_area = bool(config.get("equal_area"))
+        table, results = compare_dataflows(layers, spec, names, sparse=sparse, progress=progress, equal_area=equal_area)
+        result = compare_table(table, names[0], config, spec) | {"equal_area": equal_area}
         if plot:
             title = f"{config['model']} on {spec.name}"
             result["plot"] = str(dataflow_bars(table, plot, title, result["energy_unit"]))

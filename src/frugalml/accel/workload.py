@@ -11,7 +11,11 @@ A Linear layer is M=out, C=in, N=tokens, P=Q=R=S=1. In A @ B the second operand 
 weight: G=batch*heads, N=rows of A, C=inner, M=columns of B.
 
 Densities (fraction of nonzero values) come from the actual weight tensor and the
-actual input seen in the forward pass, for the sparsity-aware estimate.
+actual input seen in the forward pass, for the sparsity-aware estimate. So do the
+run-length-compressed sizes of the input and of the output after ReLU (`rlc_words`), which
+an arch with `rlc: true` uses for activation traffic to and from DRAM, as the Eyeriss chip
+does (Chen et al., JSSC 2017). The output's size assumes a ReLU follows the layer, as after
+every AlexNet conv (the chip applies ReLU before writing ofmaps back).
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ class Layer:
     stride: tuple[int, int] = (1, 1)
     weight_density: float = 1.0
     input_density: float = 1.0
+    # run-length-compressed size / dense size of the input and of the output after ReLU (`rlc_words`)
+    input_rlc: float = 1.0
+    output_rlc: float = 1.0
 
     def __post_init__(self):
         for d in DIMS:
@@ -97,6 +104,44 @@ def conv_layer(name, n, cin, cout, h, w, kh, kw, stride=(1, 1), padding=(0, 0), 
     return Layer(name, "conv", n, cout // groups, cin // groups, p, q, kh, kw, groups, tuple(stride), **dens)
 
 
+# Eyeriss v1's run-length code (Chen et al., JSSC 2017): a 64-bit word holds three (run, level)
+# pairs - a 5-bit count of zeros (0-31) and the 16-bit value after them - and a 1-bit flag
+RLC_MAX_RUN = 31
+RLC_PAIRS_PER_WORD = 3
+RLC_WORD_BITS = 64
+
+
+def rlc_words(values, word_bits: int = 16) -> int:
+    """Words of `word_bits` that Eyeriss's run-length code takes for `values` (flattened in order).
+
+    Each nonzero value costs one pair; a run of z zeros before it adds z // 32 pairs (a pair
+    (31, 0) covers 31 zeros and a zero level); trailing zeros take ceil(z / 32) pairs. Pairs
+    are packed three to a 64-bit word.
+    """
+    import numpy as np
+
+    flat = np.asarray(values).reshape(-1)
+    nz = np.flatnonzero(flat)
+    span = RLC_MAX_RUN + 1
+    if len(nz):
+        gaps = np.diff(np.concatenate([[-1], nz])) - 1
+        pairs = len(nz) + int((gaps // span).sum())
+        tail = len(flat) - 1 - int(nz[-1])
+    else:
+        pairs, tail = 0, len(flat)
+    pairs += -(-tail // span)
+    words64 = -(-pairs // RLC_PAIRS_PER_WORD)
+    return words64 * (RLC_WORD_BITS // word_bits)
+
+
+def _rlc_ratio(t, relu: bool = False) -> float:
+    """Compressed / dense size of a tensor under the Eyeriss run-length code (after ReLU if asked)."""
+    t = t.detach()
+    if relu:
+        t = t.clamp(min=0)
+    return rlc_words(t.cpu().numpy()) / max(t.numel(), 1)
+
+
 SUPPORTED = ("Conv1d", "Conv2d", "Linear", "MultiheadAttention")
 
 
@@ -114,7 +159,7 @@ def _layer_hook(add):
         name = name or "(root)"
         x = args[0] if args else kwargs.get("query", kwargs.get("input"))
         if isinstance(mod, nn.Conv2d | nn.Conv1d):
-            _conv_hook(name, mod, x, add)
+            _conv_hook(name, mod, x, out, add)
         elif isinstance(mod, nn.Linear):
             tokens = x.numel() // x.shape[-1]
             add(
@@ -126,6 +171,8 @@ def _layer_hook(add):
                     mod.in_features,
                     weight_density=_density(mod.weight),
                     input_density=_density(x),
+                    input_rlc=_rlc_ratio(x),
+                    output_rlc=_rlc_ratio(out, relu=True),
                 )
             )
         elif isinstance(mod, nn.MultiheadAttention):
@@ -171,7 +218,7 @@ def extract(model, example_input) -> list[Layer]:
     return layers
 
 
-def _conv_hook(name, mod, x, add):
+def _conv_hook(name, mod, x, out, add):
     from torch import nn
 
     if isinstance(mod, nn.Conv1d):
@@ -200,6 +247,8 @@ def _conv_hook(name, mod, x, add):
             mod.groups,
             weight_density=_density(mod.weight),
             input_density=_density(x),
+            input_rlc=_rlc_ratio(x),
+            output_rlc=_rlc_ratio(out, relu=True),
         )
     )
 
