@@ -31,7 +31,7 @@ def test_a_fixed_train_clips_a_large_step_and_a_sized_one_carries_it():
     assert fixed.n_down.item() == 31 and fixed.n_up.item() == 0  # a third of the SGD step
     assert fixed.saturated == 2 and fixed.slots == 31
     sized = pulse_counts(x, d, 0.1, 31, DW_3000)
-    assert sized.n_down.item() == 93 and sized.slots == 93
+    assert sized.n_down.item() == 93 and sized.slots == 93 and sized.saturated == 0
     assert sized.n_down.item() * DW_3000 == pytest.approx(0.1 * 1.0 * 0.372)
 
 

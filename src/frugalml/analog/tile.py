@@ -150,7 +150,8 @@ def pulse_counts(x: torch.Tensor, d: torch.Tensor, lr: float, bl: int, dw: float
     c = (lr / (lengths * dw)).sqrt()  # E[moves] = length p q = lr |x d| / dw
     px = c * (dm / xm).sqrt() * ax  # update management: equal max probability on both sides
     qd = c * (xm / dm).sqrt() * ad
-    saturated = int((px > 1).sum()) + int((qd > 1).sum())
+    # clipped: above 1 by more than float32 rounding (an exact fit, length = need, gives p = 1)
+    saturated = int((px > 1 + 1e-5).sum()) + int((qd > 1 + 1e-5).sum())
     px, qd = px.clamp(max=1), qd.clamp(max=1)
     live = (torch.arange(slots)[None, :] < lengths).to(x.dtype)[:, :, None]  # (N, slots, 1)
     xb = (torch.rand(n, slots, x.shape[1]) < px[:, None, :]).to(x.dtype) * live
