@@ -1,6 +1,10 @@
 """Acceptance: accuracy vs number of device states (the Gokmen & Vlasov 2016 requirement of
 ~1,000 states), accuracy vs up/down asymmetry for plain analog SGD and Tiki-Taka, and
-Tiki-Taka vs SGD on the asymmetric `reram` preset. Digits, MLP 64-64-10, 10 epochs, 2 seeds.
+Tiki-Taka vs SGD on the asymmetric `reram` preset. Digits, MLP 64-64-10, 10 epochs, 2 seeds;
+`states-mnist1d`: the states sweep on MNIST-1D (MLP 40-64-10), up to 10,000 states. Each
+states sweep saves whether accuracy is monotone in the states within the seed spread.
+On 2 shared, loaded cores (load average ~20) all five took 44 min: states-mnist1d 21 min,
+asymmetry + reram 9 min, states 3 min (bench_analog_ideal.py: 12 min).
 
     .venv/bin/python benchmarks/bench_analog_sweeps.py [states|asymmetry|reram|states-mnist1d ...] [--quick]
 """
