@@ -56,10 +56,21 @@ def main() -> None:
             "mean_gap_within_1_5_points": statistics.fmean(gaps) <= 1.5,
             "every_seed_within_1_5_points": max(gaps) <= 1.5,
             "per_seed": [(r["seed"], r["accuracy"], r["digital_accuracy"]) for r in rs],
+            "gap_points_per_seed": gaps,
+            # the end point moves by points from epoch to epoch (digital runs too): the gap of
+            # the last three epochs' mean accuracy, per seed, shows how much of it is that
+            "gap_points_last3_per_seed": [
+                100 * (statistics.fmean(r["digital_history"][-3:]) - statistics.fmean(r["history"][-3:])) for r in rs
+            ],
+            "digital_epoch_to_epoch_points_max": max(
+                100 * abs(a - b) for r in rs for a, b in zip(r["digital_history"][-4:], r["digital_history"][-3:])
+            ),
         }
         print(
             f"{key}: ideal analog {summary[key]['analog_mean']:.4f} vs digital {summary[key]['digital_mean']:.4f} "
-            f"(gap mean {summary[key]['gap_points_mean']:.2f}, max {summary[key]['gap_points_max']:.2f} points)"
+            f"(gap mean {summary[key]['gap_points_mean']:.2f}, max {summary[key]['gap_points_max']:.2f} points; "
+            f"per seed {[round(g, 1) for g in gaps]}, last-3-epoch means "
+            f"{[round(g, 1) for g in summary[key]['gap_points_last3_per_seed']]})"
         )
     curves = {"digital SGD": next(r for r in rows if r["data"] == "digits")["digital_history"]}
     for r in rows:

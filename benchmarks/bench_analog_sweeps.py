@@ -1,6 +1,10 @@
 """Acceptance: accuracy vs number of device states (the Gokmen & Vlasov 2016 requirement of
 ~1,000 states), accuracy vs up/down asymmetry for plain analog SGD and Tiki-Taka, and
-Tiki-Taka vs SGD on the asymmetric `reram` preset. Digits, MLP 64-64-10, 10 epochs, 2 seeds.
+Tiki-Taka vs SGD on the asymmetric `reram` preset. Digits, MLP 64-64-10, 10 epochs, 2 seeds;
+`states-mnist1d`: the states sweep on MNIST-1D (MLP 40-64-10), up to 10,000 states. Each
+states sweep saves whether accuracy is monotone in the states within the seed spread.
+On 2 shared, loaded cores (load average ~20) all five took 44 min: states-mnist1d 21 min,
+asymmetry + reram 9 min, states 3 min (bench_analog_ideal.py: 12 min).
 
     .venv/bin/python benchmarks/bench_analog_sweeps.py [states|asymmetry|reram|states-mnist1d ...] [--quick]
 """
@@ -28,23 +32,50 @@ NOTE = "other engineers' jobs were running on the same 2 cores; accuracies do no
 
 def _print(payload):
     for s in sorted(payload["summary"], key=lambda s: (s["algorithm"], s["value"])):
+        rows = [r for r in payload["rows"] if r["algorithm"] == s["algorithm"] and r["value"] == s["value"]]
+        slots = statistics.fmean(r["slots_per_update"] for r in rows)
         print(
             f"  {payload['param']}={s['value']:<8g} {s['algorithm']:>9}: {s['accuracy_mean']:.4f} "
-            f"[{s['accuracy_min']:.4f}, {s['accuracy_max']:.4f}]  digital {s['digital_mean']:.4f}"
+            f"[{s['accuracy_min']:.4f}, {s['accuracy_max']:.4f}]  digital {s['digital_mean']:.4f}  "
+            f"{slots:.1f} slots/update, {sum(r['saturated'] for r in rows):g} clipped"
         )
 
 
 def run_states(data: str = "digits") -> None:
     t0 = time.time()
     base = AnalogRunConfig(data=data, train=analog_training(epochs=EPOCHS))
-    values = [10, 30, 100, 300, 1200, 3000]
+    # MNIST-1D also at 10,000 states: past the 3,000 where fixed 31-slot trains clipped its updates
+    values = [10, 30, 100, 300, 1200, 3000] + ([10000] if data == "mnist1d" else [])
     out = OUT / ("states" if data == "digits" else f"states-{data}")
     p = sweep("states", base, out, values=values, seeds=SEEDS, workers=WORKERS, device="gokmen-vlasov")
     print(f"{data} states sweep (gokmen-vlasov device: 30% c2c and d2d spread, bounds +-0.6; step = 1.2 / states)")
     _print(p)
+    trend = monotonicity(p["summary"])
+    print("  monotone within the seed spread:", trend["monotone_within_seed_spread"], trend["falls"])
     name = ("analog_states" if data == "digits" else f"analog_states_{data}") + ("_quick" if QUICK else "")
     plot_sweep(p, RESULTS / f"{name}.png")
-    save_result(name, p | {"seconds": time.time() - t0, "note": NOTE})
+    save_result(name, p | {"trend": trend, "seconds": time.time() - t0, "note": NOTE})
+
+
+def monotonicity(summary: list[dict]) -> dict:
+    """Each step to more states: the fall of the mean accuracy (negative: a rise), and whether
+    it lies outside the seed spread (the finer cell's best seed below the coarser cell's worst)."""
+    cells = sorted(summary, key=lambda s: s["value"])
+    falls = []
+    for a, b in zip(cells, cells[1:]):
+        falls.append(
+            {
+                "from": a["value"],
+                "to": b["value"],
+                "mean_fall_points": 100 * (a["accuracy_mean"] - b["accuracy_mean"]),
+                "outside_seed_spread": b["accuracy_max"] < a["accuracy_min"],
+            }
+        )
+    return {
+        "falls": falls,
+        "largest_mean_fall_points": max(f["mean_fall_points"] for f in falls),
+        "monotone_within_seed_spread": not any(f["outside_seed_spread"] for f in falls),
+    }
 
 
 def run_asymmetry() -> None:

@@ -71,7 +71,7 @@ def test_expected_pulsed_update_equals_the_sgd_outer_product():
     target = -lr * d.T @ x
     reps = 4000
     # `reps` independent rank-one updates of the same (x, d) in one call: their sum / reps
-    up, down, _, sat = pulse_counts(x.repeat(reps, 1), d.repeat(reps, 1), lr, bl, dw)
+    up, down, _, sat, _ = pulse_counts(x.repeat(reps, 1), d.repeat(reps, 1), lr, bl, dw)
     assert sat == 0
     mean = (up - down) * dw / reps
     # per device the count is Binomial(BL, p q): standard error of the mean update
@@ -156,12 +156,16 @@ def test_energy_is_counts_times_per_event_energies():
         "device_pulses": 3,
         "fwd_vectors": 2,
         "bwd_vectors": 1,
-        "updates": 1,
+        "updates": 2,
+        "slots": 45,  # e.g. one train of BL = 10 slots and one stretched to 35
     }
     cost, parts = analog_cost(counts, 1e-15, bl=10, model=m)
     expected = 10 * 0.1e-12 + 4 * 1e-12 + 100 * 0.4e-15 + 7 * 10e-15 + 3 * 1e-15
     assert cost.energy_j == pytest.approx(expected)
-    assert analog_time_s(counts, 10, m) == pytest.approx(3 * 80e-9 + 10 * 1e-9)
+    assert analog_time_s(counts, 10, m) == pytest.approx(3 * 80e-9 + 45 * 1e-9)
+    # counts of a run made before trains were sized: every update BL slots
+    old = {k: v for k, v in counts.items() if k != "slots"}
+    assert analog_time_s(old, 10, m) == pytest.approx(3 * 80e-9 + 2 * 10 * 1e-9)
     assert set(parts) == {"dac", "adc", "cell_reads", "line_pulses", "device_pulses"}
 
 

@@ -92,8 +92,8 @@ PRESETS: dict[str, DeviceSpec] = {
         w_min=-1.0,
         energy_per_pulse_j=1e-15,
         source="Idealised: 2,000 states (above the ~1,000 needed), symmetric, no noise, no spread - a "
-        "reference point, not hardware. Finer steps would need longer pulse trains: one update moves a "
-        "device by at most BL x step.",
+        "reference point, not hardware. Finer steps need longer pulse trains (a train moves a device by "
+        "at most its length x step); updates too large for BL slots get them (`tile.train_lengths`).",
     ),
     "gokmen-vlasov": DeviceSpec(
         "gokmen-vlasov",

@@ -45,10 +45,12 @@ SOURCES = {
 
 
 def analog_time_s(counts: dict[str, float], bl: int, model: EnergyModel = EnergyModel()) -> float:
-    """Sequential time: every vector read and every rank-one update (BL slots) one after the
-    other; the devices of one array work in parallel, layers are not pipelined."""
+    """Sequential time: every vector read and every rank-one update (its train's slots, counted
+    as `slots`; BL each where they were not counted) one after the other; the devices of one
+    array work in parallel, layers are not pipelined."""
     vectors = counts["fwd_vectors"] + counts["bwd_vectors"]
-    return vectors * model.mvm_time_s + counts["updates"] * bl * model.pulse_time_s
+    slots = counts.get("slots", counts["updates"] * bl)
+    return vectors * model.mvm_time_s + slots * model.pulse_time_s
 
 
 def analog_cost(counts: dict[str, float], device_pulse_j: float, bl: int, model: EnergyModel = EnergyModel()):

@@ -22,6 +22,8 @@ SWEEPS = {
 }
 # the device parameter each sweep overrides
 SWEEP_KEYS = {"states": "states", "asymmetry": "asymmetry", "noise": "c2c"}
+# longest stochastic pulse train (slots) an update may get; also bounds its memory
+BL_MAX = 1000
 
 
 def analog_training(**changes) -> TrainConfig:
@@ -42,6 +44,11 @@ class AnalogRunConfig:
     device: str = field(default="ecram", metadata={"help": "Analog device preset (see `frugal analog devices`)."})
     algorithm: str = field(default="sgd", metadata={"help": "sgd or tiki-taka."})
     bl: int = field(default=31, metadata={"help": "Stochastic pulse train length BL."})
+    # a sample whose SGD step exceeds BL x dw gets a longer train, up to this many slots
+    # (tile.train_lengths); bl_max = bl is the fixed-length rule, which clips such updates
+    bl_max: int | None = field(
+        default=BL_MAX, metadata={"help": "Longest pulse train, in slots (an update larger than BL x step gets one)."}
+    )
     # init, device draws and pulses; the data order too (it replaces train.seed)
     seed: int = field(default=0, metadata={"help": "Seed (init, data order, device draws, pulses)."})
     io: str = field(
@@ -76,6 +83,8 @@ class AnalogRunConfig:
             raise FrugalError(f"unknown io '{self.io}' (known: {', '.join(IO_PRESETS)})")
         if not isinstance(self.bl, int) or self.bl < 1:
             raise FrugalError(f"pulse train length BL must be an integer >= 1, got {self.bl}")
+        if self.bl_max is not None and (not isinstance(self.bl_max, int) or self.bl_max < self.bl):
+            raise FrugalError(f"the longest pulse train bl_max must be an integer >= BL ({self.bl}), got {self.bl_max}")
         if self.model != "mlp":
             raise FrugalError(f"analog runs support --model mlp for now, got '{self.model}'")
         if not self.hidden or min(self.hidden) < 1:
@@ -94,6 +103,7 @@ class AnalogRunConfig:
     def name(self) -> str:
         extra = "".join(f"-{k}{v:g}" for k, v in sorted(self.device_overrides.items()))
         extra += f"-refresh{self.refresh:g}" if self.refresh is not None else ""
+        extra += f"-blmax{self.bl_max}" if self.bl_max != BL_MAX else ""
         return f"{_slug(self.data)}-{self.device}{extra}-{self.algorithm}-bl{self.bl}-e{self.train.epochs}-s{self.seed}"
 
     def digital_key(self) -> str:
@@ -157,6 +167,7 @@ def analog_run(cfg: AnalogRunConfig, run_dir: Path, progress: bool | None = Fals
         io=tile.IO_PRESETS[cfg.io],
         algorithm=cfg.algorithm,
         bl=cfg.bl,
+        bl_max=cfg.bl_max,
         transfer_every=cfg.transfer_every,
         transfer_columns=cfg.transfer_columns,
         transfer_lr=cfg.transfer_lr,
@@ -292,6 +303,8 @@ def _sweep_job(cfg: dict, out: str, digital_dir: str) -> dict:
     r = train(c, Path(out), progress=False, digital_dir=Path(digital_dir))
     return {k: r[k] for k in ("accuracy", "digital_accuracy", "pulses", "energy_j")} | {
         "saturated": r["analog"]["counts"]["saturated"],
+        # pulse-train slots per rank-one update: BL, more where trains were stretched
+        "slots_per_update": r["analog"]["counts"]["slots"] / max(r["analog"]["counts"]["updates"], 1),
         "history": [h["test_accuracy"] for h in r["analog"]["history"]],
         "digital_history": [h["test_accuracy"] for h in r["digital"]["history"]],
     }

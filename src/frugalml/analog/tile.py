@@ -9,9 +9,20 @@ Update   W -= lr d x^T : done by the array itself (Gokmen & Vlasov 2016). Each r
     is lr |x_i d_j|, the SGD update; "update management" (Gokmen et al. 2017) balances c_x
     and c_d per sample so that neither probability saturates needlessly.
 
+A train of BL slots moves a device by at most BL x step, so a sample whose SGD step
+lr max|x| max|d| exceeds BL dw would be clipped: both probabilities saturate at 1 and the
+update falls short of SGD, more so the finer the step (with 3,000 states and BL = 31 a third
+of MNIST-1D's samples were clipped). Gokmen & Vlasov 2016 size the train for that bound
+(BL dw >= lr |x|max |d|max); we do it per sample: a sample that needs it gets a train of
+ceil(lr max|x| max|d| / dw) slots (at most `bl_max`), so the update stays unbiased at any
+step size and the extra slots are counted as update time (`slots`). IBM aihwkit's
+`update_bl_management` computes the same length but caps it at the desired BL, which
+shortens trains instead of lengthening them.
+
 The trains of a sample are drawn explicitly (coincidences of one sample share its row and
 column trains, as in hardware), the moves of all samples of a mini-batch are summed and
-then applied to the devices at once (`DeviceArray.pulse`).
+then applied to the devices at once (`DeviceArray.pulse`; exact for constant steps away
+from the bounds, first order in the step otherwise).
 
 Algorithms: "sgd" (the update goes straight into the weight array) and "tiki-taka"
 (Gokmen & Haensch 2020): the update goes into a fast array A, and every `transfer_every`
@@ -24,6 +35,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -45,6 +57,7 @@ COUNTS = (
     "device_pulses",  # coincidences = device programming events
     "updates",  # rank-one updates (samples, or transfer columns)
     "saturated",  # pulse probabilities clipped at 1
+    "slots",  # pulse-train slots of all updates (sum of every update's train length)
 )
 IDX = {k: i for i, k in enumerate(COUNTS)}
 
@@ -99,33 +112,58 @@ def quantize(v: torch.Tensor, bits: int | None, bound: float) -> torch.Tensor:
     return torch.round(v / step) * step
 
 
-def pulse_counts(x: torch.Tensor, d: torch.Tensor, lr: float, bl: int, dw: float):
+class Pulses(NamedTuple):
+    n_up: torch.Tensor  # potentiation coincidences per device (rows, cols)
+    n_down: torch.Tensor  # depression coincidences per device
+    line_pulses: float  # pulses fired on row and column lines
+    saturated: int  # probabilities clipped at 1 (only where `bl_max` cut a train short)
+    slots: float  # train slots used, summed over the samples
+
+
+def train_lengths(x: torch.Tensor, d: torch.Tensor, lr: float, bl: int, dw: float, bl_max: int | None = None):
+    """Slots of each sample's pulse train: BL, or ceil(lr max|x| max|d| / dw) where BL slots
+    could not carry the SGD step (a train moves a device by at most its length x dw; Gokmen &
+    Vlasov 2016), capped at `bl_max` (None: no cap). Returns an (N,) float tensor."""
+    need = lr * x.abs().amax(1) * d.abs().amax(1) / dw
+    # the 1e-9 slack keeps an exact fit (need == BL) from rounding up to BL + 1
+    lengths = torch.ceil(need * (1 - 1e-9)).clamp_min(bl)
+    return lengths if bl_max is None else lengths.clamp_max(bl_max)
+
+
+def pulse_counts(x: torch.Tensor, d: torch.Tensor, lr: float, bl: int, dw: float, bl_max: int | None = None) -> Pulses:
     """Coincidence counts of the stochastic update for the SGD step W -= lr * d^T x.
 
-    `x` (N, cols), `d` (N, rows): N rank-one updates. Returns (n_up, n_down) per device
-    (rows, cols), the number of line pulses fired and the number of clipped probabilities.
+    `x` (N, cols), `d` (N, rows): N rank-one updates, each with its own train of
+    `train_lengths` slots; `bl_max=bl` gives every sample BL slots (the fixed-length rule,
+    which clips updates larger than BL dw).
     """
     if bl < 1:
         raise FrugalError(f"pulse train length BL must be >= 1, got {bl}")
+    if bl_max is not None and bl_max < bl:
+        raise FrugalError(f"the longest pulse train bl_max ({bl_max}) must be >= BL ({bl})")
     n = x.shape[0]
+    lengths = train_lengths(x, d, lr, bl, dw, bl_max)[:, None]  # (N, 1)
+    slots = int(lengths.max()) if n else bl
     ax, ad = x.abs(), d.abs()
     xm = ax.amax(1, keepdim=True).clamp_min(1e-30)
     dm = ad.amax(1, keepdim=True).clamp_min(1e-30)
-    c = math.sqrt(lr / (bl * dw))
+    c = (lr / (lengths * dw)).sqrt()  # E[moves] = length p q = lr |x d| / dw
     px = c * (dm / xm).sqrt() * ax  # update management: equal max probability on both sides
     qd = c * (xm / dm).sqrt() * ad
-    saturated = int((px > 1).sum()) + int((qd > 1).sum())
+    # clipped: above 1 by more than float32 rounding (an exact fit, length = need, gives p = 1)
+    saturated = int((px > 1 + 1e-5).sum()) + int((qd > 1 + 1e-5).sum())
     px, qd = px.clamp(max=1), qd.clamp(max=1)
-    xb = (torch.rand(n, bl, x.shape[1]) < px[:, None, :]).to(x.dtype)
-    db = (torch.rand(n, bl, d.shape[1]) < qd[:, None, :]).to(d.dtype)
+    live = (torch.arange(slots)[None, :] < lengths).to(x.dtype)[:, :, None]  # (N, slots, 1)
+    xb = (torch.rand(n, slots, x.shape[1]) < px[:, None, :]).to(x.dtype) * live
+    db = (torch.rand(n, slots, d.shape[1]) < qd[:, None, :]).to(d.dtype) * live
     line_pulses = float(xb.sum() + db.sum())
-    xs = (xb * torch.sign(x)[:, None, :]).reshape(n * bl, -1)
-    ds = (db * torch.sign(d)[:, None, :]).reshape(n * bl, -1)
-    total = db.reshape(n * bl, -1).T @ xb.reshape(n * bl, -1)
+    xs = (xb * torch.sign(x)[:, None, :]).reshape(n * slots, -1)
+    ds = (db * torch.sign(d)[:, None, :]).reshape(n * slots, -1)
+    total = db.reshape(n * slots, -1).T @ xb.reshape(n * slots, -1)
     signed = ds.T @ xs  # +1 where sign(d) sign(x) > 0: those coincidences lower the weight
     n_down = (total + signed) / 2
     n_up = (total - signed) / 2
-    return n_up, n_down, line_pulses, saturated
+    return Pulses(n_up, n_down, line_pulses, saturated, float(lengths.sum()))
 
 
 class _ThroughArray(torch.autograd.Function):
@@ -157,6 +195,7 @@ class AnalogTile(nn.Module):
         io: IOConfig = IOConfig(),
         algorithm: str = "sgd",
         bl: int = 10,
+        bl_max: int | None = None,
         transfer_every: int = 1,
         transfer_columns: int = 8,
         transfer_lr: float = 0.1,
@@ -168,13 +207,15 @@ class AnalogTile(nn.Module):
             raise FrugalError(f"unknown algorithm '{algorithm}' (known: {', '.join(ALGORITHMS)})")
         if not isinstance(bl, int) or bl < 1:
             raise FrugalError(f"pulse train length BL must be an integer >= 1, got {bl}")
+        if bl_max is not None and (not isinstance(bl_max, int) or bl_max < bl):
+            raise FrugalError(f"the longest pulse train bl_max must be an integer >= BL ({bl}), got {bl_max}")
         if transfer_every < 1 or transfer_columns < 1 or not transfer_lr > 0:
             raise FrugalError("tiki-taka transfer_every and transfer_columns must be >= 1, transfer_lr > 0")
         if algorithm == "tiki-taka" and device_spec.unidirectional:
             raise FrugalError(f"tiki-taka needs a bidirectional device; '{device_spec.name}' only potentiates")
         self.in_features, self.out_features = in_features, out_features
         self.io = io.validate()
-        self.algorithm, self.bl = algorithm, bl
+        self.algorithm, self.bl, self.bl_max = algorithm, bl, bl_max
         self.transfer_every, self.transfer_columns = transfer_every, min(transfer_columns, in_features)
         self.transfer_lr, self.gamma = transfer_lr, gamma
         if refresh is not None and not 0 < refresh <= 1:
@@ -261,12 +302,13 @@ class AnalogTile(nn.Module):
         return self.mvm(x, transpose=False)
 
     def _pulse_update(self, target: DeviceArray, x, d, lr: float) -> None:
-        n_up, n_down, lines, sat = pulse_counts(x, d, lr, self.bl, target.spec.dw)
-        target.pulse(n_up, n_down)
-        self._count("line_pulses", lines)
-        self._count("device_pulses", float(n_up.sum() + n_down.sum()))
+        p = pulse_counts(x, d, lr, self.bl, target.spec.dw, self.bl_max)
+        target.pulse(p.n_up, p.n_down)
+        self._count("line_pulses", p.line_pulses)
+        self._count("device_pulses", float(p.n_up.sum() + p.n_down.sum()))
         self._count("updates", x.shape[0])
-        self._count("saturated", sat)
+        self._count("saturated", p.saturated)
+        self._count("slots", p.slots)
 
     @torch.no_grad()
     def update(self, lr: float) -> None:
@@ -298,7 +340,7 @@ class AnalogTile(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"in={self.in_features}, out={self.out_features}, device={self.spec.name}, "
-            f"algorithm={self.algorithm}, BL={self.bl}"
+            f"algorithm={self.algorithm}, BL={self.bl}, BL max={self.bl_max}"
         )
 
 
