@@ -258,7 +258,9 @@ def _write_track_record(out: Path, cmd: list[str], payload: dict, spent: dict) -
 def train_cmd(
     cfg: TrainConfig,
     model: str = typer.Option("mlp", help="A registry model (`frugal models`), sized for the data set."),
-    data: str = typer.Option("digits", help="A data set (`frugal data`)."),
+    data: str = typer.Option(
+        "digits", help="A data set (`frugal data`), or your own data: a .npz/.pt file or module:loader."
+    ),
     nproc: int = typer.Option(
         1,
         help="Processes training data-parallel on this machine (torch.distributed: gloo on CPU, nccl on GPU), "
@@ -269,12 +271,13 @@ def train_cmd(
 ):
     """Train a registry model on a data set (seeded, resumes if killed), on one process or several."""
     from frugalml import distributed
+    from frugalml.data.user import slug
     from frugalml.files import read_json
     from frugalml.train import TRAIN_RESULT, check_run, train_run
 
     world = distributed.env_world()
     distributed.check_nproc(nproc, cfg.batch_size)
-    out = out or Path("runs/train") / f"{model}-{data.replace(':', '_')}-s{cfg.seed}"
+    out = out or Path("runs/train") / f"{slug(model)}-{slug(data)}-s{cfg.seed}"
     check_run(model, data, cfg, out, max(nproc, world.size))  # every refusal before a process starts
     if nproc > 1 and world.size == 1:
         job = {"model": model, "data": data, "config": asdict(cfg), "out": str(out)}
