@@ -120,6 +120,7 @@ def run_jobs(
     *,
     workers: int | None = None,
     root: str | os.PathLike | None = None,
+    inputs: Sequence[str | os.PathLike] = (),
     ledger: Any = None,
     advance: Callable[..., Any] | None = None,
     max_retries: int = 3,
@@ -128,13 +129,14 @@ def run_jobs(
 
     `executor`: see `parse_executor` (`workers=N` is the older spelling of processes:N).
     `root`: the run directory the jobs read and write (needed on Ray, where there is no
-    shared file system). `ledger`: a `cost.tracker.Ledger`; on Ray each job measures itself
-    with `ledger.meter` and the driver adds the figures with `ledger.add_remote`. `advance(1)`
-    is called as each job finishes (one progress line over all jobs)."""
+    shared file system); `inputs`: directories outside it they only read. `ledger`: a
+    `cost.tracker.Ledger`; on Ray each job measures itself with `ledger.meter` and the driver
+    adds the figures with `ledger.add_remote`. `advance(1)` is called as each job finishes
+    (one progress line over all jobs)."""
     ex = parse_executor(workers if executor is None and workers is not None else executor)
     jobs = list(jobs)
     if ex.kind == "ray" and jobs:
-        return _run_ray(fn, jobs, ex, root, ledger, advance, max_retries)
+        return _run_ray(fn, jobs, ex, (root, tuple(inputs)), ledger, advance, max_retries)
     if ex.kind == "serial" or ex.workers <= 1 or len(jobs) <= 1:
         results = []
         for job in jobs:
@@ -297,33 +299,46 @@ def _rewrite(obj: Any, old: str, new: str) -> Any:
     return obj
 
 
-def remote_job(fn, job: dict, files: dict[str, bytes], root: str | None, meter) -> dict:
-    """What a Ray task runs: `fn(**job)` in a scratch copy of `root`; returns the result, the files
-    it wrote (in the order it wrote them) and, with a `meter`, what it spent here."""
+def _unpack(files: dict[str, bytes], where: str) -> None:
+    for rel, data in files.items():
+        p = Path(where, rel)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+
+
+def remote_job(fn, job: dict, files: dict[str, bytes], root: str | None, meter, inputs: tuple = ()) -> dict:
+    """What a Ray task runs: `fn(**job)` in a scratch copy of `root` (and of each read-only input
+    directory, `inputs` = ((path, files), ...)); returns the result, the files it wrote under
+    `root` (in the order it wrote them) and, with a `meter`, what it spent here."""
     import shutil
     import socket
     import tempfile
 
     scratch = tempfile.mkdtemp(prefix="frugal-job-")
+    work = os.path.join(scratch, "run")
+    moves = [] if root is None else [(root, work)]
     try:
-        for rel, data in files.items():
-            p = Path(scratch, rel)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_bytes(data)
+        _unpack(files, work)
+        for i, (path, got) in enumerate(inputs):
+            _unpack(got, os.path.join(scratch, f"in{i}"))
+            moves.append((str(path), os.path.join(scratch, f"in{i}")))
         tracker = meter().start() if meter is not None else None
-        args = job if root is None else _rewrite(job, root, scratch)
+        args = job
+        for old, new in moves:
+            args = _rewrite(args, old, new)
         result = fn(**args)
         spent = tracker.stop().segment() if tracker is not None else None
         written = sorted(
-            (p.stat().st_mtime_ns, str(p.relative_to(scratch)))
-            for p in Path(scratch).rglob("*")
+            (p.stat().st_mtime_ns, str(p.relative_to(work)))
+            for p in Path(work).rglob("*")
             if p.is_file() and not p.name.endswith(".tmp")
         )
-        out = [(rel, Path(scratch, rel).read_bytes()) for _, rel in written]
+        out = [(rel, Path(work, rel).read_bytes()) for _, rel in written]
         out = [(rel, data) for rel, data in out if files.get(rel) != data]
         if spent is not None:
             spent["where"] = f"{socket.gethostname()} (pid {os.getpid()})"
-        result = result if root is None else _rewrite(result, scratch, root)
+        for old, new in moves:
+            result = _rewrite(result, new, old)
         return {"result": result, "files": out, "spent": spent}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -336,17 +351,19 @@ def _save_files(root: Path, files: list[tuple[str, bytes]]) -> None:
         atomic_save(root / rel, lambda f, data=data: f.write(data))
 
 
-def _run_ray(fn, jobs: list[dict], ex: Executor, root, ledger, advance, max_retries: int) -> list[Any]:
+def _run_ray(fn, jobs: list[dict], ex: Executor, dirs: tuple, ledger, advance, max_retries: int) -> list[Any]:
     """`run_jobs` on a Ray cluster: one task per job, retried when its worker dies; results and files
     come back to the driver, which writes the files into `root` as each job finishes."""
+    root, inputs = dirs
     ray = connect(ex)
-    root_path = None if root is None else Path(root).resolve()
+    root_path = None if root is None else Path(root)
     files = ray.put(snapshot(root_path) if root_path is not None else {})
+    ins = ray.put(tuple((str(d), snapshot(Path(d))) for d in inputs))
     meter = getattr(ledger, "meter", None)
     task = ray.remote(num_cpus=1, max_retries=max_retries)(remote_job)
     # `root` as the jobs spell it: they are rewritten by prefix
     rootspec = None if root is None else str(root)
-    refs = [task.remote(fn, job, files, rootspec, meter) for job in jobs]
+    refs = [task.remote(fn, job, files, rootspec, meter, ins) for job in jobs]
     results: dict[Any, dict] = {}
     pending = list(refs)
     try:

@@ -75,6 +75,7 @@ def cluster():
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     client_port = _free_port()
     head_args = ["--head", "--port", str(port), "--ray-client-server-port", str(client_port)]
+    head_args += ["--dashboard-port", str(_free_port())]
     head = _start([*head_args, "--include-dashboard", "false", "--temp-dir", str(tmp)], env)
     procs = [head]
     address = f"127.0.0.1:{port}"
@@ -174,6 +175,26 @@ def test_a_worker_killed_mid_job_is_retried_and_the_results_are_unchanged(cluste
     want = [die_once(str(tmp_path / "serial"), s, str(marker)) for s in range(3)]
     assert got == want
     assert _files(tmp_path / "ray") == _files(tmp_path / "serial")
+
+
+def once(out: str, seed: int) -> str:
+    """A job that is done when its file is there (as every sweep job is); else it writes it."""
+    path = Path(out, f"done{seed}.txt")
+    if path.exists():
+        return "skipped: " + path.read_text()
+    path.write_text(f"seed {seed} on {os.getpid()}")
+    return "ran"
+
+
+def test_a_rerun_skips_the_jobs_already_in_the_run_directory(cluster, tmp_path):
+    """A killed driver's rerun: what the first run wrote into the run directory reaches the workers."""
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    (tmp_path / "done0.txt").write_text("seed 0 before")  # written before the driver was killed
+    jobs = [{"out": str(tmp_path), "seed": s} for s in range(2)]
+    assert executor.run_jobs(once, jobs, cluster["address"], root=tmp_path) == ["skipped: seed 0 before", "ran"]
+    assert (tmp_path / "done1.txt").read_text().startswith("seed 1 on ")  # brought back by the driver
+    again = executor.run_jobs(once, jobs, cluster["address"], root=tmp_path)
+    assert again == ["skipped: seed 0 before", "skipped: " + (tmp_path / "done1.txt").read_text()]
 
 
 def test_latency_on_a_ray_target_is_measured_on_the_node_that_advertises_it(cluster, tmp_path):

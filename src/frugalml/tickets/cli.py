@@ -190,12 +190,14 @@ def transfer(
     ),
     adapt: str = typer.Option(None, help="How to adapt another input size (none implemented: an error names it)."),
     out: Path = typer.Option(None, help="Output directory (default DIR/level_L/transfer/<task>)."),
+    executor: str = executor_option(),
     json_out: bool = JSON,
 ):
     """Train a ticket found on one task on another; compare with the target's own ticket and random pruning."""
     from frugalml.tickets.transferring import transfer as run_transfer
 
-    res = run_transfer(run, data, out=out, reinit_output=reinit_output, adapt=adapt)
+    ex = pick_executor(executor)
+    res = run_transfer(run, data, out=out, reinit_output=reinit_output, adapt=adapt, executor=ex)
     if json_out:
         from frugalml.report.console import print_json
 
