@@ -145,3 +145,30 @@ def test_a_remote_job_measures_what_it_spent_when_given_a_meter(tmp_path):
     own = [s for s in ledger.segments if not s.get("remote")]
     assert total["segments"] == 2 and total["cpu_s"] == pytest.approx(7.0 + own[0]["cpu_s"])
     assert total["energy_j"] == pytest.approx(3.0 + own[0]["energy_j"])
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["tickets", "find", "--workers", "2", "--executor", "serial"], "give --executor or --workers, not both"),
+        (["tickets", "find", "--executor", "processes:0"], "processes:N takes a count N >= 1"),
+        (["analog", "sweep", "--param", "states", "--executor", "dask"], "malformed executor 'dask'"),
+        (["tickets", "transfer", "--run", "NOPE", "--data", "digits", "--executor", "ray:h"], "malformed executor"),
+    ],
+)
+def test_a_bad_executor_on_the_command_line_is_refused_before_anything_is_written(
+    args, needle, assert_bad_input, tmp_path
+):
+    assert_bad_input([*args, "--out", tmp_path / "o"], tmp_path / "o", needle)
+
+
+def test_ray_auto_without_a_cluster_here_is_one_clear_error(monkeypatch, tmp_path):
+    from frugalml.executor import _auto_address
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    with pytest.raises(FrugalError, match="ray start --head"):
+        _auto_address()
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text("10.0.0.5:6379\n")  # what `ray start --head` leaves
+    assert _auto_address() == "10.0.0.5:6379"

@@ -186,7 +186,8 @@ def _auto_address() -> str:
     env = os.environ.get("RAY_ADDRESS", "").strip()
     if env and env != "auto":
         return env
-    current = Path(os.environ.get("RAY_TMPDIR", "/tmp")) / "ray" / "ray_current_cluster"
+    tmp = os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp"  # where Ray itself looks
+    current = Path(tmp) / "ray" / "ray_current_cluster"
     if current.is_file() and current.read_text().strip():
         return current.read_text().strip().splitlines()[0]
     raise FrugalError("ray:auto found no Ray cluster on this machine: start one with `ray start --head`")
