@@ -26,6 +26,7 @@ ray = pytest.importorskip("ray")
 from clirun import frugal  # noqa: E402
 
 from frugalml import executor  # noqa: E402
+from frugalml.errors import FrugalError  # noqa: E402
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 RAY_BIN = Path(sys.executable).with_name("ray")
@@ -73,6 +74,11 @@ def cluster():
     tmp = Path(f"/tmp/ray-{secrets.token_hex(3)}")  # short: Ray's unix socket paths must fit 107 bytes
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]).rstrip(":"))
     env["RAY_USAGE_STATS_ENABLED"] = "0"
+    # a loopback cluster for this module alone: no token auth, whatever ~/.ray holds (a token
+    # there turns it on for every new head, and the driver must then be given it too)
+    env["RAY_AUTH_MODE"] = "disabled"
+    saved_mode = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
     client_port = _free_port()
     head_args = ["--head", "--port", str(port), "--ray-client-server-port", str(client_port)]
     head_args += ["--dashboard-port", str(_free_port())]
@@ -88,7 +94,14 @@ def cluster():
             except Exception:
                 time.sleep(0.5)
         procs.append(_start(["--address", address, "--resources", json.dumps({"fake-device": 1})], env))
-        r = executor.connect(f"ray:{address}")
+        while True:  # a head whose port is open may not take drivers yet on a busy machine
+            try:
+                r = executor.connect(f"ray:{address}")
+                break
+            except FrugalError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(1)
         while time.time() < deadline and r.cluster_resources().get("fake-device", 0) < 1:
             time.sleep(0.5)
         assert r.cluster_resources().get("fake-device") == 1, r.cluster_resources()
@@ -100,6 +113,10 @@ def cluster():
         for p in reversed(procs):
             _stop(p)
         shutil.rmtree(tmp, ignore_errors=True)
+        if saved_mode is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved_mode
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -227,6 +244,21 @@ def test_an_unreachable_or_malformed_executor_is_refused_at_once(executor_spec, 
     t0 = time.monotonic()
     assert_bad_input([*TICKETS, "--executor", executor_spec, "--out", tmp_path / "o"], tmp_path / "o", needle)
     assert time.monotonic() - t0 < 30
+
+
+@pytest.mark.slow  # a supernet to measure first (~15 s), then one Ray task per operator for the lookup table
+def test_nas_latency_and_search_on_a_ray_target_from_the_command_line(cluster, tmp_path, capsys):
+    on = ["--target", "ray:fake-device", "--executor", cluster["address"]]
+    frugal(capsys, "nas", "train", "--quick", "--epochs", "1", "--sampling", "uniform", "--out", tmp_path / "sn")
+    out, _ = frugal(capsys, "nas", "latency", "--run", tmp_path / "sn", "--quick", *on, "--json")
+    res = json.loads(out)
+    assert not res["modelled"] and res["samples"] == 20 and res["mlp"]["mape_pct"] >= 0
+    data = json.loads((tmp_path / "sn" / "latency" / "ray:fake-device.json").read_text())
+    assert {w["node_id"] for w in data["measured_on"]} == {cluster["device_node"]}
+    lo, hi = res["latency_range_ms"]
+    out, _ = frugal(capsys, "nas", "search", "--run", tmp_path / "sn", "--quick", *on, "--latency-ms", hi, "--json")
+    found = json.loads(out)
+    assert found["measured_latency_ms"] > 0 and found["predicted_latency_ms"] <= hi
 
 
 def seeded(out: str, seed: int) -> float:
