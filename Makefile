@@ -12,7 +12,7 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[test,hf,deploy]"
+	$(BIN)/pip install -q -e ".[test,hf,deploy,cluster]"
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -7,6 +7,7 @@ every device preset on digits (seed 0).
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -40,8 +41,9 @@ def main() -> None:
         )
         keys.append((dev, "digits", 0, "realistic"))
     n_first = 2 * len(SEEDS)  # realistic-io ideal runs make the (shared) digital twins
-    res = run_jobs(_sweep_job, jobs[:n_first], workers=2)
-    res += run_jobs(_sweep_job, jobs[n_first:], workers=2)
+    ex = os.environ.get("FRUGAL_EXECUTOR") or "processes:2"  # e.g. ray:auto: the jobs' files come back into OUT
+    res = run_jobs(_sweep_job, jobs[:n_first], ex, root=OUT)
+    res += run_jobs(_sweep_job, jobs[n_first:], ex, root=OUT)
     rows = [{"device": d, "data": data, "seed": s, "io": io} | r for (d, data, s, io), r in zip(keys, res)]
     summary = {}
     for data, io in [(d, i) for i in ("realistic", "ideal") for d in ("digits", "mnist1d")]:

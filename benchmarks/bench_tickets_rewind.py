@@ -7,7 +7,7 @@ magnitude pruning, 60% of the remaining weights per level, 4 levels (2.6% remain
 SGD lr 0.1, momentum 0.9, cosine schedule, 8 epochs (176 iterations); rewind 0 vs 5
 iterations (2.8% of training). 2 seeds. Stability of the sparsest ticket for seed 0.
 
-    .venv/bin/python benchmarks/bench_tickets_rewind.py [--quick] [--workers 2]
+    .venv/bin/python benchmarks/bench_tickets_rewind.py [--quick] [--workers 2 | --executor ray:auto]
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--executor", default=None, help="serial, processes[:N], ray, ray:auto, ray://HOST:PORT")
     ap.add_argument("--runs", default="runs/bench_tickets")
     args = ap.parse_args()
     levels, epochs = (1, 1) if args.quick else (4, 8)
@@ -79,7 +80,7 @@ def main() -> None:
             train=TrainConfig(epochs=epochs, batch_size=64, lr=0.1, optimizer="sgd", momentum=0.9, schedule="cosine"),
         )
         out = Path(args.runs) / f"rewind_conv2_digits_{rewind}{'_quick' if args.quick else ''}"
-        results[rewind] = find(cfg, out, workers=args.workers, progress=False)
+        results[rewind] = find(cfg, out, workers=args.workers, progress=False, executor=args.executor)
         st = stability(out, levels, seeds=[0])
         results[rewind]["stability"] = st
     payload["seconds"] = time.perf_counter() - t0

@@ -9,7 +9,15 @@ import typer
 
 from frugalml.analog.run import AnalogRunConfig
 from frugalml.errors import FrugalError
-from frugalml.report.cliopts import config_options, parse_seeds, renamed, seeds_option
+from frugalml.report.cliopts import (
+    config_options,
+    executor_option,
+    parse_seeds,
+    pick_executor,
+    renamed,
+    seeds_option,
+    workers_option,
+)
 from frugalml.report.console import print_saved, warn_if_long
 
 app = typer.Typer(no_args_is_help=True, help="Analog training on crossbar arrays.")
@@ -179,7 +187,8 @@ def sweep(
     values: str = typer.Option(None, help="Comma-separated values (default: a built-in grid)."),
     algorithm: str = typer.Option("sgd", help="sgd, tiki-taka, or both (comma-separated)."),
     seeds: str = seeds_option("0,1", "Seeds of every point"),
-    workers: int = typer.Option(1, help="Local worker processes (runs in parallel)."),
+    workers: int = workers_option(),
+    executor: str = executor_option(),
     out: Path = typer.Option(None, help="Sweep directory (default runs/analog/sweep-<param>-<data>)."),
     plot: Path = typer.Option(None, help="Write accuracy vs the parameter as PNG."),
     json_out: bool = JSON,
@@ -206,12 +215,13 @@ def sweep(
 
     data = base.data
     out = out or Path("runs/analog") / f"sweep-{param}-{slug(data)}"
-    check_sweep(param, base, vals, algs, workers, preset)  # refused before the note on its length
+    ex = pick_executor(executor, workers)
+    check_sweep(param, base, vals, algs, ex.workers, preset)  # refused before the note on its length
     runs = len(vals or SWEEPS[param][1]) * len(algs) * len(seed_list)
-    basis = f"{runs} runs of {base.train.epochs} epochs, {workers} worker(s)"
-    warn_if_long(runs * run_seconds(base) / min(workers, 2), "analog sweep", basis)
+    basis = f"{runs} runs of {base.train.epochs} epochs, executor {ex}"
+    warn_if_long(runs * run_seconds(base) / min(ex.workers, 2), "analog sweep", basis)
     payload = run_sweep(
-        param, base, out, values=vals, seeds=tuple(seed_list), algorithms=algs, workers=workers, device=preset
+        param, base, out, values=vals, seeds=tuple(seed_list), algorithms=algs, device=preset, executor=ex
     )
     if plot:
         plot_sweep(payload, plot)

@@ -340,31 +340,35 @@ def sweep(
     algorithms=("sgd",),
     workers: int = 1,
     device: str | None = None,
+    executor=None,
 ) -> dict:
-    """Accuracy vs one device parameter, over seeds (and algorithms), via `executor.run_jobs`."""
+    """Accuracy vs one device parameter, over seeds (and algorithms), via `executor.run_jobs`
+    (`executor`: see `executor.parse_executor`; default `workers` local processes or FRUGAL_EXECUTOR)."""
     from frugalml.cost.tracker import Ledger
+    from frugalml.executor import parse_executor
     from frugalml.files import write_json
 
     out = Path(out)
     base = check_sweep(param, base, values, algorithms, workers, device)
+    ex = parse_executor(executor if executor is not None else (workers if workers > 1 else None))
     with Ledger(out, children=True, label="analog.sweep") as ledger:
-        payload = _sweep_cells(param, base, out, values, seeds, algorithms, workers)
+        payload = _sweep_cells(param, base, out, values, seeds, algorithms, ex, ledger)
     write_json(out / "sweep.json", payload)
     _write_sweep_record(base, out, payload, ledger.total())
     return payload
 
 
-def _sweep_cells(param: str, base: AnalogRunConfig, out: Path, values, seeds, algorithms, workers: int) -> dict:
+def _sweep_cells(param: str, base: AnalogRunConfig, out: Path, values, seeds, algorithms, ex, ledger) -> dict:
     from frugalml.executor import run_jobs
+    from frugalml.report.progress import progress
 
     default_values = SWEEPS[param][1]
     values = list(values or default_values)
     key = SWEEP_KEYS[param]
     digital_dirs = {s: out / "digital" / replace(base, seed=s).digital_key() for s in seeds}
+    kw = {"root": out, "ledger": ledger}
     run_jobs(
-        _digital_job,
-        [{"cfg": asdict(replace(base, seed=s)), "out": str(d)} for s, d in digital_dirs.items()],
-        workers=workers,
+        _digital_job, [{"cfg": asdict(replace(base, seed=s)), "out": str(d)} for s, d in digital_dirs.items()], ex, **kw
     )
     jobs, index = [], []
     for alg in algorithms:
@@ -374,7 +378,8 @@ def _sweep_cells(param: str, base: AnalogRunConfig, out: Path, values, seeds, al
                 c.validate()
                 jobs.append({"cfg": asdict(c), "out": str(out / c.name()), "digital_dir": str(digital_dirs[s])})
                 index.append((alg, v, s))
-    results = run_jobs(_sweep_job, jobs, workers=workers)
+    with progress(len(jobs), f"analog sweep ({ex})", None if ex.parallel else False) as advance:
+        results = run_jobs(_sweep_job, jobs, ex, advance=advance, **kw)
     rows = [{"algorithm": a, "value": v, "seed": s} | r for (a, v, s), r in zip(index, results)]
     summary = summarize(rows)
     payload = {

@@ -506,6 +506,19 @@ class Ledger:
             self.segments[-1] |= self.result.segment()
             self._write()
 
+    @staticmethod
+    def meter() -> Tracker:
+        """What a job on another machine measures itself with (`executor.run_jobs` on Ray): its own
+        process's CPU time, energy modelled from it (per process, so parallel jobs add up)."""
+        return Tracker(label="job", use_codecarbon=False)
+
+    def add_remote(self, segments: list[dict]) -> None:
+        """Segments measured elsewhere (a job on a cluster worker) join this run's ledger, so its
+        total keeps their CPU time and energy; they sit before this attempt's own segment."""
+        with self._lock:
+            self.segments[-1:-1] = [s | {"remote": True} for s in segments]
+            self._write()
+
     def total(self) -> dict:
         return add_segments(self.segments)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from frugalml.errors import FrugalError
-from frugalml.report.cliopts import given_on_command_line, quick_help, renamed
+from frugalml.report.cliopts import executor_option, given_on_command_line, pick_executor, quick_help, renamed
 
 app = typer.Typer(no_args_is_help=True, help="Hardware-aware architecture search (HAT / Once-for-All).")
 
@@ -18,7 +18,8 @@ TARGET = typer.Option(
     "host-1t",
     "--target",
     help="Where latency is measured or modelled: host-1t, host-2t (this machine, 1 or 2 threads, measured) "
-    "or a `frugal hardware` profile (modelled).",
+    "or a `frugal hardware` profile (modelled), or ray:NAME (measured on a Ray node that advertises "
+    "the resource NAME).",
 )
 SEED = typer.Option(0, help="Seed of the random choices (sampling, search).")
 RENAMED = renamed({"--supernet": "--run", "--device": "--target"})
@@ -38,6 +39,17 @@ def _quick(on: bool, table: dict, values: dict) -> dict:
     if not on:
         return values
     return values | {k: v for k, v in table.items() if not given_on_command_line(k)}
+
+
+def _join(executor: str, target: str) -> None:
+    """A `ray:NAME` target is measured on the Ray cluster `--executor` names (else `ray:auto`)."""
+    ex = pick_executor(executor, join=False)
+    if target.startswith("ray:"):
+        from frugalml.executor import Executor, connect
+        from frugalml.nas.latency import check_device
+
+        connect(ex if ex.kind == "ray" else Executor("ray", address="auto"))
+        check_device(target)  # a resource no node advertises: refused before anything is read or written
 
 
 def _check(ok: bool, message: str) -> None:
@@ -193,11 +205,13 @@ def latency_cmd(
     samples: int = typer.Option(300, help="Sub-networks to measure (at least 10 on a measured target)."),
     seed: int = SEED,
     quick: bool = typer.Option(False, "--quick", help=quick_help(QUICK_LATENCY)),
+    executor: str = executor_option(),
     json_out: bool = JSON,
 ):
     """Measure sub-networks on a target, fit the latency predictors, report their error vs the noise floor."""
     from frugalml.nas import records
 
+    _join(executor, target)
     samples = _quick(quick, QUICK_LATENCY, {"samples": samples})["samples"]
     run = supernet_run(run)
     res = records.latency(run, target, samples, seed=seed, progress=False if json_out else None)
@@ -260,9 +274,11 @@ def search_cmd(
         "by the target's speed now (0: trust the predictor as fitted).",
     ),
     quick: bool = typer.Option(False, "--quick", help=quick_help(QUICK_SEARCH)),
+    executor: str = executor_option(),
     json_out: bool = JSON,
 ):
     """Evolutionary search (HAT settings by default) for the most accurate sub-network under a budget."""
+    _join(executor, target)
     from frugalml.nas import records
     from frugalml.nas.search import EvolutionConfig
 

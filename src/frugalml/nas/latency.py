@@ -3,6 +3,10 @@
 Targets ("devices"):
 - `host-1t`, `host-2t`: this machine with 1 or 2 threads, measured at batch 1 (warm-up,
   then single calls timed; trimmed mean of the fastest quarter, see `time_module`).
+- `ray:NAME`: measured like `host-1t` (1 thread, batch 1), as Ray tasks on a node of the Ray
+  cluster that advertises the custom resource NAME (a device attached with `ray start
+  --address ... --resources '{"NAME": 1}'`); each task holds all of the node's NAME, so one
+  measurement runs there at a time. The cluster: `--executor`, else FRUGAL_EXECUTOR, else `ray:auto`.
 - any row of `frugalml.cost.hardware` (e.g. `rpi4`): *modelled* by a roofline,
   time = max(FLOPs / sustained FLOP/s, weight bytes / memory bandwidth). Marked modelled.
 
@@ -31,10 +35,27 @@ from frugalml.errors import FrugalError
 from frugalml.files import read_json, write_json
 
 HOST = {"host-1t": 1, "host-2t": 2}
+RAY = "ray:"
+RAY_THREADS = 1  # a device attached through Ray is measured as host-1t is
+
+
+def is_ray(device: str) -> bool:
+    return device.startswith(RAY)
 
 
 def check_device(device: str) -> str:
     if device in HOST:
+        return device
+    if is_ray(device):
+        from frugalml import executor
+
+        name = device[len(RAY) :]
+        if not name:
+            raise FrugalError(f"latency target '{device}' names no Ray resource (ray:NAME, e.g. ray:rpi4)")
+        try:
+            executor.require_resource(executor.connect_any(), name)
+        except FrugalError as e:
+            raise FrugalError(f"latency target '{device}': {e}") from None
         return device
     from frugalml.cost import hardware
 
@@ -47,7 +68,7 @@ def check_device(device: str) -> str:
 
 
 def is_modelled(device: str) -> bool:
-    return device not in HOST
+    return device not in HOST and not is_ray(device)
 
 
 def modelled_latency_s(space, arch: dict, device: str) -> float:
@@ -78,13 +99,30 @@ def time_module(module, example_input, threads: int, min_run_time: float = 0.2) 
     return measure_latency(module, example_input, threads, min_run_time, stat="fastest_quarter").estimate_s
 
 
+def time_pairs(pairs: list, threads: int, min_run_time: float, rounds: int = 1) -> list[float]:
+    """`time_module` of every (module, input) pair, each its minimum over `rounds` rounds."""
+    times = [[time_module(m, x, threads, min_run_time) for m, x in pairs] for _ in range(rounds)]
+    return [min(ts) for ts in zip(*times, strict=True)]
+
+
+def time_on(device: str, pairs: list, min_run_time: float, rounds: int = 1) -> tuple[list[float], dict]:
+    """`time_pairs` on a measured target: here for host-*, in one Ray task on the device for ray:NAME.
+    Returns the seconds and where they were measured ({"node_id", "host"} on Ray, else {})."""
+    if not is_ray(device):
+        return time_pairs(pairs, HOST[device], min_run_time, rounds), {}
+    from frugalml import executor
+
+    got = executor.run_pinned(device[len(RAY) :], time_pairs, pairs, RAY_THREADS, min_run_time, rounds)
+    return got["result"], {"node_id": got["node_id"], "host": got["host"]}
+
+
 def measure(space, supernet, arch: dict, device: str, min_run_time: float = 0.2, rounds: int = 4) -> float:
     """Latency in seconds of the extracted sub-network `arch` on `device` (same estimator as `collect`)."""
     if is_modelled(device):
         return modelled_latency_s(space, arch, device)
     sub = space.extract(supernet, arch)
     x = space.example_input(arch)
-    return min(time_module(sub, x, HOST[device], min_run_time / rounds) for _ in range(rounds))
+    return time_on(device, [(sub, x)], min_run_time / rounds, rounds)[0][0]
 
 
 def collect(
@@ -125,7 +163,13 @@ def collect(
     with progress_bar(todo * len(archs), f"latency {device}", progress) as advance:
         for _ in range(todo):
             times = []
-            for i, a in enumerate(archs):
+            if is_ray(device):  # one task per round: every network once, on the device
+                pairs = [(sub, space.example_input(a)) for sub, a in zip(subs, archs, strict=True)]
+                seconds, where = time_on(device, pairs, min_run_time / rounds)
+                times = [t * 1e3 for t in seconds]
+                data.setdefault("measured_on", []).append(where)
+                advance(len(archs))
+            for i, a in enumerate([] if is_ray(device) else archs):
                 if modelled:
                     times.append(modelled_latency_s(space, a, device) * 1e3)
                 else:
@@ -253,7 +297,7 @@ class LookupTable:
         if key not in self.table:
             t0 = time.perf_counter()
             module, x = factory()
-            self.table[key] = time_module(module, x, HOST[self.device], self.min_run_time) * 1e3
+            self.table[key] = time_on(self.device, [(module, x)], self.min_run_time)[0][0] * 1e3
             self.seconds += time.perf_counter() - t0
         return self.table[key]
 

@@ -493,7 +493,7 @@ def latency_vs_largest(space, net, arch: dict, device: str, rounds: int = 8) -> 
     pairs = []
     for i in range(rounds):
         order = [(sub, xs), (big, xb)] if i % 2 == 0 else [(big, xb), (sub, xs)]
-        t = {id(m): lat.time_module(m, x, lat.HOST[device], 0.05) for m, x in order}
+        t = dict(zip((id(m) for m, _ in order), lat.time_on(device, order, 0.05)[0], strict=True))
         pairs.append((t[id(sub)], t[id(big)]))
     ratios = [a / b for a, b in pairs]
     return {

@@ -88,6 +88,58 @@ def seeds_option(default: str, what: str = "Seeds"):
     return typer.Option(default, "--seeds", help=f"{what}: {SEEDS_FORM}.")
 
 
+EXECUTOR_HELP = (
+    "Where the independent jobs run: serial, processes[:N] (local processes, all cores without N), "
+    "ray (a Ray started here), ray:auto (this machine's Ray cluster), ray://HOST:PORT or ray:HOST:PORT "
+    "(a Ray cluster's client or GCS address)."
+)
+
+
+def executor_option():
+    """The `--executor` option of every command that runs independent jobs (FRUGAL_EXECUTOR sets
+    its default); read it with `pick_executor`."""
+    import typer
+
+    from frugalml.executor import ENV
+
+    return typer.Option("serial", "--executor", envvar=ENV, help=EXECUTOR_HELP)
+
+
+def workers_option():
+    """`--workers N`, the shorthand for `--executor processes:N` (read with `pick_executor`)."""
+    import typer
+
+    return typer.Option(1, "--workers", help="Local worker processes: --executor processes:N in short.")
+
+
+def pick_executor(executor: str, workers: int = 1, join: bool = True):
+    """The `frugalml.executor.Executor` of `--executor` and `--workers` (a count other than 1 wins
+    over the default and FRUGAL_EXECUTOR; both on the command line is refused). With `join`, a Ray
+    executor is connected to now, so an unreachable cluster is refused before anything is written."""
+    from frugalml.executor import connect, parse_executor
+
+    ex = _pick(executor, workers, parse_executor)
+    if join and ex.kind == "ray":
+        connect(ex)
+    return ex
+
+
+def _pick(executor: str, workers: int, parse_executor):
+    if workers == 1:
+        return parse_executor(executor)
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - older typer, click itself
+        from click import get_current_context
+    ctx = get_current_context(silent=True)
+    source = None if ctx is None else ctx.get_parameter_source("executor")
+    if source is not None and source.name == "COMMANDLINE":
+        raise FrugalError(
+            f"give --executor or --workers, not both (--workers {workers} is --executor processes:{workers})"
+        )
+    return parse_executor(workers)
+
+
 @dataclasses.dataclass
 class _Spec:
     path: str  # "levels" or "train.epochs"

@@ -8,7 +8,16 @@ from pathlib import Path
 import typer
 
 from frugalml.errors import FrugalError
-from frugalml.report.cliopts import config_options, deprecated, parse_seeds, renamed, seeds_option
+from frugalml.report.cliopts import (
+    config_options,
+    deprecated,
+    executor_option,
+    parse_seeds,
+    pick_executor,
+    renamed,
+    seeds_option,
+    workers_option,
+)
 from frugalml.report.console import print_saved, warn, warn_if_long
 from frugalml.tickets.config import TicketConfig
 
@@ -90,7 +99,8 @@ def find(
     cfg: TicketConfig,
     seeds: str = seeds_option(SEEDS, "Seeds, each a ticket of its own (model init and data order), consecutive"),
     first_seed: int = typer.Option(None, "--first-seed", hidden=True, help="Deprecated: use --seeds F-L."),
-    workers: int = typer.Option(1, help="Parallel local processes for seeds and controls."),
+    workers: int = workers_option(),
+    executor: str = executor_option(),
     out: Path = typer.Option(None, help="Run directory (default runs/tickets/<model>-<data>)."),
     json_out: bool = JSON,
 ):
@@ -99,14 +109,13 @@ def find(
     from frugalml.tickets.imp import find as run_find
 
     cfg = _seeded(cfg, seeds, first_seed)
-    if workers < 1:
-        raise FrugalError(f"workers must be >= 1, got {workers}")
+    ex = pick_executor(executor, workers)
     check(cfg)  # everything is refused before the note on the run's length, and before --out is made
     model, data = cfg.model, cfg.data
     out = out or Path("runs/tickets") / f"{_slug_model(model)}-{_slug_data(data)}"
     basis = f"{cfg.seeds} seeds x {cfg.levels} levels x {cfg.train.epochs} epochs, controls included"
-    warn_if_long(find_seconds(cfg, workers), "tickets find", basis)
-    res = run_find(cfg, out, workers=workers, progress=None)
+    warn_if_long(find_seconds(cfg, ex.workers), "tickets find", basis)
+    res = run_find(cfg, out, executor=ex, progress=None)
     warnings = below_random_warnings(res)
     if json_out:
         from frugalml.report.console import print_json
@@ -197,12 +206,14 @@ def transfer(
     ),
     adapt: str = typer.Option(None, help="How to adapt another input size (none implemented: an error names it)."),
     out: Path = typer.Option(None, help="Output directory (default DIR/level_L/transfer/<task>)."),
+    executor: str = executor_option(),
     json_out: bool = JSON,
 ):
     """Train a ticket found on one task on another; compare with the target's own ticket and random pruning."""
     from frugalml.tickets.transferring import transfer as run_transfer
 
-    res = run_transfer(run, data, out=out, reinit_output=reinit_output, adapt=adapt)
+    ex = pick_executor(executor)
+    res = run_transfer(run, data, out=out, reinit_output=reinit_output, adapt=adapt, executor=ex)
     if json_out:
         from frugalml.report.console import print_json
 

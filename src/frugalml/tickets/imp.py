@@ -284,26 +284,35 @@ def check(cfg: TicketConfig) -> TicketConfig:
     return cfg
 
 
-def find(cfg: TicketConfig, out: str | Path, workers: int = 1, progress: bool | None = None) -> dict:
-    """Run (or resume) IMP for every seed, then the controls at every pruned level."""
-    from frugalml.executor import run_jobs
+def find(cfg: TicketConfig, out: str | Path, workers: int = 1, progress: bool | None = None, executor=None) -> dict:
+    """Run (or resume) IMP for every seed, then the controls at every pruned level.
+
+    `executor` (`executor.parse_executor`; default `workers` local processes, or FRUGAL_EXECUTOR)
+    runs the seeds, then the controls; in parallel, one progress line counts the jobs."""
+    from frugalml.cost.tracker import Ledger
+    from frugalml.executor import parse_executor, run_jobs
+    from frugalml.report.progress import progress as progress_line
 
     check(cfg)
-    from frugalml.cost.tracker import Ledger
-
+    ex = parse_executor(executor if executor is not None else (workers if workers > 1 else None))
     out = open_run(out, cfg, what="ticket run")
-    threads = 1 if workers > 1 else None
-    prog = False if workers > 1 else progress
+    threads = 1 if ex.parallel else None
+    prog = False if ex.parallel else progress
     base = {"out": str(out), "config": cfg.to_dict(), "progress": prog, "threads": threads}
+    seeds = cfg.seed_list()
+    controls = [
+        base | {"seed": s, "level": lv, "kind": c}
+        for lv in range(1, cfg.levels + 1)
+        for s in seeds
+        for c in cfg.controls
+    ]
     with Ledger(out, children=True, label="tickets.find") as ledger:
-        run_jobs(run_seed, [base | {"seed": s} for s in cfg.seed_list()], workers)
-        jobs = [
-            base | {"seed": s, "level": lv, "kind": c}
-            for lv in range(1, cfg.levels + 1)
-            for s in cfg.seed_list()
-            for c in cfg.controls
-        ]
-        run_jobs(run_control, jobs, workers)
+        with progress_line(
+            len(seeds) + len(controls), f"tickets find ({ex})", progress if ex.parallel else False
+        ) as advance:
+            kw = {"root": out, "ledger": ledger, "advance": advance}
+            run_jobs(run_seed, [base | {"seed": s} for s in seeds], ex, **kw)
+            run_jobs(run_control, controls, ex, **kw)
         result = summarize(out)
         write_json(out / "result.json", result)
         plot_find(result, out / PLOT)

@@ -126,7 +126,13 @@ def transfer(
     reinit_output: bool | None = None,
     adapt: str | None = None,
     progress: bool | None = None,
+    executor=None,
 ) -> dict:
+    """The ticket's seeds trained on `target` (and randomly pruned, and IMP run on the target itself),
+    each seed's runs independent jobs on `executor` (`executor.parse_executor`; default FRUGAL_EXECUTOR)."""
+    from frugalml.executor import parse_executor
+
+    ex = parse_executor(executor)
     refs = load_ticket(ticket)
     info0 = refs[0][1]
     cfg = TicketConfig.from_dict(info0["config"], f"{refs[0][0]}/ticket.json").validate()
@@ -147,25 +153,36 @@ def transfer(
         )
     out = Path(out) if out else Path(refs[0][0]).parent / "transfer" / _slug(target)
     with Ledger(out, children=True, label="tickets.transfer") as ledger:
-        result, cost = _transfer(ticket, refs, cfg, target, reinit, reinit_output, auto, out, progress)
+        result, cost = _transfer(ticket, refs, cfg, target, (reinit, reinit_output, auto), out, progress, ex, ledger)
     write_transfer_record(out, result, cost, cfg, ledger.total())
     return result
 
 
-def _transfer(ticket, refs, cfg: TicketConfig, target: str, reinit, reinit_output, auto, out: Path, progress):
+def _transfer(ticket, refs, cfg: TicketConfig, target: str, how: tuple, out: Path, progress, ex, ledger):
     """The transfer's result (as `result.json` holds it) and the per-inference cost of each of its four nets."""
+    from frugalml.executor import run_jobs
+
+    reinit, reinit_output, auto = how
     info0 = refs[0][1]
     source, level = info0["data"], info0["level"]
     rows = {"transferred": [], "random": []}
-    for d, info in refs:
-        for kind in rows:
-            rows[kind].append(_run_one(kind, d, info, cfg, target, reinit, out, progress))
+    common = {
+        "cfg": cfg,
+        "target": target,
+        "reinit_output": reinit,
+        "out": out,
+        "progress": False if ex.parallel else progress,
+    }
+    jobs = [common | {"kind": kind, "d": d, "info": info} for d, info in refs for kind in rows]
+    done = run_jobs(_run_one, jobs, ex, root=out, inputs=sorted({str(d) for d, _ in refs}), ledger=ledger)
+    for job, row in zip(jobs, done, strict=True):
+        rows[job["kind"]].append(row)
     seeds = [info["seed"] for _, info in refs]
     # IMP on the target with the same settings, to the same level, for the same seeds.
     tcfg = replace(
         cfg, data=target, levels=level, controls=[], first_seed=min(seeds), seeds=max(seeds) - min(seeds) + 1
     )
-    own = find(tcfg, out / "target_run", progress=progress)
+    own = find(tcfg, out / "target_run", progress=progress, executor=ex)
     target_level = own["levels"][level]
     result = {
         "ticket": str(ticket),
