@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 from frugalml.executor import run_jobs
+from frugalml.files import read_json
 from frugalml.report.bench import RESULTS, save_result
+from frugalml.report.plots import save_figure
 from frugalml.tickets.imp import TicketConfig, find, run_control, summarize
 from frugalml.tickets.instability import stability
 from frugalml.train import TrainConfig
@@ -104,8 +106,7 @@ def plot(results: dict, setting: dict, path: Path) -> None:
     ax.set_title(f"{setting['title']}, global IMP, {seeds} seeds", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def _stability(run: str, level: int, threads: int | None = None) -> dict:
@@ -256,6 +257,10 @@ def main() -> None:
         "note": "shared 2-core machine, other jobs running; final-epoch test accuracy; "
         "controls at the sparsest level only; stability for seed 0 at the level named in stability",
         "seconds": time.perf_counter() - t0,
+        "seconds_note": "this attempt only: an attempt resumed from the run directories counts only what it redid",
+        "imp_wall_s_all_attempts": {
+            r: read_json(Path(res["run_dir"]) / "spent.json")["total"]["wall_s"] for r, res in results.items()
+        },
         "dense_accuracy": results["0"]["dense_accuracy"],
     }
     payload["rewind_iteration_fraction_of_training"] = _fraction(results[rewind]["config"], rewind)
