@@ -109,12 +109,12 @@ def plot(results: dict, setting: dict, path: Path) -> None:
     save_figure(fig, path, dpi=110)
 
 
-def _stability(run: str, level: int, threads: int | None = None) -> dict:
+def _stability(run: str, level: int, seed: int, threads: int | None = None) -> dict:
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    st = stability(run, level, seeds=[0], progress=False)
+    st = stability(run, level, seeds=[seed], progress=False)
     return {k: st[k] for k in ("level", "remaining", "rewind", "barrier", "stable", "stable_below")} | {
         "train_barrier": st["seeds"][0]["train_barrier"],
         "test_curve": [round(p["error"], 4) for p in st["seeds"][0]["test_curve"]],
@@ -125,7 +125,7 @@ def _control(**job) -> dict:
     return run_control(**job)
 
 
-def run(setting: dict, quick: bool, workers: int, runs: Path) -> tuple[dict, dict]:
+def run(setting: dict, quick: bool, workers: int, runs: Path, first_seed: int = 0) -> tuple[dict, dict]:
     """IMP for both rewind points (seeds in parallel), then the sparsest level's controls and stability."""
     s = setting | (setting["quick"] if quick else {})
     results, outs, cfgs = {}, {}, {}
@@ -138,12 +138,14 @@ def run(setting: dict, quick: bool, workers: int, runs: Path) -> tuple[dict, dic
             strategy="global",
             rewind=rewind,
             seeds=2,
+            first_seed=first_seed,
             controls=[],
             train=TrainConfig(
                 epochs=s["epochs"], batch_size=64, lr=0.1, optimizer="sgd", momentum=0.9, schedule="cosine"
             ),
         )
-        outs[rewind] = runs / f"rewind_{s['model']}_{s['data']}_{rewind}{'_quick' if quick else ''}"
+        tail = ("_quick" if quick else "") + (f"_s{first_seed}" if first_seed else "")
+        outs[rewind] = runs / f"rewind_{s['model']}_{s['data']}_{rewind}{tail}"
         cfgs[rewind] = cfg
         find(cfg, outs[rewind], workers=workers, progress=False)
     last = s["levels"]
@@ -163,7 +165,9 @@ def run(setting: dict, quick: bool, workers: int, runs: Path) -> tuple[dict, dic
     ]
     run_jobs(_control, jobs, workers)
     level = s["stability_level"]
-    stab = run_jobs(_stability, [{"run": str(outs[r]), "level": level, "threads": threads} for r in outs], workers)
+    job = {"level": level, "seed": first_seed, "threads": threads}
+    todo = [job | {"run": str(outs[r])} for r in outs] if level is not None else []
+    stab = run_jobs(_stability, todo, workers) or [None] * len(outs)
     for r, st in zip(outs, stab):
         results[r] = summarize(outs[r])
         results[r]["stability"] = st
@@ -215,9 +219,11 @@ def stabilities(results: dict) -> dict:
     out = {}
     for r, res in results.items():
         st = res["stability"]
+        if st is None:
+            continue
         out[f"rewind_{r}"] = st
         print(
-            f" stability at {100 * st['remaining']:.2f}% remaining, rewind {r}, seed 0: barrier"
+            f" stability at {100 * st['remaining']:.2f}% remaining, rewind {r}, first seed: barrier"
             f" {100 * st['barrier']:.2f}% (train {100 * st['train_barrier']:.2f}%), "
             f"{'stable' if st['stable'] else 'unstable'}"
         )
@@ -246,14 +252,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--runs", default="runs/bench_tickets")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds FIRST, FIRST+1 (more seeds for a setting)")
+    ap.add_argument("--lean", action="store_true", help="no controls, no stability: IMP of both rewind points only")
     args = ap.parse_args()
     setting = NETS[args.net]
     t0 = time.perf_counter()
-    results, s = run(setting, args.quick, args.workers, Path(args.runs))
+    if args.lean:
+        setting = setting | {"controls": [], "stability_level": None}
+    results, s = run(setting, args.quick, args.workers, Path(args.runs), args.first_seed)
     rewind = s["rewind"]
     payload = {
         "what": f"rewind 0 vs rewind {rewind}, {s['title']}, global IMP",
-        "seeds": [0, 1],
+        "seeds": [args.first_seed, args.first_seed + 1],
         "note": "shared 2-core machine, other jobs running; final-epoch test accuracy; "
         "controls at the sparsest level only; stability for seed 0 at the level named in stability",
         "seconds": time.perf_counter() - t0,
@@ -270,7 +280,7 @@ def main() -> None:
     payload["verdict"] = verdict(payload["levels"], rewind)
     print(" verdict:", payload["verdict"]["text"])
     payload["configs"] = {r: results[r]["config"] for r in results}
-    name = setting["name"] + ("_quick" if args.quick else "")
+    name = setting["name"] + ("_quick" if args.quick else "") + (f"_s{args.first_seed}" if args.first_seed else "")
     if not args.quick:
         plot(results, s, RESULTS / f"{name}.png")
     print(f"saved {save_result(name, payload)}")
