@@ -5,7 +5,16 @@ from frugalml import data, models
 from frugalml.errors import FrugalError
 
 # output size of each registered model on its default input: CIFAR-10 / MNIST nets 10, ImageNet nets 1000
-CLASSES = {"conv2": 10, "conv4": 10, "conv6": 10, "mlp": 10, "mobilenet_v2": 1000, "resnet18": 1000, "resnet-small": 10}
+CLASSES = {
+    "conv2": 10,
+    "conv4": 10,
+    "conv6": 10,
+    "conv6_1d": 10,
+    "mlp": 10,
+    "mobilenet_v2": 1000,
+    "resnet18": 1000,
+    "resnet-small": 10,
+}
 LARGE = {"vgg16", "alexnet", "alexnet-grouped", "resnet50"}  # covered by the profile tests
 
 

@@ -187,8 +187,10 @@ def for_data(name: str, dataset, **kwargs):
     elif len(shape) == 3:
         size["in_channels"] = shape[0]
         size["input_size"] = shape[1]
+    elif len(shape) == 1 and "input_length" in _accepted(entry(name).factory, {"input_length": 0}):
+        size["input_length"] = shape[0]  # a 1-D signal net (conv6_1d)
     else:
-        raise FrugalError(f"model '{name}' needs image input (C,H,W); data gives {shape}")
+        raise FrugalError(f"model '{name}' needs image input (C,H,W) or a 1-D signal net; data gives {shape}")
     return get(name, **(size | kwargs))
 
 

@@ -110,3 +110,38 @@ class SmallResNet(nn.Module):
 @register("resnet-small", (1, 3, 32, 32), "Small ResNet: stem + basic blocks of widths 64, 128, with BatchNorm")
 def resnet_small(in_channels=3, input_size=32, num_classes=10, widths=(64, 128)):
     return SmallResNet(tuple(widths), in_channels, input_size, num_classes)
+
+
+class ConvNet1d(nn.Module):
+    """Conv-n for 1-D signals (MNIST-1D): pairs of width-3 convs, each pair followed by a
+    2x max-pool, then FC 256-256. A (N, L) input is read as one channel."""
+
+    def __init__(self, widths, in_channels=1, input_length=40, num_classes=10, fc=(256, 256)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c, size = in_channels, input_length
+        for w in widths:
+            layers += [nn.Conv1d(c, w, 3, padding=1), nn.ReLU()]
+            layers += [nn.Conv1d(w, w, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2)]
+            c, size = w, size // 2
+        if size < 1:
+            from frugalml.errors import FrugalError
+
+            raise FrugalError(f"input length {input_length} is too short for {len(widths)} pools")
+        self.features = nn.Sequential(*layers)
+        sizes = [c * size, *fc]
+        head: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            head += [nn.Linear(a, b), nn.ReLU()]
+        self.classifier = nn.Sequential(*head)
+        self.fc = nn.Linear(sizes[-1], num_classes)
+
+    def forward(self, x):
+        if x.dim() == 2:
+            x = x.unsqueeze(1)
+        return self.fc(self.classifier(self.features(x).flatten(1)))
+
+
+@register("conv6_1d", (1, 40), "Conv-6 for 1-D signals such as MNIST-1D (widths 32-64-128)")
+def conv6_1d(in_channels=1, input_length=40, num_classes=10, widths=(32, 64, 128)):
+    return ConvNet1d(list(widths), in_channels, input_length, num_classes)
