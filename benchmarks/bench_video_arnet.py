@@ -5,8 +5,10 @@ and the oracle; the no-cue variant as negative control. >= 2 seeds.
     .venv/bin/python benchmarks/bench_video_arnet.py [--quick] [--workers 2]
 
 Runs live in runs/bench_video/<variant>-s<seed>-w<weight>/ and resume when killed; the
-stage-1 backbones of a (variant, seed) are trained once and shared by every efficiency
-weight (their stage-1 run directory is copied). Each job runs on one torch thread.
+stage-1 backbones and the uniform baselines of a (variant, seed) are trained once and shared
+by every efficiency weight (their run directories are copied). Every uniform baseline gets
+the adaptive model's training budget: stage 1 plus as many epochs as stage 3 fine-tunes.
+Each job runs on one torch thread.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ def job(variant: str, seed: int, weights: list[float], settings: dict, latency_v
     for w in weights:
         cfg = replace(cfg0, efficiency_weight=w)
         run = RUNS / f"{variant}-s{seed}-w{w:g}"
-        if run != first and not (run / "stage1").exists() and (first / "stage1.safetensors").exists():
-            shutil.copytree(first / "stage1", run / "stage1")  # same backbones: same data, seed, settings
+        for stage, done in (("stage1", "stage1.safetensors"), ("uniform", "uniform.safetensors")):
+            if run != first and not (run / stage).exists() and (first / done).exists():
+                shutil.copytree(first / stage, run / stage)  # same backbones: same data, seed, settings
         t0 = time.perf_counter()
         summary = train(cfg, run, ds=ds, progress=False)
         train_s = time.perf_counter() - t0
@@ -57,13 +60,30 @@ def job(variant: str, seed: int, weights: list[float], settings: dict, latency_v
         base = ev["baselines"]
         print(
             f"[{variant} seed {seed} w {w:g}] acc {ev['accuracy']:.3f} GFLOPs {ev['gflops_per_video']:.4f} "
-            f"(x{ev['gflops_ratio_vs_uniform_full']:.2f} of uniform) ms {ev['ms_per_video']:.2f} | uniform-full "
-            f"acc {base['uniform_64']['accuracy']:.3f} | random {base['random']['accuracy']:.3f}"
+            f"(x{ev['gflops_ratio_vs_uniform_full']:.2f} of uniform) ms {ev['ms_per_video']:.2f} "
+            f"(x{ev['latency']['adaptive_over_uniform_full_median']:.2f}) | uniform-full "
+            f"acc {base['uniform_64']['accuracy']:.3f} (stage 1 alone {base['uniform_64'].get('stage1_accuracy')})"
+            f" | random {base['random']['accuracy']:.3f}"
             f" | oracle {base['oracle']['accuracy']:.3f}",
             flush=True,
         )
         out.append(ev)
     return out
+
+
+def frame_accuracy_summary(evs: list[dict]) -> dict:
+    """Per-frame accuracy of each backbone on informative frames, by the resolution the frame needs,
+    mean over seeds, for the adaptive model's backbones and the uniform baselines'."""
+    out: dict = {}
+    for e in evs:
+        for model, per_res in e["evidence"]["frame_accuracy"].items():
+            for res, per_need in per_res.items():
+                for need, acc in per_need.items():
+                    out.setdefault(model, {}).setdefault(res, {}).setdefault(need, []).append(acc)
+    return {
+        model: {res: {need: statistics.fmean(v) for need, v in d.items()} for res, d in per.items()}
+        for model, per in out.items()
+    }
 
 
 def mean_std(xs):
@@ -140,6 +160,12 @@ def main() -> None:
             "uniform_full_ms_per_video": lambda e: e["baselines"]["uniform_64"]["ms_per_video"],
             "uniform_full_accuracy": lambda e: e["baselines"]["uniform_64"]["accuracy"],
             "accuracy_minus_uniform_full": lambda e: e["accuracy"] - e["baselines"]["uniform_64"]["accuracy"],
+            "uniform_full_stage1_accuracy": lambda e: e["baselines"]["uniform_64"]["stage1_accuracy"],
+            "accuracy_minus_uniform_full_stage1": lambda e: (
+                e["accuracy"] - e["baselines"]["uniform_64"]["stage1_accuracy"]
+            ),
+            "wallclock_ratio_q1": lambda e: e["latency"]["adaptive_over_uniform_full_quartiles"][0],
+            "wallclock_ratio_q3": lambda e: e["latency"]["adaptive_over_uniform_full_quartiles"][1],
             "random_accuracy": lambda e: e["baselines"]["random"]["accuracy"],
             "random_gflops_per_video": lambda e: e["baselines"]["random"]["gflops_per_video"],
             "learned_minus_random": lambda e: e["accuracy"] - e["baselines"]["random"]["accuracy"],
@@ -159,12 +185,13 @@ def main() -> None:
             s[name] = {"mean": m, "std": sd, "per_seed": values}
         summary[key] = s
     baselines = {}
-    for name in ("uniform_64", "uniform_48", "uniform_32", "oracle"):
-        evs = [e for e in results if e["variant"] == "synthetic"]
+    cued = [e for e in results if e["variant"] == "synthetic"]
+    for name in [k for k in cued[0]["baselines"] if k.startswith("uniform_")] + ["oracle"]:
         baselines[name] = {
-            k: mean_std([e["baselines"][name][k] for e in evs])[0]
-            for k in ("accuracy", "gflops_per_video", "ms_per_video")
+            k: mean_std([e["baselines"][name].get(k) for e in cued])[0]
+            for k in ("accuracy", "stage1_accuracy", "gflops_per_video", "ms_per_video")
         }
+    frame_accuracy = frame_accuracy_summary(cued)
 
     # acceptance, on the cued task, at each weight
     checks = {}
@@ -176,9 +203,10 @@ def main() -> None:
         checks[key] = {
             "accuracy_within_1pt_of_uniform_full": s["accuracy_minus_uniform_full"]["mean"] >= -0.01,
             "gflops_at_most_half": s["gflops_ratio_vs_uniform_full"]["mean"] <= 0.5,
-            "wallclock_at_most_0.7x": s["wallclock_ratio_vs_uniform_full"]["mean"] <= 0.7,
-            "cpu_time_at_most_0.7x": s["cpu_time_ratio_vs_uniform_full"]["mean"] <= 0.7,
-            "batched_wallclock_at_most_0.7x": s["batched_wallclock_ratio_vs_uniform_full"]["mean"] <= 0.7
+            "wallclock_at_most_0.5x": s["wallclock_ratio_vs_uniform_full"]["mean"] <= 0.5,
+            "wallclock_at_most_0.5x_every_seed": max(s["wallclock_ratio_vs_uniform_full"]["per_seed"]) <= 0.5,
+            "cpu_time_at_most_0.5x": s["cpu_time_ratio_vs_uniform_full"]["mean"] <= 0.5,
+            "batched_wallclock_at_most_0.5x": s["batched_wallclock_ratio_vs_uniform_full"]["mean"] <= 0.5
             if "batched_wallclock_ratio_vs_uniform_full" in s
             else None,
             "learned_minus_random": s["learned_minus_random"]["mean"],
@@ -191,10 +219,12 @@ def main() -> None:
         "seeds": args.seeds,
         "wall_seconds": wall,
         "note": "adaptive and uniform were timed interleaved on the same clips in one process (1 thread), "
-        "while the other benchmark job used the second core",
+        "while the other benchmark job and other users' jobs shared the 2 cores; uniform baselines trained "
+        "for stage 1 + finetune.epochs, as long as the adaptive model",
         "load_average_before_after": [load_before, os.getloadavg()],
         "summary": summary,
         "baselines_cued_mean": baselines,
+        "frame_accuracy_cued_mean": frame_accuracy,
         "acceptance": checks,
         "runs": [
             {k: v for k, v in e.items() if k not in ("flops",)}
