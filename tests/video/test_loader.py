@@ -80,7 +80,7 @@ def test_an_mp4_folder_trains_and_evaluates_end_to_end(tmp_path, capsys):
         (clips / cls).mkdir(parents=True)
         for k in range(6):
             write_clip(clips / cls / f"clip{k}.mp4", 10, colour, size=32)
-    args = ["--frames", "6", "--backbone-widths", "8,16,16", "--threads", "1", "--epochs-backbone", "12"]
+    args = ["--frames", "6", "--backbone-widths", "8,16,16", "--threads", "1", "--epochs-backbone", "10"]
     args += ["--epochs-policy", "2", "--epochs-finetune", "2"]
     out, _ = frugal(capsys, "video", "train", "--data", clips, *args, "--out", tmp_path / "run")
     run = saved(out)

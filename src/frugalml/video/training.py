@@ -1,13 +1,13 @@
 """AR-Net's three training stages, each a resumable `frugalml.train.fit` run.
 
     run/config.json                  the VideoConfig (a different config in the same dir is refused)
-    run/stage1/res64, res48, ...     each backbone trained alone at its resolution (uniform frames)
-    run/stage1.safetensors           the uniform baselines' weights
+    run/stage1/res64, res32, ...     each backbone trained alone at its resolution (uniform frames)
+    run/stage1.safetensors           the stage-1 backbones (AR-Net's uniform baselines)
     run/stage2/                      policy trained with 0.95 CE + 0.05 expected FLOPs (weight configurable;
                                      FLOPs per video in units of one full-resolution backbone frame)
     run/stage3/                      backbones fine-tuned on the frames the frozen policy picks
     run/final.safetensors, result.json
-    run/uniform/res64, res48, ...    the uniform baselines: each stage-1 backbone trained on (all frames)
+    run/uniform/res64, res32, ...    the uniform baselines: each stage-1 backbone trained on (all frames)
     run/uniform.safetensors          for as many epochs, at the same batch size and learning rate, as
                                      stage 3 fine-tunes the adaptive model's: every model has the same
                                      training budget in epochs, so a gain over uniform is not extra training
