@@ -197,7 +197,8 @@ def main() -> None:
         summary[key] = s
     baselines = {}
     cued = [e for e in results if e["variant"] == "synthetic"]
-    for name in [k for k in cued[0]["baselines"] if k.startswith("uniform_")] + ["oracle"]:
+    names = [k for k in cued[0]["baselines"] if k.startswith("uniform_")] + ["oracle"] if cued else []
+    for name in names:
         baselines[name] = {
             k: mean_std([e["baselines"][name].get(k) for e in cued])[0]
             for k in ("accuracy", "stage1_accuracy", "gflops_per_video", "ms_per_video")
