@@ -5,8 +5,10 @@ and the oracle; the no-cue variant as negative control. >= 2 seeds.
     .venv/bin/python benchmarks/bench_video_arnet.py [--quick] [--workers 2]
 
 Runs live in runs/bench_video/<variant>-s<seed>-w<weight>/ and resume when killed; the
-stage-1 backbones of a (variant, seed) are trained once and shared by every efficiency
-weight (their stage-1 run directory is copied). Each job runs on one torch thread.
+stage-1 backbones and the uniform baselines of a (variant, seed) are trained once and shared
+by every efficiency weight (their run directories are copied). Every uniform baseline gets
+the adaptive model's training budget: stage 1 plus as many epochs as stage 3 fine-tunes.
+Each job runs on one torch thread.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def job(variant: str, seed: int, weights: list[float], settings: dict, latency_v
     import torch
 
     torch.set_num_threads(1)
+    from frugalml.cost.tracker import add_segments, read_segments
     from frugalml.files import read_json, write_json
     from frugalml.report.cliopts import build
     from frugalml.video.evaluate import evaluate_run
@@ -40,8 +43,10 @@ def job(variant: str, seed: int, weights: list[float], settings: dict, latency_v
     for w in weights:
         cfg = replace(cfg0, efficiency_weight=w)
         run = RUNS / f"{variant}-s{seed}-w{w:g}"
-        if run != first and not (run / "stage1").exists() and (first / "stage1.safetensors").exists():
-            shutil.copytree(first / "stage1", run / "stage1")  # same backbones: same data, seed, settings
+        for stage, done in (("stage1", "stage1.safetensors"), ("uniform", "uniform.safetensors")):
+            if run != first and not (run / stage).exists() and (first / done).exists():
+                shutil.copytree(first / stage, run / stage)  # same backbones: same data, seed, settings
+        finished_before = (run / "uniform.safetensors").exists()
         t0 = time.perf_counter()
         summary = train(cfg, run, ds=ds, progress=False)
         train_s = time.perf_counter() - t0
@@ -52,18 +57,38 @@ def job(variant: str, seed: int, weights: list[float], settings: dict, latency_v
             ev = evaluate_run(run, latency_videos=latency_videos, seed=seed)
             write_json(ev_path, ev)
         ev["train_seconds_this_call"] = train_s
+        ev["trained_in_earlier_invocation"] = finished_before
+        spent = add_segments(read_segments(run))  # every attempt at this run, this invocation's or earlier ones'
+        ev["run_spent"] = {k: spent.get(k) for k in ("wall_s", "cpu_s")}
         ev["stages"] = summary["stages"]
         ev.update(variant=variant, seed=seed, efficiency_weight=w)
         base = ev["baselines"]
         print(
             f"[{variant} seed {seed} w {w:g}] acc {ev['accuracy']:.3f} GFLOPs {ev['gflops_per_video']:.4f} "
-            f"(x{ev['gflops_ratio_vs_uniform_full']:.2f} of uniform) ms {ev['ms_per_video']:.2f} | uniform-full "
-            f"acc {base['uniform_64']['accuracy']:.3f} | random {base['random']['accuracy']:.3f}"
+            f"(x{ev['gflops_ratio_vs_uniform_full']:.2f} of uniform) ms {ev['ms_per_video']:.2f} "
+            f"(x{ev['latency']['adaptive_over_uniform_full_median']:.2f}) | uniform-full "
+            f"acc {base['uniform_64']['accuracy']:.3f} (stage 1 alone {base['uniform_64'].get('stage1_accuracy')})"
+            f" | random {base['random']['accuracy']:.3f}"
             f" | oracle {base['oracle']['accuracy']:.3f}",
             flush=True,
         )
         out.append(ev)
     return out
+
+
+def frame_accuracy_summary(evs: list[dict]) -> dict:
+    """Per-frame accuracy of each backbone on informative frames, by the resolution the frame needs,
+    mean over seeds, for the adaptive model's backbones and the uniform baselines'."""
+    out: dict = {}
+    for e in evs:
+        for model, per_res in e["evidence"]["frame_accuracy"].items():
+            for res, per_need in per_res.items():
+                for need, acc in per_need.items():
+                    out.setdefault(model, {}).setdefault(res, {}).setdefault(need, []).append(acc)
+    return {
+        model: {res: {need: statistics.fmean(v) for need, v in d.items()} for res, d in per.items()}
+        for model, per in out.items()
+    }
 
 
 def mean_std(xs):
@@ -78,6 +103,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny settings (a smoke test, not the benchmark)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seeds", default="0,1", help="seeds, a list (0,1,2) or a range (0-2), as `frugal` takes them")
+    ap.add_argument("--variants", default="synthetic,synthetic-nocue", help="data variants, comma-separated")
     args = ap.parse_args()
     from frugalml.report.cliopts import parse_seeds
 
@@ -99,7 +125,9 @@ def main() -> None:
         cue_w, nocue_w, lat = [0.05], [0.05], 4
     else:
         settings = {
-            "n_train": 800,
+            # 600 training clips (800 before) and two weights on the cued task, one on the control:
+            # the 2 shared cores were several times oversubscribed when this was last run
+            "n_train": 600,
             "n_test": 400,
             "frames": 16,
             "backbone.epochs": 5,
@@ -108,11 +136,14 @@ def main() -> None:
             "backbone.batch_size": 16,
             "finetune.batch_size": 16,
         }
-        cue_w, nocue_w, lat = [0.05, 0.1, 0.02], [0.05, 0.1], 64
-    jobs = []
-    for seed in args.seeds:
-        jobs.append(dict(variant="synthetic", seed=seed, weights=cue_w, settings=settings, latency_videos=lat))
-        jobs.append(dict(variant="synthetic-nocue", seed=seed, weights=nocue_w, settings=settings, latency_videos=lat))
+        cue_w, nocue_w, lat = [0.05, 0.1], [0.05], 64
+    weights = {"synthetic": cue_w, "synthetic-nocue": nocue_w}
+    variants = args.variants.split(",")
+    jobs = [  # the cued task first: the control is what a short run would leave out
+        dict(variant=v, seed=seed, weights=weights[v], settings=settings, latency_videos=lat)
+        for v in variants
+        for seed in args.seeds
+    ]
     load_before = os.getloadavg()
     t0 = time.perf_counter()
     results = [ev for evs in run_jobs(job, jobs, workers=args.workers) for ev in evs]
@@ -140,6 +171,12 @@ def main() -> None:
             "uniform_full_ms_per_video": lambda e: e["baselines"]["uniform_64"]["ms_per_video"],
             "uniform_full_accuracy": lambda e: e["baselines"]["uniform_64"]["accuracy"],
             "accuracy_minus_uniform_full": lambda e: e["accuracy"] - e["baselines"]["uniform_64"]["accuracy"],
+            "uniform_full_stage1_accuracy": lambda e: e["baselines"]["uniform_64"]["stage1_accuracy"],
+            "accuracy_minus_uniform_full_stage1": lambda e: (
+                e["accuracy"] - e["baselines"]["uniform_64"]["stage1_accuracy"]
+            ),
+            "wallclock_ratio_q1": lambda e: e["latency"]["adaptive_over_uniform_full_quartiles"][0],
+            "wallclock_ratio_q3": lambda e: e["latency"]["adaptive_over_uniform_full_quartiles"][1],
             "random_accuracy": lambda e: e["baselines"]["random"]["accuracy"],
             "random_gflops_per_video": lambda e: e["baselines"]["random"]["gflops_per_video"],
             "learned_minus_random": lambda e: e["accuracy"] - e["baselines"]["random"]["accuracy"],
@@ -159,12 +196,14 @@ def main() -> None:
             s[name] = {"mean": m, "std": sd, "per_seed": values}
         summary[key] = s
     baselines = {}
-    for name in ("uniform_64", "uniform_48", "uniform_32", "oracle"):
-        evs = [e for e in results if e["variant"] == "synthetic"]
+    cued = [e for e in results if e["variant"] == "synthetic"]
+    names = [k for k in cued[0]["baselines"] if k.startswith("uniform_")] + ["oracle"] if cued else []
+    for name in names:
         baselines[name] = {
-            k: mean_std([e["baselines"][name][k] for e in evs])[0]
-            for k in ("accuracy", "gflops_per_video", "ms_per_video")
+            k: mean_std([e["baselines"][name].get(k) for e in cued])[0]
+            for k in ("accuracy", "stage1_accuracy", "gflops_per_video", "ms_per_video")
         }
+    frame_accuracy = frame_accuracy_summary(cued)
 
     # acceptance, on the cued task, at each weight
     checks = {}
@@ -176,9 +215,10 @@ def main() -> None:
         checks[key] = {
             "accuracy_within_1pt_of_uniform_full": s["accuracy_minus_uniform_full"]["mean"] >= -0.01,
             "gflops_at_most_half": s["gflops_ratio_vs_uniform_full"]["mean"] <= 0.5,
-            "wallclock_at_most_0.7x": s["wallclock_ratio_vs_uniform_full"]["mean"] <= 0.7,
-            "cpu_time_at_most_0.7x": s["cpu_time_ratio_vs_uniform_full"]["mean"] <= 0.7,
-            "batched_wallclock_at_most_0.7x": s["batched_wallclock_ratio_vs_uniform_full"]["mean"] <= 0.7
+            "wallclock_at_most_0.5x": s["wallclock_ratio_vs_uniform_full"]["mean"] <= 0.5,
+            "wallclock_at_most_0.5x_every_seed": max(s["wallclock_ratio_vs_uniform_full"]["per_seed"]) <= 0.5,
+            "cpu_time_at_most_0.5x": s["cpu_time_ratio_vs_uniform_full"]["mean"] <= 0.5,
+            "batched_wallclock_at_most_0.5x": s["batched_wallclock_ratio_vs_uniform_full"]["mean"] <= 0.5
             if "batched_wallclock_ratio_vs_uniform_full" in s
             else None,
             "learned_minus_random": s["learned_minus_random"]["mean"],
@@ -187,14 +227,19 @@ def main() -> None:
         }
     payload = {
         "settings": settings,
-        "efficiency_weights": {"synthetic": cue_w, "synthetic-nocue": nocue_w},
+        "efficiency_weights": {v: weights[v] for v in variants},
         "seeds": args.seeds,
         "wall_seconds": wall,
         "note": "adaptive and uniform were timed interleaved on the same clips in one process (1 thread), "
-        "while the other benchmark job used the second core",
+        "while the other benchmark job and other users' jobs shared the 2 cores; uniform baselines trained "
+        "for stage 1 + finetune.epochs, as long as the adaptive model",
         "load_average_before_after": [load_before, os.getloadavg()],
+        # runs resume from their directories: a run trained by an earlier invocation costs this one ~nothing
+        "runs_trained_in_earlier_invocations": sum(e["trained_in_earlier_invocation"] for e in results),
+        "run_wall_seconds_max": max(e["run_spent"]["wall_s"] or 0 for e in results),
         "summary": summary,
         "baselines_cued_mean": baselines,
+        "frame_accuracy_cued_mean": frame_accuracy,
         "acceptance": checks,
         "runs": [
             {k: v for k, v in e.items() if k not in ("flops",)}
@@ -208,6 +253,8 @@ def main() -> None:
 
     curves = {}
     for variant, label in (("synthetic", "learned policy (cue)"), ("synthetic-nocue", "learned policy (no cue)")):
+        if variant not in variants:
+            continue
         curves[label] = [
             (s["gflops_per_video"]["mean"], s["accuracy"]["mean"], s["accuracy"]["std"])
             for k, s in summary.items()

@@ -66,3 +66,33 @@ def test_folder_without_classes_or_with_short_clips_is_a_clear_error(tmp_path, f
         data.get("video-folder", path=folder, frames=20, size=16, warn=lambda m: None)
     with pytest.raises(FrugalError, match="not found"):
         data.get("video-folder", path=tmp_path / "missing")
+
+
+def test_an_mp4_folder_trains_and_evaluates_end_to_end(tmp_path, capsys):
+    """`frugal video train --data FOLDER` then `frugal video eval` on mp4 clips written here:
+    red and blue clips, 6 per class; colour is the class, so the uniform baseline must learn it."""
+    from clirun import frugal, saved
+
+    from frugalml.report import record
+
+    clips = tmp_path / "clips"
+    for cls, colour in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
+        (clips / cls).mkdir(parents=True)
+        for k in range(6):
+            write_clip(clips / cls / f"clip{k}.mp4", 10, colour, size=32)
+    args = ["--frames", "6", "--backbone-widths", "8,16,16", "--threads", "1", "--epochs-backbone", "10"]
+    args += ["--epochs-policy", "2", "--epochs-finetune", "2"]
+    out, _ = frugal(capsys, "video", "train", "--data", clips, *args, "--out", tmp_path / "run")
+    run = saved(out)
+    out, _ = frugal(capsys, "video", "eval", "--run", run, "--latency-videos", "3", "--json")
+    res = __import__("json").loads(out[: out.rindex("-> ")] if "-> " in out else out)
+    assert res["data"] == str(clips) and res["num_classes"] == 2
+    assert res["test_clips"] == 4  # 25% of 6 clips per class, rounded: 2 per class
+    assert res["evidence"] is None and "oracle" not in res["baselines"]  # real clips: no per-frame truth
+    # uniform 64 px on 6 RGB frames, by hand: convs 3->8 (32x32 out), 8->16 (16x16), 16->16 (8x8), 3x3, + fc 16->2
+    macs = 32 * 32 * 8 * 3 * 9 + 16 * 16 * 16 * 8 * 9 + 8 * 8 * 16 * 16 * 9 + 16 * 2
+    assert res["baselines"]["uniform_64"]["gflops_per_video"] == pytest.approx(6 * 2 * macs / 1e9)
+    assert res["baselines"]["uniform_64"]["accuracy"] == 1.0  # red against blue
+    rec = record.read(run)
+    assert rec["kind"] == "video.eval" and rec["data"] == str(clips)
+    assert rec["before"]["macs"] == 6 * macs

@@ -122,3 +122,21 @@ def test_random_and_oracle_actions():
     assert abs(float((acts == 0).float().mean()) - 0.5) < 0.02
     inf = torch.tensor([[True, False, True]])
     assert oracle_actions(inf).tolist() == [[0, -1, 0]]
+
+
+def test_one_clip_path_matches_the_batched_path_and_follows_weight_changes():
+    from frugalml.video.infer import adaptive_logits
+
+    net = small_net(seed=4)
+    with torch.no_grad():  # a sharp random head, so that backbones and skips both occur
+        net.policy_step.head.weight.normal_(0, 5.0)
+    x = torch.randn(5, 10, 1, 64, 64) * 3
+    logits, actions = adaptive_logits(net, x)
+    for i in range(5):
+        one, a = adaptive_logits(net, x[i : i + 1])
+        assert torch.equal(a, actions[i : i + 1]) and torch.allclose(one, logits[i : i + 1], atol=1e-5)
+    before = adaptive_logits(net, x[:1])[1]
+    with torch.no_grad():  # new policy weights in place: the prepared numpy copy must not be reused
+        net.policy_step.head.bias.copy_(torch.tensor([-50.0, -50.0, -50.0, 50.0, -50.0, -50.0]))
+    after = adaptive_logits(net, x[:1])[1]
+    assert after.tolist() == [[3] * 10] and not torch.equal(before, after)  # skip1 everywhere now

@@ -34,7 +34,8 @@ def test_killed_training_resumes_in_the_stage_and_epoch_it_reached(tmp_path, mon
     torch.set_num_threads(1)
     cfg = VideoConfig(**TINY)
     whole = train(cfg, tmp_path / "whole")
-    assert set(whole["stages"]) == {"stage1_res32", "stage1_res24", "stage1_res16", "stage2", "stage3"}
+    uniform = {"uniform_res32", "uniform_res24", "uniform_res16"}
+    assert set(whole["stages"]) == {"stage1_res32", "stage1_res24", "stage1_res16", "stage2", "stage3"} | uniform
 
     real_save = core_train.atomic_save
 
@@ -53,6 +54,7 @@ def test_killed_training_resumes_in_the_stage_and_epoch_it_reached(tmp_path, mon
     assert resumed["stages"]["stage1_res32"]["resumed_from_epoch"] == 1  # finished: reloaded, not retrained
     assert resumed["stages"]["stage2"]["resumed_from_epoch"] == 1  # picks up at stage 2, epoch 2
     assert resumed["stages"]["stage3"]["resumed_from_epoch"] == 0
+    assert resumed["stages"]["uniform_res32"]["resumed_from_epoch"] == 0
     a, b = final_state(tmp_path / "whole"), final_state(tmp_path / "killed")
     assert a.keys() == b.keys()
     for k in a:
@@ -77,3 +79,26 @@ def test_a_different_config_in_the_same_run_dir_is_refused(tmp_path):
 def test_bad_configs_are_clear_errors(tmp_path, bad, message):
     with pytest.raises(FrugalError, match=message):
         train(VideoConfig(**(TINY | bad)), tmp_path / "r")
+
+
+def test_uniform_baselines_get_the_adaptive_models_training_budget(tmp_path):
+    """Every uniform baseline is stage 1 trained on for stage 3's epochs, batch size and learning rate,
+    so the adaptive model's backbones and the baselines' have seen the same number of epochs."""
+    from frugalml.files import read_json
+    from frugalml.train import load_weights
+    from frugalml.video.training import build_model, load_data, load_run
+
+    torch.set_num_threads(1)
+    cfg = VideoConfig(**(TINY | dict(finetune=replace(TINY["finetune"], epochs=2, lr=2e-3))))
+    train(cfg, tmp_path / "r")
+    stage3 = read_json(tmp_path / "r" / "stage3" / "config.json")
+    for r in cfg.resolutions:
+        uni = read_json(tmp_path / "r" / "uniform" / f"res{r}" / "config.json")
+        for key in ("epochs", "batch_size", "lr", "optimizer"):
+            assert uni[key] == stage3[key] == getattr(cfg.finetune, key), (r, key)
+    ds = load_data(cfg)
+    stage1 = load_weights(build_model(cfg, ds), tmp_path / "r" / "stage1.safetensors")
+    _, final, uniform, _ = load_run(tmp_path / "r")
+    for b in range(3):  # every uniform backbone trained on from stage 1 (stage 3 moves only the chosen ones)
+        s1, un, fi = (m.backbones[b].fc.weight for m in (stage1, uniform, final))
+        assert not torch.equal(s1, un) and not torch.equal(un, fi)

@@ -102,9 +102,10 @@ CLIP_EPOCH_S = 0.03
 
 
 def train_seconds(cfg: VideoConfig) -> tuple[float, str, str]:
-    """Rough wall time of `video train` (for `warn_if_long`): clip-epochs of the three stages,
-    stage 1 and 2 counting every backbone, scaled by frames and the backbones' widths."""
-    epochs = 3 * cfg.backbone.epochs + 3 * cfg.policy.epochs + cfg.finetune.epochs * 3
+    """Rough wall time of `video train` (for `warn_if_long`): clip-epochs of the three stages and of
+    the uniform baselines' fine-tuning, stage 1, 2 and the baselines counting every backbone, scaled
+    by frames and the backbones' widths."""
+    epochs = 3 * cfg.backbone.epochs + 3 * cfg.policy.epochs + cfg.finetune.epochs * 3 + 3 * cfg.finetune.epochs
     width = sum(a * b for a, b in zip([1, *cfg.backbone_widths], cfg.backbone_widths)) / (32 + 32 * 64 + 64 * 128)
     seconds = cfg.n_train * epochs * CLIP_EPOCH_S * cfg.frames / 16 * (cfg.size / 64) ** 2 * width
     basis = f"{cfg.n_train} clips x {cfg.backbone.epochs}+{cfg.policy.epochs}+{cfg.finetune.epochs} stage epochs"

@@ -22,6 +22,7 @@ from frugalml.video.infer import (
     uniform_logits,
     video_flops,
 )
+from frugalml.video.model import resize
 
 
 def _quartiles(values: torch.Tensor) -> list[float]:
@@ -87,19 +88,38 @@ def evidence(
     return out
 
 
+@torch.no_grad()
+def frame_accuracy(model, x: torch.Tensor, y: torch.Tensor, informative: torch.Tensor, min_res: torch.Tensor) -> dict:
+    """Each backbone alone on single informative frames, by the resolution the frame needs:
+    {"res64": {"needs_64": accuracy, ...}, ...} against the clip's label. A backbone trained to its
+    potential is accurate on the frames its resolution can read and near chance on the others."""
+    vid, t = informative.nonzero(as_tuple=True)
+    frames, labels, need = x[vid, t], y[vid], min_res[vid, t]
+    out = {}
+    for b, r in enumerate(model.cfg.resolutions):
+        pred = torch.cat(
+            [model.backbones[b](resize(frames[i : i + 256], r)).argmax(1) for i in range(0, len(frames), 256)]
+        )
+        right = pred == labels
+        out[f"res{r}"] = {f"needs_{n}": float(right[need == n].float().mean()) for n in sorted(need.unique().tolist())}
+    return out
+
+
 @dataclass
 class _Run:
     """A loaded run's models and test clips, and the learned policy's actions on them."""
 
     cfg: object
     model: object
-    stage1: object
+    uniform: object
     x: torch.Tensor
     y: torch.Tensor
     table: object
     actions: torch.Tensor
     informative: torch.Tensor | None
     seed: int
+    run_dir: str = ""
+    num_classes: int = 0
 
 
 def evaluate_run(
@@ -112,7 +132,7 @@ def evaluate_run(
 ) -> dict:
     from frugalml.video.training import load_run
 
-    cfg, model, stage1, ds = load_run(run)
+    cfg, model, uniform, ds = load_run(run)
     x, y = ds.x_test, ds.y_test
     names = model.action_names()
     table = flops_table(model, cfg.frames)
@@ -129,7 +149,9 @@ def evaluate_run(
         "action_usage": action_usage(actions, names),
         "flops": table.to_dict(),
     }
-    ev = _Run(cfg, model, stage1, x, y, table, actions, ds.info.get("informative_test"), seed)
+    ev = _Run(
+        cfg, model, uniform, x, y, table, actions, ds.info.get("informative_test"), seed, str(run), ds.num_classes
+    )
     # every timed function takes a slice of test clips and runs them as one batch
     fns = {"adaptive": lambda sl: adaptive_logits(model, x[sl])}
     with torch.no_grad():
@@ -142,7 +164,12 @@ def evaluate_run(
     result["gflops_ratio_vs_uniform_full"] = result["gflops_per_video"] / baselines[full]["gflops_per_video"]
     result["baselines"] = baselines
     if ev.informative is not None:
-        result["evidence"] = evidence(actions, ev.informative, ds.info["min_res_test"], flops, list(cfg.resolutions))
+        min_res = ds.info["min_res_test"]
+        result["evidence"] = evidence(actions, ev.informative, min_res, flops, list(cfg.resolutions))
+        result["evidence"]["frame_accuracy"] = {
+            name: frame_accuracy(m, x, y, ev.informative, min_res)
+            for name, m in (("adaptive", model), ("uniform", uniform))
+        }
     else:
         result["evidence"] = None
     if plots:
@@ -153,16 +180,42 @@ def evaluate_run(
 
 
 def _uniform_baselines(ev: _Run, fns: dict) -> dict:
-    """Stage 1 at each fixed resolution; adds each one's timed function to `fns`."""
+    """Each backbone at its fixed resolution on every frame, trained as long as the adaptive model
+    (stage 1 + as many epochs as stage 3); adds each one's timed function to `fns`. Beside it, the
+    accuracy of stage 1 alone (`stage1_accuracy`: the baseline AR-Net's recipe compares against)."""
+    stage1 = _stage1_model(ev)
     baselines = {}
     for b, r in enumerate(ev.cfg.resolutions):
         key = f"uniform_{r}"
         baselines[key] = {
-            "accuracy": _acc(in_chunks(lambda v, b=b: uniform_logits(ev.stage1, v, b), ev.x), ev.y),
+            "accuracy": _acc(in_chunks(lambda v, b=b: uniform_logits(ev.uniform, v, b), ev.x), ev.y),
             "gflops_per_video": ev.table.uniform[b] / 1e9,
         }
-        fns[key] = lambda sl, b=b: uniform_logits(ev.stage1, ev.x[sl], b)
+        if stage1 is not None:
+            s1 = in_chunks(lambda v, b=b: uniform_logits(stage1, v, b), ev.x)
+            baselines[key]["stage1_accuracy"] = _acc(s1, ev.y)
+        fns[key] = lambda sl, b=b: uniform_logits(ev.uniform, ev.x[sl], b)
     return baselines
+
+
+def _stage1_model(ev: _Run):
+    """The stage-1 backbones of the run, or None for a run whose uniform baselines are stage 1's."""
+    from frugalml.train import load_weights
+    from frugalml.video.training import build_model
+
+    run = Path(ev.run_dir)
+    if not (run / "uniform.safetensors").is_file():
+        return None
+    model = build_model(ev.cfg, _Shapes(ev.x, ev.num_classes))
+    return load_weights(model, run / "stage1.safetensors").eval()
+
+
+@dataclass
+class _Shapes:
+    """What `build_model` reads of a dataset."""
+
+    x_train: torch.Tensor
+    num_classes: int
 
 
 def _random_baseline(ev: _Run, fns: dict, draws: int) -> dict:
@@ -311,7 +364,8 @@ def write_eval_record(run: str | Path, res: dict, spent: dict) -> Path:
         {"label": k, "quality": {"accuracy": record.metric(v["accuracy"])}, "cost": _clip_cost(v)}
         for k, v in res["baselines"].items()
     ]
-    artifacts = {"weights": "final.safetensors", "uniform_weights": "stage1.safetensors", "eval": "eval.json"}
+    uniform = "uniform.safetensors" if (run / "uniform.safetensors").is_file() else "stage1.safetensors"
+    artifacts = {"weights": "final.safetensors", "uniform_weights": uniform, "eval": "eval.json"}
     artifacts |= {"result": "result.json"} if (run / "result.json").is_file() else {}
     artifacts |= {f"plot_{Path(p).stem}": Path(p).name for p in res.get("plots", [])}
     rec = record.build(

@@ -11,6 +11,7 @@ matmul and is not counted (it is in the wall-clock).
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -78,10 +79,10 @@ def policy_actions(model: ARNet, x: torch.Tensor) -> torch.Tensor:
     """
     cfg = model.cfg
     bsz, steps = x.shape[:2]
+    if bsz == 1:
+        return torch.tensor([_single_video_actions(model, x[0])])
     small = resize(x, cfg.policy_res)
     feats = model.policy_cnn(small.reshape(bsz * steps, *small.shape[2:])).reshape(bsz, steps, -1)
-    if bsz == 1:
-        return _single_video_actions(model, feats[0])
     h = feats.new_zeros(bsz, cfg.hidden)
     c = feats.new_zeros(bsz, cfg.hidden)
     actions = torch.full((bsz, steps), -1, dtype=torch.long)
@@ -101,43 +102,76 @@ def policy_actions(model: ARNet, x: torch.Tensor) -> torch.Tensor:
     return actions
 
 
-def _single_video_actions(model: ARNet, feats: torch.Tensor) -> torch.Tensor:
-    """`policy_actions` for one clip, with the recurrent loop in numpy.
+class _NumpyStep:
+    """The policy's LSTM step and action head as float32 numpy arrays, prepared once per set of weights.
 
     A torch op on a 32-vector costs microseconds of dispatch, which for a 16-step loop is
-    more than the whole policy's arithmetic; the same float32 LSTM in numpy costs a few
-    microseconds per step. Everything that does not depend on the LSTM state (input
-    projection, the head's frame-feature term) is one matmul for all frames.
+    more than the whole policy's arithmetic. Prepared so that a step is one matrix-vector
+    product and one tanh for all four gates: the recurrent gate weights and the head's state
+    weights are stacked (the product that ends step t also starts step t+1), and the sigmoid
+    gates' rows are halved (sigmoid(x) = (1 + tanh(x / 2)) / 2).
     """
+
+    def __init__(self, model: ARNet):
+        import numpy as np
+
+        step, hidden = model.policy_step, model.cfg.hidden
+        cell = step.cell
+        scale = np.full(4 * hidden, 0.5, dtype=np.float32)  # gate order i, f, g, o; g is a tanh already
+        scale[2 * hidden : 3 * hidden] = 1.0
+        w_ih, w_hh = cell.weight_ih.detach().numpy(), cell.weight_hh.detach().numpy()
+        self.w_in = np.ascontiguousarray((w_ih * scale[:, None]).T)  # feature, 4H
+        self.b_in = ((cell.bias_ih + cell.bias_hh).detach().numpy() * scale).astype(np.float32)
+        head = step.head.weight.detach().numpy()
+        self.w_rec = np.ascontiguousarray(np.concatenate([w_hh * scale[:, None], head[:, :hidden]]))  # 4H + A, H
+        self.w_head = np.ascontiguousarray(head[:, hidden:].T)  # feature, A
+        self.b_head = step.head.bias.detach().numpy().copy()
+        self.hidden = hidden
+        self.key = _weights_key(step)
+
+
+def _weights_key(module: nn.Module) -> tuple:
+    """Changes whenever a parameter is replaced or updated in place (an optimizer step, load_state_dict)."""
+    return tuple((p.data_ptr(), p._version) for p in module.parameters())
+
+
+def _numpy_step(model: ARNet) -> _NumpyStep:
+    prepared = model.__dict__.get("_numpy_step")
+    if prepared is None or prepared.key != _weights_key(model.policy_step):
+        prepared = _NumpyStep(model)
+        model.__dict__["_numpy_step"] = prepared
+    return prepared
+
+
+def _single_video_actions(model: ARNet, clip: torch.Tensor) -> list[int]:
+    """`policy_actions` for one clip (T, C, H, W): the policy CNN on all frames in one call, the
+    input projections of all frames in one matmul, then the recurrent loop in numpy."""
     import numpy as np
 
-    step = model.policy_step
-    cell, hidden = step.cell, model.cfg.hidden
-    f = feats.numpy()
-    w_ih, w_hh = cell.weight_ih.numpy(), cell.weight_hh.numpy()
-    gates_in = f @ w_ih.T + (cell.bias_ih + cell.bias_hh).numpy()  # T, 4H (gate order i, f, g, o)
-    w_h = step.head.weight[:, :hidden].numpy()
-    head_pre = f @ step.head.weight[:, hidden:].numpy().T + step.head.bias.numpy()  # T, actions
-    h = np.zeros(hidden, dtype=np.float32)
-    c = np.zeros(hidden, dtype=np.float32)
-    nb = model.num_backbones
-    skips = model.cfg.skips
-    steps = f.shape[0]
+    ps = _numpy_step(model)
+    feats = model.policy_cnn(resize(clip, model.cfg.policy_res)).numpy()
+    gates_in = feats @ ps.w_in + ps.b_in  # T, 4H (sigmoid gates halved)
+    head_in = feats @ ps.w_head + ps.b_head  # T, A
+    hid = ps.hidden
+    c = np.zeros(hid, dtype=np.float32)
+    rec = np.zeros(ps.w_rec.shape[0], dtype=np.float32)  # w_rec @ h for h = 0
+    nb, skips = model.num_backbones, model.cfg.skips
+    steps = feats.shape[0]
     actions = [-1] * steps
     t = 0
     while t < steps:
-        g = gates_in[t] + w_hh @ h
-        sig = 1.0 / (1.0 + np.exp(-g))
-        c = sig[hidden : 2 * hidden] * c + sig[:hidden] * np.tanh(g[2 * hidden : 3 * hidden])
-        h = sig[3 * hidden :] * np.tanh(c)
-        a = int(np.argmax(w_h @ h + head_pre[t]))
+        u = np.tanh(gates_in[t] + rec[: 4 * hid])  # i, f, o: 2 sigmoid - 1; g: tanh
+        s = u * 0.5 + 0.5
+        c = s[hid : 2 * hid] * c + s[:hid] * u[2 * hid : 3 * hid]
+        rec = ps.w_rec @ (s[3 * hid :] * np.tanh(c))
+        a = int(np.argmax(rec[4 * hid :] + head_in[t]))
         actions[t] = a
         t += skips[a - nb] if a >= nb else 1
-    return torch.tensor([actions])
+    return actions
 
 
-@torch.no_grad()
 def _single_video_backbones(model: ARNet, frames: torch.Tensor, actions: list[int]) -> torch.Tensor:
+    """Fused logits (1, K) of one clip: each chosen backbone runs once, on all the frames chosen for it."""
     total, count = None, 0
     for b, (bb, r) in enumerate(zip(model.backbones, model.cfg.resolutions)):
         idx = [t for t, a in enumerate(actions) if a == b]
@@ -164,7 +198,8 @@ def in_chunks(fn, *tensors: torch.Tensor, batch: int = 64) -> torch.Tensor:
 def apply_backbones(model: ARNet, x: torch.Tensor, actions: torch.Tensor, grad: bool = False) -> torch.Tensor:
     """Fused logits (B, K): each backbone runs once, on the frames chosen for it."""
     if x.shape[0] == 1 and not grad:
-        return _single_video_backbones(model, x[0], actions[0].tolist())
+        with torch.no_grad():
+            return _single_video_backbones(model, x[0], actions[0].tolist())
     with torch.set_grad_enabled(grad):
         bsz = x.shape[0]
         sums = x.new_zeros(bsz, model.cfg.num_classes)
@@ -180,7 +215,15 @@ def apply_backbones(model: ARNet, x: torch.Tensor, actions: torch.Tensor, grad: 
 
 
 def adaptive_logits(model: ARNet, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The efficient path: policy, then only the chosen backbone on each chosen frame."""
+    """The efficient path: policy, then only the chosen backbone on each chosen frame.
+
+    One clip (the latency case) goes straight through: policy in one CNN call and a numpy loop,
+    then one call per chosen backbone on all of its frames, with no autograd bookkeeping.
+    """
+    if x.shape[0] == 1:
+        with contextlib.nullcontext() if torch.is_inference_mode_enabled() else torch.inference_mode():
+            actions = _single_video_actions(model, x[0])
+            return _single_video_backbones(model, x[0], actions), torch.tensor([actions])
     actions = policy_actions(model, x)
     return apply_backbones(model, x, actions), actions
 

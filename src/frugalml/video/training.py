@@ -1,12 +1,16 @@
 """AR-Net's three training stages, each a resumable `frugalml.train.fit` run.
 
     run/config.json                  the VideoConfig (a different config in the same dir is refused)
-    run/stage1/res64, res48, ...     each backbone trained alone at its resolution (uniform frames)
-    run/stage1.safetensors           the uniform baselines' weights
+    run/stage1/res64, res32, ...     each backbone trained alone at its resolution (uniform frames)
+    run/stage1.safetensors           the stage-1 backbones (AR-Net's uniform baselines)
     run/stage2/                      policy trained with 0.95 CE + 0.05 expected FLOPs (weight configurable;
                                      FLOPs per video in units of one full-resolution backbone frame)
     run/stage3/                      backbones fine-tuned on the frames the frozen policy picks
     run/final.safetensors, result.json
+    run/uniform/res64, res32, ...    the uniform baselines: each stage-1 backbone trained on (all frames)
+    run/uniform.safetensors          for as many epochs, at the same batch size and learning rate, as
+                                     stage 3 fine-tunes the adaptive model's: every model has the same
+                                     training budget in epochs, so a gain over uniform is not extra training
 
 Stage 2 by default keeps the stage-1 backbones frozen and caches their per-frame logits,
 so a policy epoch costs only the policy (a CPU budget choice; `joint=True` trains the
@@ -98,6 +102,33 @@ def _stage1(model: ARNet, ds: Dataset, cfg: VideoConfig, out: Path, progress, lo
         )
         summary["stages"][f"stage1_res{r}"] = _stage_summary(res)
         log(f"stage 1 backbone {r}px: test accuracy {res.final.get('test_accuracy', float('nan')):.3f}")
+
+
+def _uniform_finetune(cfg: VideoConfig, ds: Dataset, out: Path, progress, log, summary: dict) -> None:
+    """The fair uniform baselines: stage 1's backbones trained on uniform frames as long as stage 3 trains
+    the adaptive model's (same epochs, batch size and learning rate), saved as `uniform.safetensors`."""
+    from frugalml.train import fit, load_weights, save_weights
+
+    state = torch.random.get_rng_state()  # build_model seeds torch: keep the caller's generator as it was
+    uniform = load_weights(build_model(cfg, ds), out / "stage1.safetensors")
+    torch.random.set_rng_state(state)
+    tc = replace(cfg.finetune, seed=cfg.seed + 3)
+    for b, r in enumerate(cfg.resolutions):
+        res = fit(
+            _Uniform(uniform.backbones[b], r),
+            ds,
+            tc,
+            out / "uniform" / f"res{r}",
+            progress=progress,
+            description=f"uniform baseline: backbone {r}px",
+        )
+        summary["stages"][f"uniform_res{r}"] = _stage_summary(res)
+        log(f"uniform baseline {r}px (stage 1 + {tc.epochs} epochs): test accuracy {_fmt(res)}")
+    save_weights(uniform, out / "uniform.safetensors")
+
+
+def _fmt(res) -> str:
+    return f"{res.final.get('test_accuracy', float('nan')):.3f}"
 
 
 def _policy_loss(model: ARNet, ds: Dataset, cfg: VideoConfig, table):
@@ -209,6 +240,7 @@ def _train_stages(cfg: VideoConfig, out: Path, progress, log, ds: Dataset | None
     acc = _fit_indexed(model, ds, stage3, out, "stage3", "finetune", loss, progress, "stage 3: fine-tune", summary)
     log(f"stage 3 fine-tune: test accuracy {acc:.3f}")
     save_weights(model, out / "final.safetensors")
+    _uniform_finetune(cfg, ds, out, progress, log, summary)
     summary["run_dir"] = str(out)
     summary["config"] = asdict(cfg)
     write_json(out / "result.json", summary)
@@ -235,7 +267,7 @@ def write_train_record(out: Path, cfg: VideoConfig, summary: dict, model: ARNet,
     model.eval()
     actions = in_chunks(lambda v: policy_actions(model, v), ds.x_test, batch=256)
     adaptive_flops = float(video_flops(table, actions).mean())
-    full = f"stage1_res{cfg.resolutions[0]}"
+    full = f"uniform_res{cfg.resolutions[0]}"
     before = Cost(params=_params(model.backbones[0]), macs=table.uniform[0] // 2, notes={"macs": MACS_NOTE})
     after = Cost(params=_params(model), macs=round(adaptive_flops / 2), notes={"macs": MACS_NOTE + ", test mean"})
     accuracies = {"accuracy": "stage3", "uniform_accuracy": full}  # a stage of 0 epochs has no test accuracy
@@ -254,13 +286,17 @@ def write_train_record(out: Path, cfg: VideoConfig, summary: dict, model: ARNet,
         before=before,
         after=after,
         spent=spent,
-        artifacts={"weights": "final.safetensors", "uniform_weights": "stage1.safetensors", "result": "result.json"},
+        artifacts={"weights": "final.safetensors", "uniform_weights": "uniform.safetensors", "result": "result.json"},
     )
     return record.write(out, rec)
 
 
 def load_run(out: str | Path) -> tuple[VideoConfig, ARNet, ARNet, Dataset]:
-    """(config, final model, stage-1 model, dataset) of a finished run."""
+    """(config, final model, uniform-baseline model, dataset) of a finished run.
+
+    The uniform model is `uniform.safetensors` (stage 1 trained on as long as stage 3); a run
+    trained before that stage existed has only stage 1's backbones, and those are returned.
+    """
     from frugalml.files import CONFIG, read_json
     from frugalml.report.cliopts import config_from_dict
     from frugalml.train import load_weights
@@ -273,5 +309,8 @@ def load_run(out: str | Path) -> tuple[VideoConfig, ARNet, ARNet, Dataset]:
     cfg = config_from_dict(VideoConfig, read_json(out / CONFIG), str(out / CONFIG))
     ds = load_data(cfg)
     final = load_weights(build_model(cfg, ds), out / "final.safetensors")
-    stage1 = load_weights(build_model(cfg, ds), out / "stage1.safetensors")
-    return cfg, final.eval(), stage1.eval(), ds
+    uniform_path = out / "uniform.safetensors"
+    if not uniform_path.is_file():
+        uniform_path = out / "stage1.safetensors"
+    uniform = load_weights(build_model(cfg, ds), uniform_path)
+    return cfg, final.eval(), uniform.eval(), ds
