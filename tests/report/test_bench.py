@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +62,25 @@ def test_save_result_writes_commit(tmp_path, monkeypatch):
     assert saved["context"]["git_commit"] == _git(repo, "rev-parse", "HEAD")
     assert saved["context"]["git_clean"] is True
     assert saved["context"]["command"].endswith("bench_z.py --quick")
+
+
+def test_every_committed_result_records_a_clean_commit_of_this_history():
+    """A figure is traceable only if its file names the commit it ran on, that commit is in
+    this history, and the tree was clean (no uncommitted change could have made it). Files
+    from older code live in benchmarks/results/legacy/ (its README says which and why)."""
+    root = Path(__file__).resolve().parents[2]
+    if subprocess.run(["git", "rev-parse"], cwd=root, capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    files = sorted((root / "benchmarks" / "results").glob("*.json"))
+    assert files
+    bad = []
+    for f in files:
+        ctx = read_json(f).get("context") or {}
+        commit = ctx.get("git_commit")
+        if not commit or ctx.get("git_clean") is not True:
+            bad.append(f"{f.name}: commit {commit}, clean {ctx.get('git_clean')}")
+            continue
+        known = subprocess.run(["git", "merge-base", "--is-ancestor", commit, "HEAD"], cwd=root, capture_output=True)
+        if known.returncode != 0:
+            bad.append(f"{f.name}: commit {commit[:10]} is not in this history")
+    assert not bad, "results without a traceable clean commit:\n" + "\n".join(bad)
