@@ -61,6 +61,8 @@ def context(script: str | os.PathLike | None = None) -> dict:
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
+        # how busy the machine was when the figures were saved (1, 5, 15 min): timings from a shared machine say so
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 
