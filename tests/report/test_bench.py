@@ -62,8 +62,6 @@ def test_save_result_writes_commit(tmp_path, monkeypatch):
     assert saved["context"]["git_commit"] == _git(repo, "rev-parse", "HEAD")
     assert saved["context"]["git_clean"] is True
     assert saved["context"]["command"].endswith("bench_z.py --quick")
-    import os
-
     load = saved["context"]["load_average"]  # the machine's own figures, rounded
     assert len(load) == 3 and abs(load[2] - os.getloadavg()[2]) < 1.0
 
