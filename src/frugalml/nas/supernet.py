@@ -7,8 +7,8 @@ Each optimizer step trains sub-networks sampled from the space:
   sub-networks; the largest learns from the labels, the others by in-place distillation
   from it (`distill=True`) or from the labels too (`distill=False`). Distillation suits the
   `cnn` space; in the `transformer` space (sorting) a largest net that is itself still
-  learning is a poor teacher: after 30 epochs (seed 0) the smallest sub-network decoded 46%
-  of validation strings with distillation and 96% without, the largest 72% and 99.6%.
+  learning is a poor teacher (after 30 epochs the smallest sub-network decodes about half as
+  many validation strings with distillation as without: `benchmarks/bench_nas_distill.py`).
 
 The step counter lives in a buffer of the supernet, so it is saved in fit's checkpoint and a
 resumed run samples exactly the sub-networks the uninterrupted run would have sampled.
