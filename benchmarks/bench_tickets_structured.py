@@ -213,6 +213,13 @@ def evaluate_net(name: str, model: str, seeds: list[int], cfg: dict, rate: float
     return out
 
 
+def winner(ticket: float, tp: float) -> str:
+    """Who is more accurate; "tie" when both got the same test examples right (means of k / n agree)."""
+    if abs(ticket - tp) < 1e-9:
+        return "tie"
+    return "ticket" if ticket > tp else "torch_pruning"
+
+
 def summary(runs, exports, tps, lat, seeds, levels, ticket) -> dict:
     dense = runs["rewind"]["levels"][0]["accuracy"]
     acc = {r: runs[r]["levels"][levels]["accuracy"] for r in RETRAINS}
@@ -247,7 +254,8 @@ def summary(runs, exports, tps, lat, seeds, levels, ticket) -> dict:
         **{f"{r.replace('-', '_')}_drop_points": 100 * (dense["mean"] - acc[r]["mean"]) for r in RETRAINS},
         "torch_pruning_drop_points": 100 * (dense["mean"] - tp_acc["mean"]),
         "within_1_point": 100 * (dense["mean"] - acc[best]["mean"]) <= 1.0,
-        "accuracy_winner": "ticket" if acc[best]["mean"] > tp_acc["mean"] else "torch_pruning",
+        "accuracy_winner": winner(acc[best]["mean"], tp_acc["mean"]),
+        "ticket_minus_torch_pruning_points": 100 * (acc[best]["mean"] - tp_acc["mean"]),
         "retrain_epochs_per_level": "same in every mode; torch-pruning fine-tunes levels x epochs (equal cost)",
     }
     out["targets"] = {
