@@ -1,21 +1,25 @@
-"""Structured tickets vs dense vs torch-pruning + fine-tuning: accuracy, file size, eager CPU latency.
+"""Structured tickets vs dense vs torch-pruning + fine-tuning: accuracy, file size, CPU latency (eager, onnxruntime).
 
 Two networks on digits (1x8x8, 10 classes): LeNet-300-100 (64-300-100-10) and `resnet-small`
 (3x3 stem, basic blocks of 64 and 128 channels with BatchNorm and residual adds). For each:
 
 - structured IMP (`--structure channels`): every level removes `rate` of each layer's live
-  units / channels by L2 norm, retrained two ways: `rewind` (weights back to init, full
-  schedule) and `finetune` (keep the trained weights, same epochs at lr/100, Renda et al. 2020).
-  Level 0 (the dense network) is trained once and shared by both.
+  units / channels by L2 norm, retrained three ways (Renda, Frankle & Carbin 2020): `rewind`
+  (weights back to init, full schedule), `finetune` (keep the trained weights, same epochs at
+  the schedule's final LR, lr/100 after cosine) and `lr-rewind` (keep the trained weights,
+  full schedule replayed from its start). Every mode retrains the same epochs per level.
+  Level 0 (the dense network) is trained once and shared by all three.
 - torch-pruning + fine-tuning: the dense level-0 network of each seed, pruned one-shot by
   torch-pruning's MetaPruner (L2 magnitude) to the same width in every layer as the final
-  ticket, then fine-tuned with the full schedule for as many epochs as IMP's levels retrained.
+  ticket, then fine-tuned with the full schedule for as many epochs as IMP's levels retrained
+  (equal cost: levels x epochs after the dense training).
 - the final ticket exported with `frugal tickets export --format compact` (safetensors): file
   size vs the dense checkpoint, max |logit difference| vs the masked ticket.
-- latency of the seed-0 models (dense, compact ticket, torch-pruning) in interleaved rounds
-  (`compare_latency`, 1 thread, eager PyTorch, fastest quarter of single calls); a speed-up
-  is the median over rounds of the per-round ratio, with the rounds' min and max.
-  onnxruntime is not measured here.
+- latency of the seed-0 models (dense, compact ticket of the most accurate retrain mode,
+  torch-pruning), each in eager PyTorch and exported to ONNX (`models.deploy.export_onnx`) in
+  onnxruntime, all six timed in the same interleaved rounds (`compare_latency`, 1 thread,
+  fastest quarter of single calls); a speed-up is the median over rounds of the per-round
+  ratio dense / model *in the same runtime*, with the rounds' min and max.
 
 The machine is a shared 2-core box: expect tens of percent of noise at batch 1.
 
@@ -39,6 +43,8 @@ LAYERS = (torch.nn.Linear, torch.nn.Conv2d)
 # single timed calls, the fastest quarter: on this shared machine the blocked torch.utils.benchmark
 # median timed the 19/38-channel ResNet at 1.85 ms per call against 0.21 ms in a plain loop
 STAT = "fastest_quarter"
+RETRAINS = ("rewind", "finetune", "lr-rewind")
+RUNTIMES = ("eager", "onnxruntime")
 
 
 def settings(quick: bool) -> dict:
@@ -58,12 +64,12 @@ def stat(values: list[float]) -> dict:
 
 
 def run_imp(name: str, model: str, seeds: list[int], train: dict, rate: float, levels: int, root: Path) -> dict:
-    """Structured IMP with rewinding and with fine-tuning; level 0 trained once (copied to the fine-tune run)."""
+    """Structured IMP in every retrain mode; level 0 trained once (copied to the other modes' runs)."""
     from frugalml.tickets.config import TicketConfig, ticket_training
     from frugalml.tickets.imp import MASK, REWIND, STRUCTURE, find, level_dir
 
     runs = {}
-    for retrain in ("rewind", "finetune"):
+    for retrain in RETRAINS:
         cfg = TicketConfig(
             model=model,
             data="digits",
@@ -77,7 +83,7 @@ def run_imp(name: str, model: str, seeds: list[int], train: dict, rate: float, l
             train=ticket_training(**train),
         )
         out = root / f"{name}_{retrain}"
-        if retrain == "finetune":
+        if retrain != "rewind":
             for s in seeds:  # the dense level is the same network, schedule and seed: train it once
                 src, dst = level_dir(runs["rewind"]["run_dir"], 0, s), level_dir(out, 0, s)
                 if not dst.exists():
@@ -136,18 +142,39 @@ def torch_pruning_baseline(model: str, seed: int, run: Path, ticket, train: dict
 
 
 def speedups(models: dict, x: torch.Tensor, rounds: int) -> dict:
-    """Per model: the median over interleaved rounds of dense time / its time, with the rounds' min and max."""
+    """Per runtime and model: the median over interleaved rounds of (dense in that runtime) time / its
+    time, with the rounds' min and max; `models` keys are (runtime, name)."""
     from frugalml.cost.latency import compare_latency
 
-    lat = compare_latency(models, x, rounds=rounds, threads=1, min_run_time=0.3, stat=STAT)
+    lat = compare_latency(
+        {f"{rt}:{n}": m for (rt, n), m in models.items()}, x, rounds=rounds, threads=1, min_run_time=0.3, stat=STAT
+    )
     out = {}
-    for name in models:
+    for rt, name in models:
+        dense = lat[f"{rt}:dense"]
         if name == "dense":
+            out.setdefault(rt, {})["dense_median_s"] = statistics.median(d.median_s for d in dense)
             continue
-        r = [d.median_s / m.median_s for d, m in zip(lat["dense"], lat[name])]
-        out[name] = {"median": statistics.median(r), "min": min(r), "max": max(r), "rounds": len(r)}
-    out["dense_median_s"] = statistics.median(d.median_s for d in lat["dense"])
+        r = [d.median_s / m.median_s for d, m in zip(dense, lat[f"{rt}:{name}"])]
+        out.setdefault(rt, {})[name] = {"median": statistics.median(r), "min": min(r), "max": max(r), "rounds": len(r)}
+    # onnxruntime against eager, same model: what exporting buys on its own
+    for name in ("dense", "ticket"):
+        r = [e.median_s / o.median_s for e, o in zip(lat[f"eager:{name}"], lat[f"onnxruntime:{name}"])]
+        out[f"onnx_over_eager_{name}"] = {"median": statistics.median(r), "min": min(r), "max": max(r)}
     return out
+
+
+def onnx_runners(nets: dict, x: torch.Tensor, root: Path) -> tuple[dict, float]:
+    """Each eager net exported to ONNX and opened in onnxruntime (1 thread); the largest |onnx - eager|."""
+    from frugalml.models import deploy
+
+    out, worst = {}, 0.0
+    root.mkdir(parents=True, exist_ok=True)
+    for name, net in nets.items():
+        path = deploy.export_onnx(net, x[:1], root / f"{name}.onnx")
+        worst = max(worst, deploy.check_onnx(path, net, [x[:1], x]))
+        out[name] = deploy.OnnxModule(path, threads=1)
+    return out, worst
 
 
 def evaluate_net(name: str, model: str, seeds: list[int], cfg: dict, rate: float, levels: int, root: Path) -> dict:
@@ -161,7 +188,7 @@ def evaluate_net(name: str, model: str, seeds: list[int], cfg: dict, rate: float
     ds = data.get("digits")
     exports, tps = {}, {}
     for s in seeds:
-        for retrain in ("rewind", "finetune"):
+        for retrain in RETRAINS:
             d = level_dir(runs[retrain]["run_dir"], levels, s)
             exports[retrain, s] = export(d, "compact", root / f"{name}_{retrain}_export_{s}", measure=False)
         ticket = load_export(root / f"{name}_rewind_export_{s}")
@@ -171,30 +198,42 @@ def evaluate_net(name: str, model: str, seeds: list[int], cfg: dict, rate: float
     s0 = seeds[0]
     dense = build_model(model, ds.input_shape, ds.num_classes, init_seed=s0)
     load_weights(dense, level_dir(runs["rewind"]["run_dir"], 0, s0) / WEIGHTS)
+    best = max(RETRAINS, key=lambda r: runs[r]["levels"][levels]["accuracy"]["mean"])
     nets = {
         "dense": dense.eval(),
-        "ticket": load_export(root / f"{name}_rewind_export_{s0}"),
+        "ticket": load_export(root / f"{name}_{best}_export_{s0}"),
         "torch_pruning": tps[s0]["model"],
     }
-    lat = {str(b): speedups(nets, ds.x_test[:b], cfg["rounds"]) for b in (1, 256)}
-    return summary(runs, exports, tps, lat, seeds, levels, nets["ticket"])
+    onnx, onnx_diff = onnx_runners(nets, ds.x_test[:256], root / f"{name}_onnx")
+    runners = {("eager", n): m for n, m in nets.items()} | {("onnxruntime", n): m for n, m in onnx.items()}
+    lat = {str(b): speedups(runners, ds.x_test[:b], cfg["rounds"]) for b in (1, 256)}
+    out = summary(runs, exports, tps, lat, seeds, levels, nets["ticket"])
+    out["onnx_max_abs_diff"] = onnx_diff
+    out["latency_ticket_from"] = best
+    return out
+
+
+def winner(ticket: float, tp: float) -> str:
+    """Who is more accurate; "tie" when both got the same test examples right (means of k / n agree)."""
+    if abs(ticket - tp) < 1e-9:
+        return "tie"
+    return "ticket" if ticket > tp else "torch_pruning"
 
 
 def summary(runs, exports, tps, lat, seeds, levels, ticket) -> dict:
     dense = runs["rewind"]["levels"][0]["accuracy"]
-    acc = {r: runs[r]["levels"][levels]["accuracy"] for r in ("rewind", "finetune")}
+    acc = {r: runs[r]["levels"][levels]["accuracy"] for r in RETRAINS}
     tp_acc = stat([tps[s]["accuracy"] for s in seeds])
     ratio = stat([exports["rewind", s]["size_ratio"] for s in seeds])
-    best = max(("rewind", "finetune"), key=lambda r: acc[r]["mean"])
+    best = max(RETRAINS, key=lambda r: acc[r]["mean"])
     out = {
         "dense_accuracy": dense,
         "levels": [
             {
                 "level": lv["level"],
                 "weights_remaining": lv["remaining"],
-                "rewind_accuracy": lv["accuracy"],
-                "finetune_accuracy": runs["finetune"]["levels"][lv["level"]]["accuracy"],
             }
+            | {f"{r.replace('-', '_')}_accuracy": runs[r]["levels"][lv["level"]]["accuracy"] for r in RETRAINS}
             for lv in runs["rewind"]["levels"]
         ],
         "ticket_widths": [
@@ -212,17 +251,20 @@ def summary(runs, exports, tps, lat, seeds, levels, ticket) -> dict:
         "speedup": lat,
         "best_retrain": best,
         "best_drop_points": 100 * (dense["mean"] - acc[best]["mean"]),
-        "rewind_drop_points": 100 * (dense["mean"] - acc["rewind"]["mean"]),
-        "finetune_drop_points": 100 * (dense["mean"] - acc["finetune"]["mean"]),
+        **{f"{r.replace('-', '_')}_drop_points": 100 * (dense["mean"] - acc[r]["mean"]) for r in RETRAINS},
         "torch_pruning_drop_points": 100 * (dense["mean"] - tp_acc["mean"]),
         "within_1_point": 100 * (dense["mean"] - acc[best]["mean"]) <= 1.0,
-        "accuracy_winner": "ticket" if acc[best]["mean"] > tp_acc["mean"] else "torch_pruning",
+        "accuracy_winner": winner(acc[best]["mean"], tp_acc["mean"]),
+        "ticket_minus_torch_pruning_points": 100 * (acc[best]["mean"] - tp_acc["mean"]),
+        "retrain_epochs_per_level": "same in every mode; torch-pruning fine-tunes levels x epochs (equal cost)",
     }
     out["targets"] = {
-        "batch1_2x": lat["1"]["ticket"]["median"] >= 2,
-        "batch256_3x": lat["256"]["ticket"]["median"] >= 3,
-        "size_5x": ratio["min"] >= 5,
-    }
+        rt: {
+            "batch1_2x": lat["1"][rt]["ticket"]["median"] >= 2,
+            "batch256_3x": lat["256"][rt]["ticket"]["median"] >= 3,
+        }
+        for rt in RUNTIMES
+    } | {"size_5x": ratio["min"] >= 5, "within_1_point": out["within_1_point"]}
     return out
 
 
@@ -242,14 +284,18 @@ def main() -> None:
     payload = {
         "settings": cfg | {"rate": args.rate, "levels": args.levels, "seeds": seeds, "data": "digits"},
         "quick": args.quick,
-        "latency_note": f"eager PyTorch, 1 thread, {STAT} of single calls, shared 2-core machine; "
-        "onnxruntime not measured (the ONNX export is another branch)",
+        "latency_note": f"eager PyTorch and onnxruntime (CPU), 1 thread, {STAT} of single calls, interleaved "
+        "rounds, shared 2-core machine; speed-ups against the dense net in the same runtime",
     }
     for name, model in NETS.items():
         payload[name] = evaluate_net(name, model, seeds, cfg, args.rate, args.levels, root)
         r = payload[name]
         acc = {k: 100 * v["mean"] for k, v in r["ticket_accuracy"].items()}
-        sp = {b: {k: v["median"] for k, v in r["speedup"][b].items() if k != "dense_median_s"} for b in ("1", "256")}
+        sp = {
+            f"{rt}@{b}": {k: round(v["median"], 2) for k, v in r["speedup"][b][rt].items() if k != "dense_median_s"}
+            for b in ("1", "256")
+            for rt in RUNTIMES
+        }
         print(f"{name}: dense {100 * r['dense_accuracy']['mean']:.2f}%  ticket {acc}  widths {r['ticket_widths']}")
         print(
             f"   torch-pruning+FT {100 * r['torch_pruning_accuracy']['mean']:.2f}%  size {r['size_ratio']['mean']:.2f}x"

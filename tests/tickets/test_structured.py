@@ -241,10 +241,61 @@ def test_config_refuses_unknown_structure_and_retrain():
 
     with pytest.raises(FrugalError, match="unknown structure 'rows'"):
         TicketConfig(structure="rows").validate()
+    TicketConfig(retrain="lr-rewind").validate()
     with pytest.raises(FrugalError, match="unknown retrain 'lr'"):
         TicketConfig(retrain="lr").validate()
     ft = TicketConfig().finetune_training()
     assert ft.schedule == "constant" and ft.lr == pytest.approx(TicketConfig().train.lr / 100)
+
+
+@pytest.mark.parametrize("retrain", ["rewind", "finetune", "lr-rewind"])
+def test_retrain_modes_start_weights_and_first_lr(tmp_path, monkeypatch, retrain):
+    """Level 1 starts from the rewind weights (rewind) or level 0's trained weights (finetune,
+    lr-rewind), masked; its LR at step 0 is the schedule's first (rewind, lr-rewind: 0.05, cosine)
+    or lr/100 held constant (finetune); every mode trains as many epochs as level 0."""
+    from frugalml import train
+    from frugalml.tickets.config import ticket_training
+    from frugalml.tickets.imp import MASK, REWIND, WEIGHTS, TicketConfig, find, level_dir
+
+    seen = []
+    real_fit = train.fit
+
+    def spy(model, ds, tc, run, on_step=None, **kw):
+        start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+        def hook(m, opt, it):
+            if it == 0:
+                seen.append({"start": start, "lr0": opt.param_groups[0]["lr"], "tc": tc})
+            on_step(m, opt, it)
+
+        return real_fit(model, ds, tc, run, on_step=hook, **kw)
+
+    monkeypatch.setattr(train, "fit", spy)
+    cfg = TicketConfig(
+        model="mlp",
+        data="digits",
+        levels=1,
+        rate=0.5,
+        seeds=1,
+        structure="channels",
+        retrain=retrain,
+        controls=[],
+        train=ticket_training(epochs=1, batch_size=256, lr=0.05),
+    )
+    find(cfg, tmp_path / "run", progress=False)
+    from safetensors.torch import load_file
+
+    d0, d1 = level_dir(tmp_path / "run", 0, 0), level_dir(tmp_path / "run", 1, 0)
+    source = load_file(str(d1 / REWIND if retrain == "rewind" else d0 / WEIGHTS))
+    mask = load_file(str(d1 / MASK))
+    assert len(seen) == 2 and seen[0]["lr0"] == pytest.approx(0.05)
+    lvl1 = seen[1]
+    assert lvl1["lr0"] == pytest.approx(0.0005 if retrain == "finetune" else 0.05)
+    assert lvl1["tc"].schedule == ("constant" if retrain == "finetune" else "cosine") and lvl1["tc"].epochs == 1
+    for name, m in mask.items():  # kept weights equal the source's, pruned ones are zero
+        w = lvl1["start"][name]
+        assert torch.equal(w[m.bool()], source[name][m.bool()]) and not w[~m.bool()].any()
+    assert not torch.equal(load_file(str(d0 / WEIGHTS))["fc.weight"], load_file(str(d1 / REWIND))["fc.weight"])
 
 
 def test_cli_structure_typo_exits_2(assert_bad_input, tmp_path):

@@ -13,7 +13,7 @@ from frugalml.trainconfig import TrainConfig
 
 CONTROLS = ("reinit", "random")
 STRUCTURES = ("none", "channels", "heads")
-RETRAINS = ("rewind", "finetune")
+RETRAINS = ("rewind", "finetune", "lr-rewind")
 
 
 def check_rate(rate: float, what: str = "pruning rate") -> None:
@@ -66,7 +66,8 @@ class TicketConfig:
         default="rewind",
         metadata={
             "help": "After each pruning: rewind (weights back to the rewind point, full schedule) | finetune "
-            "(keep the trained weights, same epochs at the schedule's final LR; lr/100 after cosine)."
+            "(keep the trained weights, same epochs at the schedule's final LR; lr/100 after cosine) | lr-rewind "
+            "(keep the trained weights, full schedule from its start: Renda et al. 2020)."
         },
     )
     # every level trains this schedule; its seed is replaced by each ticket's seed
@@ -112,6 +113,10 @@ class TicketConfig:
 
         final = self.train.lr if self.train.schedule == "constant" else self.train.lr / 100  # cosine ends at 0
         return replace(self.train, lr=final, schedule="constant")
+
+    def keeps_weights(self) -> bool:
+        """Whether a pruned level starts from the previous level's trained weights (finetune, lr-rewind)."""
+        return self.retrain in ("finetune", "lr-rewind")
 
     def seed_list(self) -> list[int]:
         return list(range(self.first_seed, self.first_seed + self.seeds))

@@ -14,6 +14,9 @@ A run directory holds every level of every seed, each resumable on its own:
 Each level trains the full schedule from the rewind weights with a fresh optimizer
 (open_lth instead continues the schedule from the rewind step; at rewind points of a few
 percent of training the difference is small, and it keeps every level the same budget).
+Other `retrain` modes keep the previous level's trained weights: `finetune` trains them the
+same epochs at the schedule's final LR, `lr-rewind` replays the full schedule from its first
+step (learning-rate rewinding, Renda, Frankle & Carbin 2020).
 """
 
 from __future__ import annotations
@@ -130,9 +133,9 @@ def run_seed(out: str, config: dict, seed: int, progress: bool | None = None, th
                 hook_kw = {"rewind_at": k, "rewind_path": d / REWIND}
         else:
             mask = Mask.load(d / MASK, model)
-            finetune = cfg.retrain == "finetune"
-            load_weights(model, level_dir(out, level - 1, seed) / WEIGHTS if finetune else d / REWIND)
-            train = cfg.finetune_training() if finetune else None
+            # rewind: weights of the rewind point; finetune and lr-rewind: the previous level's trained weights
+            load_weights(model, level_dir(out, level - 1, seed) / WEIGHTS if cfg.keeps_weights() else d / REWIND)
+            train = cfg.finetune_training() if cfg.retrain == "finetune" else None  # lr-rewind: the full schedule
         full = _full_mask(model, cfg, d, ds)
         desc = f"level {level} seed {seed}"
         res = train_masked(model, ds, cfg, seed, mask, d / "train", progress, desc, full, train, **hook_kw)
