@@ -16,10 +16,15 @@ Two networks on digits (1x8x8, 10 classes): LeNet-300-100 (64-300-100-10) and `r
 - the final ticket exported with `frugal tickets export --format compact` (safetensors): file
   size vs the dense checkpoint, max |logit difference| vs the masked ticket.
 - latency of the seed-0 models (dense, compact ticket of the most accurate retrain mode,
-  torch-pruning), each in eager PyTorch and exported to ONNX (`models.deploy.export_onnx`) in
-  onnxruntime, all six timed in the same interleaved rounds (`compare_latency`, 1 thread,
+  torch-pruning, floor), each in eager PyTorch and exported to ONNX (`models.deploy.export_onnx`) in
+  onnxruntime, all eight timed in the same interleaved rounds (`compare_latency`, 1 thread,
   fastest quarter of single calls); a speed-up is the median over rounds of the per-round
   ratio dense / model *in the same runtime*, with the rounds' min and max.
+- a floor: the dense net cut by torch-pruning to two units / channels per layer, timed in the
+  same rounds. It makes the same calls with almost no arithmetic, so dense / floor is the
+  largest speed-up any pruning of these layers could reach in that runtime
+  (`speedup_bound`): where it is under 2x at batch 1, per-call cost, not the ticket, sets
+  the limit.
 
 The machine is a shared 2-core box: expect tens of percent of noise at batch 1.
 
@@ -29,6 +34,7 @@ The machine is a shared 2-core box: expect tens of percent of noise at batch 1.
 from __future__ import annotations
 
 import argparse
+import copy
 import shutil
 import statistics
 import time
@@ -96,9 +102,41 @@ def run_imp(name: str, model: str, seeds: list[int], train: dict, rate: float, l
     return runs
 
 
+def prune_to_widths(net: torch.nn.Module, widths: dict[str, int], example: torch.Tensor) -> dict[str, int]:
+    """Prune `net` in place with torch-pruning (L2 magnitude, dependency graph) to the given output widths
+    per Conv/Linear name (the classifier `fc` kept); returns the widths it reached."""
+    import torch_pruning as tp
+
+    ratios = {
+        m: 1 - widths[n] / m.weight.shape[0]
+        for n, m in net.named_modules()
+        if isinstance(m, LAYERS) and widths.get(n, m.weight.shape[0]) < m.weight.shape[0]
+    }
+    pruner = tp.pruner.MetaPruner(
+        net,
+        example,
+        importance=tp.importance.MagnitudeImportance(p=2),
+        pruning_ratio=0.0,
+        pruning_ratio_dict=ratios,
+        ignored_layers=[net.fc],
+        iterative_steps=1,
+    )
+    pruner.step()
+    return {n: m.weight.shape[0] for n, m in net.named_modules() if isinstance(m, LAYERS)}
+
+
+def floor_net(dense: torch.nn.Module, example: torch.Tensor) -> tuple[torch.nn.Module, dict[str, int]]:
+    """The dense net cut to two units or channels per layer (asked for one, torch-pruning leaves the MLP's
+    64-300 Linear whole): the same calls with almost no arithmetic. Its latency is the fixed per-call
+    cost of the graph, so dense / floor bounds the speed-up any pruning of these layers can reach in
+    that runtime."""
+    net = copy.deepcopy(dense)
+    widths = prune_to_widths(net, {n: 2 for n, m in net.named_modules() if isinstance(m, LAYERS)}, example)
+    return net.eval(), widths
+
+
 def torch_pruning_baseline(model: str, seed: int, run: Path, ticket, train: dict, epochs: int, out: Path) -> dict:
     """The dense level-0 net pruned by torch-pruning to the ticket's widths, then fine-tuned."""
-    import torch_pruning as tp
     from safetensors.torch import save_file
 
     from frugalml import data
@@ -109,25 +147,8 @@ def torch_pruning_baseline(model: str, seed: int, run: Path, ticket, train: dict
     ds = data.get("digits")
     net = build_model(model, ds.input_shape, ds.num_classes, init_seed=seed)
     load_weights(net, level_dir(run, 0, seed) / WEIGHTS)
-    widths = {
-        n: m.weight.shape[0] for n, m in ticket.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))
-    }
-    ratios = {
-        m: 1 - widths[n] / m.weight.shape[0]
-        for n, m in net.named_modules()
-        if isinstance(m, LAYERS) and widths[n] < m.weight.shape[0]
-    }
-    pruner = tp.pruner.MetaPruner(
-        net,
-        ds.x_train[:2],
-        importance=tp.importance.MagnitudeImportance(p=2),
-        pruning_ratio=0.0,
-        pruning_ratio_dict=ratios,
-        ignored_layers=[net.fc],
-        iterative_steps=1,
-    )
-    pruner.step()
-    got = {n: m.weight.shape[0] for n, m in net.named_modules() if isinstance(m, LAYERS)}
+    widths = {n: m.weight.shape[0] for n, m in ticket.named_modules() if isinstance(m, LAYERS)}
+    got = prune_to_widths(net, widths, ds.x_train[:2])
     res = fit(net, ds, ticket_training(**(train | {"epochs": epochs, "seed": seed})), out / "train", progress=False)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "model.safetensors"
@@ -204,12 +225,15 @@ def evaluate_net(name: str, model: str, seeds: list[int], cfg: dict, rate: float
         "ticket": load_export(root / f"{name}_{best}_export_{s0}"),
         "torch_pruning": tps[s0]["model"],
     }
+    nets["floor"], floor_widths = floor_net(dense, ds.x_train[:2])
     onnx, onnx_diff = onnx_runners(nets, ds.x_test[:256], root / f"{name}_onnx")
     runners = {("eager", n): m for n, m in nets.items()} | {("onnxruntime", n): m for n, m in onnx.items()}
     lat = {str(b): speedups(runners, ds.x_test[:b], cfg["rounds"]) for b in (1, 256)}
     out = summary(runs, exports, tps, lat, seeds, levels, nets["ticket"])
     out["onnx_max_abs_diff"] = onnx_diff
     out["latency_ticket_from"] = best
+    out["floor_widths"] = list(floor_widths.values())
+    out["speedup_bound"] = {b: {rt: lat[b][rt]["floor"]["median"] for rt in RUNTIMES} for b in lat}
     return out
 
 
@@ -301,6 +325,7 @@ def main() -> None:
             f"   torch-pruning+FT {100 * r['torch_pruning_accuracy']['mean']:.2f}%  size {r['size_ratio']['mean']:.2f}x"
         )
         print(f"   speed-ups {sp}  targets {r['targets']}")
+        print(f"   bound (dense / two-unit floor) {r['speedup_bound']}")
     payload["elapsed_s"] = time.time() - start
     path = save_result("tickets_structured" + ("_quick" if args.quick else ""), payload)
     print(f"-> {path}")
