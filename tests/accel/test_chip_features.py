@@ -11,7 +11,8 @@ from torch import nn
 from frugalml.accel import Layer, analyze, dataflows, extract, from_dict, load_arch
 from frugalml.accel.arch import LEVELS
 from frugalml.accel.mapper import Mapping, evaluate_mapping
-from frugalml.accel.workload import rlc_words
+from frugalml.accel.workload import conv_layer, rlc_ratio_at_zeros, rlc_words, with_zero_fractions
+from frugalml.errors import FrugalError
 
 BASE = {
     "name": "tiny",
@@ -119,3 +120,78 @@ def test_power_is_energy_over_modelled_time_and_onchip_leaves_dram_out():
     assert tot["latency_s"] == pytest.approx(tot["cycles"] / 1e8)
     assert tot["onchip_power_w"] == pytest.approx(tot["onchip_energy_j"] / tot["latency_s"])
     assert "power_w" not in analyze([layer], from_dict(BASE), "rs").total()  # normalised: no watts
+
+
+@pytest.mark.parametrize(
+    ("zeros", "ratio"),
+    [
+        (0.0, 4 / 3),  # dense: one pair (21.3 bits) per 16-bit value
+        (0.25, 1.0),  # 4/3 x 0.75 / (1 - 0.25**32) = 1 to 1e-19
+        (0.5, 2 / 3),  # 0.5**32 ~ 2e-10: no run of 32 zeros to speak of
+        (1.0, 0.0),
+    ],
+)
+def test_run_length_ratio_at_a_fraction_of_zeros_by_hand(zeros, ratio):
+    assert rlc_ratio_at_zeros(zeros) == pytest.approx(ratio, rel=1e-9)
+
+
+def test_run_length_ratio_at_random_zeros_matches_the_code_on_a_sample():
+    # at 95% zeros runs of 32+ zeros are common (0.95**32 = 0.19): the closed form counts their extra pairs
+    rng = np.random.default_rng(1)
+    for zeros in (0.6, 0.95):
+        values = (rng.random(600_000) >= zeros).astype(np.int16)
+        assert rlc_words(values) / len(values) == pytest.approx(rlc_ratio_at_zeros(zeros), rel=0.01)
+    assert rlc_ratio_at_zeros(0.95) == pytest.approx(4 / 3 * 0.05 / (1 - 0.95**32))
+
+
+def test_given_zero_fractions_set_dram_traffic_of_a_tiny_layer_by_hand():
+    layer = Layer("fc", "fc", N=4, M=8, C=8)  # inputs 32 words, outputs 32, weights 64; fits on chip
+    (given,) = with_zero_fractions([layer], [0.5])
+    assert given.input_density == 0.5
+    raw = analyze([layer], from_dict(BASE), "rs").total()["accesses"]["dram"]
+    assert (raw["weights"], raw["inputs"], raw["outputs"]) == (64, 32, 32)
+    b = analyze([given], from_dict(BASE | {"rlc": True}), "rs").total()["accesses"]["dram"]
+    # half zeros: 16 pairs per 32 values, 3 pairs per 4 words -> 21.33 words; the output (the last
+    # layer's, so as sparse as its input) likewise
+    assert b["inputs"] == pytest.approx(32 * 2 / 3) and b["outputs"] == pytest.approx(32 * 2 / 3)
+    assert b["weights"] == 64
+
+
+def test_given_zeros_of_a_padded_input_leave_its_padding_free():
+    # 3x3 conv, padding 1, on a 4x4 input: the model reads 6x6 = 36 words per channel and image
+    layer = conv_layer("c", 2, 1, 1, 4, 4, 3, 3, padding=(1, 1))
+    assert layer.input_hw == (6, 6) and layer.input_hw_unpadded == (4, 4)
+    (given,) = with_zero_fractions([layer], [0.25])
+    # a quarter zeros compresses the 16 real values to 16 words (ratio 1); the 20 padding zeros are free
+    assert given.input_rlc == pytest.approx(16 / 36)
+    raw = analyze([layer], from_dict(BASE), "rs").total()["accesses"]["dram"]
+    b = analyze([given], from_dict(BASE | {"rlc": True}), "rs").total()["accesses"]["dram"]
+    # every input word read (halo re-reads included) shrinks by 16 / 36: read once, 2 x 36 words -> 2 x 16
+    assert raw["inputs"] >= 2 * 36 and b["inputs"] == pytest.approx(raw["inputs"] * 16 / 36)
+
+
+def test_each_output_is_as_sparse_as_the_next_input_by_default():
+    a, b = Layer("a", "fc", N=1, M=8, C=8), Layer("b", "fc", N=1, M=8, C=8)
+    la, lb = with_zero_fractions([a, b], [0.0, 0.5])
+    assert la.output_rlc == pytest.approx(2 / 3) and lb.output_rlc == pytest.approx(2 / 3)
+    assert la.input_rlc == pytest.approx(4 / 3)  # dense input: larger than raw, so sent raw
+    (lc,) = with_zero_fractions([a], [0.5], output_zeros=[0.25])
+    assert lc.output_rlc == pytest.approx(1.0)
+    with pytest.raises(FrugalError, match="2 fractions of zeros for 1 layers"):
+        with_zero_fractions([a], [0.1, 0.2])
+
+
+def test_extract_measures_the_input_ratio_over_the_padded_input():
+    # a dense 4x4 input padded to 6x6: 16 nonzero values, every zero run (6 + 1 = 7 at most) under 32,
+    # plus one pair for the 7 trailing zeros: 17 pairs -> 6 words of 64 bits = 24 words over 36
+    net = nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    (layer,) = extract(net, torch.arange(1.0, 17.0).reshape(1, 1, 4, 4))
+    assert layer.padding == (1, 1)
+    assert layer.input_rlc == pytest.approx(24 / 36)
+    assert layer.input_density == 1.0  # of the real input
+
+
+def test_conv1d_padding_is_read():
+    net = nn.Conv1d(1, 1, 3, padding=2, bias=False)
+    (layer,) = extract(net, torch.ones(1, 1, 5))
+    assert layer.padding == (0, 2) and layer.Q == 7 and layer.input_hw == (1, 9)

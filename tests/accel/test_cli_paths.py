@@ -24,3 +24,29 @@ def test_compare_with_a_plot_only_ends_with_the_plot_and_json_keeps_stdout_clean
 def test_nothing_written_nothing_printed_as_saved(capsys):
     out, err = frugal(capsys, "accel", "energy", *TINY)
     assert "-> " not in out and "-> " not in err
+
+
+def test_energy_takes_given_input_zeros_per_layer(capsys):
+    # mlp: three Linear layers; all-zero activations compress to nothing: no input traffic, and of the
+    # outputs only partial sums spilled and read back (never compressed) may be left
+    out, _ = frugal(capsys, "accel", "energy", *TINY, "--input-zeros", "1,1,1", "--json")
+    measured, _ = frugal(capsys, "accel", "energy", *TINY, "--json")
+    res, measured = json.loads(out), json.loads(measured)
+    assert res["activation_zeros"].startswith("given per layer")
+    assert measured["activation_zeros"].startswith("measured")
+    for layer, before in zip(res["layers"], measured["layers"], strict=True):
+        dram, dram0 = layer["accesses"]["dram"], before["accesses"]["dram"]
+        assert dram["inputs"] == 0 < dram0["inputs"]
+        assert dram["weights"] == dram0["weights"] > 0  # the same mapping: the mapper does not see compression
+        assert dram["outputs"] < dram0["outputs"]
+
+
+def test_energy_refuses_input_zeros_of_the_wrong_count(capsys):
+    import pytest
+
+    from frugalml.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["accel", "energy", *TINY, "--input-zeros", "0.5,0.5"])
+    assert exc.value.code != 0
+    assert "2 fractions for 3 layers" in capsys.readouterr().err

@@ -83,3 +83,24 @@ def test_mapper_uses_the_whole_array_when_the_layer_allows():
     layer = Layer("c", "conv", N=1, M=16, C=16, P=8, Q=8, R=1, S=1)
     mapping, ev, _ = search(layer, arch, dataflows.get("nlr"), objective="delay")
     assert ev["cycles"] == layer.macs / 16  # 16 PEs busy every cycle
+
+
+def dram_words(ev):
+    return ev["acc_dram_weights"] + ev["acc_dram_inputs"] + ev["acc_dram_outputs"]
+
+
+def test_dram_objective_reads_each_tensor_once_when_the_layer_fits_the_buffer():
+    layer, arch = Layer("fc", "fc", N=4, M=8, C=8), tiny(2, 2, 64, 4096)
+    once = 64 + 32 + 32  # weights, inputs, outputs: all fit the 2048-word buffer
+    _, ev, _ = search(layer, arch, dataflows.get("rs"), objective="dram")
+    assert dram_words(ev) == once
+
+
+@pytest.mark.parametrize("case", [0, 1, 2], ids=[c[0].name for c in CASES])
+def test_dram_objective_finds_the_exhaustive_fewest_dram_words(case):
+    layer, hw = CASES[case]
+    arch, flow = tiny(*hw), dataflows.get("rs")
+    _, best, _ = search(layer, arch, flow, objective="dram", exhaustive=True)
+    _, pruned, _ = search(layer, arch, flow, objective="dram")
+    _, by_energy, _ = search(layer, arch, flow, objective="energy", exhaustive=True)
+    assert dram_words(pruned) == dram_words(best) <= dram_words(by_energy)

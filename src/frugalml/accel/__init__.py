@@ -14,7 +14,7 @@ from frugalml.accel.arch import load as load_arch
 from frugalml.accel.arch import names as arch_names
 from frugalml.accel.dataflows import DATAFLOWS
 from frugalml.accel.energy import LayerResult, ModelResult, analyze, analyze_layer, compare, model_layers
-from frugalml.accel.workload import Layer, conv_layer, extract
+from frugalml.accel.workload import Layer, conv_layer, extract, rlc_ratio_at_zeros, with_zero_fractions
 
 __all__ = [
     "DATAFLOWS",
@@ -31,4 +31,6 @@ __all__ = [
     "from_dict",
     "load_arch",
     "model_layers",
+    "rlc_ratio_at_zeros",
+    "with_zero_fractions",
 ]

@@ -59,6 +59,19 @@ def _layers(model: str, input: str | None, batch: int | None, kinds: str):
     return picked
 
 
+def _fractions(text: str) -> list[float]:
+    """'0.1,0.5' -> [0.1, 0.5], each in [0, 1]."""
+    from frugalml.errors import FrugalError
+
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise FrugalError(f"--input-zeros '{text}': expected comma-separated numbers in [0, 1]") from None
+    if not vals or any(not 0.0 <= v <= 1.0 for v in vals):
+        raise FrugalError(f"--input-zeros '{text}': expected comma-separated numbers in [0, 1]")
+    return vals
+
+
 @app.command(context_settings=RENAMED)
 def energy(
     model: str = MODEL,
@@ -68,7 +81,15 @@ def energy(
     input: str = INPUT,
     layers: str = typer.Option("all", help="all, conv or fc (fc includes attention matmuls)."),
     sparse: bool = typer.Option(None, "--sparse/--dense", help="Skip zeros (default: the accelerator's setting)."),
-    objective: str = typer.Option("energy", help="What the mapper minimises: energy, delay or edp."),
+    objective: str = typer.Option(
+        "energy", help="What the mapper minimises: energy, delay, edp, or dram (DRAM words, then energy)."
+    ),
+    input_zeros: str = typer.Option(
+        None,
+        "--input-zeros",
+        help="Fractions of zeros in each picked layer's input, comma-separated, in place of the ones measured on "
+        "the forward pass (random weights); each layer's output is taken as sparse as the next one's input.",
+    ),
     plot: Path = typer.Option(None, help="Write the stacked energy-per-layer plot (PNG) here."),
     run_dir: Path = OUT,
     json_out: bool = JSON,
@@ -81,13 +102,25 @@ def energy(
 
     spec = load(accel)
     get(dataflow)  # fail on a bad name before building the model
-    if objective not in ("energy", "delay", "edp"):
-        raise FrugalError(f"unknown --objective '{objective}' (energy, delay, edp)")
+    from frugalml.accel.mapper import OBJECTIVES
+
+    if objective not in OBJECTIVES:
+        raise FrugalError(f"unknown --objective '{objective}' ({', '.join(OBJECTIVES)})")
+    zeros = _fractions(input_zeros) if input_zeros is not None else None
     _check_files(plot, run_dir)
     # the record keeps its keys ("arch", "batch") so records of earlier versions read the same
     config = {"model": model, "arch": spec.name, "dataflow": dataflow, "batch": batch_size, "input": input}
     config |= {"layers": layers, "sparse": sparse, "objective": objective}
+    if zeros is not None:
+        config["input_zeros"] = zeros
     picked = _layers(model, input, batch_size, layers)
+    if zeros is not None:
+        from frugalml.accel.workload import with_zero_fractions
+
+        if len(zeros) != len(picked):
+            names = ", ".join(layer.name for layer in picked)
+            raise FrugalError(f"--input-zeros has {len(zeros)} fractions for {len(picked)} layers ({names})")
+        picked = with_zero_fractions(picked, zeros)
     out = energy_run(picked, spec, dataflow, objective, sparse, config, plot, run_dir, progress=not json_out)
     if json_out:
         from frugalml.report.console import print_json
@@ -127,6 +160,8 @@ def energy(
             f"{tot['onchip_power_w'] * 1e3:.0f} mW over the modelled time ({tot['power_w'] * 1e3:.0f} mW with DRAM)"
         )
     con.print(out["sparse_model"])
+    if spec.rlc or spec.zero_gating:
+        con.print(f"activation zeros: {out['activation_zeros']}")
     if "plot" in out and run_dir:
         con.print(f"plot: {out['plot']}")
     _saved(plot, run_dir, json_out)

@@ -132,7 +132,14 @@ def _rf_fits(arch, df, stride, scale=1.0):
     return fits
 
 
+OBJECTIVES = ("energy", "delay", "edp", "dram")
+
+
 def _score(out, objective):
+    if objective == "dram":
+        # fewest DRAM words (uncompressed), then least energy
+        words = out["acc_dram_weights"] + out["acc_dram_inputs"] + out["acc_dram_outputs"]
+        return words * (1 + 1e-18 * out["energy"])
     if objective == "energy":
         return out["energy"] * (1 + 1e-12 * out["cycles"])
     if objective == "delay":
@@ -195,8 +202,8 @@ def search(
     max_arrays=128,
 ):
     """Best mapping of `layer` on `arch` under dataflow `df`: (Mapping, evaluation dict of scalars)."""
-    if objective not in ("energy", "delay", "edp"):
-        raise FrugalError(f"unknown objective '{objective}' (energy, delay, edp)")
+    if objective not in OBJECTIVES:
+        raise FrugalError(f"unknown objective '{objective}' ({', '.join(OBJECTIVES)})")
     s = _Search(layer, arch, df, objective, prune=not exhaustive)
     inner, min_pes = _array_splits(s, max_arrays)
     tiles, glb_min = _fit_in_glb(s, _rf_tiles(s, inner, limit))

@@ -33,6 +33,12 @@ def energy_run(layers, spec, dataflow: str, objective: str, sparse, config: dict
     with _ledger(out, "accel.energy") as ledger:
         res = analyze(layers, spec, dataflow, objective, sparse, progress=progress)
         result = res.to_dict() | {"model": config["model"], "cost": res.cost().to_dict()}
+        result["activation_zeros"] = (
+            f"given per layer (input zeros {config['input_zeros']}; each output as sparse as the next input), "
+            "zeros at random"
+            if config.get("input_zeros") is not None
+            else "measured on the forward pass of the model's example input"
+        )
         if plot:
             title = f"{config['model']}: {dataflow} on {spec.name}"
             result["plot"] = str(energy_per_layer(result, plot, title))

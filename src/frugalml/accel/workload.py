@@ -15,7 +15,14 @@ actual input seen in the forward pass, for the sparsity-aware estimate. So do th
 run-length-compressed sizes of the input and of the output after ReLU (`rlc_words`), which
 an arch with `rlc: true` uses for activation traffic to and from DRAM, as the Eyeriss chip
 does (Chen et al., JSSC 2017). The output's size assumes a ReLU follows the layer, as after
-every AlexNet conv (the chip applies ReLU before writing ofmaps back).
+every AlexNet conv (the chip applies ReLU before writing ofmaps back). The input's ratio is
+taken over the zero-padded input the model counts (`Layer.input_hw`): under the run-length
+code the padding's zeros cost next to nothing, so a padded layer's compressed traffic is
+that of its real input.
+
+`with_zero_fractions` replaces the measured figures by given fractions of zeros (a trained
+network's published activation sparsity, say), with zeros assumed scattered at random
+(`rlc_ratio_at_zeros`).
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ class Layer:
     S: int = 1
     G: int = 1
     stride: tuple[int, int] = (1, 1)
+    # zero padding of the input (rows, columns per side), included in input_hw
+    padding: tuple[int, int] = (0, 0)
     weight_density: float = 1.0
     input_density: float = 1.0
     # run-length-compressed size / dense size of the input and of the output after ReLU (`rlc_words`)
@@ -52,6 +61,8 @@ class Layer:
                 raise FrugalError(f"layer {self.name}: {d} must be a positive integer, got {getattr(self, d)}")
         if min(self.stride) < 1:
             raise FrugalError(f"layer {self.name}: stride must be positive, got {self.stride}")
+        if min(self.padding) < 0:
+            raise FrugalError(f"layer {self.name}: padding must be >= 0, got {self.padding}")
 
     @property
     def bounds(self) -> tuple[int, ...]:
@@ -69,6 +80,12 @@ class Layer:
         """Input rows/columns the layer reads (padding included)."""
         (uh, uw) = self.stride
         return (min((self.P - 1) * uh + self.R, self.P * self.R), min((self.Q - 1) * uw + self.S, self.Q * self.S))
+
+    @property
+    def input_hw_unpadded(self) -> tuple[int, int]:
+        """Rows/columns of the real input among those the layer reads (input_hw less the padding)."""
+        h, w = self.input_hw
+        return (max(h - 2 * self.padding[0], 1), max(w - 2 * self.padding[1], 1))
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -91,6 +108,7 @@ class Layer:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["stride"] = list(self.stride)
+        d["padding"] = list(self.padding)
         d["macs"] = self.macs
         return d
 
@@ -101,7 +119,9 @@ def conv_layer(name, n, cin, cout, h, w, kh, kw, stride=(1, 1), padding=(0, 0), 
     q = (w + 2 * padding[1] - kw) // stride[1] + 1
     if cin % groups or cout % groups:
         raise FrugalError(f"layer {name}: channels {cin}->{cout} not divisible by groups={groups}")
-    return Layer(name, "conv", n, cout // groups, cin // groups, p, q, kh, kw, groups, tuple(stride), **dens)
+    return Layer(
+        name, "conv", n, cout // groups, cin // groups, p, q, kh, kw, groups, tuple(stride), tuple(padding), **dens
+    )
 
 
 # Eyeriss v1's run-length code (Chen et al., JSSC 2017): a 64-bit word holds three (run, level)
@@ -134,11 +154,59 @@ def rlc_words(values, word_bits: int = 16) -> int:
     return words64 * (RLC_WORD_BITS // word_bits)
 
 
-def _rlc_ratio(t, relu: bool = False) -> float:
-    """Compressed / dense size of a tensor under the Eyeriss run-length code (after ReLU if asked)."""
+def rlc_ratio_at_zeros(zeros: float) -> float:
+    """Expected compressed / dense size under Eyeriss's run-length code of values of which a
+    fraction `zeros` is zero, the zeros scattered independently (long tensors; 16-bit words).
+
+    Each nonzero value takes one pair; a run of z zeros before it adds z // 32 pairs, and with
+    independent zeros P(run >= 32k) = zeros**(32k), so a nonzero value costs 1 / (1 - zeros**32)
+    pairs. Three pairs fill a 64-bit word (four 16-bit words): ratio = 4/3 (1 - zeros) / (1 - zeros**32).
+    """
+    if not 0.0 <= zeros <= 1.0:
+        raise FrugalError(f"a fraction of zeros must be in [0, 1], got {zeros}")
+    if zeros == 1.0:
+        return 0.0
+    per_word = RLC_WORD_BITS // 16
+    return per_word / RLC_PAIRS_PER_WORD * (1.0 - zeros) / (1.0 - zeros ** (RLC_MAX_RUN + 1))
+
+
+def with_zero_fractions(layers, input_zeros, output_zeros=None) -> list[Layer]:
+    """`layers` with given fractions of zeros in their inputs and (after ReLU) outputs instead of the
+    ones measured on the forward pass: input density, and both run-length ratios at random zeros.
+
+    `input_zeros` has one fraction per layer, of its real (unpadded) input; the padding's zeros are
+    added to the input's ratio as free, as the run-length code nearly makes them. `output_zeros`
+    defaults to the next layer's input zeros (exact when nothing sits between them; a lower bound
+    when a max-pool does, as pooling keeps a zero only where its whole window is zero) and, for
+    the last layer, to its own input's.
+    """
+    layers = list(layers)
+    input_zeros = [float(z) for z in input_zeros]
+    if len(input_zeros) != len(layers):
+        raise FrugalError(f"{len(input_zeros)} fractions of zeros for {len(layers)} layers")
+    if output_zeros is None:
+        output_zeros = input_zeros[1:] + input_zeros[-1:]
+    output_zeros = [float(z) for z in output_zeros]
+    if len(output_zeros) != len(layers):
+        raise FrugalError(f"{len(output_zeros)} output fractions of zeros for {len(layers)} layers")
+    out = []
+    for layer, zi, zo in zip(layers, input_zeros, output_zeros, strict=True):
+        (h, w), (hu, wu) = layer.input_hw, layer.input_hw_unpadded
+        rin = rlc_ratio_at_zeros(zi) * (hu * wu) / (h * w)
+        out.append(replace(layer, input_density=1.0 - zi, input_rlc=rin, output_rlc=rlc_ratio_at_zeros(zo)))
+    return out
+
+
+def _rlc_ratio(t, relu: bool = False, pad: tuple[int, ...] = ()) -> float:
+    """Compressed / dense size of a tensor under the Eyeriss run-length code (after ReLU if asked;
+    zero-padded first by `pad`, as torch.nn.functional.pad takes it)."""
+    import torch.nn.functional as F
+
     t = t.detach()
     if relu:
         t = t.clamp(min=0)
+    if any(pad):
+        t = F.pad(t, pad)
     return rlc_words(t.cpu().numpy()) / max(t.numel(), 1)
 
 
@@ -223,7 +291,8 @@ def _conv_hook(name, mod, x, out, add):
 
     if isinstance(mod, nn.Conv1d):
         n, h, w = x.shape[0] if x.dim() == 3 else 1, 1, x.shape[-1]
-        k, stride, pad, dil = (1, mod.kernel_size[0]), (1, mod.stride[0]), (0, mod.padding), mod.dilation
+        pad = mod.padding if isinstance(mod.padding, str) else (0, mod.padding[0])
+        k, stride, dil = (1, mod.kernel_size[0]), (1, mod.stride[0]), mod.dilation
     else:
         n, h, w = x.shape[0] if x.dim() == 4 else 1, x.shape[-2], x.shape[-1]
         k, stride, pad, dil = mod.kernel_size, mod.stride, mod.padding, mod.dilation
@@ -247,7 +316,8 @@ def _conv_hook(name, mod, x, out, add):
             mod.groups,
             weight_density=_density(mod.weight),
             input_density=_density(x),
-            input_rlc=_rlc_ratio(x),
+            # over the padded input the model counts (torch pads the last dim first)
+            input_rlc=_rlc_ratio(x, pad=(pad[1], pad[1], pad[0], pad[0])),
             output_rlc=_rlc_ratio(out, relu=True),
         )
     )
