@@ -24,7 +24,17 @@ ignored ("0.2 points below" quotes -0.002). How a quoted unit may relate to a st
 
 Numeric dict keys count as stored values ({"256": {...}} stores 256).
 
+Found somewhere is not enough: a results file holds hundreds of numbers, so a figure edited by
+one in its last digit would often still be found. Each figure is therefore also *bound* to the
+one stored value it quotes: `benchmarks/readme_figures.lock.json` lists, block by block, every
+figure with the key path and the scale it was found under, and the check requires each figure to
+round from the value at its bound key. Editing a figure, or rerunning a benchmark whose new
+value no longer rounds to the quoted one, is reported; after writing or rewording a block, bind
+it again (`--bind` keeps every binding that still holds and binds new figures to their first
+match - read `-v` to see that each points where it should).
+
     python benchmarks/readme_figures.py [README.md] [-v]    # lists problems (-v: every figure); exit 1 if any
+    python benchmarks/readme_figures.py --bind              # (re)writes the lock from README.md
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LOCK = Path(__file__).with_name("readme_figures.lock.json")
 BLOCK = re.compile(r"<!-- figures: (?P<src>[^>]*?) -->(?P<body>.*?)<!-- /figures -->", re.S)
 CODE = re.compile(r"(?<!`)`(?!`)[^`\n]*`")  # an inline code span; fenced example output is checked
 # names with digits in them: LeNet-300-100, MNIST-1D, host-1t, NSGA-II, w2-d1, rpi4, s0, v100
@@ -147,28 +158,83 @@ def scaled(value: float, scale) -> float:
     return abs(value) * scale
 
 
-def match(fig: Figure, values: list[tuple[str, float]]) -> str | None:
-    """The key path of a stored value `fig` quotes (rounded to its decimals; the plain value
-    preferred over a scaled one), or None."""
-    tol = 0.5 * 10.0**-fig.decimals * (1 + 1e-9) + 1e-12
+def quotes(fig: Figure, value: float, scale) -> bool:
+    """Whether `fig` is `value` under `scale`, rounded to the figure's decimals."""
+    return abs(scaled(value, scale) - fig.value) <= 0.5 * 10.0**-fig.decimals * (1 + 1e-9) + 1e-12
+
+
+def find(fig: Figure, values: list[tuple[str, float]], prefer: str | None = None) -> tuple[str, object] | None:
+    """(key path, scale) of a stored value `fig` quotes - `prefer`'s key if it still does, else the
+    first, the plain value before a scaled one - or None."""
     for scale in SCALES[fig.unit]:
         for key, v in values:
-            if abs(scaled(v, scale) - fig.value) <= tol:
-                return key
-    return None
+            if (prefer is None or key == prefer) and quotes(fig, v, scale):
+                return key, scale
+    return None if prefer is None else find(fig, values)
 
 
-def check(readme: str, root: Path = ROOT, verbose: bool = False) -> list[str]:
-    """Problems (one line each): a block without figures, a missing source, a figure not found."""
+def match(fig: Figure, values: list[tuple[str, float]]) -> str | None:
+    """The key path of a stored value `fig` quotes, or None."""
+    found = find(fig, values)
+    return found[0] if found else None
+
+
+def _scale_name(scale) -> str:
+    return str(scale)
+
+
+def read_lock(path: Path = LOCK) -> list[dict]:
+    return json.loads(path.read_text())["blocks"] if path.exists() else []
+
+
+def write_lock(entries: list[dict], readme: str, path: Path = LOCK) -> None:
+    """One line per figure, so a diff shows which figure moved to which key."""
+    lines = [f'{{"readme": {json.dumps(readme)}, "blocks": [']
+    for i, e in enumerate(entries):
+        figs = ",\n".join(f"   {json.dumps(f)}" for f in e["figures"])
+        head = f' {{"sources": {json.dumps(e["sources"])}, "rank": {e["rank"]}, "figures": [\n'
+        lines.append(head + figs + "\n ]}" + ("," if i < len(entries) - 1 else ""))
+    lines.append("]}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def bind(readme: str, root: Path = ROOT, lock: list[dict] | None = None) -> list[dict]:
+    """Every figure of every block with the key and scale it quotes; bindings in `lock` that still
+    hold are kept (a block is matched by its sources and its rank among blocks with the same ones)."""
+    old = {(e["sources"], e["rank"]): e["figures"] for e in (lock or [])}
+    out, seen = [], {}
+    for block in blocks(readme):
+        src = " ".join(block.sources)
+        rank = seen[src] = seen.get(src, -1) + 1
+        values = pool(block.sources, root)
+        before = {f["text"]: f["key"] for f in old.get((src, rank), [])}
+        figs = []
+        for fig in figures(block.body):
+            found = find(fig, values, before.get(fig.text))
+            if found:
+                figs.append({"text": fig.text, "key": found[0], "scale": _scale_name(found[1])})
+        out.append({"sources": src, "rank": rank, "figures": figs})
+    return out
+
+
+def check(
+    readme: str, root: Path = ROOT, verbose: bool = False, lock: list[dict] | None = None, bound: bool = True
+) -> list[str]:
+    """Problems (one line each): a block without figures, a missing source, a figure not found, a
+    figure that does not round from the value it is bound to (`bound=False` skips that step)."""
     problems, lines = [], []
     if readme.count("<!-- figures:") != len(blocks(readme)) or readme.count("<!-- /figures -->") != len(blocks(readme)):
         problems.append("unbalanced <!-- figures: ... --> / <!-- /figures --> markers")
+    locked = {(e["sources"], e["rank"]): e["figures"] for e in (read_lock() if lock is None else lock)}
+    seen: dict[str, int] = {}
     for block in blocks(readme):
         line = readme.count("\n", 0, block.start) + 1
+        src = " ".join(block.sources)
+        rank = seen[src] = seen.get(src, -1) + 1
         try:
             values = pool(block.sources, root)
         except (OSError, KeyError, IndexError, ValueError) as e:
-            problems.append(f"README line {line}: cannot read {' '.join(block.sources)}: {e!r}")
+            problems.append(f"README line {line}: cannot read {src}: {e!r}")
             continue
         figs = figures(block.body)
         if not figs:
@@ -176,17 +242,47 @@ def check(readme: str, root: Path = ROOT, verbose: bool = False) -> list[str]:
         for fig in figs:
             key = match(fig, values)
             if key is None:
-                problems.append(f"README line {line}: {fig.text!r} not in {' '.join(block.sources)}")
+                problems.append(f"README line {line}: {fig.text!r} not in {src}")
             lines.append(f"  {fig.text!r:>16} <- {key}")
+        if bound and not any(f"README line {line}:" in p for p in problems):
+            problems += check_bound(figs, locked.get((src, rank)), dict(values), f"README line {line}")
     if verbose:
         print("\n".join(lines))
     return problems
 
 
+def check_bound(figs: list[Figure], entry: list[dict] | None, values: dict[str, float], where: str) -> list[str]:
+    """Each figure against the stored value the lock binds it to."""
+    rebind = "bind it: python benchmarks/readme_figures.py --bind"
+    if entry is None:
+        return [f"{where}: block not in {LOCK.name}; {rebind}"]
+    if [f.text for f in figs] != [f["text"] for f in entry]:
+        i = next((i for i, (f, e) in enumerate(zip(figs, entry)) if f.text != e["text"]), min(len(figs), len(entry)))
+        now = repr(figs[i].text) if i < len(figs) else "nothing"
+        was = repr(entry[i]["text"]) if i < len(entry) else "nothing"
+        return [f"{where}: figure {i + 1} is {now} where {was} was bound; {rebind}"]
+    problems = []
+    for fig, b in zip(figs, entry):
+        scale = next((s for s in SCALES[fig.unit] if _scale_name(s) == b["scale"]), None)
+        if b["key"] not in values or scale is None or not quotes(fig, values[b["key"]], scale):
+            stored = values.get(b["key"])
+            problems.append(f"{where}: {fig.text!r} is not {b['key']} ({stored}, scale {b['scale']})")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    files = [a for a in args if a != "-v"]
+    files = [a for a in args if a not in ("-v", "--bind")]
     readme = Path(files[0]) if files else ROOT / "README.md"
+    if "--bind" in args:
+        problems = check(readme.read_text(), bound=False)
+        if problems:  # bind only figures that are all found somewhere
+            print("\n".join(problems))
+            return 1
+        entries = bind(readme.read_text(), lock=read_lock())
+        write_lock(entries, readme.name)
+        print(f"{LOCK}: {sum(len(e['figures']) for e in entries)} figures in {len(entries)} blocks bound")
+        return 0
     problems = check(readme.read_text(), verbose="-v" in args)
     print("\n".join(problems) if problems else f"{readme}: every figure found in its results file")
     return 1 if problems else 0

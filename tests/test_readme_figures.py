@@ -21,26 +21,57 @@ def test_every_readme_figure_is_in_its_results_file():
 
 
 def _edited(fig: rf.Figure) -> str:
-    """`fig` with every digit d after the first one turned into d+5 (mod 10), unit kept: 0.0048 -> 0.5593."""
-    head = fig.text[0]
-    return head + "".join(str((int(c) + 5) % 10) if c.isdigit() else c for c in fig.text[1:])
+    """`fig` with its last digit moved by one (up, or down from 9), unit kept: 0.0048 -> 0.0049."""
+    i = max(i for i, c in enumerate(fig.text) if c.isdigit())
+    d = int(fig.text[i])
+    return fig.text[:i] + str(d + 1 if d < 9 else d - 1) + fig.text[i + 1 :]
 
 
 @pytest.mark.parametrize("index", range(len(rf.blocks(README))))
-def test_an_edited_figure_is_reported(index):
-    """In each block, the most precise figure edited in a copy of the README is caught."""
+def test_a_figure_edited_by_one_in_its_last_digit_is_reported(index):
+    """In each block the first, the most precise and the last figure, each edited by one unit in a
+    copy of the README, are caught - also where the edited number sits elsewhere in the results
+    file (each figure is bound to its own stored value)."""
     block = rf.blocks(README)[index]
-    fig = max(rf.figures(block.body), key=lambda f: (f.decimals, len(re.sub(r"[^1-9]", "", f.text))))
-    body = block.body.replace(fig.text, _edited(fig), 1)
-    assert body != block.body
-    edited = README[: block.start] + body + README[block.start + len(block.body) :]
-    problems = rf.check(edited)
-    assert any(repr(_edited(fig)) in p for p in problems), (fig, problems)
+    figs = rf.figures(block.body)
+    precise = max(figs, key=lambda f: (f.decimals, len(re.sub(r"[^1-9]", "", f.text))))
+    for fig in {f.text: f for f in (figs[0], precise, figs[-1])}.values():
+        at = re.search(rf"(?<![\w.,]){re.escape(fig.text)}", block.body).start()
+        body = block.body[:at] + _edited(fig) + block.body[at + len(fig.text) :]
+        edited = README[: block.start] + body + README[block.start + len(block.body) :]
+        problems = rf.check(edited)
+        assert any(repr(_edited(fig)) in p for p in problems), (fig, problems)
+
+
+def test_a_figure_is_held_to_the_value_it_is_bound_to(tmp_path):
+    """Found somewhere in the file is not enough once bound: after a rerun moves the bound value,
+    the figure is reported even though another key still holds the old number."""
+    readme = "<!-- figures: r.json -->\nticket 0.71, dense 0.75\n<!-- /figures -->\n"
+    (tmp_path / "r.json").write_text(json.dumps({"ticket": 0.712, "dense": 0.748, "other": 0.01}))
+    lock = rf.bind(readme, root=tmp_path)
+    assert [(f["text"], f["key"]) for f in lock[0]["figures"]] == [("0.71", "r.json.ticket"), ("0.75", "r.json.dense")]
+    assert rf.check(readme, root=tmp_path, lock=lock) == []
+    (tmp_path / "r.json").write_text(json.dumps({"ticket": 0.69, "dense": 0.748, "other": 0.71}))
+    assert rf.check(readme, root=tmp_path, lock=lock, bound=False) == []  # 0.71 is still somewhere
+    assert rf.check(readme, root=tmp_path, lock=lock) == ["README line 1: '0.71' is not r.json.ticket (0.69, scale 1)"]
+    # a reworded block must be bound again; rebinding keeps the bindings that still hold
+    reworded = readme.replace("dense 0.75", "dense 0.75 (other 0.71)")
+    assert "bind it" in rf.check(reworded, root=tmp_path, lock=lock)[0]
+    again = rf.bind(reworded, root=tmp_path, lock=lock)
+    assert [f["key"] for f in again[0]["figures"]] == ["r.json.other", "r.json.dense", "r.json.other"]
+    assert rf.check(reworded, root=tmp_path, lock=[]) == [
+        "README line 1: block not in readme_figures.lock.json; bind it: python benchmarks/readme_figures.py --bind"
+    ]
+
+
+def test_the_committed_lock_binds_every_figure_of_the_readme():
+    entries = rf.read_lock()
+    assert sum(len(e["figures"]) for e in entries) == sum(len(rf.figures(b.body)) for b in rf.blocks(README))
 
 
 def _check(tmp_path, text: str, payload: dict) -> list[str]:
     (tmp_path / "r.json").write_text(json.dumps(payload))
-    return rf.check(f"<!-- figures: r.json -->\n{text}\n<!-- /figures -->\n", root=tmp_path)
+    return rf.check(f"<!-- figures: r.json -->\n{text}\n<!-- /figures -->\n", root=tmp_path, bound=False)
 
 
 @pytest.mark.parametrize(
