@@ -43,6 +43,7 @@ from pathlib import Path
 import torch
 
 from frugalml.report.bench import save_result
+from frugalml.tickets.imp import stats as stat
 
 NETS = {"mlp": "mlp", "resnet": "resnet-small"}
 LAYERS = (torch.nn.Linear, torch.nn.Conv2d)
@@ -57,16 +58,6 @@ def settings(quick: bool) -> dict:
     if quick:
         return {"mlp": {"epochs": 2, "batch_size": 64}, "resnet": {"epochs": 1, "batch_size": 64}, "rounds": 3}
     return {"mlp": {"epochs": 10, "batch_size": 64}, "resnet": {"epochs": 3, "batch_size": 64}, "rounds": 9}
-
-
-def stat(values: list[float]) -> dict:
-    return {
-        "mean": statistics.fmean(values),
-        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "min": min(values),
-        "max": max(values),
-        "per_seed": values,
-    }
 
 
 def run_imp(name: str, model: str, seeds: list[int], train: dict, rate: float, levels: int, root: Path) -> dict:

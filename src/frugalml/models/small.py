@@ -24,22 +24,25 @@ class MLP(nn.Module):
 
 
 class ConvNet(nn.Module):
-    """Conv-2/4/6: pairs of 3x3 convs each followed by 2x2 max-pool, then FC 256-256."""
+    """Conv-2/4/6: pairs of 3x3 convs each followed by 2x2 max-pool, then FC 256-256 (`dims=1`:
+    the same over a 1-D signal, width-3 convs and 2x pools)."""
 
-    def __init__(self, widths, in_channels=3, input_size=32, num_classes=10, fc=(256, 256)):
+    def __init__(self, widths, in_channels=3, input_size=32, num_classes=10, fc=(256, 256), dims: int = 2):
         super().__init__()
+        conv, pool = (nn.Conv1d, nn.MaxPool1d) if dims == 1 else (nn.Conv2d, nn.MaxPool2d)
         layers: list[nn.Module] = []
         c, size = in_channels, input_size
         for w in widths:
-            layers += [nn.Conv2d(c, w, 3, padding=1), nn.ReLU()]
-            layers += [nn.Conv2d(w, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            layers += [conv(c, w, 3, padding=1), nn.ReLU()]
+            layers += [conv(w, w, 3, padding=1), nn.ReLU(), pool(2)]
             c, size = w, size // 2
         if size < 1:
             from frugalml.errors import FrugalError
 
-            raise FrugalError(f"input size {input_size} is too small for {len(widths)} pools")
+            what = "input length {} is too short" if dims == 1 else "input size {} is too small"
+            raise FrugalError(f"{what.format(input_size)} for {len(widths)} pools")
         self.features = nn.Sequential(*layers)
-        sizes = [c * size * size, *fc]
+        sizes = [c * size**dims, *fc]
         head: list[nn.Module] = []
         for a, b in zip(sizes[:-1], sizes[1:]):
             head += [nn.Linear(a, b), nn.ReLU()]
@@ -112,34 +115,15 @@ def resnet_small(in_channels=3, input_size=32, num_classes=10, widths=(64, 128))
     return SmallResNet(tuple(widths), in_channels, input_size, num_classes)
 
 
-class ConvNet1d(nn.Module):
+class ConvNet1d(ConvNet):
     """Conv-n for 1-D signals (MNIST-1D): pairs of width-3 convs, each pair followed by a
     2x max-pool, then FC 256-256. A (N, L) input is read as one channel."""
 
     def __init__(self, widths, in_channels=1, input_length=40, num_classes=10, fc=(256, 256)):
-        super().__init__()
-        layers: list[nn.Module] = []
-        c, size = in_channels, input_length
-        for w in widths:
-            layers += [nn.Conv1d(c, w, 3, padding=1), nn.ReLU()]
-            layers += [nn.Conv1d(w, w, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2)]
-            c, size = w, size // 2
-        if size < 1:
-            from frugalml.errors import FrugalError
-
-            raise FrugalError(f"input length {input_length} is too short for {len(widths)} pools")
-        self.features = nn.Sequential(*layers)
-        sizes = [c * size, *fc]
-        head: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            head += [nn.Linear(a, b), nn.ReLU()]
-        self.classifier = nn.Sequential(*head)
-        self.fc = nn.Linear(sizes[-1], num_classes)
+        super().__init__(widths, in_channels, input_length, num_classes, fc, dims=1)
 
     def forward(self, x):
-        if x.dim() == 2:
-            x = x.unsqueeze(1)
-        return self.fc(self.classifier(self.features(x).flatten(1)))
+        return super().forward(x.unsqueeze(1) if x.dim() == 2 else x)
 
 
 @register("conv6_1d", (1, 40), "Conv-6 for 1-D signals such as MNIST-1D (widths 32-64-128)")
