@@ -128,3 +128,119 @@ def test_empty_sparse_tensor_convolves_to_empty():
     x = SparseTensor(torch.zeros(0, 3), torch.zeros(0, 4, dtype=torch.long), 1, {})
     assert SparseConv3d(3, 4)(x).feats.shape == (0, 4)
     assert SparseConv3d(3, 4, kernel=2, stride=2)(x).feats.shape == (0, 4)
+
+
+# ---- the fast path against the reference (per-offset) path ------------------------------------
+
+
+def _run(path, conv, x, target=None, cout=None):
+    """Output features and the gradients of a fixed random projection of them w.r.t. input and weights."""
+    from frugalml.pointcloud.sparse import conv_path
+
+    feats = x.feats.detach().clone().requires_grad_(True)
+    conv.zero_grad()
+    with conv_path(path):
+        y = conv(SparseTensor(feats, x.coords, x.stride, {}), target=target, cout=cout).feats
+    proj = torch.randn(y.shape, generator=torch.Generator().manual_seed(99), dtype=y.dtype)
+    (y * proj).sum().backward()
+    return y.detach(), feats.grad, conv.weight.grad.clone()
+
+
+def _assert_paths_agree(conv, x, target=None, cout=None):
+    ref = _run("reference", conv, x, target, cout)
+    fast = _run("fast", conv, x, target, cout)
+    assert ref[0].shape[0] > 0 and ref[2].abs().sum() > 0  # something was computed
+    for a, b in zip(fast, ref):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("seed,kernel", [(10, 3), (11, 3), (12, 5)])
+def test_fast_submanifold_conv_equals_reference_forward_and_gradients(seed, kernel):
+    x, _ = random_sparse(grid=7, batch=2, cin=5, density=0.25, seed=seed)
+    conv = SparseConv3d(8, 6, kernel=kernel).double()  # run with 5 of 8 input and 4 of 6 output channels
+    _assert_paths_agree(conv, x, cout=4)
+
+
+@pytest.mark.parametrize("seed", [13, 14])
+def test_fast_strided_conv_equals_reference_forward_and_gradients(seed):
+    x, _ = random_sparse(grid=8, batch=2, cin=3, density=0.3, seed=seed)
+    _assert_paths_agree(SparseConv3d(4, 6, kernel=2, stride=2).double(), x, cout=5)
+
+
+@pytest.mark.parametrize("seed", [15, 16])
+def test_fast_transposed_conv_equals_reference_forward_and_gradients(seed):
+    fine, _ = random_sparse(grid=8, batch=2, cin=3, density=0.3, seed=seed)
+    coarse = SparseConv3d(3, 4, kernel=2, stride=2).double()(fine)
+    coarse.feats = torch.randn_like(coarse.feats)
+    target = SparseTensor(fine.feats, fine.coords, 1, {})
+    _assert_paths_agree(SparseConv3d(6, 3, kernel=2, stride=2, transposed=True).double(), coarse, target, cout=2)
+
+
+def test_fast_kernel_map_has_the_reference_pairs_of_every_offset():
+    from frugalml.pointcloud.sparse import neighbour_map, submanifold_map
+
+    x, _ = random_sparse(grid=6, batch=2, cin=1, density=0.35, seed=17)
+    ref = submanifold_map(x, 3)
+    pm, centre = neighbour_map(x, 3)
+    assert torch.equal(ref[centre][0], torch.arange(len(x.coords))) and centre == 13
+    got = dict(zip(pm.ks, zip(pm.src.split(pm.counts), pm.dst.split(pm.counts))))
+    for k, (src, dst) in enumerate(ref):
+        if k == centre:
+            continue
+        if len(src) == 0:
+            assert k not in got
+            continue
+        # both sorted by output row: the same (input, output) pairs in the same order
+        assert torch.equal(got[k][0], src) and torch.equal(got[k][1], dst)
+
+
+def test_supernet_subnet_fast_path_equals_reference_path_with_gradients():
+    from frugalml.pointcloud.model import Arch, PVNet
+    from frugalml.pointcloud.sparse import conv_path
+
+    torch.manual_seed(0)
+    net = PVNet(Arch(channels=(16, 16, 24, 32, 24, 16, 16), depths=(1,) * 6, voxel_size=0.6)).double()
+    net.set_active(Arch(channels=(8, 12, 16, 24, 16, 12, 8), depths=(1, 0, 1, 1, 0, 1), voxel_size=0.6))
+    g = torch.Generator().manual_seed(1)
+    pts = torch.cat([torch.rand(2, 300, 3, generator=g) * 6, torch.rand(2, 300, 1, generator=g)], -1).double()
+    outs = {}
+    for path in ("reference", "fast"):
+        net.zero_grad()
+        with conv_path(path):
+            y = net(pts)
+        y.square().mean().backward()
+        outs[path] = (y.detach(), {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None})
+    torch.testing.assert_close(outs["fast"][0], outs["reference"][0])
+    assert outs["fast"][1].keys() == outs["reference"][1].keys()
+    assert net.stem[0].conv.weight.grad[:, :, 8:].abs().sum() == 0  # sliced channels get no gradient
+    for n, grad in outs["reference"][1].items():
+        torch.testing.assert_close(outs["fast"][1][n], grad, msg=n)
+
+
+def test_fast_path_counts_exactly_the_reference_macs_forward_and_backward():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from frugalml.cost.tracing import trace
+    from frugalml.pointcloud.model import PVNet, minkunet, spvcnn
+    from frugalml.pointcloud.sparse import conv_path
+
+    g = torch.Generator().manual_seed(2)
+    pts = torch.cat([torch.rand(1, 400, 3, generator=g) * 8, torch.rand(1, 400, 1, generator=g)], -1)
+    for arch in (spvcnn(0.25, 0.5), minkunet(0.25, 0.5)):
+        net = PVNet(arch)
+        counted = {}
+        for path in ("reference", "fast"):
+            with conv_path(path):
+                t = trace(net, pts, grad=False)  # what count_macs and the search space report
+                with FlopCounterMode(display=False) as c:
+                    net(pts).square().mean().backward()
+            counted[path] = (t.total_flops, t.own_flops(), c.get_total_flops())
+        assert counted["fast"] == counted["reference"]
+        assert counted["fast"][2] > 2 * counted["fast"][0] > 0  # the backward was counted too
+
+
+def test_unknown_conv_path_is_refused():
+    from frugalml.pointcloud.sparse import conv_path
+
+    with pytest.raises(ValueError, match="unknown sparse convolution path"), conv_path("dense"):
+        pass

@@ -2,11 +2,29 @@
 
 A `SparseTensor` holds features (M, C) of the M occupied voxels and their integer
 coordinates (M, 4) = (batch, x, y, z) at a given stride. Convolution never builds the
-dense grid: for every kernel offset it finds the (input, output) voxel pairs that exist
+dense grid: it finds the (input, output) voxel pairs that exist for every kernel offset
 (a sorted hash + `searchsorted`), multiplies the gathered inputs by that offset's weight
-(one matmul, which `FlopCounterMode` counts: MACs = pairs x C_in x C_out) and adds the
-products into the outputs (`index_add_`). That is the gather-matmul-scatter scheme of
+(matmuls, which `FlopCounterMode` counts: MACs = pairs x C_in x C_out) and adds the
+products into the outputs. That is the gather-matmul-scatter scheme of
 MinkowskiEngine/torchsparse, without their CUDA kernels.
+
+Two implementations give the same numbers:
+
+- `conv_reference`: the plain scheme, one gather + matmul + `index_add_` per kernel offset
+  (27 of each for a 3x3x3 kernel), kernel maps from 27 hash lookups. Kept for the tests and
+  the benchmark (`benchmarks/bench_sparse_conv.py`).
+- the default path: on a small CPU workload every tensor op costs microseconds of overhead,
+  so the fast path cuts the number of ops per layer: all pairs of all offsets in one gather,
+  sorted by offset so each offset's rows are a contiguous slice (a view), one matmul per
+  offset on its slice, one scatter; the centre offset of a submanifold conv (every voxel
+  with itself) is a plain matmul with no gather or scatter; kernel maps come from half the
+  hash lookups (the pairs of offset -d are those of +d swapped). Stride-2 and transposed
+  k=2 convs sort the fine voxels by their offset in the 2x2x2 cell the same way. Only
+  existing pairs are multiplied, so MACs are exactly those of the reference.
+
+Kernel maps are built once per voxel set (stride) and forward pass and cached in
+`SparseTensor.cache`, which every tensor of one forward pass shares (encoder, decoder and
+point branch).
 
 Why not a library: spconv 2.3.8 installs from PyPI and runs on CPU, but its convolutions
 are opaque custom ops that FlopCounterMode cannot see (MACs would read 0) and it pulls in
@@ -21,6 +39,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -109,7 +128,11 @@ def offsets(kernel: int) -> torch.Tensor:
 
 
 def submanifold_map(x: SparseTensor, kernel: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """For each offset: (input rows, output rows) with input = output + offset, both occupied."""
+    """For each offset: (input rows, output rows) with input = output + offset, both occupied.
+
+    The reference path's kernel map: one hash lookup of every (voxel, offset) pair, then the
+    pairs of each offset apart.
+    """
     key = ("subm", x.stride, kernel)
     if key not in x.cache:
         # one batched lookup of every (voxel, offset) pair, through key arithmetic
@@ -135,8 +158,140 @@ def downsample(x: SparseTensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tenso
     return x.cache[key]
 
 
+@dataclass
+class PairMap:
+    """Every (input, output) pair of a convolution, sorted by kernel offset: offset `ks[i]`'s pairs are
+    rows `bounds[i]:bounds[i + 1]` of `src`/`dst` (offsets without pairs are left out)."""
+
+    src: torch.Tensor
+    dst: torch.Tensor
+    ks: list[int]
+    counts: list[int]
+
+
+def neighbour_map(x: SparseTensor, kernel: int) -> tuple[PairMap, int]:
+    """The submanifold kernel map without the centre offset, and the centre offset's index.
+
+    The centre pairs every voxel with itself. Offsets come in opposite pairs (offset K-1-k
+    is -offset k), and the pairs of -d are those of +d swapped, so only the first half of
+    the offsets is looked up in the hash.
+    """
+    key = ("nbr", x.stride, kernel)
+    if key not in x.cache:
+        if kernel % 2 == 0:
+            raise ValueError("a submanifold convolution needs an odd kernel")
+        offs = offsets(kernel)
+        n_k, m = len(offs), len(x.coords)
+        half = n_k // 2  # the centre offset (0, 0, 0)
+        src = torch.full((n_k, m), -1, dtype=torch.long)
+        if m:
+            src[:half] = x.hash().find_keys(pack(x.coords)[None, :] + offset_keys(offs[:half])[:, None])
+            k, d = torch.nonzero(src[:half] >= 0, as_tuple=True)
+            src[n_k - 1 - k, src[k, d]] = d
+        src = torch.cat([src[:half], src[half + 1 :]])
+        hit = src >= 0
+        counts = hit.sum(1).tolist()
+        k, dst = torch.nonzero(hit, as_tuple=True)  # ordered by offset, then output row
+        ks = [j if j < half else j + 1 for j in range(n_k - 1)]
+        keep = [i for i, c in enumerate(counts) if c]
+        pm = PairMap(src[k, dst], dst, [ks[i] for i in keep], [counts[i] for i in keep])
+        x.cache[key] = (pm, half)
+    return x.cache[key]
+
+
+def cell_map(x: SparseTensor) -> tuple[PairMap, torch.Tensor]:
+    """The stride-2 kernel-2 map of `x` (src: fine rows, dst: coarse rows, sorted by offset in the
+    2x2x2 cell) and the permutation that puts the fine rows back in order (for the transposed conv)."""
+    key = ("cells", x.stride)
+    if key not in x.cache:
+        _, inverse, which = downsample(x)
+        order = torch.argsort(which, stable=True)
+        counts = torch.bincount(which, minlength=8).tolist()
+        keep = [k for k in range(8) if counts[k]]
+        pm = PairMap(order, inverse[order], keep, [counts[k] for k in keep])
+        x.cache[key] = (pm, torch.argsort(order))
+    return x.cache[key]
+
+
+def _products(feats: torch.Tensor, pm: PairMap, w: torch.Tensor) -> torch.Tensor:
+    """feats[src] times each offset's weight, in pair order: one gather, one matmul per offset slice."""
+    g = feats[pm.src]
+    parts = g.split(pm.counts)
+    return torch.cat([p @ w[k] for p, k in zip(parts, pm.ks)]) if len(parts) > 1 else parts[0] @ w[pm.ks[0]]
+
+
+_PATHS = ("fast", "reference")
+_path = ["fast"]
+
+
+@contextmanager
+def conv_path(name: str):
+    """Run every `SparseConv3d` in the block on the `fast` path (the default) or the `reference` one."""
+    if name not in _PATHS:
+        raise ValueError(f"unknown sparse convolution path '{name}' (known: {', '.join(_PATHS)})")
+    _path.append(name)
+    try:
+        yield
+    finally:
+        _path.pop()
+
+
 def _sliced(weight: torch.Tensor, cin: int | None, cout: int | None) -> torch.Tensor:
     return weight[:, : cin or weight.shape[1], : cout or weight.shape[2]]
+
+
+def conv_reference(
+    x: SparseTensor, w: torch.Tensor, kernel: int, stride: int, transposed: bool, target: SparseTensor | None = None
+) -> SparseTensor:
+    """The reference sparse convolution (weights `w` (K, C_in, C_out), already sliced): per kernel
+    offset one gather, one matmul and one `index_add_`."""
+    n_out = w.shape[2]
+    if stride == 1:
+        out = x.feats.new_zeros(len(x.coords), n_out)
+        for k, (src, dst) in enumerate(submanifold_map(x, kernel)):
+            if len(src):
+                out.index_add_(0, dst, x.feats[src] @ w[k])
+        return x.replace(out)
+    if not transposed:
+        coarse, inverse, which = downsample(x)
+        out = x.feats.new_zeros(len(coarse), n_out)
+        for k in range(8):
+            sel = torch.nonzero(which == k).squeeze(1)
+            if len(sel):
+                out.index_add_(0, inverse[sel], x.feats[sel] @ w[k])
+        return SparseTensor(out, coarse, x.stride * 2, x.cache)
+    _, parent, which = downsample(target)
+    out = x.feats.new_zeros(len(target.coords), n_out)
+    for k in range(8):
+        sel = torch.nonzero(which == k).squeeze(1)
+        if len(sel):
+            out.index_add_(0, sel, x.feats[parent[sel]] @ w[k])
+    return target.replace(out)
+
+
+def conv_fast(
+    x: SparseTensor, w: torch.Tensor, kernel: int, stride: int, transposed: bool, target: SparseTensor | None = None
+) -> SparseTensor:
+    """The same convolution as `conv_reference` with a few ops per layer (see the module notes)."""
+    n_out = w.shape[2]
+    if stride == 1:
+        pm, centre = neighbour_map(x, kernel)
+        out = x.feats @ w[centre]
+        if pm.counts:
+            out.index_add_(0, pm.dst, _products(x.feats, pm, w))
+        return x.replace(out)
+    if not transposed:
+        pm, _ = cell_map(x)
+        coarse = downsample(x)[0]
+        out = x.feats.new_zeros(len(coarse), n_out)
+        if pm.counts:
+            out.index_add_(0, pm.dst, _products(x.feats, pm, w))
+        return SparseTensor(out, coarse, x.stride * 2, x.cache)
+    pm, back = cell_map(target)
+    if not pm.counts:
+        return target.replace(x.feats.new_zeros(0, n_out))
+    # each fine voxel meets its coarse parent at one offset: products in offset order, then back in row order
+    return target.replace(_products(x.feats, PairMap(pm.dst, pm.src, pm.ks, pm.counts), w)[back])
 
 
 class SparseConv3d(nn.Module):
@@ -160,35 +315,13 @@ class SparseConv3d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
 
     def forward(self, x: SparseTensor, target: SparseTensor | None = None, cout: int | None = None) -> SparseTensor:
-        cin = x.feats.shape[1]
-        w = _sliced(self.weight, cin, cout)
-        n_out = w.shape[2]
-        if self.stride == 1:
-            out = x.feats.new_zeros(len(x.coords), n_out)
-            for k, (src, dst) in enumerate(submanifold_map(x, self.kernel)):
-                if len(src):
-                    out.index_add_(0, dst, x.feats[src] @ w[k])
-            res = x.replace(out)
-        elif not self.transposed:
-            coarse, inverse, which = downsample(x)
-            out = x.feats.new_zeros(len(coarse), n_out)
-            for k in range(8):
-                sel = torch.nonzero(which == k).squeeze(1)
-                if len(sel):
-                    out.index_add_(0, inverse[sel], x.feats[sel] @ w[k])
-            res = SparseTensor(out, coarse, x.stride * 2, x.cache)
-        else:
-            if target is None or target.stride * 2 != x.stride:
-                raise ValueError("transposed convolution needs the finer tensor it returns to")
-            _, parent, which = downsample(target)
-            out = x.feats.new_zeros(len(target.coords), n_out)
-            for k in range(8):
-                sel = torch.nonzero(which == k).squeeze(1)
-                if len(sel):
-                    out.index_add_(0, sel, x.feats[parent[sel]] @ w[k])
-            res = target.replace(out)
+        w = _sliced(self.weight, x.feats.shape[1], cout)
+        if self.transposed and (target is None or target.stride * 2 != x.stride):
+            raise ValueError("transposed convolution needs the finer tensor it returns to")
+        conv = conv_reference if _path[-1] == "reference" else conv_fast
+        res = conv(x, w, self.kernel, self.stride, self.transposed, target)
         if self.bias is not None:
-            res.feats = res.feats + self.bias[:n_out]
+            res.feats = res.feats + self.bias[: w.shape[2]]
         return res
 
     def dense_weight(self) -> torch.Tensor:
