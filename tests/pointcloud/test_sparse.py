@@ -244,3 +244,23 @@ def test_unknown_conv_path_is_refused():
 
     with pytest.raises(ValueError, match="unknown sparse convolution path"), conv_path("dense"):
         pass
+
+
+@pytest.mark.parametrize("spread", [6, 4000])  # a small box (dense table) and a huge sparse one (searchsorted)
+def test_hash_lookup_table_and_searchsorted_agree_with_a_python_dict(spread):
+    g = torch.Generator().manual_seed(18)
+    coords, _ = unique_coords(
+        torch.cat([torch.randint(0, 2, (60, 1), generator=g), torch.randint(-spread, spread, (60, 3), generator=g)], 1)
+    )
+    rows = {tuple(c): i for i, c in enumerate(coords.tolist())}
+    base = torch.cat([coords[:20], coords[:5] + torch.tensor([0, 1, -1, 0])])  # occupied and maybe-empty bases
+    offs = torch.tensor([[0, 0, 0], [1, 0, 0], [0, -1, 1], [1, 1, 1]])
+    h = VoxelHash(coords)
+    got = h.lookup(base, offs)
+    assert (h._tables[1] is not None) == (spread == 6)
+    expected = [
+        [rows.get((b[0], b[1] + o[0], b[2] + o[1], b[3] + o[2]), -1) for b in base.tolist()] for o in offs.tolist()
+    ]
+    assert got.tolist() == expected and (got >= 0).any() and (got < 0).any()
+    far = base + torch.tensor([0, 3 * spread, 0, 0])  # outside the table: answered by searchsorted
+    assert (h.lookup(far, offs) == -1).all()

@@ -84,11 +84,34 @@ def offset_keys(offs: torch.Tensor) -> torch.Tensor:
 
 
 class VoxelHash:
-    """Lookup from coordinates to row index for one set of voxels (sorted keys + searchsorted)."""
+    """Lookup from coordinates to row index for one set of voxels.
+
+    Two ways, the same answers: sorted packed keys + `searchsorted` (`find_keys`, `find`;
+    what the reference path uses), and for `lookup` a dense table over the voxels' bounding
+    box padded by the largest offset (one gather per query), used while that box holds at
+    most `TABLE_CELLS_PER_VOXEL` cells per voxel (else `lookup` falls back to searchsorted).
+    """
+
+    TABLE_CELLS_PER_VOXEL = 256
+    TABLE_MIN_CELLS = 1 << 16
 
     def __init__(self, coords: torch.Tensor):
-        keys = pack(coords)
-        self.keys, self.order = torch.sort(keys)
+        self.coords = coords
+        self._sorted: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._tables: dict[int, tuple | None] = {}
+
+    @property
+    def keys(self) -> torch.Tensor:
+        return self._sort()[0]
+
+    @property
+    def order(self) -> torch.Tensor:
+        return self._sort()[1]
+
+    def _sort(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._sorted is None:
+            self._sorted = torch.sort(pack(self.coords))
+        return self._sorted
 
     def find_keys(self, q: torch.Tensor) -> torch.Tensor:
         """Row index of each packed key in `q` (any shape), -1 where that voxel is not occupied."""
@@ -101,6 +124,39 @@ class VoxelHash:
     def find(self, coords: torch.Tensor) -> torch.Tensor:
         """Row index of each queried coordinate, -1 where that voxel is not occupied."""
         return self.find_keys(pack(coords))
+
+    def _table(self, pad: int) -> tuple | None:
+        """(table of rows, -1 where empty; lowest corner; strides) over the bounding box padded by `pad`,
+        or None when it would be too large."""
+        if pad not in self._tables:
+            c, t = self.coords, None
+            if len(c):
+                lo, hi = c.min(0).values, c.max(0).values
+                lo[1:] -= pad
+                hi[1:] += pad
+                dims = (hi - lo + 1).tolist()
+                if math.prod(dims) <= max(self.TABLE_MIN_CELLS, self.TABLE_CELLS_PER_VOXEL * len(c)):
+                    strides = torch.tensor([dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1])
+                    table = torch.full((math.prod(dims),), -1, dtype=torch.long)
+                    table[((c - lo) * strides).sum(1)] = torch.arange(len(c))
+                    t = (table, lo, hi, strides)
+            self._tables[pad] = t
+        return self._tables[pad]
+
+    def lookup(self, base: torch.Tensor, offs: torch.Tensor) -> torch.Tensor:
+        """(K, N) row of the voxel at `base[n] + offs[k]` (base (N, 4) coordinates, offs (K, 3)), -1 where none."""
+        if len(self.coords) == 0 or len(base) == 0:
+            return torch.full((len(offs), len(base)), -1, dtype=torch.long)
+        t = self._table(int(offs.abs().max()) if len(offs) else 0)
+        if t is not None:
+            table, lo, hi, strides = t
+            offs4 = torch.cat([torch.zeros(len(offs), 1, dtype=torch.long), offs.long()], 1)
+            inside = bool(((base.min(0).values + offs4.min(0).values) >= lo).all()) and bool(
+                ((base.max(0).values + offs4.max(0).values) <= hi).all()
+            )
+            if inside:
+                return table[((base - lo) * strides).sum(1)[None, :] + (offs4 * strides).sum(1)[:, None]]
+        return self.find_keys(pack(base)[None, :] + offset_keys(offs)[:, None])
 
 
 @dataclass
@@ -185,7 +241,7 @@ def neighbour_map(x: SparseTensor, kernel: int) -> tuple[PairMap, int]:
         half = n_k // 2  # the centre offset (0, 0, 0)
         src = torch.full((n_k, m), -1, dtype=torch.long)
         if m:
-            src[:half] = x.hash().find_keys(pack(x.coords)[None, :] + offset_keys(offs[:half])[:, None])
+            src[:half] = x.hash().lookup(x.coords, offs[:half])
             k, d = torch.nonzero(src[:half] >= 0, as_tuple=True)
             src[n_k - 1 - k, src[k, d]] = d
         src = torch.cat([src[:half], src[half + 1 :]])
