@@ -264,3 +264,28 @@ def test_hash_lookup_table_and_searchsorted_agree_with_a_python_dict(spread):
     assert got.tolist() == expected and (got >= 0).any() and (got < 0).any()
     far = base + torch.tensor([0, 3 * spread, 0, 0])  # outside the table: answered by searchsorted
     assert (h.lookup(far, offs) == -1).all()
+
+
+def test_one_forward_pass_builds_each_kernel_map_once_and_shares_it_with_the_decoder(monkeypatch):
+    from frugalml.pointcloud import sparse
+    from frugalml.pointcloud.model import PVNet, spvcnn
+
+    calls = []  # (function, cache id, stride, map already there)
+    for name, key in (("neighbour_map", lambda x: ("nbr", x.stride, 3)), ("cell_map", lambda x: ("cells", x.stride))):
+
+        def spy(x, *args, _fn=getattr(sparse, name), _name=name, _key=key):
+            calls.append((_name, id(x.cache), x.stride, _key(x) in x.cache))
+            return _fn(x, *args)
+
+        monkeypatch.setattr(sparse, name, spy)
+    g = torch.Generator().manual_seed(3)
+    pts = torch.cat([torch.rand(1, 500, 3, generator=g) * 10, torch.rand(1, 500, 1, generator=g)], -1)
+    with torch.no_grad():
+        PVNet(spvcnn(0.25, 0.5)).eval()(pts)  # depth 1 everywhere
+    assert len({c[1] for c in calls}) == 1  # one cache for the whole network, encoder, decoder and point branch
+    # submanifold convs: stem 2 at stride 1; encoder res blocks 2 each at strides 2, 4, 8;
+    # decoder: fuse 2 + res block 2 at strides 4, 2, 1. Cell maps: 3 down convs, 3 up convs.
+    for name, uses in (("neighbour_map", {1: 6, 2: 6, 4: 6, 8: 2}), ("cell_map", {1: 2, 2: 2, 4: 2})):
+        mine = [c for c in calls if c[0] == name]
+        assert {s: sum(c[2] == s for c in mine) for s in uses} == uses and len(mine) == sum(uses.values())
+        assert sorted(c[2] for c in mine if not c[3]) == sorted(uses)  # built once per stride, then reused

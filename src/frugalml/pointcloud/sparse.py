@@ -282,7 +282,8 @@ _path = ["fast"]
 
 @contextmanager
 def conv_path(name: str):
-    """Run every `SparseConv3d` in the block on the `fast` path (the default) or the `reference` one."""
+    """Run every `SparseConv3d` in the block on the `fast` path (the default) or the `reference` one
+    (which also makes `devoxelize` look up its neighbours as it always has, with searchsorted)."""
     if name not in _PATHS:
         raise ValueError(f"unknown sparse convolution path '{name}' (known: {', '.join(_PATHS)})")
     _path.append(name)
@@ -290,6 +291,11 @@ def conv_path(name: str):
         yield
     finally:
         _path.pop()
+
+
+def reference_path() -> bool:
+    """Whether the reference path is on (`conv_path("reference")`)."""
+    return _path[-1] == "reference"
 
 
 def _sliced(weight: torch.Tensor, cin: int | None, cout: int | None) -> torch.Tensor:
@@ -374,7 +380,7 @@ class SparseConv3d(nn.Module):
         w = _sliced(self.weight, x.feats.shape[1], cout)
         if self.transposed and (target is None or target.stride * 2 != x.stride):
             raise ValueError("transposed convolution needs the finer tensor it returns to")
-        conv = conv_reference if _path[-1] == "reference" else conv_fast
+        conv = conv_reference if reference_path() else conv_fast
         res = conv(x, w, self.kernel, self.stride, self.transposed, target)
         if self.bias is not None:
             res.feats = res.feats + self.bias[: w.shape[2]]
