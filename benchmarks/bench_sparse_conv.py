@@ -13,6 +13,7 @@ full ray-cast scene (10,589 points, the one bench_pointcloud_latency.py times).
 - networks: whole forward passes of the voxel-only baseline and of point-voxel nets (the
   architectures of benchmarks/results/pointcloud_spvnas.json), reference path against fast
   path, with their counted MACs (the same on both paths);
+- training step: forward + backward (sum of squared logits) of the baseline and the searched net;
 - profile: where a forward pass spends its time, per section (timed sections, exclusive:
   a kernel map built inside a conv counts as kernel maps, not as the conv).
 
@@ -26,6 +27,7 @@ saved beside. Saves benchmarks/results/sparse_conv.json.
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import time
 from contextlib import contextmanager
@@ -36,12 +38,23 @@ def _spread(values: list[float]) -> dict:
     return {"median": statistics.median(values), "q1": q1, "q3": q3, "min": min(values), "max": max(values)}
 
 
-def _compare(fns: dict, rounds: int, pairs: dict[str, tuple[str, str]]) -> dict:
+def _compare(fns: dict, rounds: int, pairs: dict[str, tuple[str, str]], grad: bool = False) -> dict:
     """Interleaved single calls of `fns` (no argument); per variant the median ms (CPU and wall) and,
-    for each `pairs` entry name -> (numerator, denominator), the per-round ratio of CPU times."""
-    from frugalml.cost.latency import interleaved_calls
+    for each `pairs` entry name -> (numerator, denominator), the per-round ratio of CPU times.
+    Without autograd (`interleaved_calls`), or with it (`grad`: the calls run their own backward)."""
+    from frugalml.cost.latency import interleaved_calls, round_orders
 
-    t = interleaved_calls({k: (lambda _, f=f: f()) for k, f in fns.items()}, [None] * rounds, warmup=3)
+    if grad:
+        rnd, t = random.Random(0), {k: {"wall": [], "cpu": []} for k in fns}
+        for r in range(rounds + 3):
+            for k in next(round_orders(list(fns), 1, "shuffle", rnd)):
+                c0, t0 = time.thread_time(), time.perf_counter()
+                fns[k]()
+                if r >= 3:  # the first rounds warm up
+                    t[k]["wall"].append(time.perf_counter() - t0)
+                    t[k]["cpu"].append(time.thread_time() - c0)
+    else:
+        t = interleaved_calls({k: (lambda _, f=f: f()) for k, f in fns.items()}, [None] * rounds, warmup=3)
     out = {
         "cpu_ms": {k: statistics.median(v["cpu"]) * 1e3 for k, v in t.items()},
         "wall_ms": {k: statistics.median(v["wall"]) * 1e3 for k, v in t.items()},
@@ -49,6 +62,14 @@ def _compare(fns: dict, rounds: int, pairs: dict[str, tuple[str, str]]) -> dict:
     for name, (num, den) in pairs.items():
         out[name] = _spread([a / b for a, b in zip(t[num]["cpu"], t[den]["cpu"])])
     return out
+
+
+def _train_step(net, x, path: str) -> None:
+    from frugalml.pointcloud.sparse import conv_path
+
+    net.zero_grad(set_to_none=True)
+    with conv_path(path):
+        net(x).square().mean().backward()
 
 
 class Sections:
@@ -259,6 +280,7 @@ def main(argv=None) -> None:
         "layers": {},
         "networks": {},
         "searched_vs_baseline": {},
+        "training_step": {},
         "profile": {},
     }
     for label, x in scenes.items():
@@ -315,6 +337,23 @@ def main(argv=None) -> None:
             f"reference x{vs['reference']['median']:.2f}, fast x{vs['fast']['median']:.2f} "
             f"[{vs['fast']['min']:.2f}, {vs['fast']['max']:.2f}]"
         )
+        train = {}
+        for n in (base, "searched"):
+            net = nets[n].train()
+            r = _compare(
+                {p: (lambda p=p, net=net, x=x: _train_step(net, x, p)) for p in ("reference", "fast")},
+                max(args.rounds // 4, 5),
+                {"speedup": ("reference", "fast")},
+                grad=True,
+            )
+            net.eval()
+            train[n] = r
+            print(
+                f"  training step {n:<12} reference {r['cpu_ms']['reference']:7.2f} ms  "
+                f"fast {r['cpu_ms']['fast']:7.2f} ms"
+                f"  x{r['speedup']['median']:.2f} [{r['speedup']['min']:.2f}, {r['speedup']['max']:.2f}]"
+            )
+        payload["training_step"][label] = train
         prof = {}
         for n in (base, "searched"):
             prof[n] = {p: profile_net(nets[n], x, p, args.profile_calls) for p in ("reference", "fast")}
