@@ -147,11 +147,16 @@ def _run(path, conv, x, target=None, cout=None):
 
 
 def _assert_paths_agree(conv, x, target=None, cout=None):
+    from frugalml.pointcloud.sparse import conv_path
+
     ref = _run("reference", conv, x, target, cout)
     fast = _run("fast", conv, x, target, cout)
     assert ref[0].shape[0] > 0 and ref[2].abs().sum() > 0  # something was computed
     for a, b in zip(fast, ref):
         torch.testing.assert_close(a, b)
+    with torch.no_grad(), conv_path("fast"):  # without autograd the products go straight into one buffer
+        y = conv(SparseTensor(x.feats, x.coords, x.stride, {}), target=target, cout=cout).feats
+    torch.testing.assert_close(y, ref[0])
 
 
 @pytest.mark.parametrize("seed,kernel", [(10, 3), (11, 3), (12, 5)])
@@ -289,3 +294,21 @@ def test_one_forward_pass_builds_each_kernel_map_once_and_shares_it_with_the_dec
         mine = [c for c in calls if c[0] == name]
         assert {s: sum(c[2] == s for c in mine) for s in uses} == uses and len(mine) == sum(uses.values())
         assert sorted(c[2] for c in mine if not c[3]) == sorted(uses)  # built once per stride, then reused
+
+
+def test_fast_devoxelize_equals_the_reference_with_missing_neighbours_and_gradients():
+    from frugalml.pointcloud.sparse import conv_path
+
+    g = torch.Generator().manual_seed(19)
+    xyz = torch.rand(300, 3, generator=g, dtype=torch.float64) * 4
+    batch = torch.randint(0, 2, (300,), generator=g)
+    coords, _ = unique_coords(torch.cat([batch[:, None], torch.floor(xyz / 0.5).long()], 1))
+    got = {}
+    for path in ("reference", "fast"):
+        feats = torch.randn(len(coords), 3, generator=torch.Generator().manual_seed(20), dtype=torch.float64)
+        feats.requires_grad_(True)
+        with conv_path(path):
+            y = devoxelize(SparseTensor(feats, coords, 2, {}), xyz, batch, 0.25)  # stride 2: 0.5 m voxels
+        y.pow(2).sum().backward()
+        got[path] = (y.detach(), feats.grad)
+    torch.testing.assert_close(got["fast"], got["reference"])
