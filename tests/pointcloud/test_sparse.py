@@ -1,9 +1,12 @@
 """Sparse voxel convolution, voxelise and devoxelise against dense PyTorch references."""
 
+from contextlib import contextmanager
+
 import pytest
 import torch
 from torch.nn import functional as F
 
+from frugalml.pointcloud import sparse
 from frugalml.pointcloud.model import devoxelize, voxelize
 from frugalml.pointcloud.sparse import SparseConv3d, SparseTensor, VoxelHash, pack, unique_coords, unpack
 
@@ -154,9 +157,21 @@ def _assert_paths_agree(conv, x, target=None, cout=None):
     assert ref[0].shape[0] > 0 and ref[2].abs().sum() > 0  # something was computed
     for a, b in zip(fast, ref):
         torch.testing.assert_close(a, b)
-    with torch.no_grad(), conv_path("fast"):  # without autograd the products go straight into one buffer
-        y = conv(SparseTensor(x.feats, x.coords, x.stride, {}), target=target, cout=cout).feats
-    torch.testing.assert_close(y, ref[0])
+    # without autograd the products go straight into one buffer, and large maps add them up
+    # with a sparse 0/1 matrix (forced here on small ones)
+    for csr_min_pairs in (sparse.CSR_MIN_PAIRS, 0):
+        with torch.no_grad(), conv_path("fast"), _csr_min_pairs(csr_min_pairs):
+            y = conv(SparseTensor(x.feats, x.coords, x.stride, {}), target=target, cout=cout).feats
+        torch.testing.assert_close(y, ref[0])
+
+
+@contextmanager
+def _csr_min_pairs(n):
+    old, sparse.CSR_MIN_PAIRS = sparse.CSR_MIN_PAIRS, n
+    try:
+        yield
+    finally:
+        sparse.CSR_MIN_PAIRS = old
 
 
 @pytest.mark.parametrize("seed,kernel", [(10, 3), (11, 3), (12, 5)])
@@ -235,7 +250,7 @@ def test_fast_path_counts_exactly_the_reference_macs_forward_and_backward():
         net = PVNet(arch)
         counted = {}
         for path in ("reference", "fast"):
-            with conv_path(path):
+            with conv_path(path), _csr_min_pairs(0):  # a counter sees index_add_, never the sparse-matrix sum
                 t = trace(net, pts, grad=False)  # what count_macs and the search space report
                 with FlopCounterMode(display=False) as c:
                     net(pts).square().mean().backward()
