@@ -130,8 +130,8 @@ class VoxelHash:
         return self.find_keys(pack(coords))
 
     def _table(self, pad: int) -> tuple | None:
-        """(table of rows, -1 where empty; lowest corner; strides) over the bounding box padded by `pad`,
-        or None when it would be too large."""
+        """(table of rows, -1 where empty; lowest and highest corner; strides; each voxel's cell) over
+        the bounding box padded by `pad`, or None when it would be too large."""
         if pad not in self._tables:
             c, t = self.coords, None
             if len(c):
@@ -141,9 +141,10 @@ class VoxelHash:
                 dims = (hi - lo + 1).tolist()
                 if math.prod(dims) <= max(self.TABLE_MIN_CELLS, self.TABLE_CELLS_PER_VOXEL * len(c)):
                     strides = torch.tensor([dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1])
+                    cells = ((c - lo) * strides).sum(1)
                     table = torch.full((math.prod(dims),), -1, dtype=torch.long)
-                    table[((c - lo) * strides).sum(1)] = torch.arange(len(c))
-                    t = (table, lo, hi, strides)
+                    table[cells] = torch.arange(len(c))
+                    t = (table, lo, hi, strides, cells)
             self._tables[pad] = t
         return self._tables[pad]
 
@@ -151,15 +152,17 @@ class VoxelHash:
         """(K, N) row of the voxel at `base[n] + offs[k]` (base (N, 4) coordinates, offs (K, 3)), -1 where none."""
         if len(self.coords) == 0 or len(base) == 0:
             return torch.full((len(offs), len(base)), -1, dtype=torch.long)
-        t = self._table(int(offs.abs().max()) if len(offs) else 0)
+        pad = int(offs.abs().max()) if len(offs) else 0
+        t = self._table(pad)
         if t is not None:
-            table, lo, hi, strides = t
-            offs4 = torch.cat([torch.zeros(len(offs), 1, dtype=torch.long), offs.long()], 1)
-            inside = bool(((base.min(0).values + offs4.min(0).values) >= lo).all()) and bool(
-                ((base.max(0).values + offs4.max(0).values) <= hi).all()
-            )
-            if inside:
-                q = ((base - lo) * strides).sum(1)[None, :] + (offs4 * strides).sum(1)[:, None]
+            table, lo, hi, strides, cells = t
+            delta = (offs.long() * strides[1:]).sum(1)
+            if base is self.coords:  # the table's own voxels: inside it by construction
+                q = cells[None, :] + delta[:, None]
+                return table.index_select(0, q.view(-1)).view(q.shape)
+            reach = torch.tensor([0, pad, pad, pad])
+            if bool(((base.min(0).values - reach >= lo) & (base.max(0).values + reach <= hi)).all()):
+                q = ((base - lo) * strides).sum(1)[None, :] + delta[:, None]
                 return table.index_select(0, q.view(-1)).view(q.shape)
         return self.find_keys(pack(base)[None, :] + offset_keys(offs)[:, None])
 
