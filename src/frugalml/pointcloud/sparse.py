@@ -160,8 +160,9 @@ class VoxelHash:
             if base is self.coords:  # the table's own voxels: inside it by construction
                 q = cells[None, :] + delta[:, None]
                 return table.index_select(0, q.view(-1)).view(q.shape)
-            reach = torch.tensor([0, pad, pad, pad])
-            if bool(((base.min(0).values - reach >= lo) & (base.max(0).values + reach <= hi)).all()):
+            zero = torch.zeros(1, dtype=torch.long)
+            low, high = torch.cat([zero, offs.min(0).values]), torch.cat([zero, offs.max(0).values])
+            if bool(((base.min(0).values + low >= lo) & (base.max(0).values + high <= hi)).all()):
                 q = ((base - lo) * strides).sum(1)[None, :] + delta[:, None]
                 return table.index_select(0, q.view(-1)).view(q.shape)
         return self.find_keys(pack(base)[None, :] + offset_keys(offs)[:, None])
