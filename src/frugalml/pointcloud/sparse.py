@@ -135,7 +135,7 @@ class VoxelHash:
         if pad not in self._tables:
             c, t = self.coords, None
             if len(c):
-                lo, hi = c.min(0).values, c.max(0).values
+                lo, hi = torch.aminmax(c, dim=0)
                 lo[1:] -= pad
                 hi[1:] += pad
                 dims = (hi - lo + 1).tolist()
@@ -162,7 +162,8 @@ class VoxelHash:
                 return table.index_select(0, q.view(-1)).view(q.shape)
             zero = torch.zeros(1, dtype=torch.long)
             low, high = torch.cat([zero, offs.min(0).values]), torch.cat([zero, offs.max(0).values])
-            if bool(((base.min(0).values + low >= lo) & (base.max(0).values + high <= hi)).all()):
+            b_lo, b_hi = torch.aminmax(base, dim=0)
+            if bool(((b_lo + low >= lo) & (b_hi + high <= hi)).all()):
                 q = ((base - lo) * strides).sum(1)[None, :] + delta[:, None]
                 return table.index_select(0, q.view(-1)).view(q.shape)
         return self.find_keys(pack(base)[None, :] + offset_keys(offs)[:, None])
