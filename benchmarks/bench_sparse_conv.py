@@ -1,6 +1,6 @@
 """Sparse convolution on a CPU: the fast path against the per-offset reference, per layer type and per network.
 
-    .venv/bin/python benchmarks/bench_sparse_conv.py [--rounds 40]
+    .venv/bin/python benchmarks/bench_sparse_conv.py [--rounds 60]
 
 One thread. Two scenes: the `pointvoxel` search space's example scene (2,048 points) and a
 full ray-cast scene (10,589 points, the one bench_pointcloud_latency.py times).
@@ -11,8 +11,11 @@ full ray-cast scene (10,589 points, the one bench_pointcloud_latency.py times).
   forward pass but the first at each stride), and the building of every kernel map of a
   forward pass (hashes, submanifold maps at strides 1-8, the 2x2x2 cell maps);
 - networks: whole forward passes of the voxel-only baseline and of point-voxel nets (the
-  architectures of benchmarks/results/pointcloud_spvnas.json), reference path against fast
-  path, with their counted MACs (the same on both paths);
+  architectures of benchmarks/results/pointcloud_spvnas.json, random weights: time does
+  not depend on them), the reference path (`conv_path("reference")`: per-offset convs,
+  kernel maps from searchsorted, devoxelisation as before) against the fast path, with
+  their counted MACs (the same on both paths), and the searched net against the baseline
+  on each path;
 - training step: forward + backward (sum of squared logits) of the baseline and the searched net;
 - profile: where a forward pass spends its time, per section (timed sections, exclusive:
   a kernel map built inside a conv counts as kernel maps, not as the conv).
@@ -240,7 +243,7 @@ def layer_cases(points, voxel: float, channels: tuple[int, ...]) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--rounds", type=int, default=60)
     ap.add_argument("--profile-calls", type=int, default=10)
     args = ap.parse_args(argv)
     import torch
