@@ -256,11 +256,7 @@ class PairMap:
         multiply-accumulates, and a counter always sees `index_add_`, so counted MACs stay the
         pairs x C_in x C_out of the matmuls.
         """
-        if (
-            len(self.dst) < CSR_MIN_PAIRS
-            or (torch.is_grad_enabled() and (products.requires_grad or out.requires_grad))
-            or _dispatch_mode_on()
-        ):
+        if len(self.dst) < CSR_MIN_PAIRS or plain_ops_needed(products, out):
             return out.index_add_(0, self.dst, products)
         key = (products.dtype, len(out))
         if key not in self._sums:
@@ -268,15 +264,23 @@ class PairMap:
             rows[1:] = torch.bincount(self.dst, minlength=len(out)).cumsum(0)
             cols = torch.argsort(self.dst.int(), stable=True)  # (int32 sorts twice as fast)
             ones = torch.ones(len(cols), dtype=products.dtype)
-            with warnings.catch_warnings():  # "sparse CSR support is in beta": matmul by it is all we use
-                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-                shape = (len(out), len(cols))
-                self._sums[key] = torch.sparse_csr_tensor(rows, cols, ones, shape, check_invariants=False)
+            self._sums[key] = csr_matrix(rows, cols, ones, (len(out), len(cols)))
         return out.add_(self._sums[key] @ products)
 
 
-def _dispatch_mode_on() -> bool:
-    return torch._C._len_torch_dispatch_stack() > 0
+def plain_ops_needed(*tensors: torch.Tensor) -> bool:
+    """Whether to keep to plain ops (`index_add_`, elementwise products) rather than a sparse-matrix
+    product: autograd needs them, or a dispatch mode (a FLOP counter) is watching."""
+    return (
+        torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    ) or torch._C._len_torch_dispatch_stack() > 0
+
+
+def csr_matrix(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A sparse matrix in compressed sparse rows, only ever multiplied by a dense one."""
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(rows, cols, values, shape, check_invariants=False)
 
 
 def neighbour_map(x: SparseTensor, kernel: int) -> tuple[PairMap, int]:
