@@ -30,8 +30,9 @@ one stored value it quotes: `benchmarks/readme_figures.lock.json` lists, block b
 figure with the key path and the scale it was found under, and the check requires each figure to
 round from the value at its bound key. Editing a figure, or rerunning a benchmark whose new
 value no longer rounds to the quoted one, is reported; after writing or rewording a block, bind
-it again (`--bind` keeps every binding that still holds and binds new figures to their first
-match - read `-v` to see that each points where it should).
+it again (`--bind` keeps every binding that still holds and binds a new figure to the first
+value it quotes that no other figure of the block is bound to - read the lock's diff to see
+that each points where it should, and correct a key by hand where it does not).
 
     python benchmarks/readme_figures.py [README.md] [-v]    # lists problems (-v: every figure); exit 1 if any
     python benchmarks/readme_figures.py --bind              # (re)writes the lock from README.md
@@ -163,14 +164,21 @@ def quotes(fig: Figure, value: float, scale) -> bool:
     return abs(scaled(value, scale) - fig.value) <= 0.5 * 10.0**-fig.decimals * (1 + 1e-9) + 1e-12
 
 
-def find(fig: Figure, values: list[tuple[str, float]], prefer: str | None = None) -> tuple[str, object] | None:
+def find(
+    fig: Figure, values: list[tuple[str, float]], prefer: str | None = None, taken: set[str] = frozenset()
+) -> tuple[str, object] | None:
     """(key path, scale) of a stored value `fig` quotes - `prefer`'s key if it still does, else the
-    first, the plain value before a scaled one - or None."""
-    for scale in SCALES[fig.unit]:
-        for key, v in values:
-            if (prefer is None or key == prefer) and quotes(fig, v, scale):
-                return key, scale
-    return None if prefer is None else find(fig, values)
+    first not in `taken`, else the first; the plain value before a scaled one - or None."""
+    if prefer is not None:
+        found = find(fig, [(k, v) for k, v in values if k == prefer])
+        if found:
+            return found
+    for pick in (lambda k: k not in taken, lambda k: True):
+        for scale in SCALES[fig.unit]:
+            for key, v in values:
+                if pick(key) and quotes(fig, v, scale):
+                    return key, scale
+    return None
 
 
 def match(fig: Figure, values: list[tuple[str, float]]) -> str | None:
@@ -207,11 +215,16 @@ def bind(readme: str, root: Path = ROOT, lock: list[dict] | None = None) -> list
         src = " ".join(block.sources)
         rank = seen[src] = seen.get(src, -1) + 1
         values = pool(block.sources, root)
-        before = {f["text"]: f["key"] for f in old.get((src, rank), [])}
-        figs = []
-        for fig in figures(block.body):
-            found = find(fig, values, before.get(fig.text))
+        before = old.get((src, rank), [])
+        figs, taken = [], set()
+        for i, fig in enumerate(figures(block.body)):
+            # a binding that still holds is kept where the figure stands at the same place in the block
+            prefer = before[i]["key"] if i < len(before) and before[i]["text"] == fig.text else None
+            if prefer is None:  # moved: the binding of the same text elsewhere in the block, if still free
+                prefer = next((b["key"] for b in before if b["text"] == fig.text and b["key"] not in taken), None)
+            found = find(fig, values, prefer, taken)
             if found:
+                taken.add(found[0])
                 figs.append({"text": fig.text, "key": found[0], "scale": _scale_name(found[1])})
         out.append({"sources": src, "rank": rank, "figures": figs})
     return out

@@ -36,6 +36,12 @@ def test_git_state_commit_and_clean_flag(tmp_path):
     _git(repo, "checkout", "-q", "--", ".")
     (repo / "benchmarks" / "new.txt").write_text("x")  # an untracked file
     assert bench.git_state(script) == {"git_commit": head, "git_clean": False}
+    (repo / "benchmarks" / "new.txt").unlink()
+    (repo / "benchmarks" / "results").mkdir()
+    (repo / "benchmarks" / "results" / "bench_x.png").write_bytes(b"png")  # the run's own plot
+    assert bench.git_state(script) == {"git_commit": head, "git_clean": True}
+    (repo / "benchmarks" / "results" / "other.json").write_text("{}")  # a results file another bench may read
+    assert bench.git_state(script) == {"git_commit": head, "git_clean": False}
 
 
 def test_git_state_outside_a_checkout(tmp_path):

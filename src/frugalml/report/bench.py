@@ -37,14 +37,19 @@ def _git(directory: Path, *args: str) -> str | None:
 
 def git_state(script: str | os.PathLike | None = None) -> dict:
     """`git_commit` (HEAD) and `git_clean` (no changes, untracked files included) of the
-    repository `script` lives in (default: the running script); both None outside a git checkout."""
+    repository `script` lives in (default: the running script); both None outside a git checkout.
+    Plots and logs under benchmarks/results/ do not count: a benchmark draws them itself (often
+    before it saves its JSON) and nothing reads them back; a results JSON does count (some
+    benchmarks read another's)."""
     path = Path(script if script is not None else sys.argv[0]).resolve()
     directory = path if path.is_dir() else path.parent
     commit = _git(directory, "rev-parse", "HEAD") if directory.is_dir() else None
-    status = _git(directory, "status", "--porcelain") if commit else None
+    status = _git(directory, "status", "--porcelain", "--untracked-files=all") if commit else None
     if commit is None or status is None:
         return {"git_commit": None, "git_clean": None}
-    return {"git_commit": commit.strip(), "git_clean": status.strip() == ""}
+    changed = [line[3:].strip('"') for line in status.splitlines() if line.strip()]
+    code = [p for p in changed if not (p.startswith("benchmarks/results/") and not p.endswith(".json"))]
+    return {"git_commit": commit.strip(), "git_clean": not code}
 
 
 def context(script: str | os.PathLike | None = None) -> dict:
