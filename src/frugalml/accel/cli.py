@@ -72,6 +72,47 @@ def _fractions(text: str) -> list[float]:
     return vals
 
 
+def _print_energy(out: dict, model: str, dataflow: str, spec, run_dir) -> None:
+    """`accel energy`'s table and totals, for people."""
+    from frugalml.report.console import fmt_num, stdout_console, table
+
+    con = stdout_console()
+    rows = []
+    for r in [*out["layers"], out["total"] | {"name": "total"}]:
+        e = r["energy"]
+        rows.append(
+            [
+                r["name"],
+                f"{r['macs'] / 1e6:,.0f}",
+                *(f"{e[lv] / r['macs']:.3g}" for lv in ("dram", "glb", "array", "rf", "mac")),
+                f"{r['energy_per_mac']:.4g}",
+                f"{r['dram_per_mac']:.2g}",
+                f"{r['utilization']:.2f}",
+            ]
+        )
+    con.print(
+        f"{model}, batch {out['layers'][0]['shape']['N']}: {dataflow} on {spec.name}; energy per MAC by level, "
+        f"{out['energy_unit']}"
+    )
+    con.print(table("", ["layer", "MMACs", "DRAM", "GLB", "array", "RF", "MAC", "E/MAC", "DRAM/MAC", "util"], rows))
+    tot = out["total"]
+    con.print(
+        f"total energy {fmt_num(tot['energy']['total'])} ({out['energy_unit']}); "
+        f"{fmt_num(tot['cycles'])} cycles = {tot['latency_s'] * 1e3:.3f} ms at {spec.clock_hz / 1e6:g} MHz; "
+        f"mapped in {tot['mapped_in_s']:.2f} s"
+    )
+    if spec.absolute:
+        con.print(
+            f"{tot['energy_j'] * 1e3:.4g} mJ: {tot['onchip_energy_j'] * 1e3:.4g} mJ on chip = "
+            f"{tot['onchip_power_w'] * 1e3:.0f} mW over the modelled time ({tot['power_w'] * 1e3:.0f} mW with DRAM)"
+        )
+    con.print(out["sparse_model"])
+    if spec.rlc or spec.zero_gating:
+        con.print(f"activation zeros: {out['activation_zeros']}")
+    if "plot" in out and run_dir:
+        con.print(f"plot: {out['plot']}")
+
+
 @app.command(context_settings=RENAMED)
 def energy(
     model: str = MODEL,
@@ -127,43 +168,7 @@ def energy(
 
         print_json(out)
         return _saved(plot, run_dir, json_out)
-    from frugalml.report.console import fmt_num, stdout_console, table
-
-    con = stdout_console()
-    rows = []
-    for r in [*out["layers"], out["total"] | {"name": "total"}]:
-        e = r["energy"]
-        rows.append(
-            [
-                r["name"],
-                f"{r['macs'] / 1e6:,.0f}",
-                *(f"{e[lv] / r['macs']:.3g}" for lv in ("dram", "glb", "array", "rf", "mac")),
-                f"{r['energy_per_mac']:.4g}",
-                f"{r['dram_per_mac']:.2g}",
-                f"{r['utilization']:.2f}",
-            ]
-        )
-    con.print(
-        f"{model}, batch {out['layers'][0]['shape']['N']}: {dataflow} on {spec.name}; energy per MAC by level, "
-        f"{out['energy_unit']}"
-    )
-    con.print(table("", ["layer", "MMACs", "DRAM", "GLB", "array", "RF", "MAC", "E/MAC", "DRAM/MAC", "util"], rows))
-    tot = out["total"]
-    con.print(
-        f"total energy {fmt_num(tot['energy']['total'])} ({out['energy_unit']}); "
-        f"{fmt_num(tot['cycles'])} cycles = {tot['latency_s'] * 1e3:.3f} ms at {spec.clock_hz / 1e6:g} MHz; "
-        f"mapped in {tot['mapped_in_s']:.2f} s"
-    )
-    if spec.absolute:
-        con.print(
-            f"{tot['energy_j'] * 1e3:.4g} mJ: {tot['onchip_energy_j'] * 1e3:.4g} mJ on chip = "
-            f"{tot['onchip_power_w'] * 1e3:.0f} mW over the modelled time ({tot['power_w'] * 1e3:.0f} mW with DRAM)"
-        )
-    con.print(out["sparse_model"])
-    if spec.rlc or spec.zero_gating:
-        con.print(f"activation zeros: {out['activation_zeros']}")
-    if "plot" in out and run_dir:
-        con.print(f"plot: {out['plot']}")
+    _print_energy(out, model, dataflow, spec, run_dir)
     _saved(plot, run_dir, json_out)
 
 
