@@ -7,7 +7,6 @@ every device preset on digits (seed 0).
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -15,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from frugalml.analog.run import AnalogRunConfig, _sweep_job, analog_training, plot_curves
-from frugalml.executor import run_jobs
+from frugalml.executor import bench_executor, run_jobs
 from frugalml.report.bench import RESULTS, save_result
 
 QUICK = "--quick" in sys.argv
@@ -41,7 +40,7 @@ def main() -> None:
         )
         keys.append((dev, "digits", 0, "realistic"))
     n_first = 2 * len(SEEDS)  # realistic-io ideal runs make the (shared) digital twins
-    ex = os.environ.get("FRUGAL_EXECUTOR") or "processes:2"  # e.g. ray:auto: the jobs' files come back into OUT
+    ex = bench_executor(2)  # FRUGAL_EXECUTOR=ray:auto: the jobs' files come back into OUT
     res = run_jobs(_sweep_job, jobs[:n_first], ex, root=OUT)
     res += run_jobs(_sweep_job, jobs[n_first:], ex, root=OUT)
     rows = [{"device": d, "data": data, "seed": s, "io": io} | r for (d, data, s, io), r in zip(keys, res)]

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from frugalml.analog.run import AnalogRunConfig, _sweep_job, analog_training
-from frugalml.executor import run_jobs
+from frugalml.executor import bench_executor, run_jobs
 from frugalml.report.bench import save_result
 
 OUT = Path("runs/bench/analog_pcm")
@@ -30,8 +30,9 @@ def main() -> None:
                 {"cfg": asdict(c), "out": str(OUT / c.name()), "digital_dir": str(OUT / "digital" / c.digital_key())}
             )
             keys.append((refresh, s))
-    res = run_jobs(_sweep_job, jobs[:2], workers=2)  # the digital twins first (shared dirs)
-    res += run_jobs(_sweep_job, jobs[2:], workers=2)
+    ex = bench_executor(2)  # FRUGAL_EXECUTOR=ray:auto: the jobs' files come back into OUT
+    res = run_jobs(_sweep_job, jobs[:2], ex, root=OUT)  # the digital twins first (shared dirs)
+    res += run_jobs(_sweep_job, jobs[2:], ex, root=OUT)
     rows = [{"refresh": f, "seed": s} | r for (f, s), r in zip(keys, res)]
     summary = {}
     for f in (None, 0.8):

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from frugalml.analog.run import AnalogRunConfig, _sweep_job, analog_training, plot_sweep, sweep
-from frugalml.executor import run_jobs
+from frugalml.executor import bench_executor, run_jobs
 from frugalml.report.bench import RESULTS, save_result
 
 QUICK = "--quick" in sys.argv
@@ -47,7 +47,7 @@ def run_states(data: str = "digits") -> None:
     # MNIST-1D also at 10,000 states: past the 3,000 where fixed 31-slot trains clipped its updates
     values = [10, 30, 100, 300, 1200, 3000] + ([10000] if data == "mnist1d" else [])
     out = OUT / ("states" if data == "digits" else f"states-{data}")
-    p = sweep("states", base, out, values=values, seeds=SEEDS, workers=WORKERS, device="gokmen-vlasov")
+    p = sweep("states", base, out, values=values, seeds=SEEDS, executor=bench_executor(WORKERS), device="gokmen-vlasov")
     print(f"{data} states sweep (gokmen-vlasov device: 30% c2c and d2d spread, bounds +-0.6; step = 1.2 / states)")
     _print(p)
     trend = monotonicity(p["summary"])
@@ -89,7 +89,7 @@ def run_asymmetry() -> None:
         values=values,
         seeds=SEEDS,
         algorithms=("sgd", "tiki-taka"),
-        workers=WORKERS,
+        executor=bench_executor(WORKERS),
         device="ecram",
     )
     print("asymmetry sweep (ecram device, up step = dw (1 + a/2), down step = dw (1 - a/2))")
@@ -120,8 +120,8 @@ def run_reram() -> None:
             digital = OUT / "reram" / "digital" / c.digital_key()
             jobs.append({"cfg": asdict(c), "out": str(OUT / "reram" / c.name()), "digital_dir": str(digital)})
             keys.append((alg, s))
-    run_jobs(_sweep_job, [jobs[0], jobs[1]], workers=WORKERS)  # digital twins first (shared dirs)
-    res = run_jobs(_sweep_job, jobs, workers=WORKERS)
+    run_jobs(_sweep_job, [jobs[0], jobs[1]], bench_executor(WORKERS), root=OUT)  # digital twins first (shared dirs)
+    res = run_jobs(_sweep_job, jobs, bench_executor(WORKERS), root=OUT)
     rows = [{"algorithm": a, "seed": s} | r for (a, s), r in zip(keys, res)]
     summary = {}
     for alg in ("sgd", "tiki-taka"):

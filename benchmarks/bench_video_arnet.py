@@ -2,7 +2,7 @@
 the learned policy against uniform processing, a random policy with the same action mix,
 and the oracle; the no-cue variant as negative control. >= 2 seeds.
 
-    .venv/bin/python benchmarks/bench_video_arnet.py [--quick] [--workers 2]
+    .venv/bin/python benchmarks/bench_video_arnet.py [--quick] [--workers 2 | --executor ray:auto]
 
 Runs live in runs/bench_video/<variant>-s<seed>-w<weight>/ and resume when killed; the
 stage-1 backbones and the uniform baselines of a (variant, seed) are trained once and shared
@@ -25,7 +25,9 @@ from pathlib import Path
 RUNS = Path("runs/bench_video")
 
 
-def job(variant: str, seed: int, weights: list[float], settings: dict, latency_videos: int) -> list[dict]:
+def job(
+    variant: str, seed: int, weights: list[float], settings: dict, latency_videos: int, runs: str = str(RUNS)
+) -> list[dict]:
     import torch
 
     torch.set_num_threads(1)
@@ -38,11 +40,11 @@ def job(variant: str, seed: int, weights: list[float], settings: dict, latency_v
     # settings address fields by dotted path ("backbone.epochs": a field of an embedded TrainConfig)
     cfg0 = build(VideoConfig(data=variant, seed=seed, efficiency_weight=weights[0]), settings)
     ds = load_data(cfg0)
-    first = RUNS / f"{variant}-s{seed}-w{weights[0]:g}"
+    first = Path(runs) / f"{variant}-s{seed}-w{weights[0]:g}"
     out = []
     for w in weights:
         cfg = replace(cfg0, efficiency_weight=w)
-        run = RUNS / f"{variant}-s{seed}-w{w:g}"
+        run = Path(runs) / f"{variant}-s{seed}-w{w:g}"
         for stage, done in (("stage1", "stage1.safetensors"), ("uniform", "uniform.safetensors")):
             if run != first and not (run / stage).exists() and (first / done).exists():
                 shutil.copytree(first / stage, run / stage)  # same backbones: same data, seed, settings
@@ -102,6 +104,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="tiny settings (a smoke test, not the benchmark)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--executor", default=None, help="serial, processes[:N], ray, ray:auto, ray://HOST:PORT (default: --workers)"
+    )
     ap.add_argument("--seeds", default="0,1", help="seeds, a list (0,1,2) or a range (0-2), as `frugal` takes them")
     ap.add_argument("--variants", default="synthetic,synthetic-nocue", help="data variants, comma-separated")
     args = ap.parse_args()
@@ -109,7 +114,7 @@ def main() -> None:
 
     args.seeds = parse_seeds(args.seeds)
 
-    from frugalml.executor import run_jobs
+    from frugalml.executor import bench_executor, run_jobs
     from frugalml.report.bench import save_result
     from frugalml.video.plots import plot_flops_vs_informative, plot_tradeoff
 
@@ -140,13 +145,14 @@ def main() -> None:
     weights = {"synthetic": cue_w, "synthetic-nocue": nocue_w}
     variants = args.variants.split(",")
     jobs = [  # the cued task first: the control is what a short run would leave out
-        dict(variant=v, seed=seed, weights=weights[v], settings=settings, latency_videos=lat)
+        dict(variant=v, seed=seed, weights=weights[v], settings=settings, latency_videos=lat, runs=str(RUNS))
         for v in variants
         for seed in args.seeds
     ]
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    results = [ev for evs in run_jobs(job, jobs, workers=args.workers) for ev in evs]
+    ex = args.executor or bench_executor(args.workers)  # on Ray the run directories travel back into RUNS
+    results = [ev for evs in run_jobs(job, jobs, ex, root=RUNS) for ev in evs]
     wall = time.perf_counter() - t0
 
     rows = {}

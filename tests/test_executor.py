@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from frugalml.errors import FrugalError
-from frugalml.executor import Executor, parse_executor, remote_job, run_jobs, snapshot
+from frugalml.executor import Executor, bench_executor, parse_executor, remote_job, run_jobs, snapshot
 
 
 def _square(x: int) -> int:
@@ -107,6 +107,13 @@ def test_frugal_executor_sets_the_default(monkeypatch):
     monkeypatch.setenv("FRUGAL_EXECUTOR", "processes:2")
     assert parse_executor(None) == Executor("processes", 2)
     assert run_jobs(_square, [{"x": 3}, {"x": 4}]) == [9, 16]
+
+
+def test_a_benchmark_runs_on_frugal_executor_when_set_else_its_workers(monkeypatch):
+    monkeypatch.delenv("FRUGAL_EXECUTOR", raising=False)
+    assert parse_executor(bench_executor(3)) == Executor("processes", 3)
+    monkeypatch.setenv("FRUGAL_EXECUTOR", "serial")
+    assert parse_executor(bench_executor(3)) == Executor()
 
 
 def test_one_advance_per_finished_job():

@@ -66,6 +66,12 @@ def _host_port(text: str, spec: str) -> str:
     return text
 
 
+def bench_executor(workers: int) -> str | int:
+    """What a benchmark runs its jobs on: `FRUGAL_EXECUTOR` when set (e.g. `ray:auto`), else
+    `workers` local processes."""
+    return os.environ.get(ENV, "").strip() or workers
+
+
 def parse_executor(spec: str | int | Executor | None = None) -> Executor:
     """An executor from its text (`--executor`), a worker count (`--workers N`: processes:N), or
     None: `FRUGAL_EXECUTOR`, else serial. Malformed text is a FrugalError naming the forms."""
