@@ -74,15 +74,14 @@ def test_save_result_writes_commit(tmp_path, monkeypatch):
 
 def test_every_committed_result_records_a_clean_commit_of_this_history():
     """A figure is traceable only if its file names the commit it ran on, that commit is in
-    this history, and the tree was clean (no uncommitted change could have made it). Files
-    from older code live in benchmarks/results/legacy/ (its README says which and why)."""
+    this history, and the tree was clean (no uncommitted change could have made it)."""
     root = Path(__file__).resolve().parents[2]
     if subprocess.run(["git", "rev-parse"], cwd=root, capture_output=True).returncode != 0:
         pytest.skip("not a git checkout")
     listed = subprocess.run(
         ["git", "ls-files", "benchmarks/results/*.json"], cwd=root, capture_output=True, text=True, check=True
     )
-    files = [root / f for f in listed.stdout.split() if "/legacy/" not in f]  # committed: not the ignored _quick
+    files = [root / f for f in listed.stdout.split()]  # committed ones: not the ignored _quick runs
     assert files
     bad = []
     for f in files:
