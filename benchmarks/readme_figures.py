@@ -187,10 +187,6 @@ def match(fig: Figure, values: list[tuple[str, float]]) -> str | None:
     return found[0] if found else None
 
 
-def _scale_name(scale) -> str:
-    return str(scale)
-
-
 def read_lock(path: Path = LOCK) -> list[dict]:
     return json.loads(path.read_text())["blocks"] if path.exists() else []
 
@@ -225,7 +221,7 @@ def bind(readme: str, root: Path = ROOT, lock: list[dict] | None = None) -> list
             found = find(fig, values, prefer, taken)
             if found:
                 taken.add(found[0])
-                figs.append({"text": fig.text, "key": found[0], "scale": _scale_name(found[1])})
+                figs.append({"text": fig.text, "key": found[0], "scale": str(found[1])})
         out.append({"sources": src, "rank": rank, "figures": figs})
     return out
 
@@ -276,7 +272,7 @@ def check_bound(figs: list[Figure], entry: list[dict] | None, values: dict[str, 
         return [f"{where}: figure {i + 1} is {now} where {was} was bound; {rebind}"]
     problems = []
     for fig, b in zip(figs, entry):
-        scale = next((s for s in SCALES[fig.unit] if _scale_name(s) == b["scale"]), None)
+        scale = next((s for s in SCALES[fig.unit] if str(s) == b["scale"]), None)
         if b["key"] not in values or scale is None or not quotes(fig, values[b["key"]], scale):
             stored = values.get(b["key"])
             problems.append(f"{where}: {fig.text!r} is not {b['key']} ({stored}, scale {b['scale']})")

@@ -5,17 +5,9 @@ import pytest
 from frugalml.accel import Layer, analyze, from_dict
 from frugalml.accel.area import allocations, best_allocation, storage_area, with_rf
 from frugalml.accel.energy import compare
+from tests.accel.nets import TINY_SPEC
 
-SPEC = {
-    "name": "tiny",
-    "pe_array": [2, 2],
-    "rf_bytes": 64,
-    "glb_bytes": 4096,
-    "word_bytes": 2,
-    "clock_hz": 1e8,
-    "energy": {"dram": 200, "glb": 6, "array": 2, "rf": 1, "mac": 1},
-    "area": {"rf_per_byte": 2.0, "glb_per_byte": 1.0, "pe": 10},
-}
+SPEC = TINY_SPEC | {"area": {"rf_per_byte": 2.0, "glb_per_byte": 1.0, "pe": 10}}
 
 
 def test_storage_area_and_the_buffer_that_fills_it_by_hand():

@@ -13,16 +13,9 @@ from frugalml.accel.arch import LEVELS
 from frugalml.accel.mapper import Mapping, evaluate_mapping
 from frugalml.accel.workload import conv_layer, rlc_ratio_at_zeros, rlc_words, with_zero_fractions
 from frugalml.errors import FrugalError
+from tests.accel.nets import TINY_SPEC
 
-BASE = {
-    "name": "tiny",
-    "pe_array": [2, 2],
-    "rf_bytes": 64,
-    "glb_bytes": 4096,
-    "word_bytes": 2,
-    "clock_hz": 1e8,
-    "energy": {"dram": 200, "glb": 6, "array": 2, "rf": 1, "mac": 1},
-}
+BASE = TINY_SPEC
 
 
 def vec(**kw):

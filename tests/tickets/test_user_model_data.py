@@ -104,40 +104,22 @@ BAD = [
 ]
 
 
+def _quick_find(data, out) -> list:
+    return ["tickets", "find", "--model", "user_models:my_resnet", "--data", data, "--quick", "--out", out]
+
+
 @pytest.mark.parametrize("spoil,needle", BAD, ids=["missing", "range", "lengths", "dtype"])
 def test_bad_user_data_is_refused_before_anything_is_written(spoil, needle, user_path, npz, tmp_path, assert_bad_input):
     a = dict(np.load(npz))
     spoil(a)
     np.savez(tmp_path / "bad.npz", **a)
-    args = [
-        "tickets",
-        "find",
-        "--model",
-        "user_models:my_resnet",
-        "--data",
-        tmp_path / "bad.npz",
-        "--quick",
-        "--out",
-        tmp_path / "run",
-    ]
-    assert_bad_input(args, tmp_path / "run", needle)
+    assert_bad_input(_quick_find(tmp_path / "bad.npz", tmp_path / "run"), tmp_path / "run", needle)
 
 
 def test_a_model_whose_outputs_do_not_fit_the_classes_is_refused(user_path, tmp_path, assert_bad_input):
     z = dict(np.load(digits_npz(tmp_path / "d.npz")))
     np.savez(tmp_path / "six.npz", **z, num_classes=np.array(6))
-    args = [
-        "tickets",
-        "find",
-        "--model",
-        "user_models:my_resnet",
-        "--data",
-        tmp_path / "six.npz",
-        "--quick",
-        "--out",
-        tmp_path / "run",
-    ]
-    assert_bad_input(args, tmp_path / "run", "expected (2, 6)")
+    assert_bad_input(_quick_find(tmp_path / "six.npz", tmp_path / "run"), tmp_path / "run", "expected (2, 6)")
 
 
 def test_an_op_onnx_cannot_export_is_one_line_and_leaves_no_export(user_path, npz, tmp_path, capsys, assert_bad_input):
