@@ -228,6 +228,14 @@ def _stack(scenes: list[Scene], n: int, seed: int):
     return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
 
 
+def lidar_scenes(split: str, count: int, seed: int = 0, **kw) -> list[Scene]:
+    """The whole scans (every point, no sampling) behind `lidar(seed=seed)`'s first `count` scenes of `split`."""
+    if split not in ("train", "test"):
+        raise FrugalError(f"split must be 'train' or 'test', got {split!r}")
+    base = seed * 1_000_003 + (500_000 if split == "test" else 0)
+    return [make_scene(base + i, **kw) for i in range(count)]
+
+
 @register("lidar")
 def lidar(
     scenes_train: int = 64,
@@ -242,9 +250,8 @@ def lidar(
     if scenes_train < 0 or scenes_test < 0 or points < 1:
         raise FrugalError(f"need scenes >= 0 and points >= 1 (got {scenes_train}, {scenes_test}, {points})")
     kw = dict(beams=beams, azimuths=azimuths, max_range=max_range)
-    base = seed * 1_000_003
-    train = [make_scene(base + i, **kw) for i in range(scenes_train)]
-    test = [make_scene(base + 500_000 + i, **kw) for i in range(scenes_test)]
+    train = lidar_scenes("train", scenes_train, seed, **kw)
+    test = lidar_scenes("test", scenes_test, seed, **kw)
     xtr, ytr = _stack(train, points, seed)
     xte, yte = _stack(test, points, seed + 1)
     info = {

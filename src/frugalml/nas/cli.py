@@ -31,7 +31,7 @@ QUICK_SEARCH = {"population": 16, "parents": 4, "mutations": 6, "crossovers": 6,
 QUICK_PARETO = {"population": 8, "generations": 3}
 # seconds per supernet epoch on the full data, measured on the 2-core development VM with the default
 # sandwich rule (4 sub-networks per step); other settings scale it by their sub-networks per step
-EPOCH_S = {"cnn": 10.5, "transformer": 11.5, "pointvoxel": 15.0}
+EPOCH_S = {"cnn": 10.5, "transformer": 11.5, "pointvoxel": 15.0, "pointvoxel-scan": 15.0}
 
 
 def _quick(on: bool, table: dict, values: dict) -> dict:

@@ -10,6 +10,9 @@ is always on: that is what lets a coarse voxel grid keep small objects.
 
 MACs are counted by `frugalml.cost.profile` on a fixed example scene (sparse convolution
 cost depends on the occupied voxels, so on the scene itself); latency is measured on it.
+`pointvoxel` takes a 2,048-point sample of that scene (the training input); `pointvoxel-scan`
+is the same space (genes, data, supernet) costed on the whole scan (10,589 points), the input
+a deployed network sees, where gathers and kernel-map lookups weigh more than at 2k points.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from frugalml.models.space import SearchSpace, register
 from frugalml.pointcloud.model import N_CHANNELS, N_DEPTHS, Arch, PVNet
 from frugalml.pointcloud.train import class_weights, score, segmentation_loss
 
+EXAMPLE_SCENE = 10_000_019  # seed of the scene MACs and latency are taken on (10,589 points)
 MAX_CHANNELS = (16, 16, 32, 64, 32, 24, 16)  # spvcnn(width=0.5)
 FRACTIONS = (0.5, 0.75, 1.0)
 
@@ -40,6 +44,9 @@ def arch_from_genes(genes: dict) -> Arch:
 
 @register("pointvoxel")
 class PointVoxelSpace(SearchSpace):
+    # points of the example scene that MACs and latency are taken on: None = `points` (a sample), 0 = all
+    example_points: int | None = None
+
     def __init__(
         self,
         voxels=(0.3, 0.4, 0.5),
@@ -102,14 +109,15 @@ class PointVoxelSpace(SearchSpace):
         return PVNet(arch_from_genes(arch), self.num_classes)
 
     def example_input(self, arch: dict | None = None) -> torch.Tensor:
-        """One generated scene (1, points, 4), the same for every architecture."""
+        """One generated scene (1, points, 4), the same for every architecture (`example_points` of it)."""
         if self._example is None:
             import numpy as np
 
             from frugalml.data.pointcloud import make_scene, sample_points
 
-            scene = make_scene(10_000_019)
-            pts, _ = sample_points(scene, self.config["points"], np.random.default_rng(0))
+            scene = make_scene(EXAMPLE_SCENE)
+            n = self.config["points"] if self.example_points is None else self.example_points
+            pts = scene.points if n == 0 else sample_points(scene, n, np.random.default_rng(0))[0]
             self._example = torch.from_numpy(pts)[None]
         return self._example
 
@@ -176,6 +184,13 @@ class PointVoxelSpace(SearchSpace):
                 g |= {f"d{i + 1}": max(self.depths) for i in range(N_DEPTHS)}
                 out.append((f"w{FRACTIONS[k]}-v{v}", g))
         return out
+
+
+@register("pointvoxel-scan")
+class ScanPointVoxelSpace(PointVoxelSpace):
+    """`pointvoxel` with MACs counted and latency measured on the whole example scan (10,589 points)."""
+
+    example_points = 0
 
 
 def scene_stats(points: torch.Tensor, voxel: float) -> dict:
