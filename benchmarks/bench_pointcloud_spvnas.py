@@ -306,7 +306,7 @@ def verdict(models: dict, base_name: str, searched: str) -> dict:
     return v
 
 
-def plots(p: dict, name: str) -> list[str]:
+def plots(p: dict, stem: str) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -335,13 +335,14 @@ def plots(p: dict, name: str) -> list[str]:
         ax.legend(uniq.values(), uniq.keys(), fontsize=8)
     fig.suptitle(f"ray-cast LiDAR scenes: mIoU (mean ± sd over seeds {p['settings']['seeds']}) vs cost")
     fig.tight_layout()
-    path = RESULTS / f"{name}_miou_cost.png"
+    path = RESULTS / f"{stem}_miou_cost.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return [str(path)]
 
 
-def render(root: Path, tiny: bool, searched: str, base_name: str, name: str) -> str:
+def render(root: Path, tiny: bool, searched: str, base_name: str, stem: str) -> str:
     import torch
 
     from frugalml.pointcloud.render import render_top_view
@@ -356,7 +357,7 @@ def render(root: Path, tiny: bool, searched: str, base_name: str, name: str) -> 
         with torch.no_grad():
             panels[f"{label}: predicted"] = net(pts[None])[0].argmax(-1).numpy()
     panels["ground truth"] = scan.labels
-    path = RESULTS / f"{name}_topview.png"
+    path = RESULTS / f"{stem}_topview.png"
     render_top_view(scan.points, panels, meta["classes"], path, title="test scan 0, top view", extent=40)
     return str(path)
 

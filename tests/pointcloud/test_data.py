@@ -73,6 +73,22 @@ def test_registered_dataset_has_fixed_size_scenes_and_split():
         data.get("lidar", points=0)
 
 
+def test_lidar_scenes_are_the_whole_scans_the_data_set_samples_from():
+    ds = data.get("lidar", scenes_train=2, scenes_test=2, points=64, seed=1)
+    for split, x, y in (("train", ds.x_train, ds.y_train), ("test", ds.x_test, ds.y_test)):
+        scans = pc.lidar_scenes(split, 2, seed=1)
+        for scan, xs, ys in zip(scans, x.numpy(), y.numpy()):
+            assert len(scan.labels) > 64  # the whole scan, not a sample of it
+            # every sampled point is a row of its scan, with that row's label
+            rows = {tuple(p): lab for p, lab in zip(scan.points.tolist(), scan.labels.tolist())}
+            assert all(rows.get(tuple(p)) == lab for p, lab in zip(xs.tolist(), ys.tolist()))
+    # train and test scans differ; a seed's scans are not another's
+    assert not np.array_equal(pc.lidar_scenes("train", 1, 1)[0].points, pc.lidar_scenes("test", 1, 1)[0].points)
+    assert len(pc.lidar_scenes("test", 1, 2)[0].labels) != len(pc.lidar_scenes("test", 1, 1)[0].labels)
+    with pytest.raises(FrugalError, match="split"):
+        pc.lidar_scenes("val", 1)
+
+
 def test_empty_scene_samples_to_ignored_points():
     empty = pc.Scene(np.zeros((0, 4), np.float32), np.zeros(0, np.int64))
     pts, lab = pc.sample_points(empty, 8, np.random.default_rng(0))

@@ -147,6 +147,23 @@ def test_pointvoxel_space_macs_formula_matches_counted_macs():
     assert sp.macs(sp.smallest()) < sp.macs(sp.largest()) / 5
 
 
+def test_pointvoxel_scan_space_costs_the_whole_example_scan():
+    from frugalml.data.pointcloud import make_scene
+    from frugalml.models import space as spaces
+    from frugalml.pointcloud.space import EXAMPLE_SCENE
+
+    scan, sampled = spaces.get("pointvoxel-scan"), spaces.get("pointvoxel")
+    whole = make_scene(EXAMPLE_SCENE).points
+    x = scan.example_input()
+    assert x.shape == (1, len(whole), 4) and torch.equal(x[0], torch.from_numpy(whole))
+    assert sampled.example_input().shape == (1, sampled.config["points"], 4)
+    # the same space otherwise: a supernet trained under one is a supernet of the other
+    assert scan.genes == sampled.genes and scan.config == sampled.config
+    arch = scan.smallest()
+    assert scan.macs(arch) == count_macs(scan.build_subnet(arch), x)
+    assert scan.macs(arch) > 2 * sampled.macs(arch)  # 10,589 points against 2,048
+
+
 def test_pointvoxel_space_extract_prepare_evaluate_quick():
     from frugalml.models import space as spaces
     from frugalml.nas.supernet import Evaluator
