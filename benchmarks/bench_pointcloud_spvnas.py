@@ -70,7 +70,7 @@ def settings(tiny: bool) -> dict:
         "epochs": 12,
         "supernet_epochs": 20,
         "divisors": [1.5, 1.25],
-        "latency_samples": 100,
+        "latency_samples": 80,
         "speed_references": 8,
         "rounds": 11,
         "evolution": dict(population=24, parents=6, mutations=9, crossovers=9, iterations=6, seed=0),
@@ -362,6 +362,32 @@ def render(root: Path, tiny: bool, searched: str, base_name: str, stem: str) -> 
     return str(path)
 
 
+def print_summary(p: dict) -> None:
+    models, v = p["models"], p["verdict"]
+    head = ("mIoU 2k %", 11), ("scan %", 7), ("MMACs 2k", 9), ("scan", 7), ("ms 2k", 6), ("scan", 6)
+    print(f"{'model':<20} {'kind':<26} " + " ".join(f"{h:>{w}}" for h, w in head))
+    for n, m in models.items():
+        print(
+            f"{n:<20} {m['kind']:<26} {100 * m['miou_mean']:5.1f} ±{100 * m['miou_std']:4.1f} "
+            f"{100 * m['miou_mean_scan']:7.1f} {m['macs_2k'] / 1e6:9.1f} {m['macs_scan'] / 1e6:7.1f} "
+            f"{m['latency_ms_2k']:6.1f} {m['latency_ms_scan']:6.1f}"
+        )
+    for n in [v["searched"], *v["others"]]:
+        w = v if n == v["searched"] else v["others"][n]
+        sc = w["latency_speedup_scan"]
+        print(
+            f"{n} vs {v['baseline']}: {w['miou_gap_points']:+.1f} mIoU points (scan {w['miou_gap_points_scan']:+.1f}), "
+            f"{w['macs_reduction_scan']:.2f}x fewer MACs on the scan, latency {sc['median']:.2f}x lower on the scan "
+            f"[{sc['min']:.2f}-{sc['max']:.2f}, >= 1.5x in {sc['rounds_at_least_1_5x']}/{sc['rounds']} rounds], "
+            f"{w['latency_speedup_2k']['median']:.2f}x at 2k"
+        )
+    print(
+        f"acceptance ({v['searched']}): within 1 point {v['within_1_point']}, >= 6x MACs {v['at_least_6x_fewer_macs']} "
+        f"(8x goal {v['goal_8x_fewer_macs']}), >= 1.5x latency on the scan {v['at_least_1_5x_lower_latency_scan']} "
+        f"-> met: {v['met']}"
+    )
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny", action="store_true", help="smoke run on the quick data set")
@@ -465,28 +491,7 @@ def main(argv=None) -> None:
     name = NAME + ("_tiny" if tiny else "")
     payload["plots"] = plots(payload, name) + [render(root, tiny, primary, base_name, name)]
     path = save_result(name, payload)
-    head = ("mIoU 2k %", 11), ("scan %", 7), ("MMACs 2k", 9), ("scan", 7), ("ms 2k", 6), ("scan", 6)
-    print(f"{'model':<20} {'kind':<26} " + " ".join(f"{h:>{w}}" for h, w in head))
-    for n, m in models.items():
-        print(
-            f"{n:<20} {m['kind']:<26} {100 * m['miou_mean']:5.1f} ±{100 * m['miou_std']:4.1f} "
-            f"{100 * m['miou_mean_scan']:7.1f} {m['macs_2k'] / 1e6:9.1f} {m['macs_scan'] / 1e6:7.1f} "
-            f"{m['latency_ms_2k']:6.1f} {m['latency_ms_scan']:6.1f}"
-        )
-    for n in winners:
-        w = v if n == primary else v["others"][n]
-        sc = w["latency_speedup_scan"]
-        print(
-            f"{n} vs {base_name}: {w['miou_gap_points']:+.1f} mIoU points (scan {w['miou_gap_points_scan']:+.1f}), "
-            f"{w['macs_reduction_scan']:.2f}x fewer MACs on the scan, latency {sc['median']:.2f}x lower on the scan "
-            f"[{sc['min']:.2f}-{sc['max']:.2f}, >= 1.5x in {sc['rounds_at_least_1_5x']}/{sc['rounds']} rounds], "
-            f"{w['latency_speedup_2k']['median']:.2f}x at 2k"
-        )
-    print(
-        f"acceptance ({primary}): within 1 point {v['within_1_point']}, >= 6x MACs {v['at_least_6x_fewer_macs']} "
-        f"(8x goal {v['goal_8x_fewer_macs']}), >= 1.5x latency on the scan {v['at_least_1_5x_lower_latency_scan']} "
-        f"-> met: {v['met']}"
-    )
+    print_summary(payload)
     print(f"wall {payload['wall_seconds'] / 60:.1f} min; saved {path}")
 
 
