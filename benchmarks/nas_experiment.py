@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from frugalml.errors import FrugalError
@@ -877,8 +877,19 @@ def bench_main(name: str, full: Settings, tiny: Settings, note: str, metric: str
     ap.add_argument("--out", default=None)
     ap.add_argument("--reanalyse", action="store_true", help="Recompute the analysis from a finished run's files.")
     ap.add_argument("--remeasure", action="store_true", help="Measure winners/baselines again, then reanalyse.")
+    ap.add_argument(
+        "--sampling",
+        choices=("uniform", "sandwich", "progressive"),
+        default=None,
+        help="Supernet schedule instead of the benchmark's own; the results file and run directory get its name.",
+    )
+    ap.add_argument("--epochs", type=int, default=None, help="Supernet epochs instead of the benchmark's own.")
     args = ap.parse_args()
     s, name = (tiny, f"{name}_tiny") if args.tiny else (full, name)
+    if args.sampling not in (None, s.sampling):
+        s, name = replace(s, sampling=args.sampling), f"{name}_{args.sampling}"
+    if args.epochs not in (None, s.epochs):
+        s, name = replace(s, epochs=args.epochs), f"{name}_e{args.epochs}"
     out = Path(args.out or f"runs/bench-{name.replace('_', '-')}")
     t0 = time.time()
     if args.remeasure:
