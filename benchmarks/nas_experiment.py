@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from frugalml.errors import FrugalError
@@ -43,6 +43,7 @@ class Settings:
     space: str = "cnn"
     seeds: tuple = (0, 1)
     epochs: int = 12
+    baseline_epochs: int = 0  # epochs of the scaling baseline trained from scratch (0: as many as the supernet)
     sampling: str = "sandwich"
     subnets: int = 2  # random sub-networks per sandwich step
     distill: bool = True  # sandwich: in-place distillation from the largest (False: every sub-network on labels)
@@ -423,7 +424,7 @@ def run(out: str | Path, s: Settings, log=print) -> dict:
             name=name,
             arch=arch,
             seed=seed,
-            epochs=s.epochs,
+            epochs=s.baseline_epochs or s.epochs,
             quick=s.quick,
         )
         for name, arch in _family(sp, s)
@@ -877,8 +878,25 @@ def bench_main(name: str, full: Settings, tiny: Settings, note: str, metric: str
     ap.add_argument("--out", default=None)
     ap.add_argument("--reanalyse", action="store_true", help="Recompute the analysis from a finished run's files.")
     ap.add_argument("--remeasure", action="store_true", help="Measure winners/baselines again, then reanalyse.")
+    ap.add_argument(
+        "--sampling",
+        choices=("uniform", "sandwich", "progressive"),
+        default=None,
+        help="Supernet schedule instead of the benchmark's own; the results file and run directory get its name.",
+    )
+    ap.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="Supernet epochs instead of the benchmark's own (the scaling baseline keeps the benchmark's own).",
+    )
     args = ap.parse_args()
     s, name = (tiny, f"{name}_tiny") if args.tiny else (full, name)
+    if args.sampling not in (None, s.sampling):
+        s, name = replace(s, sampling=args.sampling), f"{name}_{args.sampling}"
+    if args.epochs not in (None, s.epochs):  # the baseline keeps the benchmark's own epochs
+        s = replace(s, epochs=args.epochs, baseline_epochs=s.baseline_epochs or s.epochs)
+        name = f"{name}_e{args.epochs}"
     out = Path(args.out or f"runs/bench-{name.replace('_', '-')}")
     t0 = time.time()
     if args.remeasure:
@@ -909,6 +927,11 @@ def bench_main(name: str, full: Settings, tiny: Settings, note: str, metric: str
     slim["plots"] = files
     slim["metric"] = metric
     slim["note"] = note
+    if s.sampling != full.sampling or s.baseline_epochs:
+        slim["note"] += (
+            f" This run departs from the benchmark's own schedule: supernets {s.sampling}, {s.epochs} epochs; "
+            f"the scaling baseline trained {s.baseline_epochs or s.epochs} epochs."
+        )
     path = save_result(name, slim)
     print(f"saved {path} in {time.time() - t0:.0f} s")
     print_summary(p)

@@ -19,6 +19,7 @@ NAS = [
     (["nas", "train", "--space", "nope", "--out", "OUT"], "unknown search space 'nope'", "OUT"),
     (["nas", "train", "--sampling", "both", "--out", "OUT"], "unknown --sampling 'both'", "OUT"),
     (["nas", "train", "--subnets", "-1", "--out", "OUT"], "--subnets must be >= 0", "OUT"),
+    (["nas", "train", "--sampling", "progressive", "--epochs", "3", "--out", "OUT"], "at least 4 epochs, got 3", "OUT"),
     (["nas", "train", "--lr", "0", "--out", "OUT"], "--lr must be > 0", "OUT"),
     (["nas", "train", "--quick", "--out", "FILE"], "--out FILE is a file", "FILE"),
     (["nas", "latency", "--run", "NOPE"], "NOPE is not a supernet run directory", "NOPE"),

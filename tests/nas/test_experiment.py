@@ -94,3 +94,33 @@ def test_a_resumed_supernet_training_cost_is_scaled_to_all_its_epochs():
     assert "last 10 of 40 epochs" in c["note"]
     fresh = ex._whole_training_cost(sn | {"resumed_from_epoch": 0})
     assert fresh == sn["cost"]
+
+
+def test_schedule_comparison_gaps_are_inherited_minus_from_scratch_per_member_in_points():
+    import bench_nas_schedules as bs
+
+    members = bs.SETTINGS["cnn"]["members"]
+    scratch = [
+        {"name": m, "seed": s, "test_accuracy": acc, "cost": {"cpu_s": 10.0 + s}}
+        for m in members
+        for s, acc in ((0, 0.99), (1, 0.97))  # mean 0.98 for every member
+    ]
+    runs = []
+    for sampling, factor in bs.SETTINGS["cnn"]["schedules"]:
+        name = bs.schedule_name(sampling, factor)
+        for seed in (0, 1):
+            inherited = {m: 0.98 - 0.01 * i * factor + 0.002 * seed for i, m in enumerate(members)}
+            runs.append(
+                {"space": "cnn", "schedule": name, "epochs": 40, "cpu_s": 100.0 * factor + seed}
+                | {"stages": None, "inherited": inherited}
+            )
+    sm = bs.summarise("cnn", scratch + runs)
+    assert sm["from_scratch"] == {m: pytest.approx(0.98) for m in members}
+    assert sm["from_scratch_cpu_s_mean"] == pytest.approx(10.5)
+    row = sm["schedules"]["sandwich-x1"]
+    # member i: 0.98 - 0.01 i + 0.001 (mean over seeds) against 0.98 -> (0.1 - i) points
+    assert row["gap_points"] == {m: pytest.approx(0.1 - i) for i, m in enumerate(members)}
+    assert row["mean_gap_points"] == pytest.approx(0.1 - 1.5)
+    assert row["members_within_half_point"] == 1  # only member 0 (+0.1); member 1 is at -0.9
+    assert row["supernet_cpu_s_mean"] == pytest.approx(100.5)
+    assert sm["schedules"]["sandwich-x3"]["worst_gap_points"] == pytest.approx(0.1 - 9)

@@ -125,6 +125,14 @@ class SearchSpace:
     def from_index(self, idx) -> dict:
         return self.canonical({g: v[int(i)] for (g, v), i in zip(self.genes.items(), idx, strict=True)})
 
+    def shrink_stages(self) -> list[tuple[str, tuple[str, ...]]]:
+        """Progressive shrinking (OFA): (stage name, genes that become elastic in it), in order; the
+        first stage trains the largest network alone. Default: then every gene at once."""
+        return [("largest", ()), ("elastic", tuple(self.genes))]
+
+    def before_stage(self, supernet, stage: str) -> None:
+        """Rearrange a supernet's weights before a stage of progressive shrinking (default: nothing)."""
+
     def features(self, arch: dict) -> list[float]:
         """Numeric description for latency predictors; default: each gene's value scaled by its maximum."""
         return [float(arch[g]) / float(max(v)) for g, v in self.genes.items()]

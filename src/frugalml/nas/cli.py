@@ -129,7 +129,12 @@ def spaces_cmd(json_out: bool = JSON):
 def train(
     space: str = typer.Option("cnn", "--space", help="Search space (see `frugal nas spaces`)."),
     epochs: int = typer.Option(40, help="Supernet training epochs."),
-    sampling: str = typer.Option("sandwich", help="uniform (HAT: one random sub-network per step) or sandwich."),
+    sampling: str = typer.Option(
+        "sandwich",
+        help="uniform (HAT: one random sub-network per step), sandwich (largest + smallest + random ones per "
+        "step) or progressive (OFA's progressive shrinking: the largest alone, then more genes elastic stage "
+        "by stage, sandwich inside each).",
+    ),
     subnets: int = typer.Option(2, help="Random sub-networks per sandwich step (besides the largest and smallest)."),
     distill: bool = typer.Option(
         True, help="Sandwich: smaller sub-networks learn from the largest's outputs (--no-distill: from the labels)."
@@ -152,11 +157,15 @@ def train(
     """Train the weight-sharing supernet (resumes if killed), on one process or several."""
     from frugalml import distributed
     from frugalml.nas import records
-    from frugalml.nas.supernet import SupernetConfig, check_resumable, supernet_training, train_supernet
+    from frugalml.nas.supernet import SAMPLINGS, SupernetConfig, check_resumable, supernet_training, train_supernet
 
     epochs = _quick(quick, QUICK_TRAIN, {"epochs": epochs})["epochs"]
     _space_or_error(space)
-    _check(sampling in ("uniform", "sandwich"), f"unknown --sampling '{sampling}' (uniform, sandwich)")
+    if quick and sampling == "progressive":  # one epoch per stage at least
+        from frugalml.models import space as spaces
+
+        epochs = max(epochs, len(spaces.get(space).shrink_stages()))
+    _check(sampling in SAMPLINGS, f"unknown --sampling '{sampling}' ({', '.join(SAMPLINGS)})")
     _check(epochs >= 1, f"--epochs must be >= 1, got {epochs}")
     _check(subnets >= 0, f"--subnets must be >= 0, got {subnets}")
     _check(lr > 0, f"--lr must be > 0, got {lr:g}")
@@ -173,7 +182,7 @@ def train(
         distributed.backend_for(train.device)
     check_resumable(cfg, out)
     if not quick and fresh:  # after the last check: a long-run note must not precede an error
-        per_step = 2 + subnets if sampling == "sandwich" else 1  # sub-networks trained per step
+        per_step = 1 if sampling == "uniform" else 2 + subnets  # sub-networks trained per step (an upper bound)
         per_epoch = EPOCH_S.get(space, 0.0) * per_step / 4
         basis = f"{per_epoch:.3g} s per epoch of the full data, from {EPOCH_S.get(space, 0.0):g} s measured here"
         _note_long(epochs * per_epoch, f"nas train --space {space} --epochs {epochs}", basis)

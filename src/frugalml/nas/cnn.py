@@ -174,6 +174,15 @@ class CNNSpace(SearchSpace):
                 f += [on * a[f"s{s}.b{b}.k"] / max(self.kernels), on * a[f"s{s}.b{b}.e"] / max(self.expands)]
         return f
 
+    def shrink_stages(self) -> list[tuple[str, tuple[str, ...]]]:
+        """OFA's order: the largest network, then elastic kernel size (with resolution), depth, expand ratio."""
+        by_kind = {kind: tuple(g for g in self.genes if g.endswith(f".{kind}")) for kind in ("k", "d", "e")}
+        return [("largest", ()), ("kernel", ("res", *by_kind["k"])), ("depth", by_kind["d"]), ("expand", by_kind["e"])]
+
+    def before_stage(self, supernet: CNNSupernet, stage: str) -> None:
+        if stage == "expand":  # OFA sorts channels before width becomes elastic
+            supernet.sort_channels()
+
     # ---- networks ---------------------------------------------------------------------
     def build_supernet(self, seed: int = 0) -> CNNSupernet:
         torch.manual_seed(seed)

@@ -237,6 +237,11 @@ class TransformerSpace(SearchSpace):
         a["dec.attn_k"] = min(a["dec.attn_k"], a["enc.d"])
         return a
 
+    def shrink_stages(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The largest network, then elastic depth (and encoder-decoder attention), then width."""
+        width = ("emb", *(g for g in self.genes if g.endswith((".ffn", ".heads"))))
+        return [("largest", ()), ("depth", ("enc.d", "dec.d", "dec.attn_k")), ("width", width)]
+
     def features(self, arch):
         a = self.canonical(arch)
         f = [
