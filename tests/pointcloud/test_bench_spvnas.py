@@ -33,11 +33,20 @@ def test_tiny_run_searches_under_latency_and_costs_every_model_on_both_scenes(tm
     assert won["measured_latency_ms"] > 0 and won["speed_factor"] > 0
 
     models, v = p["models"], p["verdict"]
-    assert v["searched"] == "searched-1.5x" and v["baseline"] in ("minkunet-w1.0-v0.4", "minkunet-w1.0-v0.3")
+    assert v["searched"] == "searched-1.5x-ft" and v["baseline"] in ("minkunet-w1.0-v0.4", "minkunet-w1.0-v0.3")
+    # the compared winner was fine-tuned from the supernet's weights, its twin trained from scratch
+    assert models["searched-1.5x-ft"]["kind"] == "searched" and "searched-1.5x-ft" not in v["others"]
+    assert models["searched-1.5x"]["kind"] == "searched, from scratch" and "searched-1.5x" in v["others"]
+    run = tmp_path / "runs" / "bench-pointcloud-spvnas" / "tiny" / "models"
+    assert read_json(run / "searched-1.5x-ft-s0" / "model.json")["init"] == "supernet"
+    assert read_json(run / "searched-1.5x-s0" / "model.json")["init"] == "scratch"
+    assert models["searched-1.5x-ft"]["latency_rounds_ms_scan"] == models["searched-1.5x"]["latency_rounds_ms_scan"]
     assert p["settings"]["baseline_epochs"] == p["settings"]["epochs"] + p["settings"]["supernet_epochs"]
     # counted MACs (FlopCounterMode) agree with the space's voxel/pair formula, on the sample and on the scan
     sampled, scan = spaces.get("pointvoxel"), spaces.get("pointvoxel-scan")
-    genes = {"searched-1.5x": won["arch"]} | {f"spvcnn-{k}": g for k, g in sampled.scaling_family()}
+    genes = {"searched-1.5x": won["arch"], "searched-1.5x-ft": won["arch"]} | {
+        f"spvcnn-{k}": g for k, g in sampled.scaling_family()
+    }
     for name, g in genes.items():
         if name in models:
             assert models[name]["macs_2k"] == sampled.macs(g) and models[name]["macs_scan"] == scan.macs(g)
