@@ -260,8 +260,9 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     bench = read_json(RESULTS / "pointcloud_spvnas.json")
     base = bench["verdict"]["baseline"]
-    names = [base, "searched", "spvcnn-w1.0-v0.3"]
-    archs = {n: Arch.from_dict(bench["models"][n]["arch"]) for n in names}
+    # "searched": the net the verdict compares (older results files name it "searched")
+    sources = {base: base, "searched": bench["verdict"].get("searched", "searched"), "spvcnn-w1.0-v0.3": None}
+    archs = {n: Arch.from_dict(bench["models"][src or n]["arch"]) for n, src in sources.items()}
     torch.manual_seed(0)
     nets = {n: PVNet(a).eval() for n, a in archs.items()}
     scenes = {
