@@ -453,9 +453,8 @@ def main(argv=None) -> None:
     )
     found = searches(root, b["budgets_ms"], s["evolution"], s["speed_references"], tiny)
     phases["2_latency_and_search_s"] = time.perf_counter() - t0
-    winners = {
-        f"searched-{d}x": arch_from_genes(r["arch"]).to_dict() for d, r in found["budgets"].items() if "arch" in r
-    }
+    genes = {f"searched-{d}x": r["arch"] for d, r in found["budgets"].items() if "arch" in r}
+    winners = {n: arch_from_genes(g).to_dict() for n, g in genes.items()}
     if not winners:
         raise SystemExit("no budget was met: nothing to train (see the lines above)")
     primary = f"searched-{s['divisors'][0]:g}x" if f"searched-{s['divisors'][0]:g}x" in winners else next(iter(winners))
@@ -463,7 +462,6 @@ def main(argv=None) -> None:
     # 3. each winner fine-tuned from the supernet's weights (as the baseline had the supernet's epochs
     # and its own, this one had them too: the primary comparison) and, apart, trained from scratch
     t0 = time.perf_counter()
-    genes = {f"searched-{d}x": r["arch"] for d, r in found["budgets"].items() if "arch" in r}
     common = {"fn": "train", "epochs": epochs, "root": str(root), "tiny": tiny}
     jobs2 = [
         common | {"name": f"{n}-ft", "arch": a, "seed": sd, "genes": genes[n]}

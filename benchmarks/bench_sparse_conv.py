@@ -248,7 +248,6 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     import torch
 
-    from frugalml.data.pointcloud import make_scene
     from frugalml.files import read_json
     from frugalml.models import space as spaces
     from frugalml.pointcloud.model import Arch, PVNet
@@ -267,7 +266,7 @@ def main(argv=None) -> None:
     nets = {n: PVNet(a).eval() for n, a in archs.items()}
     scenes = {
         "2048 points": spaces.get("pointvoxel").example_input(),
-        "full scene": torch.from_numpy(make_scene(10_000_019).points)[None],
+        "full scene": spaces.get("pointvoxel-scan").example_input(),
     }
     voxel = archs[base].voxel_size
     payload = {

@@ -10,16 +10,13 @@ import pytest
 
 from frugalml.accel import Layer, analyze, arch_names, from_dict, load_arch
 from frugalml.errors import FrugalError
+from tests.accel.nets import TINY_SPEC
 
 FRUGAL = str(Path(sys.executable).parent / "frugal")
 ROOT = str(Path(__file__).parents[2])
-SPEC = {
+# the tiny accelerator, renamed, with energies in pJ
+SPEC = TINY_SPEC | {
     "name": "mine",
-    "pe_array": [2, 2],
-    "rf_bytes": 64,
-    "glb_bytes": 4096,
-    "word_bytes": 2,
-    "clock_hz": 1e8,
     "energy": {"unit": "pJ", "dram": 640.0, "glb": 12.0, "array": 4.0, "rf": 1.0, "mac": 2.0},
 }
 

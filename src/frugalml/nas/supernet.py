@@ -194,21 +194,14 @@ def train_supernet(cfg: SupernetConfig, out: str | Path, track: bool = True, pro
     train, _val, _test = space.dataset(quick=cfg.quick)
     net = space.build_supernet(seed=cfg.seed)
     net.register_buffer("nas_step", torch.zeros((), dtype=torch.long))
+    stages = None
     if cfg.sampling == "progressive":
         res, stages = _fit_stages(cfg, space, net, train, out, track, progress)
     else:
-        res, stages = (
-            fit(
-                net,
-                train,
-                replace(cfg.train, seed=cfg.seed),
-                out,
-                loss_fn=make_loss(space, cfg.sampling, cfg.seed, cfg.subnets, cfg.distill),
-                track=track,
-                progress=progress,
-                description=f"supernet {cfg.space}",
-            ),
-            None,
+        loss_fn = make_loss(space, cfg.sampling, cfg.seed, cfg.subnets, cfg.distill)
+        tc = replace(cfg.train, seed=cfg.seed)
+        res = fit(
+            net, train, tc, out, loss_fn=loss_fn, track=track, progress=progress, description=f"supernet {cfg.space}"
         )
     if not main:
         return {"config": asdict(cfg), "history": res.history, "processes": res.processes}
